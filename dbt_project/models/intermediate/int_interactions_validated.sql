@@ -1,0 +1,69 @@
+-- Applies the as_of cutoff and gives every remaining row its rejection reason (null when clean).
+-- Rows after the cutoff are left out here, so they reach neither `interactions` nor
+-- `rejected_interactions`: as of the cutoff they have not happened yet.
+
+with
+
+deduplicated as (
+    select * from {{ ref('int_interactions_deduplicated') }}
+),
+
+products as (
+    select * from {{ ref('stg_catalog__products') }}
+),
+
+within_cutoff as (
+    select * from deduplicated
+    where {{ is_within_as_of('event_at') }}
+),
+
+joined_to_catalog as (
+    select
+        within_cutoff.*,
+        products.category,
+        products.item_id is not null as is_known_item
+    from within_cutoff
+    left join products
+        on within_cutoff.item_id = products.item_id
+),
+
+final as (
+    select
+        -- ids
+        interaction_key,
+        user_id,
+        item_id,
+        duplicate_of_interaction_key,
+
+        -- strings
+        category,
+        event_type,
+        -- one reason per row, the first that applies in this priority order
+        case
+            when is_duplicate
+                then 'duplicate event'
+            when
+                rating is not null
+                and rating not between {{ var('rating_min') }} and {{ var('rating_max') }}
+                then 'rating out of range'
+            when not is_known_item
+                then 'unknown item_id'
+        end as rejection_reason,
+
+        -- numerics
+        rating,
+
+        -- booleans
+        is_duplicate,
+
+        -- timestamps
+        event_at,
+
+        -- lineage
+        source_file,
+        source_line,
+        load_id
+    from joined_to_catalog
+)
+
+select * from final

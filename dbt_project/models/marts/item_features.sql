@@ -1,0 +1,92 @@
+-- Per-product features: every catalog product, interacted with or not, measured at the shared
+-- reference time. Rating statistics use observed ratings only (never imputed ones).
+
+with
+
+products as (
+    select * from {{ ref('stg_catalog__products') }}
+),
+
+interactions as (
+    select * from {{ ref('interactions') }}
+),
+
+reference_time as (
+    select * from {{ ref('int_feature_reference_time') }}
+),
+
+categories as (
+    select distinct category
+    from products
+    where category is not null
+),
+
+category_codes as (
+    select
+        category,
+        cast(dense_rank() over (order by category) as integer) as category_code
+    from categories
+),
+
+catalog_price_stats as (
+    select
+        avg(price) as price_mean,
+        stddev_pop(price) as price_std
+    from products
+),
+
+interactions_with_age as (
+    select
+        interactions.*,
+        {{ days_between('interactions.event_at', 'reference_time.features_as_of') }} as age_days
+    from interactions
+    cross join reference_time
+),
+
+item_aggregates as (
+    select
+        item_id,
+        count(*) as interaction_count,
+        count(distinct user_id) as user_count,
+        count(rating) filter (where not is_rating_imputed) as rating_count,
+        avg(rating) filter (where not is_rating_imputed) as avg_rating,
+        stddev_samp(rating) filter (where not is_rating_imputed) as rating_std,
+        -- each interaction weighs 1 at the reference time and half as much per half-life before it
+        sum({{ decay_weight('age_days') }}) as popularity_score,
+        max(event_at) as last_interaction_at
+    from interactions_with_age
+    group by item_id
+),
+
+final as (
+    -- column order is the interface order documented in _marts__models.yml
+    select
+        products.item_id,
+        products.title,
+        products.category,
+        category_codes.category_code,
+        products.price,
+        -- z-score over the catalog; null when every price is the same (no spread to scale by)
+        round(
+            (products.price - catalog_price_stats.price_mean)
+            / nullif(catalog_price_stats.price_std, 0),
+            6
+        ) as price_normalised,
+        coalesce(item_aggregates.interaction_count, 0) as interaction_count,
+        coalesce(item_aggregates.user_count, 0) as user_count,
+        coalesce(item_aggregates.rating_count, 0) as rating_count,
+        round(item_aggregates.avg_rating, 6) as avg_rating,
+        round(item_aggregates.rating_std, 6) as rating_std,
+        round(coalesce(item_aggregates.popularity_score, 0.0), 6) as popularity_score,
+        item_aggregates.last_interaction_at,
+        reference_time.features_as_of
+    from products
+    left join category_codes
+        on products.category = category_codes.category
+    left join item_aggregates
+        on products.item_id = item_aggregates.item_id
+    cross join catalog_price_stats
+    cross join reference_time
+)
+
+select * from final

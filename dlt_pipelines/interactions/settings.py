@@ -1,0 +1,9 @@
+"""Constants of the interactions source."""
+
+from recomart import schema
+
+SOURCE_NAME = "interactions"
+DATASET = schema.RAW_INTERACTIONS_DATASET
+PIPELINE_NAME = "recomart_interactions"
+STATE_KEY = "loaded_files"  # source state: sha256 -> file name, for files already loaded
+FILES_TABLE = "source_files"  # audit: one row per file seen, with its counts or its error

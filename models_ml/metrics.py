@@ -1,0 +1,135 @@
+"""Ranking metrics at k: plain functions of (recommended ids per user, relevant ids per user, k).
+
+Conventions (the ones of Microsoft Recommenders and most papers):
+- precision@k = hits in the top k / k (k stays the denominator when a list is shorter than k);
+- recall@k = hits in the top k / |relevant| (the standard definition, not / min(|relevant|, k),
+  so a user with more than k relevant items cannot reach 1.0);
+- ndcg@k = DCG / IDCG with binary relevance and a log2 discount: a hit at rank r (1-based) adds
+  1 / log2(r + 1); IDCG is the DCG of min(|relevant|, k) hits at the top ranks.
+A user with no relevant item scores 0 on recall and NDCG (evaluate() never passes such users).
+Recommended lists may be padded with -1 (or any id that is never relevant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+import numpy as np
+
+PAD = -1
+
+
+def _as_matrix(recommended: np.ndarray | Sequence[Sequence[int]], k: int) -> np.ndarray:
+    """Recommended ids as an int64 (n_users, k) array, cut to k and padded with PAD."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if isinstance(recommended, np.ndarray) and recommended.ndim == 2:
+        top = recommended[:, :k].astype(np.int64)
+    else:
+        top = np.full((len(recommended), k), PAD, dtype=np.int64)
+        for row, items in enumerate(recommended):
+            items = list(items)[:k]
+            top[row, : len(items)] = items
+    if top.shape[1] < k:
+        top = np.pad(top, ((0, 0), (0, k - top.shape[1])), constant_values=PAD)
+    return top
+
+
+def hits_at_k(
+    recommended: np.ndarray | Sequence[Sequence[int]],
+    relevant: Sequence[Collection[int]],
+    k: int,
+) -> np.ndarray:
+    """Boolean (n_users, k): is the item at each rank in that user's relevant set."""
+    top = _as_matrix(recommended, k)
+    if len(relevant) != len(top):
+        raise ValueError(f"{len(top)} recommendation lists but {len(relevant)} relevant sets")
+    sizes = np.fromiter((len(items) for items in relevant), dtype=np.int64, count=len(relevant))
+    rel_users = np.repeat(np.arange(len(relevant), dtype=np.int64), sizes)
+    rel_items = np.fromiter(
+        (item for items in relevant for item in items), dtype=np.int64, count=int(sizes.sum())
+    )
+    # Encode (user, item) pairs as one int64 key and look the recommended pairs up in the relevant.
+    codes, inverse = np.unique(np.concatenate([rel_items, top.ravel()]), return_inverse=True)
+    rel_keys = np.unique(rel_users * len(codes) + inverse[: len(rel_items)])
+    rec_users = np.repeat(np.arange(len(top), dtype=np.int64), k)
+    rec_keys = rec_users * len(codes) + inverse[len(rel_items) :]
+    found = np.isin(rec_keys, rel_keys) & (top.ravel() != PAD)
+    return found.reshape(top.shape)
+
+
+def _n_relevant(relevant: Sequence[Collection[int]]) -> np.ndarray:
+    return np.fromiter((len(items) for items in relevant), dtype=np.float64, count=len(relevant))
+
+
+def _precision(hits: np.ndarray, k: int) -> np.ndarray:
+    return hits.sum(axis=1) / k
+
+
+def _recall(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
+    return np.divide(
+        hits.sum(axis=1), n_relevant, out=np.zeros(len(n_relevant)), where=n_relevant > 0
+    )
+
+
+def _discounts(k: int) -> np.ndarray:
+    return 1.0 / np.log2(np.arange(2, k + 2))  # rank r (1-based) -> 1 / log2(r + 1)
+
+
+def _ndcg(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
+    discounts = _discounts(k)
+    dcg = hits @ discounts
+    ideal_hits = np.minimum(n_relevant, k).astype(np.int64)
+    idcg = np.concatenate([[0.0], np.cumsum(discounts)])[ideal_hits]
+    return np.divide(dcg, idcg, out=np.zeros(len(idcg)), where=idcg > 0)
+
+
+def dcg_at_k(
+    recommended: np.ndarray | Sequence[Sequence[int]],
+    relevant: Sequence[Collection[int]],
+    k: int,
+) -> np.ndarray:
+    """Per-user DCG@k: the sum over hits at rank r (1-based) of 1 / log2(r + 1)."""
+    return hits_at_k(recommended, relevant, k) @ _discounts(k)
+
+
+def precision_at_k(
+    recommended: np.ndarray | Sequence[Sequence[int]],
+    relevant: Sequence[Collection[int]],
+    k: int,
+) -> np.ndarray:
+    """Per-user precision@k: hits in the top k / k."""
+    return _precision(hits_at_k(recommended, relevant, k), k)
+
+
+def recall_at_k(
+    recommended: np.ndarray | Sequence[Sequence[int]],
+    relevant: Sequence[Collection[int]],
+    k: int,
+) -> np.ndarray:
+    """Per-user recall@k: hits in the top k / |relevant| (0 when nothing is relevant)."""
+    return _recall(hits_at_k(recommended, relevant, k), _n_relevant(relevant))
+
+
+def ndcg_at_k(
+    recommended: np.ndarray | Sequence[Sequence[int]],
+    relevant: Sequence[Collection[int]],
+    k: int,
+) -> np.ndarray:
+    """Per-user NDCG@k, binary relevance, log2 discount, IDCG over min(|relevant|, k) hits."""
+    return _ndcg(hits_at_k(recommended, relevant, k), _n_relevant(relevant), k)
+
+
+def mean_metrics_at_k(
+    recommended: np.ndarray | Sequence[Sequence[int]],
+    relevant: Sequence[Collection[int]],
+    k: int,
+) -> dict[str, float]:
+    """Mean over users of precision, recall and NDCG at k, keyed 'precision_at_<k>' etc."""
+    hits = hits_at_k(recommended, relevant, k)
+    n_relevant = _n_relevant(relevant)
+    return {
+        f"precision_at_{k}": float(np.mean(_precision(hits, k))),
+        f"recall_at_{k}": float(np.mean(_recall(hits, n_relevant))),
+        f"ndcg_at_{k}": float(np.mean(_ndcg(hits, n_relevant, k))),
+    }

@@ -1,0 +1,101 @@
+"""The `recomart` command: one subcommand per stage, and `demo` for the whole run."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+from recomart import config, pipeline, summary
+
+STAGES = {
+    "generate": "write the embedded default data (interactions CSV, catalog, manifest)",
+    "catalog-api": "serve the generated catalog in the Fake Store API's shape",
+    "ingest": "dlt: interactions CSV and catalog API into the raw datasets",
+    "transform": "dbt build: staging, cleaning, feature marts, snapshots, tests",
+    "quality": "Soda v4 contracts: the quality gate and its report",
+    "train": "ALS from the marts vs popularity, tracked in MLflow",
+    "docs": "dbt docs generate",
+    "summary": "print what the last run left in the warehouse and reports",
+    "demo": "the whole pipeline, then the summary",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recomart", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text in STAGES.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        if name == "generate":
+            cmd.add_argument("--force", action="store_true", help="rewrite existing data")
+            cmd.add_argument("--seed", type=int)
+            cmd.add_argument("--users", type=int, dest="n_users")
+            cmd.add_argument("--items", type=int, dest="n_items")
+            cmd.add_argument("--interactions", type=int, dest="n_interactions")
+        if name == "catalog-api":
+            cmd.add_argument("--host", default="127.0.0.1")
+            cmd.add_argument("--port", type=int, default=8088)
+    return parser
+
+
+def _run(args: argparse.Namespace, cfg: config.Config) -> None:
+    match args.command:
+        case "generate":
+            overrides = {
+                k: v for k in ("seed", "n_users", "n_items", "n_interactions")
+                if (v := getattr(args, k)) is not None
+            }  # fmt: skip
+            pipeline.generate(_with_generator(cfg, overrides), force=args.force or bool(overrides))
+        case "catalog-api":
+            from recomart import catalog_api, datagen
+
+            products = cfg.paths.generated / datagen.CATALOG_FILE
+            catalog_api.run_forever(products, args.host, args.port)
+        case "ingest":
+            pipeline.ingest(cfg)
+        case "transform":
+            pipeline.transform_stage(cfg)
+        case "quality":
+            pipeline.quality(cfg)
+        case "train":
+            pipeline.train(cfg)
+        case "docs":
+            from recomart import transform
+
+            transform.docs(cfg)
+        case "summary":
+            print(summary.render(cfg))
+        case "demo":
+            pipeline.run_all(cfg)
+            print(summary.render(cfg))
+
+
+def _with_generator(cfg: config.Config, overrides: dict) -> config.Config:
+    from dataclasses import replace
+
+    return replace(cfg, generator={**cfg.generator, **overrides}) if overrides else cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"
+    )
+    cfg = config.load()
+    started = time.perf_counter()
+    try:
+        _run(args, cfg)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a stage failed: say which and why, leave the last good state
+        logging.getLogger("recomart").error("%s failed: %s", args.command, exc)
+        return 1
+    logging.getLogger("recomart").info(
+        "%s done in %.1f s", args.command, time.perf_counter() - started
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

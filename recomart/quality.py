@@ -1,0 +1,275 @@
+"""The quality gate: verify the Soda data contracts in soda_checks/ against the warehouse.
+
+Each contract is verified with Soda Core's Python API, read-only, and the results are summarised
+per dataset. Every figure in the summary (outcomes, metric values, thresholds) is Soda's own.
+
+Score of a dataset, and overall (over the checks of every dataset together):
+
+    score = 100 * (passed + 0.5 * warned) / (passed + warned + failed + errored)
+
+A warning counts half, a failed or errored check nothing; a contract that could not run at all
+scores 0. The gate passes when no check failed or errored and no contract reported an error.
+
+Each run is appended to `<reports>/data_quality_report.json`, a JSON object {"runs": [...]},
+oldest first, keeping the last MAX_RUNS runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from numbers import Number
+from pathlib import Path
+from typing import Any
+
+from recomart import config
+from recomart.config import SODA_DIR
+from recomart.env import PROJECT_ROOT
+
+DATASOURCE_FILE = SODA_DIR / "datasource.yml"
+WAREHOUSE_ENV = "RECOMART_WAREHOUSE"  # datasource.yml reads the warehouse path from it
+REPORT_NAME = "data_quality_report.json"
+MAX_RUNS = 100
+WARN_WEIGHT = 0.5
+
+OUTCOMES = {
+    "PASSED": "passed",
+    "WARN": "warned",
+    "FAILED": "failed",
+    "NOT_EVALUATED": "errored",
+    "EXCLUDED": "excluded",
+}
+COUNTED = ("passed", "warned", "failed", "errored")
+
+log = logging.getLogger(__name__)
+
+
+class QualityGateError(RuntimeError):
+    """Raised by enforce() when a contract check failed or could not be evaluated."""
+
+
+def contract_files(directory: Path = SODA_DIR) -> list[Path]:
+    """Every contract in `directory`: its *.yml files except the data source configuration."""
+    return sorted(p for p in directory.glob("*.yml") if p.name != DATASOURCE_FILE.name)
+
+
+def run_quality(cfg: config.Config | None = None, contracts: list[Path] | None = None) -> dict:
+    """Verify `contracts` (default: all of soda_checks/) against cfg's warehouse, read-only.
+
+    Returns the run's entry, also appended to the report file: outcome totals, `overall_score`,
+    `gate_passed` and `datasets`, a dict keyed by dataset ("schema.table"; the contract's file
+    name if Soda could not read it) holding its counts, `score`, `errors` and every check (name,
+    column, type, outcome, value, diagnostic metrics, thresholds). Raises FileNotFoundError
+    when there is no warehouse; with no contract at all the gate fails.
+    """
+    cfg = cfg or config.load()
+    warehouse = cfg.paths.warehouse
+    if not warehouse.exists():
+        raise FileNotFoundError(f"No warehouse at {warehouse}: load and transform the data first")
+    paths = contracts if contracts is not None else contract_files()
+    started = time.perf_counter()
+    run_at = datetime.now(UTC)
+    with _warehouse_env(warehouse), _soda_logs_at(logging.WARNING):
+        results = [_verify(Path(path)) for path in paths]
+    entry = _entry(results, warehouse, run_at, time.perf_counter() - started)
+    append_report(cfg.paths.reports / REPORT_NAME, entry)
+    _log_summary(entry)
+    return entry
+
+
+def enforce(result: dict) -> None:
+    """Raise QualityGateError naming each dataset and check that failed or errored."""
+    if result["gate_passed"]:
+        return
+    lines = [f"Data quality gate failed (score {result['overall_score']}):"]
+    for dataset, summary in result["datasets"].items():
+        lines += [f"  {dataset}: {problem}" for problem in _problems(summary)]
+    raise QualityGateError("\n".join(lines))
+
+
+def score(counts: dict[str, int]) -> float:
+    """100 * (passed + WARN_WEIGHT * warned) / counted checks, rounded to 0.1; 0 when none."""
+    total = sum(counts[k] for k in COUNTED)
+    if total == 0:
+        return 0.0
+    return round(100 * (counts["passed"] + WARN_WEIGHT * counts["warned"]) / total, 1)
+
+
+def append_report(path: Path, entry: dict) -> None:
+    """Append `entry` to the {"runs": [...]} report at `path`, keeping the last MAX_RUNS."""
+    runs = [*_read_runs(path)[-(MAX_RUNS - 1) :], entry]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"runs": runs}, indent=2, allow_nan=False) + "\n")
+    tmp.replace(path)
+
+
+def _verify(contract: Path) -> dict:
+    """Verify one contract file; summarise it as a dataset result (errored if Soda raised)."""
+    verify_contract_locally = _soda_verify()
+    try:
+        session = verify_contract_locally(
+            data_source_file_path=str(DATASOURCE_FILE), contract_file_path=str(contract)
+        )
+    except Exception as exc:  # Soda raises on a contract it cannot parse or connect for
+        return _dataset(contract.stem, contract, [], [f"{type(exc).__name__}: {exc}"])
+    errors = [str(error) for error in session.get_errors()]
+    if not session.contract_verification_results:
+        return _dataset(contract.stem, contract, [], errors or ["Soda returned no result"])
+    verification = session.contract_verification_results[0]
+    checks = [_check(check_result) for check_result in verification.check_results]
+    return _dataset(_dataset_name(verification), contract, checks, errors)
+
+
+@contextmanager
+def _warehouse_env(warehouse: Path) -> Iterator[None]:
+    """Point datasource.yml's ${env.RECOMART_WAREHOUSE} at `warehouse` for the duration."""
+    saved = os.environ.get(WAREHOUSE_ENV)
+    os.environ[WAREHOUSE_ENV] = str(warehouse)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(WAREHOUSE_ENV, None)
+        else:
+            os.environ[WAREHOUSE_ENV] = saved
+
+
+@contextmanager
+def _soda_logs_at(level: int) -> Iterator[None]:
+    """Keep Soda's per-check console tables out of the log; the report holds every result."""
+    soda_logger = logging.getLogger("soda")
+    saved = soda_logger.level
+    soda_logger.setLevel(level)
+    try:
+        yield
+    finally:
+        soda_logger.setLevel(saved)
+
+
+def _soda_verify() -> Any:
+    """Soda's verify_contract_locally, imported with telemetry off (Soda reads it at import)."""
+    os.environ["SODA_CORE_TELEMETRY_ENABLED"] = "false"
+    from soda_core.contracts import verify_contract_locally
+
+    return verify_contract_locally
+
+
+def _dataset_name(verification: Any) -> str:
+    contract = verification.contract
+    return ".".join([*contract.dataset_prefix, contract.dataset_name])
+
+
+def _check(check_result: Any) -> dict:
+    check = check_result.check
+    diagnostics = check_result.diagnostic_metric_values or {}
+    return {
+        "name": check.name,
+        "column": check.column_name,
+        "type": check.type,
+        "path": check.relative_path,
+        "outcome": OUTCOMES.get(check_result.outcome.name, "errored"),
+        "value": _json_value(check_result.threshold_value),
+        "metrics": {name: _json_value(value) for name, value in diagnostics.items()},
+        "threshold": _threshold(check.threshold),
+        "warn_threshold": _threshold(check.warn_threshold),
+    }
+
+
+def _threshold(threshold: Any) -> dict | None:
+    if threshold is None:
+        return None
+    return {k: _json_value(v) for k, v in asdict(threshold).items() if v is not None}
+
+
+def _json_value(value: Any) -> Any:
+    """A JSON-safe metric value: numbers stay numbers (NaN and infinity become None)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Number):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, list | tuple):
+        return [_json_value(item) for item in value]
+    return str(value)  # e.g. a timestamp
+
+
+def _dataset(name: str, contract: Path, checks: list[dict], errors: list[str]) -> dict:
+    counts = {k: sum(c["outcome"] == k for c in checks) for k in COUNTED}
+    return {
+        "dataset": name,
+        "contract": _display_path(contract),
+        **counts,
+        "score": score(counts),
+        "errors": errors,
+        "gate_passed": not (counts["failed"] or counts["errored"] or errors),
+        "checks": checks,
+    }
+
+
+def _entry(datasets: list[dict], warehouse: Path, run_at: datetime, seconds: float) -> dict:
+    totals = {k: sum(d[k] for d in datasets) for k in COUNTED}
+    return {
+        "run_at": run_at.isoformat(timespec="seconds"),
+        "duration_seconds": round(seconds, 2),
+        "warehouse": str(warehouse),
+        **totals,
+        "overall_score": score(totals),
+        "gate_passed": bool(datasets) and all(d["gate_passed"] for d in datasets),
+        "datasets": {d["dataset"]: d for d in datasets},
+    }
+
+
+def _log_summary(entry: dict) -> None:
+    for dataset, summary in entry["datasets"].items():
+        counts = ", ".join(f"{summary[k]} {k}" for k in COUNTED)
+        log.info("%s: %s, score %s", dataset, counts, summary["score"])
+        for check in summary["checks"]:
+            if check["outcome"] == "warned":
+                log.warning("%s: %s warned (value %s)", dataset, _label(check), check["value"])
+    verdict = "passed" if entry["gate_passed"] else "FAILED"
+    log.info("quality gate %s, overall score %s", verdict, entry["overall_score"])
+
+
+def _problems(summary: dict) -> list[str]:
+    problems = [f"contract error: {_first_error_line(error)}" for error in summary["errors"]]
+    for check in summary["checks"]:
+        if check["outcome"] == "failed":
+            problems.append(f"{_label(check)} failed (value {check['value']})")
+        elif check["outcome"] == "errored":
+            problems.append(f"{_label(check)} errored (not evaluated)")
+    return problems
+
+
+def _label(check: dict) -> str:
+    """The check's name, with its column in brackets when it has one."""
+    return f"{check['name']} [{check['column']}]" if check["column"] else check["name"]
+
+
+def _first_error_line(error: str) -> str:
+    """The database's own error line of a Soda error (which quotes the whole SQL), else line 1."""
+    lines = error.strip().splitlines() or [""]
+    return next((line for line in lines if " Error: " in line), lines[0])
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _read_runs(path: Path) -> list[dict]:
+    """The runs already in the report; none if it is missing or not a {"runs": [...]} object."""
+    try:
+        runs = json.loads(path.read_text()).get("runs")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return runs if isinstance(runs, list) else []

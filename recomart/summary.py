@@ -1,0 +1,100 @@
+"""The ten-second summary printed at the end of a run, read from the warehouse and the reports."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import duckdb
+
+from recomart import config
+from recomart import schema as s
+
+# (label, SQL) pairs: every count the summary shows, read in one read-only connection.
+RAW_INTERACTIONS = f"{s.RAW_INTERACTIONS_DATASET}.{s.RAW_INTERACTIONS_TABLE}"
+RAW_QUARANTINE = f"{s.RAW_INTERACTIONS_DATASET}.{s.RAW_QUARANTINE_TABLE}"
+COUNTS = {
+    "CSV rows read": "select coalesce(sum(rows), 0) from raw_interactions.source_files",
+    "raw interactions": f"select count(*) from {RAW_INTERACTIONS}",
+    "quarantined at ingest": f"select count(*) from {RAW_QUARANTINE}",
+    "raw products": f"select count(*) from {s.RAW_CATALOG_DATASET}.{s.RAW_PRODUCTS_TABLE}",
+    "clean interactions": f"select count(*) from {s.MARTS_SCHEMA}.{s.INTERACTIONS_MART}",
+    "rejected by dbt": f"select count(*) from {s.MARTS_SCHEMA}.{s.REJECTED_MART}",
+    "user features": f"select count(*) from {s.MARTS_SCHEMA}.{s.USER_FEATURES}",
+    "item features": f"select count(*) from {s.MARTS_SCHEMA}.{s.ITEM_FEATURES}",
+}
+REASONS = {
+    "quarantined at ingest": f"select {s.REASON}, count(*) from {RAW_QUARANTINE}"
+    " group by 1 order by 2 desc",
+    "rejected by dbt": f"select rejection_reason, count(*) from {s.MARTS_SCHEMA}.{s.REJECTED_MART}"
+    " group by 1 order by 2 desc",
+}
+
+
+def warehouse_counts(warehouse: Path) -> tuple[dict[str, int | None], dict[str, list]]:
+    """Row counts per table and the reasons for rejected rows; None where a table is missing."""
+    counts: dict[str, int | None] = dict.fromkeys(COUNTS)
+    reasons: dict[str, list] = {}
+    if not warehouse.exists():
+        return counts, reasons
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for label, sql in COUNTS.items():
+            with contextlib.suppress(duckdb.CatalogException):  # a stage not run yet
+                counts[label] = con.execute(sql).fetchone()[0]
+        for label, sql in REASONS.items():
+            with contextlib.suppress(duckdb.CatalogException):
+                reasons[label] = con.execute(sql).fetchall()
+    return counts, reasons
+
+
+def _read_json(path: Path) -> dict | list | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def render(cfg: config.Config | None = None) -> str:
+    """The summary as text."""
+    cfg = cfg or config.load()
+    counts, reasons = warehouse_counts(cfg.paths.warehouse)
+    lines = ["", "RecoMart run summary", "=" * 20, "Rows"]
+    for label, value in counts.items():
+        lines.append(f"  {label:<24}{'-' if value is None else f'{value:>10,}'}")
+        for reason, n in reasons.get(label, []):
+            lines.append(f"      {n:>8,}  {reason}")
+    lines += _quality_lines(cfg), *_train_lines(cfg)
+    lines += [
+        "Where to look next",
+        f"  warehouse       {cfg.paths.warehouse}  (duckdb -readonly)",
+        "  dbt docs        make docs-serve  (lineage from raw sources to the model)",
+        f"  quality report  {cfg.paths.reports / 'data_quality_report.json'}",
+        f"  MLflow UI       make mlflow-ui  (store: {cfg.paths.mlflow / 'mlflow.db'})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _quality_lines(cfg: config.Config) -> str:
+    report = _read_json(cfg.paths.reports / "data_quality_report.json")
+    if not report:
+        return "Quality gate: not run"
+    last = report["runs"][-1] if isinstance(report, dict) else report[-1]
+    outcome = "PASSED" if last.get("gate_passed") else "FAILED"
+    return f"Quality gate: {outcome}, score {last.get('overall_score', '?')}/100"
+
+
+def _train_lines(cfg: config.Config) -> list[str]:
+    metrics = _read_json(cfg.paths.reports / "train_metrics.json")
+    if not metrics:
+        return ["Model: not trained"]
+    k = cfg.train["k"]
+    names = [f"precision_at_{k}", f"recall_at_{k}", f"ndcg_at_{k}"]
+    lines = [
+        f"Model (time holdout, {metrics.get('n_eval_users', '?')} users scored)",
+        f"  {'':<14}" + "".join(f"{n:>16}" for n in names),
+    ]
+    for model in ("als", "popularity"):
+        values = metrics.get(model, {})
+        lines.append(
+            f"  {model:<14}" + "".join(f"{values.get(n, float('nan')):>16.4f}" for n in names)
+        )
+    return lines

@@ -1,0 +1,206 @@
+"""End to end: every stage on small generated data with the real tools (dlt, dbt, Soda, MLflow).
+
+The expected values come from the generator's CSV and manifest, computed here by hand with pandas,
+independently of the SQL that produced the marts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import duckdb
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def _sql(run: dict, query: str) -> pd.DataFrame:
+    with duckdb.connect(str(run["cfg"].paths.warehouse), read_only=True) as con:
+        return con.sql(query).df()
+
+
+def _count(run: dict, query: str) -> int:
+    return int(_sql(run, query).iloc[0, 0])
+
+
+@pytest.fixture(scope="module")
+def csv_rows(pipeline_run: dict) -> pd.DataFrame:
+    """The generated CSV with its 1-based line numbers, as text."""
+    path = pipeline_run["cfg"].paths.generated / pipeline_run["manifest"]["files"]["interactions"]
+    rows = pd.read_csv(path, dtype=str, keep_default_na=False)
+    rows["line"] = np.arange(2, len(rows) + 2)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def expected_clean(pipeline_run: dict, csv_rows: pd.DataFrame) -> pd.DataFrame:
+    """Clean interactions computed by hand: drop the manifest's defect lines except missing
+    ratings (kept, imputed), then keep the last line of any same user/item/event/time group."""
+    defects = pipeline_run["manifest"]["defects"]
+    dropped = {
+        line for name, d in defects.items() if name != "missing_rating" for line in d["lines"]
+    }
+    rows = csv_rows[~csv_rows["line"].isin(dropped)].copy()
+    rows["user_id"] = rows["user_id"].astype(int)
+    rows["item_id"] = rows["item_id"].astype(int)
+    rows["rating"] = pd.to_numeric(rows["rating"].replace("", np.nan))
+    rows["event_at"] = pd.to_datetime(rows["timestamp"])
+    rows = rows.sort_values("line").drop_duplicates(
+        ["user_id", "item_id", "event_type", "event_at"], keep="last"
+    )
+    catalog = json.loads(
+        (
+            pipeline_run["cfg"].paths.generated / pipeline_run["manifest"]["files"]["catalog"]
+        ).read_text()
+    )
+    categories = pd.DataFrame(catalog)[["id", "category", "price"]].rename(
+        columns={"id": "item_id"}
+    )
+    return rows.merge(categories, on="item_id")
+
+
+def test_every_csv_row_is_loaded_or_quarantined(pipeline_run: dict) -> None:
+    manifest = pipeline_run["manifest"]
+    raw = _count(pipeline_run, "select count(*) from raw_interactions.interactions")
+    quarantined = _sql(
+        pipeline_run,
+        "select reason, count(*) as n from raw_interactions.interactions_quarantine group by 1",
+    )
+    assert raw + quarantined["n"].sum() == manifest["total_rows"]
+    by_reason = dict(
+        zip(quarantined["reason"].str.split(" ").str[0], quarantined["n"], strict=True)
+    )
+    assert by_reason["duplicate"] == manifest["defects"]["duplicate"]["count"]
+    assert by_reason["unparseable"] == manifest["defects"]["bad_timestamp"]["count"]
+    bad_lines = _sql(
+        pipeline_run,
+        "select source_line from raw_interactions.interactions_quarantine"
+        " where reason = 'unparseable timestamp' order by 1",
+    )["source_line"].tolist()
+    assert bad_lines == manifest["defects"]["bad_timestamp"]["lines"]
+
+
+def test_every_raw_row_is_clean_or_rejected_with_its_reason(pipeline_run: dict) -> None:
+    manifest = pipeline_run["manifest"]
+    raw = _count(pipeline_run, "select count(*) from raw_interactions.interactions")
+    clean = _count(pipeline_run, "select count(*) from marts.interactions")
+    rejected = _sql(
+        pipeline_run,
+        "select rejection_reason, count(*) as n from marts.rejected_interactions group by 1",
+    )
+    reasons = dict(zip(rejected["rejection_reason"], rejected["n"], strict=True))
+    assert raw == clean + sum(reasons.values())
+    assert reasons["rating out of range"] == manifest["defects"]["rating_out_of_range"]["count"]
+    assert reasons["unknown item_id"] == manifest["defects"]["unknown_item"]["count"]
+    imputed = _count(
+        pipeline_run, "select count(*) from marts.interactions where is_rating_imputed"
+    )
+    assert imputed == manifest["defects"]["missing_rating"]["count"]
+
+
+def test_second_ingest_adds_nothing(pipeline_run: dict) -> None:
+    assert pipeline_run["counts_second_ingest"] == pipeline_run["counts_first_ingest"]
+    assert (
+        pipeline_run["counts_first_ingest"]["raw_catalog.products"]
+        == pipeline_run["manifest"]["catalog"]["products"]
+    )
+
+
+def test_clean_interactions_match_the_hand_computed_set(
+    pipeline_run: dict, expected_clean: pd.DataFrame
+) -> None:
+    mart = _sql(
+        pipeline_run, "select user_id, item_id, event_type, event_at from marts.interactions"
+    )
+    assert len(mart) == len(expected_clean)
+    key = ["user_id", "item_id", "event_type", "event_at"]
+    merged = mart.merge(expected_clean[key], on=key, how="outer", indicator=True)
+    assert (merged["_merge"] == "both").all()
+
+
+def test_user_features_equal_hand_computed_values(
+    pipeline_run: dict, expected_clean: pd.DataFrame
+) -> None:
+    features = _sql(pipeline_run, "select * from marts.user_features").set_index("user_id")
+    assert len(features) == expected_clean["user_id"].nunique()
+    reference = expected_clean["event_at"].max()
+    busiest = expected_clean["user_id"].value_counts()
+    for user_id in [*busiest.index[:3], *busiest.index[-2:]]:
+        mine = expected_clean[expected_clean["user_id"] == user_id]
+        observed = mine["rating"].dropna()
+        got = features.loc[user_id]
+        assert got["interaction_count"] == len(mine)
+        assert got["rated_count"] == len(observed)
+        assert got["avg_rating"] == pytest.approx(observed.mean())
+        assert got["min_rating"] == observed.min() and got["max_rating"] == observed.max()
+        assert got["active_days"] == mine["event_at"].dt.date.nunique()
+        assert got["category_count"] == mine["category"].nunique()
+        counts = mine["category"].value_counts()
+        assert got["favourite_category"] == min(counts[counts == counts.max()].index)
+        assert got["days_since_last_interaction"] == (reference - mine["event_at"].max()).days
+        if len(observed) > 1:
+            assert got["rating_std"] == pytest.approx(observed.std(ddof=1))
+
+
+def test_item_features_equal_hand_computed_values(
+    pipeline_run: dict, expected_clean: pd.DataFrame
+) -> None:
+    features = _sql(pipeline_run, "select * from marts.item_features").set_index("item_id")
+    assert len(features) == pipeline_run["manifest"]["catalog"]["products"]
+    half_life = pipeline_run["cfg"].transform["feature_half_life_days"]
+    reference = expected_clean["event_at"].max()
+    busiest = expected_clean["item_id"].value_counts()
+    for item_id in [*busiest.index[:3], busiest.index[-1]]:
+        mine = expected_clean[expected_clean["item_id"] == item_id]
+        got = features.loc[item_id]
+        assert got["interaction_count"] == len(mine)
+        assert got["user_count"] == mine["user_id"].nunique()
+        assert got["avg_rating"] == pytest.approx(mine["rating"].dropna().mean())
+        age_days = (reference - mine["event_at"]).dt.total_seconds() / 86400
+        decay = np.exp(-math.log(2) * age_days / half_life).sum()
+        assert got["popularity_score"] == pytest.approx(decay, rel=1e-9)
+    cold = sorted(set(features.index) - set(expected_clean["item_id"]))
+    assert (features.loc[cold, "interaction_count"] == 0).all()
+    assert len(cold) >= pipeline_run["manifest"]["cold_items"]
+
+
+def test_top10_excludes_what_the_user_already_had(pipeline_run: dict) -> None:
+    from models_ml.recommender import MatrixFactorizationRecommender
+
+    metrics = json.loads((pipeline_run["cfg"].paths.reports / "train_metrics.json").read_text())
+    model = MatrixFactorizationRecommender.load(pipeline_run["cfg"].paths.models / "als")
+    cutoff = metrics["holdout_cutoff"]
+    train = _sql(
+        pipeline_run,
+        f"select user_id, item_id from marts.interactions where event_at < '{cutoff}'",
+    )
+    k = pipeline_run["cfg"].train["k"]
+    for user_id in train["user_id"].value_counts().index[:20]:
+        recommended = [item for item, _ in model.recommend_items(user_id, k, exclude_known=True)]
+        assert len(recommended) == k
+        had = set(train.loc[train["user_id"] == user_id, "item_id"])
+        assert not had & set(recommended)
+
+
+def test_mlflow_run_has_metrics_for_model_and_baseline(pipeline_run: dict) -> None:
+    store = pipeline_run["cfg"].paths.mlflow / "mlflow.db"
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{store}")
+    experiment = client.get_experiment_by_name("recomart")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1
+    metrics = runs[0].data.metrics
+    k = pipeline_run["cfg"].train["k"]
+    for model in ("als", "popularity"):
+        for name in ("precision", "recall", "ndcg"):
+            assert 0 <= metrics[f"{model}_{name}_at_{k}"] <= 1
+    assert metrics[f"als_ndcg_at_{k}"] > metrics[f"popularity_ndcg_at_{k}"]
+    assert runs[0].data.params["factors"] == str(pipeline_run["cfg"].train["factors"])
+
+
+def test_quality_gate_passed_and_summary_says_so(pipeline_run: dict) -> None:
+    assert "Quality gate: PASSED" in pipeline_run["summary"]
+    assert "popularity" in pipeline_run["summary"]

@@ -1,0 +1,339 @@
+"""The quality gate: real Soda contracts verified against a small, real DuckDB warehouse.
+
+A clean warehouse passes every contract; each case then breaks one thing and expects exactly the
+check that guards it to fail (or warn), the gate to follow, and enforce() to name it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from recomart import config, quality
+from recomart.env import PROJECT_ROOT
+
+N_ROWS = 100  # raw interactions: one null rating is 1 %
+
+RAW_PRODUCTS = """
+create table raw_catalog.products as
+select
+    i::bigint as id, 'Product ' || i as title, (9.5 * i)::double as price,
+    'A product.' as description,
+    case when i % 2 = 0 then 'electronics' else 'jewelery' end as category,
+    'https://example.com/' || i || '.png' as image, 4.1::double as rating__rate,
+    120::bigint as rating__count, $load_id as _dlt_load_id, md5('p' || i) as _dlt_id,
+from range(1, 6) as t(i)  -- product 5 gets no interactions
+"""
+
+RAW_INTERACTIONS = """
+create table raw_interactions.interactions as
+select
+    md5(n::varchar) as interaction_key, (n % 10 + 1)::bigint as user_id,
+    (n % 4 + 1)::bigint as item_id, (n % 5 + 1)::double as rating,
+    timestamptz '2026-05-01 00:00:00+00' + to_hours(7 * n) as "timestamp",
+    ['view', 'add_to_cart', 'purchase'][n % 3 + 1] as event_type,
+    'interactions_2026-05.csv' as source_file, (n + 2)::bigint as source_line,
+    $load_id as _dlt_load_id, md5('i' || n) as _dlt_id,
+from range($n_rows) as t(n)
+"""
+
+QUARANTINE = """
+create table raw_interactions.interactions_quarantine (
+    file_sha256 varchar, source_file varchar, source_line bigint, raw_line varchar,
+    reason varchar, _dlt_load_id varchar
+)
+"""
+
+MART_INTERACTIONS = """
+create table marts.interactions as
+select
+    r.interaction_key, r.user_id, r.item_id, p.category, r.event_type, r.rating,
+    false as is_rating_imputed, r."timestamp"::timestamp as event_at,
+    r."timestamp"::date as event_date, hour(r."timestamp")::integer as event_hour,
+    isodow(r."timestamp")::integer as event_day_of_week, r._dlt_load_id as load_id,
+from raw_interactions.interactions as r
+join raw_catalog.products as p on p.id = r.item_id
+"""
+
+USER_FEATURES = """
+create table marts.user_features as
+with as_of as (select max(event_at) as features_as_of from marts.interactions)
+select
+    user_id, mode(category) as favourite_category, count(*) as interaction_count,
+    count(*) filter (where not is_rating_imputed) as rated_count,
+    avg(rating) as avg_rating, stddev_samp(rating) as rating_std,
+    min(rating) as min_rating, max(rating) as max_rating,
+    count(distinct category) as category_count, count(distinct event_date) as active_days,
+    date_diff('second', max(event_at), any_value(features_as_of)) / 86400.0
+        as days_since_last_interaction,
+    min(event_at) as first_interaction_at, max(event_at) as last_interaction_at,
+    any_value(features_as_of) as features_as_of,
+from marts.interactions, as_of
+group by user_id
+"""
+
+ITEM_FEATURES = """
+create table marts.item_features as
+with
+as_of as (select max(event_at) as features_as_of from marts.interactions),
+stats as (
+    select
+        item_id, count(*) as interaction_count, count(distinct user_id) as user_count,
+        count(rating) as rating_count, avg(rating) as avg_rating,
+        stddev_samp(rating) as rating_std, max(event_at) as last_interaction_at,
+    from marts.interactions
+    group by item_id
+)
+select
+    p.id as item_id, p.title, p.category,
+    dense_rank() over (order by p.category)::integer as category_code, p.price,
+    p.price / max(p.price) over () as price_normalised,
+    coalesce(s.interaction_count, 0) as interaction_count,
+    coalesce(s.user_count, 0) as user_count, coalesce(s.rating_count, 0) as rating_count,
+    s.avg_rating, s.rating_std, coalesce(s.interaction_count, 0)::double as popularity_score,
+    s.last_interaction_at, as_of.features_as_of,
+from raw_catalog.products as p
+left join stats as s on s.item_id = p.id
+cross join as_of
+"""
+
+DATASETS = {
+    "raw_interactions.interactions",
+    "raw_catalog.products",
+    "marts.interactions",
+    "marts.user_features",
+    "marts.item_features",
+}
+
+
+def build_warehouse(path: Path) -> None:
+    """Every table the contracts read, with clean rows that agree with each other."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(path)) as con:
+        con.execute("set TimeZone = 'UTC'")
+        for schema in ("raw_interactions", "raw_catalog", "marts"):
+            con.execute(f"create schema {schema}")
+        load_id = f"{time.time():.6f}"  # dlt's load id: the load's unix epoch
+        con.execute(RAW_PRODUCTS, {"load_id": load_id})
+        con.execute(RAW_INTERACTIONS, {"load_id": load_id, "n_rows": N_ROWS})
+        for sql in (QUARANTINE, MART_INTERACTIONS, USER_FEATURES, ITEM_FEATURES):
+            con.execute(sql)
+
+
+def execute(warehouse: Path, *statements: str) -> None:
+    with duckdb.connect(str(warehouse)) as con:
+        for sql in statements:
+            con.execute(sql)
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> config.Config:
+    """A Config whose home is tmp_path, with a clean warehouse built in it."""
+    monkeypatch.setenv("RECOMART_HOME", str(tmp_path))
+    monkeypatch.delenv("RECOMART_CONFIG", raising=False)
+    config.load.cache_clear()
+    cfg = config.load()
+    build_warehouse(cfg.paths.warehouse)
+    yield cfg
+    config.load.cache_clear()
+
+
+def not_passed(result: dict) -> list[tuple[str, str, str | None, str]]:
+    """(dataset, check name, column, outcome) of every check that did not pass."""
+    return [
+        (dataset, check["name"], check["column"], check["outcome"])
+        for dataset, summary in result["datasets"].items()
+        for check in summary["checks"]
+        if check["outcome"] != "passed"
+    ]
+
+
+def find_check(result: dict, dataset: str, name: str, column: str | None) -> dict:
+    checks = result["datasets"][dataset]["checks"]
+    return next(c for c in checks if c["name"] == name and c["column"] == column)
+
+
+def test_clean_warehouse_passes_every_contract(cfg: config.Config) -> None:
+    result = quality.run_quality(cfg)
+
+    assert set(result["datasets"]) == DATASETS
+    assert result["gate_passed"] is True
+    assert result["overall_score"] == 100.0
+    assert not_passed(result) == []
+    for summary in result["datasets"].values():
+        assert summary["passed"] == len(summary["checks"]) > 0
+        assert summary["score"] == 100.0
+        assert summary["errors"] == []
+    # values are Soda's measurements of this warehouse
+    row_count = find_check(
+        result, "raw_interactions.interactions", "Row count meets expected threshold", None
+    )
+    assert row_count["value"] == N_ROWS
+    assert row_count["threshold"] == {"level": "fail", "must_be_greater_than": 0}
+    quality.enforce(result)  # does not raise
+
+
+def test_run_leaves_warehouse_unlocked_and_telemetry_off(cfg: config.Config) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    quality.run_quality(cfg)
+
+    with duckdb.connect(str(cfg.paths.warehouse)) as con:  # read-write: nothing holds the file
+        con.execute("create table marts.scratch as select 1 as x")
+    assert not isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+def test_report_appends_one_entry_per_run(cfg: config.Config) -> None:
+    first = quality.run_quality(cfg)
+    second = quality.run_quality(cfg)
+
+    report = json.loads((cfg.paths.reports / quality.REPORT_NAME).read_text())
+    assert [run["run_at"] for run in report["runs"]] == [first["run_at"], second["run_at"]]
+    assert report["runs"][-1]["datasets"].keys() == second["datasets"].keys()
+
+
+BREAKS = {
+    "duplicate user in user_features": (
+        ["insert into marts.user_features select * from marts.user_features where user_id = 3"],
+        ("marts.user_features", "No duplicate values", "user_id", 1),
+    ),
+    "user_features user without interactions": (
+        [
+            "insert into marts.user_features "
+            "select * replace (99 as user_id) from marts.user_features where user_id = 3"
+        ],
+        ("marts.user_features", "User is in interactions", "user_id", 1),
+    ),
+    "rating 7 in marts.interactions": (
+        ["update marts.interactions set rating = 7 where interaction_key = md5('5')"],
+        ("marts.interactions", "Rating within 1..5", "rating", 1),
+    ),
+    "interaction item missing from item_features": (
+        ["delete from marts.item_features where item_id = 4"],  # item 4: 25 of 100 rows
+        ("marts.interactions", "Item is in item_features", "item_id", 25),
+    ),
+    "raw interactions with 20% missing ratings": (
+        [f"update raw_interactions.interactions set rating = null where source_line < {2 + 20}"],
+        ("raw_interactions.interactions", "Few missing ratings", "rating", 20.0),
+    ),
+    "infinite popularity score": (
+        ["update marts.item_features set popularity_score = 'inf'::double where item_id = 2"],
+        ("marts.item_features", "No NaN or infinite features", None, 1),
+    ),
+    "hour 24 in marts.interactions": (
+        ["update marts.interactions set event_hour = 24 where interaction_key = md5('7')"],
+        ("marts.interactions", "Hour within 0..23", "event_hour", 1),
+    ),
+}
+
+
+@pytest.mark.parametrize("statements, expected", BREAKS.values(), ids=BREAKS.keys())
+def test_one_defect_fails_exactly_its_check(
+    cfg: config.Config, statements: list[str], expected: tuple
+) -> None:
+    dataset, name, column, value = expected
+    execute(cfg.paths.warehouse, *statements)
+
+    result = quality.run_quality(cfg)
+
+    assert not_passed(result) == [(dataset, name, column, "failed")]
+    assert find_check(result, dataset, name, column)["value"] == value
+    assert result["gate_passed"] is False
+    assert result["datasets"][dataset]["gate_passed"] is False
+    with pytest.raises(quality.QualityGateError) as raised:
+        quality.enforce(result)
+    assert f"{dataset}: {name}" in str(raised.value)
+
+
+WARNINGS = {
+    "raw interactions with 2% missing ratings": (
+        ["update raw_interactions.interactions set rating = null where source_line in (2, 3)"],
+        ("raw_interactions.interactions", "Few missing ratings", "rating", 2.0),
+    ),
+    "a catalog load ten days old": (
+        [f"update raw_catalog.products set _dlt_load_id = '{time.time() - 10 * 86400:.6f}'"],
+        ("raw_catalog.products", "Latest load is recent", None, pytest.approx(10, abs=0.01)),
+    ),
+}
+
+
+@pytest.mark.parametrize("statements, expected", WARNINGS.values(), ids=WARNINGS.keys())
+def test_tolerated_defect_warns_and_passes_the_gate(
+    cfg: config.Config, statements: list[str], expected: tuple
+) -> None:
+    dataset, name, column, value = expected
+    execute(cfg.paths.warehouse, *statements)
+
+    result = quality.run_quality(cfg)
+
+    assert not_passed(result) == [(dataset, name, column, "warned")]
+    assert find_check(result, dataset, name, column)["value"] == value
+    assert result["gate_passed"] is True
+    summary = result["datasets"][dataset]
+    checks = len(summary["checks"])
+    assert summary["score"] == round(100 * (checks - 0.5) / checks, 1)
+    quality.enforce(result)  # does not raise
+
+
+def test_missing_table_errors_the_gate(cfg: config.Config) -> None:
+    execute(cfg.paths.warehouse, "drop table marts.item_features")
+
+    result = quality.run_quality(cfg)
+
+    item_features = result["datasets"]["marts.item_features"]
+    assert item_features["errored"] == len(item_features["checks"]) > 0
+    assert item_features["score"] == 0.0
+    assert any("does not exist" in error for error in item_features["errors"])
+    # the reference check of marts.interactions cannot run either
+    reference = find_check(result, "marts.interactions", "Item is in item_features", "item_id")
+    assert reference["outcome"] == "errored"
+    assert result["gate_passed"] is False
+    with pytest.raises(quality.QualityGateError, match=r"marts\.item_features: contract error"):
+        quality.enforce(result)
+
+
+def test_unreadable_contract_errors_the_gate(cfg: config.Config, tmp_path: Path) -> None:
+    broken = tmp_path / "broken_contract.yml"
+    broken.write_text("dataset: [recomart/marts/interactions\n")
+
+    result = quality.run_quality(cfg, contracts=[broken])
+
+    summary = result["datasets"]["broken_contract"]  # no dataset known: keyed by file name
+    assert summary["checks"] == []
+    assert "YAML syntax error" in summary["errors"][0]
+    assert result["gate_passed"] is False
+    with pytest.raises(quality.QualityGateError, match="broken_contract: contract error"):
+        quality.enforce(result)
+
+
+def test_missing_warehouse_is_reported_before_soda_runs(cfg: config.Config) -> None:
+    cfg.paths.warehouse.unlink()
+    with pytest.raises(FileNotFoundError, match="No warehouse"):
+        quality.run_quality(cfg)
+
+
+def test_readme_cli_command_verifies_a_contract(cfg: config.Config) -> None:
+    """`soda contract verify -ds soda_checks/datasource.yml -c soda_checks/<contract>.yml`."""
+    env = {
+        **os.environ,
+        "SODA_CORE_TELEMETRY_ENABLED": "false",
+        "RECOMART_WAREHOUSE": str(cfg.paths.warehouse),
+    }
+    soda = Path(sys.executable).with_name("soda")
+    command = [str(soda), "contract", "verify", "-ds", "soda_checks/datasource.yml"]
+    contract = ["-c", "soda_checks/marts_user_features.yml"]
+
+    proc = subprocess.run(
+        command + contract, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Contract results for recomart/marts/user_features" in proc.stdout
