@@ -68,13 +68,15 @@ mlflow-ui: $(STAMP) ## MLflow UI on 127.0.0.1:5000 over the project's store
 test: $(STAMP) ## the test suite (what CI runs)
 	$(BIN)/python -m pytest
 
-lint: $(STAMP) ## ruff check and format check
+lint: $(STAMP) ## ruff (Python) and sqlfluff (dbt SQL)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint dbt_project
 
-format: $(STAMP) ## ruff fix and format
+format: $(STAMP) ## ruff fix and format, sqlfluff fix
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+	$(BIN)/sqlfluff fix dbt_project
 
 lock: ## re-pin constraints.txt from a fresh resolve of pyproject.toml
 	rm -rf /tmp/recomart-lock && $(PYTHON) -m venv /tmp/recomart-lock

@@ -233,7 +233,7 @@ def _log_summary(entry: dict) -> None:
         log.info("%s: %s, score %s", dataset, counts, summary["score"])
         for check in summary["checks"]:
             if check["outcome"] == "warned":
-                log.warning("%s: %s warned (value %s)", dataset, _label(check), check["value"])
+                log.warning("%s: %s warned (value %s)", dataset, _label(check), _short(check))
     verdict = "passed" if entry["gate_passed"] else "FAILED"
     log.info("quality gate %s, overall score %s", verdict, entry["overall_score"])
 
@@ -242,7 +242,7 @@ def _problems(summary: dict) -> list[str]:
     problems = [f"contract error: {_first_error_line(error)}" for error in summary["errors"]]
     for check in summary["checks"]:
         if check["outcome"] == "failed":
-            problems.append(f"{_label(check)} failed (value {check['value']})")
+            problems.append(f"{_label(check)} failed (value {_short(check)})")
         elif check["outcome"] == "errored":
             problems.append(f"{_label(check)} errored (not evaluated)")
     return problems
@@ -251,6 +251,12 @@ def _problems(summary: dict) -> list[str]:
 def _label(check: dict) -> str:
     """The check's name, with its column in brackets when it has one."""
     return f"{check['name']} [{check['column']}]" if check["column"] else check["name"]
+
+
+def _short(check: dict) -> str:
+    """The check's value for a message: floats to 4 significant digits."""
+    value = check["value"]
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _first_error_line(error: str) -> str:

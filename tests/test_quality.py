@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -55,8 +56,9 @@ MART_INTERACTIONS = """
 create table marts.interactions as
 select
     r.interaction_key, r.user_id, r.item_id, p.category, r.event_type, r.rating,
-    false as is_rating_imputed, r."timestamp"::timestamp as event_at,
-    r."timestamp"::date as event_date, hour(r."timestamp")::integer as event_hour,
+    r.user_id = 10 as is_rating_imputed,  -- user 10 has no observed rating
+    r."timestamp"::timestamp as event_at, r."timestamp"::date as event_date,
+    hour(r."timestamp")::integer as event_hour,
     isodow(r."timestamp")::integer as event_day_of_week, r._dlt_load_id as load_id,
 from raw_interactions.interactions as r
 join raw_catalog.products as p on p.id = r.item_id
@@ -64,19 +66,23 @@ join raw_catalog.products as p on p.id = r.item_id
 
 USER_FEATURES = """
 create table marts.user_features as
-with as_of as (select max(event_at) as features_as_of from marts.interactions)
+with
+as_of as (select max(event_at) as features_as_of from marts.interactions),
+observed as (select * from marts.interactions where not is_rating_imputed)
 select
-    user_id, mode(category) as favourite_category, count(*) as interaction_count,
-    count(*) filter (where not is_rating_imputed) as rated_count,
-    avg(rating) as avg_rating, stddev_samp(rating) as rating_std,
-    min(rating) as min_rating, max(rating) as max_rating,
-    count(distinct category) as category_count, count(distinct event_date) as active_days,
-    date_diff('second', max(event_at), any_value(features_as_of)) / 86400.0
+    i.user_id, mode(i.category) as favourite_category, count(*) as interaction_count,
+    count(o.rating) as rated_count, avg(o.rating) as avg_rating,
+    stddev_samp(o.rating) as rating_std, min(o.rating) as min_rating,
+    max(o.rating) as max_rating, count(distinct i.category) as category_count,
+    count(distinct i.event_date) as active_days,
+    (date_diff('second', max(i.event_at), any_value(features_as_of)) // 86400)::integer
         as days_since_last_interaction,
-    min(event_at) as first_interaction_at, max(event_at) as last_interaction_at,
+    min(i.event_at) as first_interaction_at, max(i.event_at) as last_interaction_at,
     any_value(features_as_of) as features_as_of,
-from marts.interactions, as_of
-group by user_id
+from marts.interactions as i
+left join observed as o using (interaction_key)
+cross join as_of
+group by i.user_id
 """
 
 ITEM_FEATURES = """
@@ -86,18 +92,23 @@ as_of as (select max(event_at) as features_as_of from marts.interactions),
 stats as (
     select
         item_id, count(*) as interaction_count, count(distinct user_id) as user_count,
-        count(rating) as rating_count, avg(rating) as avg_rating,
-        stddev_samp(rating) as rating_std, max(event_at) as last_interaction_at,
-    from marts.interactions
+        count(rating) filter (where not is_rating_imputed) as rating_count,
+        avg(rating) filter (where not is_rating_imputed) as avg_rating,
+        stddev_samp(rating) filter (where not is_rating_imputed) as rating_std,
+        max(event_at) as last_interaction_at,
+        -- weights in (0, 1]: one per interaction, halved every 30 days before features_as_of
+        sum(exp(-ln(2) * date_diff('second', event_at, features_as_of) / 86400 / 30))
+            as popularity_score,
+    from marts.interactions, as_of
     group by item_id
 )
 select
     p.id as item_id, p.title, p.category,
     dense_rank() over (order by p.category)::integer as category_code, p.price,
-    p.price / max(p.price) over () as price_normalised,
+    (p.price - avg(p.price) over ()) / stddev_pop(p.price) over () as price_normalised,
     coalesce(s.interaction_count, 0) as interaction_count,
     coalesce(s.user_count, 0) as user_count, coalesce(s.rating_count, 0) as rating_count,
-    s.avg_rating, s.rating_std, coalesce(s.interaction_count, 0)::double as popularity_score,
+    s.avg_rating, s.rating_std, coalesce(s.popularity_score, 0) as popularity_score,
     s.last_interaction_at, as_of.features_as_of,
 from raw_catalog.products as p
 left join stats as s on s.item_id = p.id
@@ -134,7 +145,7 @@ def execute(warehouse: Path, *statements: str) -> None:
 
 
 @pytest.fixture
-def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> config.Config:
+def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[config.Config]:
     """A Config whose home is tmp_path, with a clean warehouse built in it."""
     monkeypatch.setenv("RECOMART_HOME", str(tmp_path))
     monkeypatch.delenv("RECOMART_CONFIG", raising=False)
@@ -224,8 +235,8 @@ BREAKS = {
         [f"update raw_interactions.interactions set rating = null where source_line < {2 + 20}"],
         ("raw_interactions.interactions", "Few missing ratings", "rating", 20.0),
     ),
-    "infinite popularity score": (
-        ["update marts.item_features set popularity_score = 'inf'::double where item_id = 2"],
+    "infinite normalised price": (
+        ["update marts.item_features set price_normalised = 'inf'::double where item_id = 2"],
         ("marts.item_features", "No NaN or infinite features", None, 1),
     ),
     "hour 24 in marts.interactions": (
