@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 from recomart import config
 
@@ -28,16 +31,25 @@ def dbt_args(command: list[str], cfg: config.Config) -> list[str]:
     ]  # fmt: skip
 
 
-def run_dbt(command: list[str], cfg: config.Config | None = None) -> None:
-    """Run a dbt command in-process against cfg.paths.warehouse; raise DbtError when it fails."""
-    from dbt.cli.main import dbtRunner
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (the project's virtual environment)."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"
 
+
+def run_dbt(command: list[str], cfg: config.Config | None = None) -> None:
+    """Run a dbt command against cfg.paths.warehouse; raise DbtError when it fails.
+
+    dbt runs in its own process, as people run it: dbt-duckdb keeps its connection open for the
+    life of the process, and the next stage (Soda, read-only) could not open the file beside it.
+    """
     cfg = cfg or config.load()
-    os.environ["RECOMART_WAREHOUSE"] = str(cfg.paths.warehouse)
-    result = dbtRunner().invoke(dbt_args(command, cfg))
-    if not result.success:
-        detail = f": {result.exception}" if result.exception else " (see the dbt output above)"
-        raise DbtError(f"dbt {' '.join(command)} failed{detail}")
+    env = {**os.environ, "RECOMART_WAREHOUSE": str(cfg.paths.warehouse)}
+    proc = subprocess.run([dbt_executable(), *dbt_args(command, cfg)], env=env, check=False)
+    if proc.returncode != 0:
+        raise DbtError(
+            f"dbt {' '.join(command)} exited {proc.returncode}: see the failing model or test above"
+        )
 
 
 def build(cfg: config.Config | None = None) -> None:

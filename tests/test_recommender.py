@@ -3,13 +3,13 @@
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_marts import planted_interactions
 
 from models_ml.baselines import PopularityRecommender, popularity_ranking
 from models_ml.evaluate import evaluate
 from models_ml.matrix import confidence_matrix
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import Split, time_split
-from models_ml.synthetic import planted_interactions
 from recomart.schema import EVENT, ITEM, RATING, TIME, USER
 
 UNKNOWN_USER = 10**9

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from synthetic_marts import planted_interactions, write_marts
 
 from models_ml.evaluate import relevant_items
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import time_split
-from models_ml.synthetic import planted_interactions, write_marts
 from models_ml.train import run_training
 from recomart import config
 from recomart.schema import ITEM, RATING, TIME, USER
