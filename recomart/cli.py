@@ -6,8 +6,16 @@ import argparse
 import logging
 import sys
 import time
+from datetime import UTC, datetime
 
-from recomart import config, pipeline, summary
+from recomart import config, logs, pipeline, summary
+from recomart.quality import QualityGateError
+from recomart.transform import DbtError
+
+# Failures with a message that says what to do; anything else also prints its traceback.
+EXPECTED = (
+    pipeline.IngestError, DbtError, QualityGateError, FileNotFoundError, ValueError, OSError,
+)  # fmt: skip
 
 STAGES = {
     "generate": "write the embedded default data (interactions CSV, catalog, manifest)",
@@ -33,6 +41,16 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--users", type=int, dest="n_users")
             cmd.add_argument("--items", type=int, dest="n_items")
             cmd.add_argument("--interactions", type=int, dest="n_interactions")
+        if name == "ingest":
+            cmd.add_argument(
+                "--source", choices=("all", "interactions", "catalog"), default="all",
+                help="which source to load (default: both)",
+            )  # fmt: skip
+            cmd.add_argument("--files", help="a glob of interaction files (default: from config)")
+            cmd.add_argument(
+                "--since", type=_utc_datetime,
+                help="only interaction files modified at or after this UTC date/time",
+            )  # fmt: skip
         if name == "catalog-api":
             cmd.add_argument("--host", default="127.0.0.1")
             cmd.add_argument("--port", type=int, default=8088)
@@ -53,7 +71,7 @@ def _run(args: argparse.Namespace, cfg: config.Config) -> None:
             products = cfg.paths.generated / datagen.CATALOG_FILE
             catalog_api.run_forever(products, args.host, args.port)
         case "ingest":
-            pipeline.ingest(cfg)
+            pipeline.ingest(cfg, args.source, args.files, args.since)
         case "transform":
             pipeline.transform_stage(cfg)
         case "quality":
@@ -71,6 +89,11 @@ def _run(args: argparse.Namespace, cfg: config.Config) -> None:
             print(summary.render(cfg))
 
 
+def _utc_datetime(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _with_generator(cfg: config.Config, overrides: dict) -> config.Config:
     from dataclasses import replace
 
@@ -79,17 +102,18 @@ def _with_generator(cfg: config.Config, overrides: dict) -> config.Config:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"
-    )
+    logs.setup_console()
     cfg = config.load()
     started = time.perf_counter()
     try:
         _run(args, cfg)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # a stage failed: say which and why, leave the last good state
+    except EXPECTED as exc:  # a stage stopped for a reason it states; the last good state stays
         logging.getLogger("recomart").error("%s failed: %s", args.command, exc)
+        return 1
+    except Exception:
+        logging.getLogger("recomart").exception("%s failed unexpectedly", args.command)
         return 1
     logging.getLogger("recomart").info(
         "%s done in %.1f s", args.command, time.perf_counter() - started

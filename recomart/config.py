@@ -40,7 +40,7 @@ class Paths:
 class Config:
     paths: Paths
     generator: dict[str, Any]
-    catalog: dict[str, Any]
+    ingest: dict[str, Any]
     transform: dict[str, Any]
     train: dict[str, Any]
 
@@ -72,7 +72,7 @@ def load(config_file: str | None = None) -> Config:
     return Config(
         paths=_resolve_paths(raw["paths"], home()),
         generator=raw["generator"],
-        catalog=raw["catalog"],
+        ingest=raw["ingest"],
         transform=raw["transform"],
         train=raw["train"],
     )

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from recomart import config, transform
+from recomart.logs import stage
 
-log = logging.getLogger("recomart")
+ingest_log = logging.getLogger("ingestion")
 
 
+class IngestError(RuntimeError):
+    """Some input could not be loaded (the rest was); the message names the file and column."""
+
+
+@stage("generation")
 def generate(cfg: config.Config, force: bool = False) -> dict:
     """Write the embedded default data (deterministic for the configured seed)."""
     import json
 
     from recomart import datagen
 
+    log = logging.getLogger("generation")
     manifest = cfg.paths.generated / "manifest.json"
     if manifest.exists() and not force:
         log.info("generated data already in %s (use --force to rewrite it)", cfg.paths.generated)
@@ -23,50 +31,83 @@ def generate(cfg: config.Config, force: bool = False) -> dict:
     return datagen.generate(cfg.paths.generated, **cfg.generator)
 
 
-def ingest(cfg: config.Config) -> dict:
-    """dlt: interaction files and the product catalog into the raw datasets."""
-    from dlt_pipelines.catalog_pipeline import load_catalog
+@stage("ingestion")
+def ingest(
+    cfg: config.Config, source: str = "all", files: str | None = None, since: datetime | None = None
+) -> dict:
+    """dlt: interaction files and/or the product catalog into the raw datasets.
+
+    Raises IngestError after loading everything else when a file could not be loaded.
+    """
+    result = {}
+    if source in ("all", "interactions"):
+        result["interactions"] = _ingest_interactions(cfg, files, since)
+    if source in ("all", "catalog"):
+        from dlt_pipelines.catalog_pipeline import load_catalog
+
+        ingest_log.info("Ingesting the product catalog")
+        catalog = load_catalog(cfg)
+        ingest_log.info(
+            "Ingested %d products from %s (load %s)",
+            catalog["products"], catalog["base_url"], catalog["load_id"],
+        )  # fmt: skip
+        result["catalog"] = catalog
+    failed = [f for f in result.get("interactions", {}).get("files", []) if f["error"]]
+    if failed:
+        raise IngestError("; ".join(f["error"] for f in failed))
+    return result
+
+
+def _ingest_interactions(cfg: config.Config, files: str | None, since: datetime | None) -> dict:
     from dlt_pipelines.interactions_pipeline import load_interactions
 
-    log.info("ingesting interactions from %s", cfg.paths.interactions_glob)
-    interactions = load_interactions(cfg)
-    for f in interactions["files"]:
+    pattern = files or cfg.paths.interactions_glob
+    ingest_log.info("Ingesting interactions from %s", pattern)
+    result = load_interactions(cfg, files, since)
+    for f in result["files"]:
         if f["error"]:
-            log.error("file not loaded: %s", f["error"])
+            ingest_log.error("File not loaded: %s", f["error"])
         else:
-            log.info(
-                "%s: %d rows, %d accepted, %d quarantined",
+            ingest_log.info(
+                "%s: %d rows, %d loaded, %d quarantined",
                 f["source_file"], f["rows"], f["accepted"], f["quarantined"],
             )  # fmt: skip
-    if not interactions["files"]:
-        log.info("no new interaction files")
-    log.info("ingesting the product catalog")
-    catalog = load_catalog(cfg)
-    log.info("catalog from %s: %d products", catalog["base_url"], catalog["products"])
-    return {"interactions": interactions, "catalog": catalog}
+    if result["files"]:
+        ingest_log.info(
+            "Ingested %d interactions, quarantined %d, from %d files (load %s, %.1f s)",
+            sum(f["accepted"] for f in result["files"]),
+            sum(f["quarantined"] for f in result["files"]),
+            len(result["files"]), result["load_id"], result["seconds"],
+        )  # fmt: skip
+    else:
+        ingest_log.info("No new interaction files")
+    return result
 
 
+@stage("transformation")
 def transform_stage(cfg: config.Config) -> None:
     """dbt build: staging, cleaning, marts, snapshots and their tests."""
-    log.info("dbt build")
+    logging.getLogger("transformation").info("dbt build")
     transform.build(cfg)
 
 
+@stage("quality")
 def quality(cfg: config.Config) -> dict:
     """Soda contracts; raises QualityGateError when a check fails, before anything trains."""
     from recomart import quality as q
 
-    log.info("verifying the Soda contracts")
+    logging.getLogger("quality").info("Verifying the Soda contracts")
     result = q.run_quality(cfg)
     q.enforce(result)
     return result
 
 
+@stage("training")
 def train(cfg: config.Config) -> dict:
     """ALS from the marts, evaluated against popularity, tracked in MLflow."""
     from models_ml.train import run_training
 
-    log.info("training")
+    logging.getLogger("training").info("Training")
     return run_training(cfg)
 
 

@@ -48,7 +48,7 @@ OUTCOMES = {
 }
 COUNTED = ("passed", "warned", "failed", "errored")
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("quality")
 
 
 class QualityGateError(RuntimeError):

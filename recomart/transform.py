@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from recomart import config
+
+log = logging.getLogger("transformation")
+DBT_TIME = re.compile(r"^\d\d:\d\d:\d\d\s+")  # dbt's own clock; our log line has the time
 
 
 class DbtError(RuntimeError):
@@ -45,7 +50,12 @@ def run_dbt(command: list[str], cfg: config.Config | None = None) -> None:
     """
     cfg = cfg or config.load()
     env = {**os.environ, "RECOMART_WAREHOUSE": str(cfg.paths.warehouse)}
-    proc = subprocess.run([dbt_executable(), *dbt_args(command, cfg)], env=env, check=False)
+    args = [dbt_executable(), *dbt_args(command, cfg), "--no-use-colors"]
+    with subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        for line in proc.stdout:  # dbt's own progress lines, into the stage log
+            log.info(DBT_TIME.sub("", line.rstrip()))
     if proc.returncode != 0:
         raise DbtError(
             f"dbt {' '.join(command)} exited {proc.returncode}: see the failing model or test above"

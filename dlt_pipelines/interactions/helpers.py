@@ -13,21 +13,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 
+from dlt_pipelines.interactions.csv_reader import CsvFormat, MissingColumnError, read_records
 from recomart import schema as s
 
+__all__ = [
+    "CsvFormat",
+    "MissingColumnError",
+    "ParsedBatch",
+    "SourceFile",
+    "file_sha256",
+    "parse_files",
+]
 
-class MissingColumnError(ValueError):
-    """A file lacks a required column: nothing is loaded from it."""
 
-    def __init__(self, path: Path, missing: list[str], found: list[str]) -> None:
-        self.path, self.missing = path, missing
-        super().__init__(
-            f"{path}: missing required column(s) {', '.join(missing)}; "
-            f"header has {', '.join(found) or 'no columns'}"
-        )
+@dataclass(frozen=True)
+class SourceFile:
+    """A file to load: where it is, the name it is recorded under, and its content hash."""
+
+    path: Path
+    name: str
+    sha256: str
 
 
 @dataclass
@@ -47,26 +54,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_raw(con: duckdb.DuckDBPyConnection, path: Path) -> pa.Table:
-    """Read a CSV as all-text columns in file order, plus its 1-based line numbers."""
-    table = con.sql(
-        "select * from read_csv($path, all_varchar = true, header = true, auto_detect = true)",
-        params={"path": str(path)},
-    ).to_arrow_table()
-    missing = [c for c in s.CSV_REQUIRED if c not in table.column_names]
-    if missing:
-        raise MissingColumnError(path, missing, table.column_names)
-    if s.CSV_EVENT not in table.column_names:
-        table = table.append_column(s.CSV_EVENT, pa.nulls(table.num_rows, pa.string()))
-    lines = pa.array(np.arange(2, table.num_rows + 2, dtype=np.int64))  # header is line 1
-    return table.select(list(s.CSV_COLUMNS)).append_column(s.SOURCE_LINE, lines)
-
-
-# The row as it arrived, for the quarantine (fields re-joined with commas).
-_RAW_LINE = "concat_ws(',', " + ", ".join(f"coalesce(\"{c}\", '')" for c in s.CSV_COLUMNS) + ")"
-
-# Typing and reasons, one SQL statement over the whole file. Timestamps: ISO text (naive = UTC)
-# or epoch seconds. A rating may be missing (dbt imputes it) but not unparseable.
+# Typing and reasons, one SQL statement over the whole file. Timestamps: ISO text (naive = UTC),
+# epoch seconds (9-11 digits) or epoch milliseconds (12-14 digits). A rating may be missing
+# (dbt imputes it) but not unparseable.
 _TYPE_SQL = f"""
 with typed as (
     select
@@ -78,10 +68,11 @@ with typed as (
         case
             when regexp_full_match(trim("{s.CSV_TIMESTAMP}"), '\\d{{9,11}}(\\.\\d+)?')
                 then to_timestamp(trim("{s.CSV_TIMESTAMP}")::double)::timestamp
+            when regexp_full_match(trim("{s.CSV_TIMESTAMP}"), '\\d{{12,14}}')
+                then to_timestamp(trim("{s.CSV_TIMESTAMP}")::double / 1000)::timestamp
             else try_cast(trim("{s.CSV_TIMESTAMP}") as timestamptz)::timestamp
         end as timestamp_value,
         lower(nullif(trim({s.CSV_EVENT}), '')) as event_value,
-        {_RAW_LINE} as {s.RAW_LINE},
         $file_name as {s.SOURCE_FILE},
         $file_sha256 as file_sha256,
         $file_order as file_order,
@@ -142,21 +133,23 @@ def _not_null(table: pa.Table, *columns: str) -> pa.Table:
     return table.cast(pa.schema(fields))
 
 
-def parse_files(paths: list[tuple[Path, str]]) -> ParsedBatch:
-    """Parse (path, display name) pairs into accepted and quarantined rows, and per-file counts.
+def parse_files(files: list[SourceFile], fmt: CsvFormat | None = None) -> ParsedBatch:
+    """Parse files into accepted and quarantined rows, and per-file counts.
 
     A file that lacks a required column or cannot be read contributes no rows: its error is
     recorded in `files` and the other files still load.
     """
+    fmt = fmt or CsvFormat()
     batch = ParsedBatch()
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
     typed_parts = []
-    for order, (path, name) in enumerate(paths):
-        info = {"source_file": name, "sha256": file_sha256(path), "size_bytes": path.stat().st_size}
+    for order, f in enumerate(files):
+        path, name = f.path, f.name
+        info = {"source_file": name, "sha256": f.sha256, "size_bytes": path.stat().st_size}
         try:
-            raw_rows = _read_raw(con, path) if info["size_bytes"] else None
-        except (MissingColumnError, duckdb.Error) as exc:
+            raw_rows = read_records(con, path, fmt) if info["size_bytes"] else None
+        except (MissingColumnError, duckdb.Error, UnicodeDecodeError) as exc:
             batch.files.append({**info, "rows": 0, "error": str(exc).splitlines()[0]})
             continue
         if raw_rows is None or raw_rows.num_rows == 0:

@@ -48,6 +48,8 @@ final as (
                 then 'rating out of range'
             when not is_known_item
                 then 'unknown item_id'
+            when event_type not in ('{{ var("event_types") | join("', '") }}')
+                then 'unknown event_type'
         end as rejection_reason,
 
         -- numerics
