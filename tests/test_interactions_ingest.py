@@ -181,3 +181,29 @@ def test_each_new_file_is_kept_as_it_arrived_in_the_landing_area(home: Path) -> 
     landed = list((home / "data" / "raw" / "interactions").glob("*/csv/*_drop.csv"))
     assert len(landed) == 1
     assert landed[0].read_bytes() == source.read_bytes()
+
+
+def test_windows_line_endings_and_quoted_line_breaks(home: Path) -> None:
+    _write(home, "crlf.csv", HEADER.replace("\n", "\r\n") + "1,10,4,2026-05-01 10:00:00,view\r\n")
+    _write(
+        home,
+        "multiline.csv",
+        'user_id,item_id,rating,timestamp,note\n1,11,4,2026-05-01 10:00:00,"two\nlines"\n'
+        "2,x,3,2026-05-01 11:00:00,ok\n",
+    )
+    cfg = _cfg(home)
+    result = load_interactions(cfg, str(home / "in" / "*.csv"))
+    assert [f["accepted"] for f in result["files"]] == [1, 1]
+    # records spanning lines are numbered by record, and the bad one is kept from its fields
+    assert _quarantined(cfg) == [(3, "2,x,3,2026-05-01 11:00:00,", "unparseable item_id")]
+
+
+def test_a_file_that_is_not_utf8_is_reported_by_name(home: Path) -> None:
+    _write(home, "latin1.csv", HEADER + "1,10,4,2026-05-01 10:00:00,vue d'été\n", "latin-1")
+    _write(home, "ok.csv", HEADER + "2,20,4,2026-05-01 10:00:00,view\n")
+    cfg = _cfg(home)
+    result = load_interactions(cfg, str(home / "in" / "*.csv"))
+    errors = {Path(f["source_file"]).name: f["error"] for f in result["files"]}
+    assert errors["ok.csv"] is None
+    assert "latin1.csv" in errors["latin1.csv"]
+    assert [r[0] for r in _loaded(cfg)] == [2]

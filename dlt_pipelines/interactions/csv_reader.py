@@ -1,9 +1,10 @@
-"""Read one interactions file as it arrived: text columns in file order, line numbers, raw lines.
+"""Read one interactions file as it arrived into a DuckDB temp table: text columns named as ours,
+plus each record's physical line number.
 
 Files vary: headers with other names (mapped by config), no header at all (MovieLens's u.data, with
 the columns named in config), tabs or commas, a UTF-8 byte order mark, quoted fields holding the
-delimiter, blank lines. DuckDB reads every field as text in one pass; a second pass over the raw
-lines gives each record its physical line number and its text as it was, for the quarantine.
+delimiter, blank lines. DuckDB reads every field as text in one pass; numpy finds the line breaks in
+the file's bytes, so each record gets its line number, and a quarantined row its text as it was.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from recomart import schema as s
 
 log = logging.getLogger("ingestion")
+NEWLINE, CARRIAGE_RETURN, SPACE, TAB = 10, 13, 32, 9
 
 
 class MissingColumnError(ValueError):
@@ -33,6 +34,13 @@ class MissingColumnError(ValueError):
             f"{path}: missing required column(s) {', '.join(missing)}; "
             f"header has {', '.join(found) or 'no columns'}"
         )
+
+
+class UnreadableFileError(ValueError):
+    """DuckDB could not read the file as CSV with the configured format."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: not readable as CSV: {reason.splitlines()[0]}")
 
 
 @dataclass(frozen=True)
@@ -54,71 +62,117 @@ class CsvFormat:
         )
 
 
+@dataclass
+class Lines:
+    """Where each physical line of a file starts and ends (byte offsets, without line breaks)."""
+
+    data: np.ndarray  # the file's bytes
+    starts: np.ndarray
+    ends: np.ndarray
+
+    @classmethod
+    def of(cls, path: Path) -> Lines:
+        data = np.fromfile(path, dtype=np.uint8)
+        breaks = np.flatnonzero(data == NEWLINE)
+        starts = np.concatenate(([0], breaks + 1))
+        ends = np.concatenate((breaks, [len(data)]))
+        if starts[-1] == len(data):  # nothing after the last line break
+            starts, ends = starts[:-1], ends[:-1]
+        has_cr = (ends > starts) & (data[np.maximum(ends - 1, 0)] == CARRIAGE_RETURN)
+        return cls(data, starts, ends - has_cr)
+
+    def numbers_of_nonempty(self) -> np.ndarray:
+        """1-based numbers of the lines with any byte: the lines DuckDB makes records of."""
+        return np.flatnonzero(self.ends > self.starts) + 1
+
+    def text(self, numbers: np.ndarray) -> list[str]:
+        """The text of the given lines (1-based), as it is in the file."""
+        return [
+            self.data[self.starts[n - 1] : self.ends[n - 1]].tobytes().decode("utf-8", "replace")
+            for n in numbers
+        ]
+
+
 def file_columns(path: Path, fmt: CsvFormat) -> list[str]:
     """The file's own column names: its first non-blank line, or the configured columns."""
     if not fmt.header:
         return list(fmt.columns)
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        for line in fh:
+    with path.open("rb") as fh:
+        for raw in fh:
+            line = _decode(path, raw)
             if line.strip():
                 return [name.strip() for name in next(csv.reader([line], delimiter=fmt.delimiter))]
     return []
 
 
-def _physical_lines(con: duckdb.DuckDBPyConnection, path: Path) -> pa.Table:
-    """Every non-blank line of the file with its 1-based line number."""
-    lines = con.sql(
-        "select text from read_csv($path, columns = {'text': 'VARCHAR'}, header = false,"
-        " delim = chr(1), quote = '', escape = '', auto_detect = false)",
-        params={"path": str(path)},
-    ).to_arrow_table()
-    text = lines.column("text")
-    numbers = pa.array(np.arange(1, len(text) + 1, dtype=np.int64))
-    keep = pc.and_(pc.is_valid(text), pc.not_equal(pc.utf8_trim_whitespace(text), ""))
-    return pa.table({s.SOURCE_LINE: numbers, s.RAW_LINE: text}).filter(pc.fill_null(keep, False))
+def _decode(path: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFileError(
+            path, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
 
 
-def _blank(table: pa.Table) -> pa.ChunkedArray:
-    """True where every field of a record is null or white space (a blank line)."""
-    blank = None
-    for column in table.columns:
-        empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(column), ""), True)
-        blank = empty if blank is None else pc.and_(blank, empty)
-    return blank
+def load_records(con: duckdb.DuckDBPyConnection, path: Path, fmt: CsvFormat, table: str) -> Lines:
+    """Create temp table `table` with the file's records as text columns named as ours
+    (s.CSV_COLUMNS) and s.SOURCE_LINE; blank records are left out. Returns the file's Lines.
 
-
-def read_records(con: duckdb.DuckDBPyConnection, path: Path, fmt: CsvFormat) -> pa.Table:
-    """The file's records as text columns named as ours (s.CSV_COLUMNS), plus source_line and
-    raw_line. Raises MissingColumnError when a required column is absent after mapping."""
+    Raises MissingColumnError when a required column is absent after mapping.
+    """
     names = file_columns(path, fmt)
     ours = [fmt.column_map.get(name, name) for name in names]
     missing = [c for c in s.CSV_REQUIRED if c not in ours]
     if missing:
         raise MissingColumnError(path, missing, names)
-    positional = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(names)))
-    records = con.sql(
-        f"select * from read_csv($path, columns = {{{positional}}}, header = $header,"
-        " delim = $delim, quote = '\"', escape = '\"', auto_detect = false, null_padding = true)",
-        params={"path": str(path), "header": fmt.header, "delim": fmt.delimiter},
-    ).to_arrow_table()
-    records = records.filter(pc.invert(_blank(records)))
-    wanted = {c: records.column(ours.index(c)) for c in s.CSV_COLUMNS if c in ours}
-    if s.CSV_EVENT not in wanted:
-        wanted[s.CSV_EVENT] = pa.nulls(records.num_rows, pa.string())
-    table = pa.table({c: wanted[c] for c in s.CSV_COLUMNS})
-
-    lines = _physical_lines(con, path)
-    if fmt.header:
-        lines = lines.slice(1)
-    if lines.num_rows == table.num_rows:
-        return table.append_column(s.SOURCE_LINE, lines.column(s.SOURCE_LINE)).append_column(
-            s.RAW_LINE, lines.column(s.RAW_LINE)
-        )
-    # Quoted fields spanning lines: records no longer map one to one onto lines.
-    log.warning("%s: quoted fields span lines; source_line counts records, not lines", path)
-    first = 2 if fmt.header else 1
-    numbers = pa.array(np.arange(first, first + table.num_rows, dtype=np.int64))
-    raw = pc.binary_join_element_wise(
-        *[pc.fill_null(table.column(c), "") for c in s.CSV_COLUMNS], fmt.delimiter
+    lines = Lines.of(path)
+    numbers = lines.numbers_of_nonempty()[1 if fmt.header else 0 :]
+    picked = {c: f"c{ours.index(c)}" for c in s.CSV_COLUMNS if c in ours}
+    columns = ", ".join(f"{picked[c]} as \"{c}\"" if c in picked else f"null::varchar as \"{c}\""
+                        for c in s.CSV_COLUMNS)  # fmt: skip
+    read = (
+        "read_csv($path, columns = {"
+        + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(names)))
+        + "}, header = $header, delim = $delim, quote = '\"', escape = '\"',"
+        " auto_detect = false, null_padding = true)"
     )
-    return table.append_column(s.SOURCE_LINE, numbers).append_column(s.RAW_LINE, raw)
+    params = {"path": str(path), "header": fmt.header, "delim": fmt.delimiter}
+    all_null = " and ".join(f"c{i} is null" for i in range(len(names)))
+    not_blank = " or ".join(f"coalesce(trim(c{i}), '') <> ''" for i in range(len(names)))
+    # One pass: records beside the numbers of the lines they come from, matched by position.
+    con.register("line_numbers", pa.table({s.SOURCE_LINE: pa.array(numbers, pa.int64())}))
+    try:
+        con.execute(
+            f"create or replace temp table {table} as select {columns}, {s.SOURCE_LINE},"
+            f" ({all_null}) as is_padding, ({not_blank}) as has_data"
+            f" from {read} positional join line_numbers",
+            params,
+        ).fetchall()
+    except duckdb.Error as exc:
+        if "parallel=false" not in str(exc):  # DuckDB's hint for quoted line breaks
+            raise UnreadableFileError(path, str(exc)) from exc
+        read = read.replace("null_padding = true", "null_padding = true, parallel = false")
+        con.execute(
+            f"create or replace temp table {table} as select {columns}, null::bigint as"
+            f" {s.SOURCE_LINE}, true as is_padding, ({not_blank}) as has_data from {read}",
+            params,
+        ).fetchall()
+    finally:
+        con.unregister("line_numbers")
+    padded = con.execute(
+        f"select count(*) from {table} where is_padding or {s.SOURCE_LINE} is null"
+    ).fetchall()[0][0]
+    if padded:  # quoted fields spanning lines: records and lines differ; number the records
+        log.warning("%s: quoted fields span lines; source_line counts records, not lines", path)
+        first = 2 if fmt.header else 1
+        try:
+            con.execute(
+                f"create or replace temp table {table} as select {columns},"
+                f" {first - 1} + row_number() over () as {s.SOURCE_LINE},"
+                f" ({not_blank}) as has_data from {read}",
+                params,
+            ).fetchall()
+        except duckdb.Error as exc:
+            raise UnreadableFileError(path, str(exc)) from exc
+    con.execute(f"delete from {table} where not has_data").fetchall()
+    return None if padded else lines

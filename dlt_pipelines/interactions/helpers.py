@@ -13,9 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
-from dlt_pipelines.interactions.csv_reader import CsvFormat, MissingColumnError, read_records
+from dlt_pipelines.interactions.csv_reader import (
+    CsvFormat,
+    Lines,
+    MissingColumnError,
+    UnreadableFileError,
+    load_records,
+)
 from recomart import schema as s
 
 __all__ = [
@@ -26,6 +33,8 @@ __all__ = [
     "file_sha256",
     "parse_files",
 ]
+
+LINE_SPAN = 10_000_000_000  # rank = file_order * LINE_SPAN + line: files first, then lines
 
 
 @dataclass(frozen=True)
@@ -54,76 +63,95 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-# Typing and reasons, one SQL statement over the whole file. Timestamps: ISO text (naive = UTC),
-# epoch seconds (9-11 digits) or epoch milliseconds (12-14 digits). A rating may be missing
-# (dbt imputes it) but not unparseable.
+# Typing and reasons, one statement over the whole file. Timestamps: ISO text (naive = UTC),
+# epoch seconds or epoch milliseconds. A rating may be missing (dbt imputes it), not unparseable.
 _TYPE_SQL = f"""
-with typed as (
+create or replace temp table {{typed}} as
+with trimmed as (
+    select
+        nullif(trim({s.CSV_USER}), '') as user_text,
+        nullif(trim({s.CSV_ITEM}), '') as item_text,
+        nullif(trim({s.CSV_RATING}), '') as rating_text,
+        nullif(trim("{s.CSV_TIMESTAMP}"), '') as timestamp_text,
+        lower(nullif(trim({s.CSV_EVENT}), '')) as event_value,
+        {s.SOURCE_LINE},
+    from {{records}}
+),
+typed as (
     select
         *,
-        try_cast(trim({s.CSV_USER}) as bigint) as user_id_value,
-        try_cast(trim({s.CSV_ITEM}) as bigint) as item_id_value,
-        nullif(trim({s.CSV_RATING}), '') as rating_text,
-        try_cast(nullif(trim({s.CSV_RATING}), '') as double) as rating_value,
-        case
-            when regexp_full_match(trim("{s.CSV_TIMESTAMP}"), '\\d{{9,11}}(\\.\\d+)?')
-                then to_timestamp(trim("{s.CSV_TIMESTAMP}")::double)::timestamp
-            when regexp_full_match(trim("{s.CSV_TIMESTAMP}"), '\\d{{12,14}}')
-                then to_timestamp(trim("{s.CSV_TIMESTAMP}")::double / 1000)::timestamp
-            else try_cast(trim("{s.CSV_TIMESTAMP}") as timestamptz)::timestamp
-        end as timestamp_value,
-        lower(nullif(trim({s.CSV_EVENT}), '')) as event_value,
-        $file_name as {s.SOURCE_FILE},
-        $file_sha256 as file_sha256,
-        $file_order as file_order,
-    from raw_rows
+        try_cast(user_text as bigint) as user_id_value,
+        try_cast(item_text as bigint) as item_id_value,
+        try_cast(rating_text as double) as rating_value,
+        coalesce(
+            try_cast(timestamp_text as timestamptz)::timestamp,
+            case
+                when try_cast(timestamp_text as double) between 1e8 and 1e11
+                    then to_timestamp(try_cast(timestamp_text as double))::timestamp
+                when try_cast(timestamp_text as double) between 1e11 and 1e14
+                    then to_timestamp(try_cast(timestamp_text as double) / 1000)::timestamp
+            end
+        ) as timestamp_value,
+    from trimmed
 )
 select
     *,
     case
-        when nullif(trim({s.CSV_USER}), '') is null then 'missing {s.CSV_USER}'
+        when user_text is null then 'missing {s.CSV_USER}'
         when user_id_value is null then 'unparseable {s.CSV_USER}'
-        when nullif(trim({s.CSV_ITEM}), '') is null then 'missing {s.CSV_ITEM}'
+        when item_text is null then 'missing {s.CSV_ITEM}'
         when item_id_value is null then 'unparseable {s.CSV_ITEM}'
-        when nullif(trim("{s.CSV_TIMESTAMP}"), '') is null then 'missing {s.CSV_TIMESTAMP}'
+        when timestamp_text is null then 'missing {s.CSV_TIMESTAMP}'
         when timestamp_value is null then 'unparseable {s.CSV_TIMESTAMP}'
         when rating_text is not null and rating_value is null then 'unparseable {s.CSV_RATING}'
     end as reason,
-    md5(concat_ws('|',
-        user_id_value,
-        item_id_value,
-        strftime(timestamp_value, '%Y-%m-%dT%H:%M:%S.%f'),
-        coalesce(rating_value::varchar, ''),
-        coalesce(event_value, ''),
-    )) as key
+    md5(concat_ws('|', user_id_value, item_id_value, epoch_us(timestamp_value),
+        coalesce(rating_value::varchar, ''), coalesce(event_value, ''))) as key,
+    $file_name as {s.SOURCE_FILE},
+    $file_sha256 as file_sha256,
+    $file_order * {LINE_SPAN} + {s.SOURCE_LINE} as rank,
 from typed
 """
 
-_SPLIT_SQL = f"""
-with ranked as (
-    select
-        *,
-        row_number() over (partition by key order by file_order, {s.SOURCE_LINE}) as copy_number,
-        first_value({s.SOURCE_FILE} || ':' || {s.SOURCE_LINE}) over (
-            partition by key order by file_order, {s.SOURCE_LINE}
-        ) as first_seen
-    from typed_rows
-    where reason is null
-)
+# Exact repeats among the typed rows: the first occurrence of each repeated key.
+_REPEATS_SQL = f"""
+create or replace temp table repeats as
+select key, min(rank) as first_rank, arg_min({s.SOURCE_FILE} || ':' || {s.SOURCE_LINE}, rank)
+    as first_seen
+from typed_rows
+where reason is null
+group by key
+having count(*) > 1
+"""
+
+_ACCEPTED_SQL = f"""
 select
-    key as {s.INTERACTION_KEY},
-    user_id_value as {s.CSV_USER},
-    item_id_value as {s.CSV_ITEM},
-    rating_value as {s.CSV_RATING},
-    timestamp_value as "{s.CSV_TIMESTAMP}",
-    event_value as {s.CSV_EVENT},
-    {s.SOURCE_FILE},
-    {s.SOURCE_LINE},
-    {s.RAW_LINE},
-    file_sha256,
-    case when copy_number > 1 then 'duplicate row' end as duplicate_reason,
-    case when copy_number > 1 then 'first seen at ' || first_seen end as duplicate_detail,
-from ranked
+    t.key as {s.INTERACTION_KEY},
+    t.user_id_value as {s.CSV_USER},
+    t.item_id_value as {s.CSV_ITEM},
+    t.rating_value as {s.CSV_RATING},
+    t.timestamp_value as "{s.CSV_TIMESTAMP}",
+    t.event_value as {s.CSV_EVENT},
+    t.{s.SOURCE_FILE},
+    t.{s.SOURCE_LINE},
+from typed_rows as t
+left join repeats as r on t.key = r.key
+where t.reason is null and (r.key is null or t.rank = r.first_rank)
+order by t.rank
+"""
+
+_QUARANTINED_SQL = f"""
+select file_sha256, {s.SOURCE_FILE}, {s.SOURCE_LINE}, reason as {s.REASON},
+    null::varchar as {s.REASON_DETAIL}, rank
+from typed_rows
+where reason is not null
+union all
+select t.file_sha256, t.{s.SOURCE_FILE}, t.{s.SOURCE_LINE}, 'duplicate row',
+    'first seen at ' || r.first_seen, t.rank
+from typed_rows as t
+join repeats as r on t.key = r.key
+where t.reason is null and t.rank > r.first_rank
+order by rank
 """
 
 
@@ -131,6 +159,34 @@ def _not_null(table: pa.Table, *columns: str) -> pa.Table:
     """Mark key columns non-nullable in the Arrow schema, as the dlt schema declares them."""
     fields = [f.with_nullable(False) if f.name in columns else f for f in table.schema]
     return table.cast(pa.schema(fields))
+
+
+def _with_raw_lines(
+    con: duckdb.DuckDBPyConnection, quarantined: pa.Table, lines: dict[int, Lines | None]
+) -> pa.Table:
+    """Add each quarantined row's text as it is in its file (only these rows are sliced). Where
+    records span lines, the row's fields re-joined with commas stand in for it."""
+    order = (quarantined.column("rank").to_numpy() // LINE_SPAN).astype(np.int64)
+    numbers = quarantined.column(s.SOURCE_LINE).to_numpy()
+    text: list[str | None] = [None] * len(numbers)
+    for file_order, file_lines in lines.items():
+        rows = np.flatnonzero(order == file_order)
+        if file_lines is not None:
+            found = file_lines.text(numbers[rows])
+        else:
+            fields = ", ".join(f"coalesce(\"{c}\", '')" for c in s.CSV_COLUMNS)
+            joined = dict(
+                con.execute(
+                    f"select {s.SOURCE_LINE}, concat_ws(',', {fields}) from records_{file_order}"
+                    f" where {s.SOURCE_LINE} in (select unnest($lines))",
+                    {"lines": numbers[rows].tolist()},
+                ).fetchall()
+            )
+            found = [joined[n] for n in numbers[rows]]
+        for row, line_text in zip(rows, found, strict=True):
+            text[row] = line_text
+    table = quarantined.drop_columns(["rank"])
+    return table.add_column(3, s.RAW_LINE, pa.array(text, pa.string()))
 
 
 def parse_files(files: list[SourceFile], fmt: CsvFormat | None = None) -> ParsedBatch:
@@ -141,48 +197,33 @@ def parse_files(files: list[SourceFile], fmt: CsvFormat | None = None) -> Parsed
     """
     fmt = fmt or CsvFormat()
     batch = ParsedBatch()
-    con = duckdb.connect()
-    con.execute("set TimeZone = 'UTC'")
-    typed_parts = []
-    for order, f in enumerate(files):
-        path, name = f.path, f.name
-        info = {"source_file": name, "sha256": f.sha256, "size_bytes": path.stat().st_size}
-        try:
-            raw_rows = read_records(con, path, fmt) if info["size_bytes"] else None
-        except (MissingColumnError, duckdb.Error, UnicodeDecodeError) as exc:
-            batch.files.append({**info, "rows": 0, "error": str(exc).splitlines()[0]})
-            continue
-        if raw_rows is None or raw_rows.num_rows == 0:
-            batch.files.append({**info, "rows": 0, "error": None})
-            continue
-        con.register("raw_rows", raw_rows)
-        params = {"file_name": name, "file_sha256": info["sha256"], "file_order": order}
-        typed_parts.append(con.sql(_TYPE_SQL, params=params).to_arrow_table())
-        con.unregister("raw_rows")
-        batch.files.append({**info, "rows": raw_rows.num_rows, "error": None})
-    if not typed_parts:
-        return batch
-    con.register("typed_rows", pa.concat_tables(typed_parts, promote_options="default"))
-    split = con.sql(_SPLIT_SQL).to_arrow_table()
-    con.register("split_rows", split)
-    batch.accepted = con.sql(
-        f"select * exclude (duplicate_reason, duplicate_detail, {s.RAW_LINE}, file_sha256)"
-        " from split_rows"
-        " where duplicate_reason is null"
-    ).to_arrow_table()
-    batch.accepted = _not_null(batch.accepted, s.INTERACTION_KEY)
-    quarantined = con.sql(
-        f"""
-        select file_sha256, {s.SOURCE_FILE}, {s.SOURCE_LINE}, {s.RAW_LINE}, reason as {s.REASON},
-            null::varchar as {s.REASON_DETAIL}
-        from typed_rows where reason is not null
-        union all
-        select file_sha256, {s.SOURCE_FILE}, {s.SOURCE_LINE}, {s.RAW_LINE}, duplicate_reason,
-            duplicate_detail
-        from split_rows where duplicate_reason is not null
-        order by 2, 3
-        """
-    ).to_arrow_table()
+    lines: dict[int, Lines | None] = {}
+    with duckdb.connect() as con:
+        con.execute("set TimeZone = 'UTC'").fetchall()
+        parts = []
+        for order, f in enumerate(files):
+            info = {"source_file": f.name, "sha256": f.sha256, "size_bytes": f.path.stat().st_size}
+            if not info["size_bytes"]:
+                batch.files.append({**info, "rows": 0, "error": None})
+                continue
+            try:
+                lines[order] = load_records(con, f.path, fmt, f"records_{order}")
+            except (MissingColumnError, UnreadableFileError) as exc:
+                batch.files.append({**info, "rows": 0, "error": str(exc).splitlines()[0]})
+                continue
+            con.execute(
+                _TYPE_SQL.format(typed=f"typed_{order}", records=f"records_{order}"),
+                {"file_name": f.name, "file_sha256": f.sha256, "file_order": order},
+            ).fetchall()
+            rows = con.execute(f"select count(*) from typed_{order}").fetchall()[0][0]
+            batch.files.append({**info, "rows": rows, "error": None})
+            parts.append(f"select * from typed_{order}")
+        if not parts:
+            return batch
+        con.execute(f"create temp view typed_rows as {' union all '.join(parts)}").fetchall()
+        con.execute(_REPEATS_SQL).fetchall()
+        accepted = con.sql(_ACCEPTED_SQL).to_arrow_table()
+        quarantined = _with_raw_lines(con, con.sql(_QUARANTINED_SQL).to_arrow_table(), lines)
+    batch.accepted = _not_null(accepted, s.INTERACTION_KEY)
     batch.quarantined = _not_null(quarantined, "file_sha256", s.SOURCE_LINE)
-    con.close()
     return batch
