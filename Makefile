@@ -18,7 +18,7 @@ export RECOMART_WAREHOUSE ?= $(CURDIR)/data/warehouse/recomart.duckdb
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo generate catalog-api ingest transform quality train docs docs-serve \
-        summary mlflow-ui test lint format lock clean clean-all
+        summary mlflow-ui bench-ingest test lint format lock clean clean-all
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -64,6 +64,9 @@ summary: $(STAMP) ## print the summary of the last run
 
 mlflow-ui: $(STAMP) ## MLflow UI on 127.0.0.1:5000 over the project's store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+
+bench-ingest: $(STAMP) ## benchmark: CSV ingestion vs DuckDB read_csv, 1M and 10M rows -> reports/
+	$(BIN)/python -m recomart.bench.ingest --sizes 1000000,10000000 --repeats 3
 
 test: $(STAMP) ## the test suite (what CI runs)
 	$(BIN)/python -m pytest

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench-*`): figures written to reports/, compared side by side in one run."""
