@@ -1,44 +1,219 @@
 """Load the product catalog into raw_catalog: `python -m dlt_pipelines.catalog_pipeline`.
 
-With no catalog URL configured ([sources.catalog] base_url in .dlt/config.toml, or
-SOURCES__CATALOG__BASE_URL), the embedded catalog API is started on 127.0.0.1 over the generated
-catalog for the duration of the load, and the load talks to it over HTTP.
+Settings ([sources.catalog] in .dlt/config.toml, secrets in .dlt/secrets.toml, or the environment
+as SOURCES__CATALOG__<KEY>): base_url, page_size, token or api_key (+ api_key_header),
+retire_absent. With no base_url, the embedded catalog API is started on 127.0.0.1 over the
+generated catalog for the duration of the load, and the load talks to it over HTTP.
+
+A load is all or nothing: fetch every page (dlt's retries) and check the listing, keep it in the
+landing area (<home>/data/raw/catalog/<date>/products/<load id>.json, never overwritten), then
+merge it into raw_catalog.products (scd2 history) in one dlt load. Any failure raises
+CatalogLoadError and leaves the warehouse as the previous load left it.
 """
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+import json
+import logging
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
 
 import dlt
+from dlt.common.pipeline import ExtractInfo
 
-from dlt_pipelines.catalog import catalog_source
-from dlt_pipelines.catalog.settings import DATASET, PIPELINE_NAME
-from dlt_pipelines.common import make_pipeline
+from dlt_pipelines.catalog import (
+    CatalogLoadError,
+    FetchedCatalog,
+    catalog_source,
+    fetch_products,
+    make_auth,
+)
+from dlt_pipelines.catalog.settings import (
+    CONFIG_SECTION,
+    DATASET,
+    DEFAULT_API_KEY_HEADER,
+    DEFAULT_PAGE_SIZE,
+    LANDING_KIND,
+    PIPELINE_NAME,
+    PRODUCT_ID,
+    PRODUCTS_TABLE,
+    SOURCE_NAME,
+    VALID_TO,
+)
+from dlt_pipelines.common import landing_path, make_pipeline, write_once
 from recomart import catalog_api, config, datagen
 
+log = logging.getLogger(__name__)
 
-def configured_url() -> str:
-    return dlt.config.get("sources.catalog.base_url", str) or ""
+__all__ = ["CatalogLoadError", "CatalogSettings", "catalog_settings", "load_catalog"]
+
+
+@dataclass(frozen=True)
+class CatalogSettings:
+    """[sources.catalog]: where the catalog is and how to ask for it."""
+
+    base_url: str = ""  # empty: the embedded API over the generated catalog
+    page_size: int = DEFAULT_PAGE_SIZE
+    token: str | None = None
+    api_key: str | None = None
+    api_key_header: str = DEFAULT_API_KEY_HEADER
+    retire_absent: bool = False
+
+    def __repr__(self) -> str:  # never print the secrets
+        return (
+            f"CatalogSettings(base_url={self.base_url!r}, page_size={self.page_size},"
+            f" auth={'token' if self.token else 'api_key' if self.api_key else None},"
+            f" retire_absent={self.retire_absent})"
+        )
+
+
+def catalog_settings() -> CatalogSettings:
+    """Read [sources.catalog] from dlt's config and secrets (the environment overrides both)."""
+
+    def get(key: str, kind: type, default: object, secret: bool = False) -> object:
+        provider = dlt.secrets if secret else dlt.config
+        value = provider.get(f"{CONFIG_SECTION}.{key}", kind)
+        return default if value is None else value
+
+    page_size = get("page_size", int, DEFAULT_PAGE_SIZE)
+    if not isinstance(page_size, int) or page_size < 1:
+        raise CatalogLoadError(
+            f"[sources.catalog] page_size must be a positive integer, got {page_size!r}"
+        )
+    return CatalogSettings(
+        base_url=str(get("base_url", str, "")).strip(),
+        page_size=page_size,
+        token=get("token", str, None, secret=True) or None,
+        api_key=get("api_key", str, None, secret=True) or None,
+        api_key_header=str(get("api_key_header", str, DEFAULT_API_KEY_HEADER)),
+        retire_absent=bool(get("retire_absent", bool, False)),
+    )
 
 
 def load_catalog(cfg: config.Config | None = None, base_url: str | None = None) -> dict:
-    """Load every product; returns {"load_id", "base_url", "products"} (rows in this load)."""
+    """Fetch the whole catalog, land it, merge it into raw_catalog.products with history.
+
+    Returns {"load_id", "base_url", "products" (in this load), "pages", "new", "changed",
+    "unchanged", "retired", "landing" (the landed file)}. Raises CatalogLoadError, naming the URL,
+    the page and the cause, when the catalog could not be fetched, checked or loaded; the warehouse
+    is then as the previous load left it.
+    """
     cfg = cfg or config.load()
-    url = base_url or configured_url()
+    settings = catalog_settings()
+    url = base_url or settings.base_url
+    auth = make_auth(settings.token, settings.api_key, settings.api_key_header)
+    with nullcontext(url) if url else _embedded_api(cfg) as served_url:
+        fetched = fetch_products(served_url, settings.page_size, auth)
+    pipeline = make_pipeline(PIPELINE_NAME, DATASET, cfg)
+    summary = _load(pipeline, fetched, cfg, settings.retire_absent)
+    return {"base_url": url or "embedded", **summary}
+
+
+def _embedded_api(cfg: config.Config) -> AbstractContextManager[str]:
+    """The embedded catalog API over the generated catalog, on 127.0.0.1 while the block runs."""
     products_file = cfg.paths.generated / datagen.CATALOG_FILE
-    server = (
-        nullcontext(url) if url else catalog_api.serve(catalog_api.load_products(products_file))
-    )
-    with server as served_url:
-        pipeline = make_pipeline(PIPELINE_NAME, DATASET, cfg)
-        token = dlt.secrets.get("sources.catalog.token", str)
-        info = pipeline.run(catalog_source(served_url, cfg.catalog["page_size"], token))
-    rows = pipeline.last_trace.last_normalize_info.row_counts.get("products", 0)
+    if not products_file.exists():
+        raise CatalogLoadError(
+            f"no catalog URL configured ([sources.catalog] base_url) and no generated catalog at"
+            f" {products_file} for the embedded API: run `recomart generate` first"
+        )
+    return catalog_api.serve(catalog_api.load_products(products_file))
+
+
+def _load(
+    pipeline: dlt.Pipeline, fetched: FetchedCatalog, cfg: config.Config, retire_absent: bool
+) -> dict:
+    """extract -> land -> normalize -> load, as one unit: on failure, no package is left pending."""
+    load_id, landed = None, None
+    try:
+        if pipeline.has_pending_data:
+            # left by a run that died mid-load: an older listing, which would be loaded before
+            # this one, out of order. Its raw data is in the landing area.
+            log.warning("dropping catalog load packages left pending by an interrupted run")
+            pipeline.abort_packages()
+        extract_info = pipeline.extract(catalog_source(fetched.products, retire_absent))
+        load_id = _products_load_id(extract_info)
+        landed = _land(cfg, load_id, fetched)
+        pipeline.normalize()
+        pipeline.load(raise_on_failed_jobs=True)
+    except Exception as error:
+        _abort(pipeline)
+        cause = getattr(error, "exception", None) or error  # dlt's PipelineStepFailed wraps it
+        kept = f"; the listing as fetched is kept in {landed}" if landed else ""
+        raise CatalogLoadError(
+            f"catalog load {load_id or ''} from {fetched.base_url} into {cfg.paths.warehouse}"
+            f" failed ({type(cause).__name__}: {cause}). The load was dropped: the warehouse is"
+            f" as the previous load left it{kept}",
+            url=fetched.base_url,
+        ) from error
     return {
-        "load_id": info.loads_ids[-1] if info.loads_ids else None,
-        "base_url": url or "embedded",
-        "products": rows,
+        "load_id": load_id,
+        "products": len(fetched.products),
+        "pages": fetched.pages,
+        **_changes(pipeline, load_id, len(fetched.products)),
+        "landing": str(landed),
     }
+
+
+def _products_load_id(extract_info: ExtractInfo) -> str:
+    """The load id of the package holding the products (the pipeline state may get another)."""
+    for load_id in extract_info.loads_ids:
+        if any(PRODUCTS_TABLE in m["table_metrics"] for m in extract_info.metrics[load_id]):
+            return load_id
+    raise RuntimeError(f"dlt extracted no {PRODUCTS_TABLE} table: {extract_info.loads_ids}")
+
+
+def _land(cfg: config.Config, load_id: str, fetched: FetchedCatalog) -> Path:
+    """Keep the product list as fetched: data/raw/catalog/<date>/products/<load id>.json."""
+    path = landing_path(cfg, SOURCE_NAME, LANDING_KIND, f"{load_id}.json")
+    body = json.dumps(fetched.products, ensure_ascii=False, indent=1)
+    write_once(path, body.encode("utf-8"))
+    return path
+
+
+def _changes(pipeline: dlt.Pipeline, load_id: str, listed: int) -> dict:
+    """{"new", "changed", "unchanged", "retired"}: products of load `load_id`, from its history.
+
+    The load inserted a version for each new or changed product, and closed the previous version
+    of each changed or retired one at its start (`_dlt_valid_to` = the load id as a timestamp).
+    """
+    try:
+        with pipeline.sql_client() as client:
+            table = client.make_qualified_table_name(PRODUCTS_TABLE)
+            rows = client.execute_sql(
+                f"""
+                with
+                inserted as (select {PRODUCT_ID} from {table} where _dlt_load_id = %s),
+                closed as (
+                    select {PRODUCT_ID} from {table}
+                    -- the load id is the load's start in epoch seconds (a float string)
+                    where abs(epoch_us({VALID_TO}) - round(cast(%s as double) * 1e6)) < 1000
+                )
+                select
+                    count(*) filter (where {PRODUCT_ID} not in (select * from closed)),
+                    count(*) filter (where {PRODUCT_ID} in (select * from closed)),
+                    (select count(*) from closed
+                     where {PRODUCT_ID} not in (select * from inserted))
+                from inserted
+                """,
+                load_id,
+                load_id,
+            )
+    except Exception:  # the load itself succeeded: report it without the counts
+        log.exception("catalog load %s: could not count its changes", load_id)
+        return {"new": None, "changed": None, "unchanged": None, "retired": None}
+    new, changed, retired = rows[0]
+    return {"new": new, "changed": changed, "unchanged": listed - new - changed, "retired": retired}
+
+
+def _abort(pipeline: dlt.Pipeline) -> None:
+    """Drop what the failed run left pending, so the next run starts from the warehouse as it is."""
+    try:
+        if pipeline.has_pending_data:
+            pipeline.abort_packages()
+    except Exception as error:  # the load error is the one to report
+        log.warning("pending catalog load not dropped yet (%s): the next load drops it", error)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import dlt
 
 from recomart.config import Config
@@ -20,3 +23,31 @@ def make_pipeline(name: str, dataset: str, cfg: Config) -> dlt.Pipeline:
         dataset_name=dataset,
         pipelines_dir=str(cfg.paths.dlt_pipelines),
     )
+
+
+def landing_path(cfg: Config, source: str, kind: str, name: str) -> Path:
+    """Where raw input is kept as it arrived: data/raw/<source>/<yyyy-mm-dd>/<kind>/<name>.
+
+    The date is the load date (UTC). Files there are never overwritten, so any load can be replayed.
+    """
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    folder = cfg.paths.home / "data" / "raw" / source / day / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def write_once(path: Path, data: bytes) -> Path:
+    """Write `data` to a new file at `path`, then make it read-only; never replace an existing file.
+
+    Raises FileExistsError when `path` exists. A failed write leaves no partial file behind.
+    """
+    try:
+        with path.open("xb") as fh:  # exclusive create: fails if the file is already there
+            fh.write(data)
+    except FileExistsError:
+        raise
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    path.chmod(0o444)
+    return path

@@ -43,10 +43,14 @@ def ingest(
     if source in ("all", "interactions"):
         result["interactions"] = _ingest_interactions(cfg, files, since)
     if source in ("all", "catalog"):
+        from dlt_pipelines.catalog.helpers import CatalogLoadError
         from dlt_pipelines.catalog_pipeline import load_catalog
 
         ingest_log.info("Ingesting the product catalog")
-        catalog = load_catalog(cfg)
+        try:
+            catalog = load_catalog(cfg)
+        except CatalogLoadError as exc:  # the message names the URL, page and cause
+            raise IngestError(str(exc)) from exc
         ingest_log.info(
             "Ingested %d products from %s (load %s)",
             catalog["products"], catalog["base_url"], catalog["load_id"],
@@ -86,19 +90,33 @@ def _ingest_interactions(cfg: config.Config, files: str | None, since: datetime 
 
 @stage("transformation")
 def transform_stage(cfg: config.Config) -> None:
-    """dbt build: staging, cleaning, marts, snapshots and their tests."""
+    """dbt build: staging, cleaning, marts, snapshots and their tests, in a candidate copy of the
+    warehouse (recomart.warehouse); the quality gate publishes it."""
+    from recomart import warehouse
+
+    candidate = warehouse.prepare_candidate(cfg)
     logging.getLogger("transformation").info("dbt build")
-    transform.build(cfg)
+    transform.build(warehouse.with_warehouse(cfg, candidate))
 
 
 @stage("quality")
 def quality(cfg: config.Config) -> dict:
-    """Soda contracts; raises QualityGateError when a check fails, before anything trains."""
+    """Soda contracts on the candidate dbt built (else on the live warehouse); prints the summary
+    table. Raises QualityGateError when a check fails, before anything trains, and leaves the
+    live warehouse as it was; when the gate passes, the candidate becomes the live warehouse."""
     from recomart import quality as q
+    from recomart import warehouse
 
-    logging.getLogger("quality").info("Verifying the Soda contracts")
-    result = q.run_quality(cfg)
+    log = logging.getLogger("quality")
+    candidate = warehouse.pending_candidate(cfg)
+    log.info("Verifying the Soda contracts on %s", candidate or cfg.paths.warehouse)
+    result = q.run_quality(cfg, warehouse=candidate)
+    print(q.render_table(result), flush=True)
+    if not result["gate_passed"] and candidate:
+        log.error("live warehouse left unchanged; the rejected build stays in %s", candidate)
     q.enforce(result)
+    if candidate:
+        warehouse.publish_candidate(cfg)
     return result
 
 
@@ -109,6 +127,21 @@ def train(cfg: config.Config) -> dict:
 
     logging.getLogger("training").info("Training")
     return run_training(cfg)
+
+
+@stage("tuning")
+def tune(cfg: config.Config) -> dict:
+    """Hyperparameter search on a validation split carved from the training period."""
+    from models_ml.tune import run_tuning
+
+    log = logging.getLogger("tuning")
+    log.info("Tuning")
+    result = run_tuning(cfg)
+    log.info("best %s %.4f with %s", result["metric"], result["best"][result["metric"]],
+             result["best_params"])  # fmt: skip
+    log.info("search log in %s; to use it, set in recomart.toml [train]:\n%s",
+             result["report"], result["toml"])  # fmt: skip
+    return result
 
 
 def run_all(cfg: config.Config) -> None:

@@ -1,4 +1,4 @@
-"""Constants of the catalog source."""
+"""Constants of the catalog source. The settings a user changes live in .dlt/config.toml."""
 
 from recomart import schema
 
@@ -6,3 +6,22 @@ SOURCE_NAME = "catalog"
 DATASET = schema.RAW_CATALOG_DATASET
 PIPELINE_NAME = "recomart_catalog"
 PRODUCTS_PATH = "products"
+PRODUCTS_TABLE = schema.RAW_PRODUCTS_TABLE
+PRODUCT_ID = "id"  # the natural key of a product in the Fake Store API shape
+
+# The config section of the source: [sources.catalog] in .dlt/config.toml and .dlt/secrets.toml,
+# SOURCES__CATALOG__<KEY> in the environment.
+CONFIG_SECTION = "sources.catalog"
+DEFAULT_PAGE_SIZE = 100
+DEFAULT_API_KEY_HEADER = "X-API-Key"
+
+# A list response may carry the size of the whole list in this header (the embedded API does; the
+# public Fake Store API does not). When present, the load checks that it fetched that many products.
+TOTAL_COUNT_HEADER = "X-Total-Count"
+
+# scd2 history columns written by dlt: a version is current while valid_to is null.
+VALID_FROM = "_dlt_valid_from"
+VALID_TO = "_dlt_valid_to"
+
+# The landing area: <home>/data/raw/catalog/<yyyy-mm-dd>/products/<load id>.json
+LANDING_KIND = "products"

@@ -4,6 +4,12 @@ source as (
     select * from {{ source('raw_catalog', 'products') }}
 ),
 
+-- the raw table keeps every version of a product (dlt scd2); the current one is still open
+current_versions as (
+    select * from source
+    where _dlt_valid_to is null
+),
+
 final as (
     select
         -- ids
@@ -19,8 +25,11 @@ final as (
         -- numerics
         cast(price as double) as price,
         cast(rating__rate as double) as catalog_rating,
-        rating__count as catalog_rating_count
-    from source
+        rating__count as catalog_rating_count,
+
+        -- timestamps
+        cast(_dlt_valid_from as timestamp) as version_valid_from_at
+    from current_versions
 )
 
 select * from final
