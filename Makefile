@@ -18,7 +18,7 @@ export RECOMART_WAREHOUSE ?= $(CURDIR)/data/warehouse/recomart.duckdb
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo generate catalog-api ingest transform quality train docs docs-serve \
-        summary mlflow-ui bench-ingest test lint format lock clean clean-all
+        summary mlflow-ui bench-ingest bench-transform test lint format lock clean clean-all
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -53,6 +53,13 @@ quality: $(STAMP) ## Soda v4 contracts: quality gate, reports/data_quality_repor
 train: $(STAMP) ## train ALS from the marts, evaluate vs popularity, log to MLflow
 	$(RECOMART) train
 
+tune: $(STAMP) ## hyperparameter search on a validation split of the training period
+	$(RECOMART) tune
+
+MOVIELENS ?= ../shared/data/movielens-100k/u.data
+bench-movielens: $(STAMP) ## ALS on MovieLens 100K, Microsoft Recommenders' protocol -> reports/
+	$(RECOMART) bench-movielens --path $(MOVIELENS)
+
 docs: $(STAMP) ## dbt docs generate (catalog and lineage)
 	$(RECOMART) docs
 
@@ -67,6 +74,63 @@ mlflow-ui: $(STAMP) ## MLflow UI on 127.0.0.1:5000 over the project's store
 
 bench-ingest: $(STAMP) ## benchmark: CSV ingestion vs DuckDB read_csv, 1M and 10M rows -> reports/
 	$(BIN)/python -m recomart.bench.ingest --sizes 1000000,10000000 --repeats 3
+
+# Airflow: its own environment (it needs protobuf 7, dbt protobuf 6) and its home inside the project.
+AIRFLOW_VERSION := 3.3.2
+AF_VENV := .venv-airflow
+AF_BIN := $(AF_VENV)/bin
+AF_STAMP := $(AF_VENV)/.installed-stamp
+AF_TEST := $(CURDIR)/data/airflow-test
+DAG_ID := recomart_recommendation_pipeline
+AF_POOL := $(AF_BIN)/airflow pools set recomart_warehouse 1 "DuckDB warehouse: one writer at a time"
+# Every airflow command: our DAG folder, no examples, no metrics or traces sent anywhere (Airflow
+# 3.3 has no usage-data collection; the switch below is for the versions that had it).
+AF_ENV := AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/orchestration AIRFLOW__CORE__LOAD_EXAMPLES=False \
+  AIRFLOW__METRICS__STATSD_ON=False AIRFLOW__METRICS__OTEL_ON=False AIRFLOW__TRACES__OTEL_ON=False \
+  AIRFLOW__USAGE_DATA_COLLECTION__ENABLED=False SCARF_ANALYTICS=false
+.PHONY: airflow airflow-init airflow-test eda
+
+$(AF_STAMP): orchestration/constraints-airflow.txt
+	test -x $(AF_BIN)/python || $(PYTHON) -m venv $(AF_VENV)
+	$(AF_BIN)/python -m pip install --quiet --upgrade pip
+	$(AF_BIN)/python -m pip install --quiet -c orchestration/constraints-airflow.txt \
+	  apache-airflow==$(AIRFLOW_VERSION) apache-airflow-providers-standard
+	touch $(AF_STAMP)
+
+airflow-init: $(STAMP) $(AF_STAMP) ## .venv-airflow, its database in data/airflow, the warehouse pool
+	export AIRFLOW_HOME=$(CURDIR)/data/airflow $(AF_ENV) && \
+	  $(AF_BIN)/airflow db migrate && $(AF_POOL)
+
+airflow: airflow-init ## Airflow (scheduler, API server, UI) on 127.0.0.1:8090 over the DAG
+	export AIRFLOW_HOME=$(CURDIR)/data/airflow $(AF_ENV) AIRFLOW__API__HOST=127.0.0.1 \
+	  AIRFLOW__API__PORT=8090 AIRFLOW__API__BASE_URL=http://127.0.0.1:8090 \
+	  PATH=$(CURDIR)/$(AF_BIN):$$PATH && airflow standalone
+
+airflow-test: $(STAMP) $(AF_STAMP) ## airflow dags test on small data (data/airflow-test): a run, a gate stop
+	rm -rf $(AF_TEST) && mkdir -p $(AF_TEST)/home
+	sed -E 's/^n_users = .*/n_users = 400/; s/^n_items = .*/n_items = 150/; s/^n_interactions = .*/n_interactions = 12000/' \
+	  recomart.toml > $(AF_TEST)/home/recomart.toml
+	start=$$SECONDS && unset SOURCES__CATALOG__BASE_URL && \
+	export RECOMART_HOME=$(AF_TEST)/home RECOMART_CONFIG=$(AF_TEST)/home/recomart.toml \
+	  AIRFLOW_HOME=$(AF_TEST)/airflow RECOMART_DAG_RETRY_DELAY_SECONDS=5 $(AF_ENV) && \
+	$(RECOMART) generate && \
+	$(AF_BIN)/airflow db migrate && $(AF_POOL) && \
+	$(AF_BIN)/airflow dags test $(DAG_ID) 2026-11-27 && \
+	$(AF_BIN)/python orchestration/check_dag_run.py $(DAG_ID) 2026-11-27 success && \
+	echo "A new file with 2000 ratings out of range: the next run must stop at the gate." && \
+	awk -F, -v OFS=, 'NR == 1 || NR <= 2001 { if (NR > 1) $$3 = 9; print }' \
+	  $(AF_TEST)/home/data/generated/interactions/interactions.csv \
+	  > $(AF_TEST)/home/data/generated/interactions/bad_ratings.csv && \
+	! $(AF_BIN)/airflow dags test $(DAG_ID) 2026-11-28 && \
+	$(AF_BIN)/python orchestration/check_dag_run.py $(DAG_ID) 2026-11-28 gate-failed && \
+	echo "airflow-test passed in $$((SECONDS - start)) s (environment install not included)"
+
+eda: $(STAMP) ## the EDA notebook on the marts (read-only; run make demo first) -> reports/eda_analysis.html
+	$(BIN)/jupyter nbconvert --to html --execute notebooks/eda_analysis.ipynb \
+	  --output-dir "$${RECOMART_HOME:-$(CURDIR)}/reports"
+
+bench-transform: $(STAMP) ## benchmark: dbt build vs the same SQL in DuckDB, 100K/1M/10M -> reports/
+	$(BIN)/python -m recomart.bench.transform --sizes 100000,1000000,10000000 --repeats 3
 
 test: $(STAMP) ## the test suite (what CI runs)
 	$(BIN)/python -m pytest

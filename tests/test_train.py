@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import duckdb
 import mlflow
 import numpy as np
 import pandas as pd
@@ -12,8 +13,10 @@ from synthetic_marts import planted_interactions, write_marts
 
 from models_ml.evaluate import relevant_items
 from models_ml.recommender import MatrixFactorizationRecommender
+from models_ml.registry import decide
 from models_ml.split import time_split
 from models_ml.train import run_training
+from models_ml.tune import run_tuning
 from recomart import config
 from recomart.schema import ITEM, RATING, TIME, USER
 
@@ -59,9 +62,10 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
     assert run.data.metrics["fit_seconds"] > 0
     assert summary["als"]["precision_at_10"] > summary["popularity"]["precision_at_10"]
     params = run.data.params
-    assert params["factors"] == "16" and params["iterations"] == "15"
-    assert params["alpha"] == "20.0" and params["event_weight_purchase"] == "4.0"
-    assert params["holdout_days"] == "30" and params["k"] == "10"
+    train = cfg.train
+    for name in ("factors", "iterations", "alpha", "regularization", "holdout_days", "k"):
+        assert params[name] == str(train[name]), name
+    assert params["event_weight_purchase"] == str(train["event_weights"]["purchase"])
     assert params["holdout_cutoff"] == summary["holdout_cutoff"]
     assert params["n_train_rows"] == str(summary["sizes"]["n_train_rows"])
     assert run.data.tags["warehouse"] == str(cfg.paths.warehouse)
@@ -78,6 +82,38 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
     assert logged == MODEL_FILES
     run_artifacts = cfg.paths.mlflow / "artifacts" / run.info.run_id / "artifacts" / "model"
     assert {p.name for p in run_artifacts.iterdir()} == MODEL_FILES
+    plots = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert plots == {"metrics_at_k.png", "long_tail.png"}
+    top = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"lineage.json", "promotion.json"} <= top
+
+    # Lineage: source tables, load ids, cutoff, matrix hash; baselines and cold users beside.
+    tags = run.data.tags
+    assert tags["source_tables"] == "marts.interactions,marts.item_features"
+    assert tags["latest_load_id"] == "synthetic"
+    assert len(tags["train_matrix_sha256"]) == 64
+    assert summary["lineage"]["train_load_ids"] == ["synthetic"]
+    assert summary["lineage"]["holdout_cutoff"] == summary["holdout_cutoff"]
+    for name in ("als", "popularity", "recent_popularity"):
+        for metric in (*METRICS, "map_at_10", "hit_rate_at_10", "catalog_coverage_at_10"):
+            assert 0 <= run.data.metrics[f"{name}_{metric}"] <= 1
+    assert summary["cold_users"]["als"] is None or summary["cold_users"]["als"]["n_users"] > 0
+    # planted ratings depend on the user-item match, not on biases: only sanity here
+    assert 0 < run.data.metrics["rating_mae"] <= run.data.metrics["rating_rmse"] < 4
+    assert summary["rating"]["predictor"] == "biased baseline mu + b_u + b_i"
+
+    # Registered, champion (first model beating the baselines), batch table written.
+    assert summary["promotion"]["promote"] and summary["model_version"] == "1"
+    assert client.get_model_version_by_alias("recomart-recommender", "champion").version == 1
+    assert tags["promoted"] == "true"
+    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+        table = con.sql("select * from recommendations.user_recommendations").df()
+    model = MatrixFactorizationRecommender.load(model_dir)
+    assert table["user_id"].nunique() == len(model.user_ids) == 300
+    assert set(table["rank"]) == set(range(1, 11)) and (table["model_version"] == "1").all()
+    assert len(table) == summary["recommendations_rows"] == 3000
+    first = table[table["user_id"] == model.user_ids[0]].sort_values("rank")
+    assert first["item_id"].tolist() == [i for i, _ in model.recommend_items(model.user_ids[0], 10)]
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlflow.db").exists()
 
     # The pyfunc model recommends what the saved model recommends.
@@ -94,6 +130,86 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
         for metric in METRICS:
             assert report[model][metric] == run.data.metrics[f"{model}_{metric}"]
     assert report["n_eval_users"] == summary["als"]["n_users"] > 0
+
+
+def test_the_champion_moves_only_for_a_better_model(cfg: config.Config) -> None:
+    first = run_training(cfg)
+    client = MlflowClient(tracking_uri=first["tracking_uri"])
+    champion = client.get_model_version_by_alias("recomart-recommender", "champion")
+    table_sql = "select distinct model_version from recommendations.user_recommendations"
+
+    # The same model again: a tie, not promoted; the alias, the local model and the table stay.
+    second = run_training(cfg)
+    assert second["model_version"] == "2" and not second["promotion"]["promote"]
+    assert second["promotion"]["champion_scored_by"] == "logged metric, same holdout"
+    assert "does not beat the champion" in second["promotion"]["reason"]
+    assert client.get_model_version_by_alias("recomart-recommender", "champion").version == 1
+    run = client.get_run(second["run_id"])
+    assert run.data.tags["promoted"] == "false"
+    assert "champion" in run.data.tags["promotion_reason"]
+    training = json.loads((cfg.paths.models / "als" / "training.json").read_text())
+    assert training["run_id"] == first["run_id"] == champion.run_id
+    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+        assert con.sql(table_sql).fetchall() == [("1",)]
+
+    # A worse model (1 factor, 1 iteration): not promoted either.
+    worse = cfg.train | {"factors": 1, "iterations": 1}
+    third = run_training(config.Config(**{**cfg.__dict__, "train": worse}))
+    assert not third["promotion"]["promote"]
+    assert third["als"]["ndcg_at_10"] < first["als"]["ndcg_at_10"]
+    assert client.get_model_version_by_alias("recomart-recommender", "champion").version == 1
+
+    # New data (a different holdout): the champion's recipe is refitted and scored on it.
+    with duckdb.connect(str(cfg.paths.warehouse)) as con:
+        con.execute(
+            "insert into marts.interactions select * replace ("
+            " 'new' || interaction_key as interaction_key,"
+            " event_at + interval 1 day as event_at)"
+            " from marts.interactions where user_id % 7 = 0 and event_at > "
+            "(select max(event_at) - interval 10 day from marts.interactions)"
+        )
+    fourth = run_training(cfg)
+    assert fourth["promotion"]["champion_scored_by"] == "refitted recipe on this holdout"
+    assert fourth["holdout_cutoff"] != first["holdout_cutoff"]
+    # Same recipe, same data: the refitted champion scores what the candidate scores.
+    assert fourth["promotion"]["champion_value"] == pytest.approx(fourth["als"]["ndcg_at_10"])
+    assert not fourth["promotion"]["promote"]
+
+
+def test_gate_decision_rules() -> None:
+    baselines = {"popularity": 0.05, "recent_popularity": 0.06}
+    assert decide("ndcg_at_10", 0.10, baselines, None) == (
+        True, "first champion: ndcg_at_10 0.1000 beats every baseline"
+    )  # fmt: skip
+    promote, reason = decide("ndcg_at_10", 0.055, baselines, None)
+    assert not promote and "recent_popularity" in reason
+    assert decide("ndcg_at_10", 0.10, baselines, 0.09)[0]
+    assert not decide("ndcg_at_10", 0.10, baselines, 0.10)[0]  # a tie keeps the champion
+    assert not decide("ndcg_at_10", 0.10, baselines, 0.095, min_improvement=0.01)[0]
+
+
+def test_tuning_uses_a_validation_split_inside_the_training_period(cfg: config.Config) -> None:
+    small = cfg.train | {
+        "tune": {
+            "validation_days": 20,
+            "n_trials": 3,
+            "space": {"factors": [4, 16], "regularization": [0.05], "alpha": [5.0, 20.0]},
+        }
+    }
+    result = run_tuning(config.Config(**{**cfg.__dict__, "train": small}))
+    assert len(result["trials"]) == 3
+    # validation = the last 20 days of the training rows (all before the holdout cutoff)
+    holdout = pd.Timestamp(result["holdout_cutoff"])
+    validation = pd.Timestamp(result["validation_cutoff"])
+    assert holdout - pd.Timedelta(days=21) < validation < holdout - pd.Timedelta(days=19)
+    best = max(result["trials"], key=lambda t: t["ndcg_at_10"])
+    assert result["best_params"] == best["params"]
+    saved = json.loads((cfg.paths.reports / "tuning.json").read_text())
+    assert saved["best_params"] == result["best_params"] and len(saved["trials"]) == 3
+    client = MlflowClient(tracking_uri=f"sqlite:///{cfg.paths.mlflow / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("recomart-tuning")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.data.params["best_factors"] == str(result["best_params"]["factors"])
 
 
 def test_time_split_holds_out_the_last_days() -> None:

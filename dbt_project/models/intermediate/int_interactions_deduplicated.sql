@@ -43,6 +43,7 @@ final as (
 
         -- booleans
         version_rank > 1 as is_duplicate,
+        is_event_type_imputed,
 
         -- timestamps
         event_at,
