@@ -35,6 +35,7 @@ INTERACTIONS_MART = "interactions"
 REJECTED_MART = "rejected_interactions"
 USER_FEATURES = "user_features"
 ITEM_FEATURES = "item_features"
+USER_ITEM_FEATURES = "user_item_features"
 
 # Column names in the marts.
 USER = "user_id"
@@ -43,3 +44,9 @@ RATING = "rating"
 EVENT = "event_type"
 TIME = "event_at"
 CATEGORY = "category"
+TITLE = "title"
+PRICE = "price"
+
+# Written by training (models_ml.batch): batch recommendations for every user, for the API.
+RECOMMENDATIONS_SCHEMA = "recommendations"
+USER_RECOMMENDATIONS = "user_recommendations"

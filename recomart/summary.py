@@ -23,6 +23,8 @@ COUNTS = {
     "rejected by dbt": f"select count(*) from {s.MARTS_SCHEMA}.{s.REJECTED_MART}",
     "user features": f"select count(*) from {s.MARTS_SCHEMA}.{s.USER_FEATURES}",
     "item features": f"select count(*) from {s.MARTS_SCHEMA}.{s.ITEM_FEATURES}",
+    "user-item features": f"select count(*) from {s.MARTS_SCHEMA}.{s.USER_ITEM_FEATURES}",
+    "recommendations": f"select count(*) from {s.RECOMMENDATIONS_SCHEMA}.{s.USER_RECOMMENDATIONS}",
 }
 REASONS = {
     "quarantined at ingest": f"select {s.REASON}, count(*) from {RAW_QUARANTINE}"
@@ -89,12 +91,20 @@ def _train_lines(cfg: config.Config) -> list[str]:
     k = cfg.train["k"]
     names = [f"precision_at_{k}", f"recall_at_{k}", f"ndcg_at_{k}"]
     lines = [
-        f"Model (time holdout, {metrics.get('n_eval_users', '?')} users scored)",
-        f"  {'':<14}" + "".join(f"{n:>16}" for n in names),
+        f"Model (time holdout from {metrics.get('holdout_cutoff', '?')},"
+        f" {metrics.get('n_eval_users', '?')} users scored)",
+        f"  {'':<18}" + "".join(f"{n:>16}" for n in names),
     ]
-    for model in ("als", "popularity"):
-        values = metrics.get(model, {})
+    for model in ("als", "popularity", "recent_popularity"):
+        if model in metrics:
+            values = metrics[model]
+            row = "".join(f"{values.get(n, float('nan')):>16.4f}" for n in names)
+            lines.append(f"  {model:<18}{row}")
+    promotion = metrics.get("promotion")
+    if promotion:
+        verdict = "promoted to champion" if promotion.get("promote") else "not promoted"
         lines.append(
-            f"  {model:<14}" + "".join(f"{values.get(n, float('nan')):>16.4f}" for n in names)
+            f"  {metrics.get('model_name', 'model')} v{metrics.get('model_version', '?')}:"
+            f" {verdict} ({promotion.get('reason', '')})"
         )
     return lines
