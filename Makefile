@@ -72,6 +72,13 @@ summary: $(STAMP) ## print the summary of the last run
 mlflow-ui: $(STAMP) ## MLflow UI on 127.0.0.1:5000 over the project's store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
+.PHONY: serve bench-serve
+serve: $(STAMP) ## the recommendation API (FastAPI) on the champion, 127.0.0.1:8000, docs at /docs
+	$(RECOMART) serve
+
+bench-serve: $(STAMP) ## benchmark: API latency in process and over HTTP at 200 rps, 60 s -> reports/
+	$(BIN)/python -m recomart.bench.serve --duration 60 --rates 200 --concurrency 1,8,32
+
 bench-ingest: $(STAMP) ## benchmark: CSV ingestion vs DuckDB read_csv, 1M and 10M rows -> reports/
 	$(BIN)/python -m recomart.bench.ingest --sizes 1000000,10000000 --repeats 3
 
@@ -80,7 +87,7 @@ AIRFLOW_VERSION := 3.3.2
 AF_VENV := .venv-airflow
 AF_BIN := $(AF_VENV)/bin
 AF_STAMP := $(AF_VENV)/.installed-stamp
-AF_TEST := $(CURDIR)/data/airflow-test
+AF_TEST ?= $(CURDIR)/data/airflow-test
 DAG_ID := recomart_recommendation_pipeline
 AF_POOL := $(AF_BIN)/airflow pools set recomart_warehouse 1 "DuckDB warehouse: one writer at a time"
 # Every airflow command: our DAG folder, no examples, no metrics or traces sent anywhere (Airflow

@@ -10,6 +10,8 @@ import logging
 import time
 from datetime import datetime
 
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
 from dlt_pipelines.common import make_pipeline
 from dlt_pipelines.interactions import interactions_source
 from dlt_pipelines.interactions.helpers import CsvFormat
@@ -42,11 +44,14 @@ def load_interactions(
         return {"load_id": None, "files": [], "seconds": time.perf_counter() - started}
     load_id = info.loads_ids[-1]
     with pipeline.sql_client() as client:
-        rows = client.execute_sql(
-            f"select {', '.join(AUDIT_COLUMNS)} from {FILES_TABLE}"
-            " where _dlt_load_id = %s order by source_file",
-            load_id,
-        )
+        try:
+            rows = client.execute_sql(
+                f"select {', '.join(AUDIT_COLUMNS)} from {FILES_TABLE}"
+                " where _dlt_load_id = %s order by source_file",
+                load_id,
+            )
+        except DatabaseUndefinedRelation:  # no file was ever seen: only the state was loaded
+            rows = []
     files = [dict(zip(AUDIT_COLUMNS, row, strict=True)) for row in rows]
     return {"load_id": load_id, "files": files, "seconds": time.perf_counter() - started}
 

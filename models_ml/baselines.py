@@ -1,4 +1,9 @@
-"""Popularity baseline: every user gets the items with the most train interactions."""
+"""Popularity baselines: every user gets the most interacted-with train items they do not know.
+
+- global popularity (half_life_days = 0): items by their number of train interactions;
+- recent popularity (half_life_days > 0): items by time-decayed counts, each interaction
+  weighing 0.5 ** (age_days / half_life_days) from the newest train interaction.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import csr_matrix
 
+from models_ml.coldstart import recent_popularity
 from models_ml.matrix import UNKNOWN, IdMap
 from models_ml.ranking import PAD_ITEM, PAD_SCORE, top_k
 from recomart.schema import ITEM, USER
@@ -21,11 +27,17 @@ def popularity_ranking(interactions: pd.DataFrame) -> tuple[np.ndarray, np.ndarr
 
 
 class PopularityRecommender:
-    """Global popularity: the most interacted-with train items, minus those the user knows."""
+    """(Recent) popularity, minus the items the user knows. half_life_days = 0: global counts."""
+
+    def __init__(self, half_life_days: float = 0.0) -> None:
+        self.half_life_days = half_life_days
 
     def fit(self, interactions: pd.DataFrame) -> PopularityRecommender:
-        """Count interactions per item and remember which items each user already has."""
-        self.item_ids, self.counts = popularity_ranking(interactions)
+        """Rank items by (decayed) interactions and remember which items each user has."""
+        if self.half_life_days > 0:
+            self.item_ids, self.counts = recent_popularity(interactions, self.half_life_days)
+        else:
+            self.item_ids, self.counts = popularity_ranking(interactions)
         user_ids, rows = np.unique(interactions[USER].to_numpy(dtype=np.int64), return_inverse=True)
         # Columns are positions in the ranking, so the ranking itself is the item order.
         by_item = np.argsort(self.item_ids)
@@ -45,7 +57,7 @@ class PopularityRecommender:
     def recommend_batch(
         self, user_ids: Sequence[int] | np.ndarray, k: int, exclude_known: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(n_users, k) item ids and interaction counts; padding is -1 and -inf."""
+        """(n_users, k) item ids and (decayed) interaction counts; padding is -1 and -inf."""
         rows = self._users.index(user_ids)
         n_items = len(self.item_ids)
         # A strictly decreasing score per ranking position keeps the order and breaks no ties.
@@ -59,3 +71,12 @@ class PopularityRecommender:
         item_ids = np.where(padded, PAD_ITEM, self.item_ids[safe])
         scores = np.where(padded, PAD_SCORE, self.counts[safe].astype(np.float32))
         return item_ids, scores
+
+
+class RecentPopularityRecommender(PopularityRecommender):
+    """Recent popularity: time-decayed counts with a half-life of half_life_days (> 0)."""
+
+    def __init__(self, half_life_days: float = 14.0) -> None:
+        if half_life_days <= 0:
+            raise ValueError(f"recent popularity needs a positive half-life, got {half_life_days}")
+        super().__init__(half_life_days)

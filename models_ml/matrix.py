@@ -1,17 +1,32 @@
-"""The user x item confidence matrix that implicit's ALS fits, and the raw id <-> index maps."""
+"""The user x item confidence matrix that implicit's ALS fits, and the raw id <-> index maps.
+
+Confidence of a (user, item) cell, summed over the pair's interaction rows:
+
+    weight(row) = event_weights[event_type] * rating / RATING_MAX * recency(row)
+    recency(row) = 0.5 ** (age_days / recency_half_life_days)   (1 when the half-life is 0)
+
+where age_days counts back from the reference time (the newest training interaction, so
+nothing after the training cutoff is ever looked at). Scheme "linear": confidence =
+alpha * summed weight. Scheme "bm25": confidence = alpha * BM25(summed weight) (implicit's
+bm25_weight with k1 and b: frequent items and heavy users weigh less).
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from implicit.nearest_neighbours import bm25_weight
 from scipy.sparse import csr_matrix
 
-from recomart.schema import EVENT, EVENT_TYPES, ITEM, RATING, RATING_MAX, USER
+from recomart.schema import EVENT, EVENT_TYPES, ITEM, RATING, RATING_MAX, TIME, USER
 
 UNKNOWN = -1
+SCHEMES = ("linear", "bm25")
 
 
 @dataclass(frozen=True)
@@ -38,33 +53,107 @@ def default_event_weights() -> dict[str, float]:
     return dict.fromkeys(EVENT_TYPES, 1.0)
 
 
+@dataclass(frozen=True)
+class Weighting:
+    """How interaction rows become confidences (the [train] keys of the same names)."""
+
+    alpha: float = 20.0
+    event_weights: Mapping[str, float] = field(default_factory=default_event_weights)
+    scheme: str = "linear"  # "linear" or "bm25"
+    recency_half_life_days: float = 0.0  # 0: no time decay
+    bm25_k1: float = 100.0
+    bm25_b: float = 0.8
+
+    def __post_init__(self) -> None:
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"weighting scheme must be one of {SCHEMES}, got {self.scheme!r}")
+        if self.alpha <= 0 or self.recency_half_life_days < 0:
+            raise ValueError("alpha must be positive and recency_half_life_days >= 0")
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["event_weights"] = dict(self.event_weights)
+        return out
+
+
 def interaction_weights(
-    interactions: pd.DataFrame, event_weights: Mapping[str, float]
+    interactions: pd.DataFrame,
+    event_weights: Mapping[str, float],
+    recency_half_life_days: float = 0.0,
+    reference_time: pd.Timestamp | None = None,
 ) -> np.ndarray:
-    """Per row: event_weights[event_type] * rating / RATING_MAX, as float64."""
+    """Per row: event_weights[event_type] * rating / RATING_MAX * recency decay, as float64.
+
+    Without an event_type column every row is a "view"; the decay needs event_at and counts
+    the age from reference_time (default: the newest event_at of the rows).
+    """
     if any(weight <= 0 for weight in event_weights.values()):
         raise ValueError(f"event weights must be positive: {dict(event_weights)}")
-    per_event = interactions[EVENT].map(dict(event_weights)).to_numpy(dtype=np.float64)
+    if EVENT in interactions:
+        per_event = interactions[EVENT].map(dict(event_weights)).to_numpy(dtype=np.float64)
+    else:
+        per_event = np.full(len(interactions), float(event_weights.get("view", 1.0)))
     missing = np.isnan(per_event)
     if missing.any():
         unknown = sorted(set(interactions.loc[missing, EVENT].astype(str)))
         raise ValueError(f"no event weight for event types {unknown}")
-    return per_event * interactions[RATING].to_numpy(dtype=np.float64) / RATING_MAX
+    weights = per_event * interactions[RATING].to_numpy(dtype=np.float64) / RATING_MAX
+    if recency_half_life_days > 0:
+        times = interactions[TIME]
+        reference = times.max() if reference_time is None else reference_time
+        age_days = (reference - times).dt.total_seconds().to_numpy(dtype=np.float64) / 86_400
+        weights = weights * np.power(0.5, np.maximum(age_days, 0.0) / recency_half_life_days)
+    return weights
 
 
 def confidence_matrix(
-    interactions: pd.DataFrame, event_weights: Mapping[str, float], alpha: float
+    interactions: pd.DataFrame,
+    event_weights: Mapping[str, float] | None = None,
+    alpha: float = 20.0,
+    *,
+    weighting: Weighting | None = None,
+    item_ids: np.ndarray | None = None,
+    reference_time: pd.Timestamp | None = None,
 ) -> tuple[csr_matrix, IdMap, IdMap]:
-    """Users x items float32 CSR of alpha * summed weights, with the user and item id maps.
+    """Users x items float32 CSR of confidences, with the user and item id maps.
 
-    Rows that share a (user, item) pair are summed. implicit's ALS reads each stored value as
-    the confidence of a positive preference (unstored cells: preference 0, confidence 1).
+    Either (event_weights, alpha) for the linear scheme without decay, or a Weighting.
+    item_ids: the column universe (e.g. the whole catalog, so items without interactions get
+    empty columns); default: the items of the rows. Rows sharing a (user, item) pair are summed.
+    implicit's ALS reads each stored value as the confidence of a positive preference.
     """
     if interactions.empty:
         raise ValueError("no interactions to build a matrix from")
+    if weighting is None:
+        weighting = Weighting(alpha=alpha, event_weights=event_weights or default_event_weights())
     user_ids, rows = np.unique(interactions[USER].to_numpy(dtype=np.int64), return_inverse=True)
-    item_ids, cols = np.unique(interactions[ITEM].to_numpy(dtype=np.int64), return_inverse=True)
-    values = alpha * interaction_weights(interactions, event_weights)
-    matrix = csr_matrix((values, (rows, cols)), shape=(len(user_ids), len(item_ids)))
+    raw_items = interactions[ITEM].to_numpy(dtype=np.int64)
+    if item_ids is None:
+        items, cols = np.unique(raw_items, return_inverse=True)
+    else:
+        items = np.unique(np.concatenate([np.asarray(item_ids, dtype=np.int64), raw_items]))
+        cols = np.searchsorted(items, raw_items)
+    values = interaction_weights(
+        interactions,
+        weighting.event_weights,
+        weighting.recency_half_life_days,
+        reference_time,
+    )
+    matrix = csr_matrix((values, (rows, cols)), shape=(len(user_ids), len(items)))
     matrix.sum_duplicates()
-    return matrix.astype(np.float32), IdMap(user_ids), IdMap(item_ids)
+    if weighting.scheme == "bm25":
+        matrix = bm25_weight(matrix, K1=weighting.bm25_k1, B=weighting.bm25_b).tocsr()
+        matrix.data = np.maximum(matrix.data, 1e-6)  # an item everyone has gets idf <= 0
+    matrix = (weighting.alpha * matrix).astype(np.float32)
+    return csr_matrix(matrix), IdMap(user_ids), IdMap(items)
+
+
+def matrix_hash(matrix: csr_matrix, row_ids: np.ndarray, col_ids: np.ndarray) -> str:
+    """sha256 of a CSR matrix's structure, values and id maps: the training data's fingerprint."""
+    digest = hashlib.sha256()
+    matrix = csr_matrix(matrix)
+    matrix.sort_indices()
+    for array in (matrix.indptr, matrix.indices, matrix.data, row_ids, col_ids):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update(str(matrix.shape).encode())
+    return digest.hexdigest()

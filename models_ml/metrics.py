@@ -6,7 +6,11 @@ Conventions (the ones of Microsoft Recommenders and most papers):
   so a user with more than k relevant items cannot reach 1.0);
 - ndcg@k = DCG / IDCG with binary relevance and a log2 discount: a hit at rank r (1-based) adds
   1 / log2(r + 1); IDCG is the DCG of min(|relevant|, k) hits at the top ranks.
-A user with no relevant item scores 0 on recall and NDCG (evaluate() never passes such users).
+- map@k = mean over users of AP@k = (sum over hits at rank r of precision@r) / min(|relevant|, k);
+- hit_rate@k = share of users with at least one hit in the top k;
+- catalog_coverage@k = distinct items in all top-k lists / catalog size.
+A user with no relevant item scores 0 on recall, NDCG and AP (evaluate() never passes such users).
+Rating metrics: rmse = sqrt(mean((predicted - actual)^2)), mae = mean(|predicted - actual|).
 Recommended lists may be padded with -1 (or any id that is never relevant).
 """
 
@@ -120,16 +124,87 @@ def ndcg_at_k(
     return _ndcg(hits_at_k(recommended, relevant, k), _n_relevant(relevant), k)
 
 
+def _average_precision(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
+    precision_at_rank = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
+    denominator = np.minimum(n_relevant, k)
+    return np.divide(
+        (precision_at_rank * hits).sum(axis=1),
+        denominator,
+        out=np.zeros(len(denominator)),
+        where=denominator > 0,
+    )
+
+
+def average_precision_at_k(
+    recommended: np.ndarray | Sequence[Sequence[int]],
+    relevant: Sequence[Collection[int]],
+    k: int,
+) -> np.ndarray:
+    """Per-user AP@k: sum of precision@r over the ranks r of hits / min(|relevant|, k)."""
+    return _average_precision(hits_at_k(recommended, relevant, k), _n_relevant(relevant), k)
+
+
+def map_at_k(
+    recommended: np.ndarray | Sequence[Sequence[int]],
+    relevant: Sequence[Collection[int]],
+    k: int,
+) -> float:
+    """Mean over users of AP@k."""
+    return float(np.mean(average_precision_at_k(recommended, relevant, k)))
+
+
+def hit_rate_at_k(
+    recommended: np.ndarray | Sequence[Sequence[int]],
+    relevant: Sequence[Collection[int]],
+    k: int,
+) -> float:
+    """Share of users with at least one relevant item in their top k."""
+    return float(np.mean(hits_at_k(recommended, relevant, k).any(axis=1)))
+
+
+def catalog_coverage_at_k(
+    recommended: np.ndarray | Sequence[Sequence[int]], n_catalog_items: int, k: int
+) -> float:
+    """Distinct items over all users' top-k lists (padding excluded) / n_catalog_items."""
+    top = _as_matrix(recommended, k)
+    if n_catalog_items <= 0:
+        raise ValueError(f"n_catalog_items must be positive, got {n_catalog_items}")
+    distinct = np.unique(top[top != PAD])
+    return len(distinct) / n_catalog_items
+
+
+def rmse(predicted: np.ndarray, actual: np.ndarray) -> float:
+    """Root mean squared error."""
+    diff = np.asarray(predicted, dtype=np.float64) - np.asarray(actual, dtype=np.float64)
+    if not len(diff):
+        raise ValueError("no ratings to score")
+    return float(np.sqrt(np.mean(diff**2)))
+
+
+def mae(predicted: np.ndarray, actual: np.ndarray) -> float:
+    """Mean absolute error."""
+    diff = np.asarray(predicted, dtype=np.float64) - np.asarray(actual, dtype=np.float64)
+    if not len(diff):
+        raise ValueError("no ratings to score")
+    return float(np.mean(np.abs(diff)))
+
+
 def mean_metrics_at_k(
     recommended: np.ndarray | Sequence[Sequence[int]],
     relevant: Sequence[Collection[int]],
     k: int,
 ) -> dict[str, float]:
-    """Mean over users of precision, recall and NDCG at k, keyed 'precision_at_<k>' etc."""
-    hits = hits_at_k(recommended, relevant, k)
-    n_relevant = _n_relevant(relevant)
+    """Means over users keyed '<metric>_at_<k>': precision, recall, ndcg, map, hit_rate."""
+    return metrics_from_hits(hits_at_k(recommended, relevant, k), _n_relevant(relevant), k)
+
+
+def metrics_from_hits(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, float]:
+    """mean_metrics_at_k from a (n_users, >= k) hits matrix: its first k columns count."""
+    hits = hits[:, :k]
     return {
         f"precision_at_{k}": float(np.mean(_precision(hits, k))),
         f"recall_at_{k}": float(np.mean(_recall(hits, n_relevant))),
         f"ndcg_at_{k}": float(np.mean(_ndcg(hits, n_relevant, k))),
+        f"map_at_{k}": float(np.mean(_average_precision(hits, n_relevant, k))),
+        f"hit_rate_at_{k}": float(np.mean(hits.any(axis=1))),
     }

@@ -76,9 +76,14 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
 
 
 def log_pyfunc(
-    model_dir: Path, k: int, example_user_ids: list[int], name: str = "recommender"
-) -> str:
-    """Log model_dir as a pyfunc model of the active run; return its model URI.
+    model_dir: Path,
+    k: int,
+    example_user_ids: list[int],
+    name: str = "recommender",
+    registered_model_name: str | None = None,
+) -> tuple[str, str | None]:
+    """Log model_dir as a pyfunc model of the active run (and register it under
+    registered_model_name); return its model URI and registered version (or None).
 
     k is the default list length; MLflow runs the model on example_user_ids while logging.
     """
@@ -91,5 +96,7 @@ def log_pyfunc(
         signature=signature(k),
         input_example=pd.DataFrame({USER: np.asarray(example_user_ids, dtype=np.int64)}),
         pip_requirements=[f"{package}=={version(package)}" for package in REQUIREMENTS],
+        registered_model_name=registered_model_name,
     )
-    return info.model_uri
+    registered = info.registered_model_version
+    return info.model_uri, None if registered is None else str(registered)

@@ -1,8 +1,16 @@
-"""Implicit-feedback matrix factorisation (implicit's ALS) with a popularity fallback.
+"""Implicit-feedback matrix factorisation (implicit's ALS) with cold-start handling.
 
-Users unknown at fit time get the popularity ranking of the train data (the same one
-PopularityRecommender uses); their scores are interaction counts, so scores are comparable
-within one user's list only. Lists shorter than k are padded with item -1 and score -inf.
+The seed's API: MatrixFactorizationRecommender(n_factors=50).fit(train),
+recommend_items(user_id, n_recommendations, exclude_known=True), similar_items(item_id, n),
+explain(user_id, item_id), save(directory) / load(directory).
+
+Which path serves a user (see models_ml.coldstart for the formulas):
+- known user with more than `few_interactions` items: ALS scores (user factors . item factors);
+- known user with at most `few_interactions` items: a blend of ALS and their categories;
+- unknown user: recent popularity (time-decayed counts); scores are those decayed counts.
+Scores are comparable within one user's list only. Items: the catalog given to fit() plus the
+training items; catalog items without interactions get factors imputed from catalog similarity
+(category, price band). Lists shorter than k are padded with item -1 and score -inf.
 """
 
 from __future__ import annotations
@@ -19,22 +27,24 @@ from implicit.cpu.als import AlternatingLeastSquares
 from scipy.sparse import csr_matrix, load_npz, save_npz
 from threadpoolctl import threadpool_limits
 
-from models_ml.baselines import popularity_ranking
-from models_ml.matrix import UNKNOWN, IdMap, confidence_matrix, default_event_weights
-from models_ml.ranking import PAD_ITEM, PAD_SCORE, mark_excluded
+from models_ml import coldstart
+from models_ml.matrix import UNKNOWN, IdMap, Weighting, confidence_matrix, default_event_weights
+from models_ml.ranking import PAD_ITEM, PAD_SCORE, top_k, top_k_dense
+from recomart.schema import CATEGORY, ITEM, TIME
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MODEL_FILE = "als.npz"
 USER_ITEMS_FILE = "user_items.npz"
 IDS_FILE = "ids.npz"
 PARAMS_FILE = "params.json"
+PRICE = "price"
+DENSE_CHUNK = 4096  # users scored densely at a time on the blend path
 
 
 class MatrixFactorizationRecommender:
-    """ALS on the confidence matrix alpha * event_weight * rating / 5 (see models_ml.matrix).
-
-    alpha is applied when the matrix is built, so implicit's own alpha stays 1.0.
-    event_weights=None weighs every event type 1.0.
+    """ALS on the confidence matrix of models_ml.matrix (weighting, BM25, recency), plus
+    cold start (models_ml.coldstart). alpha is applied when the matrix is built, so implicit's
+    own alpha stays 1.0. event_weights=None weighs every event type 1.0.
     """
 
     def __init__(
@@ -45,6 +55,16 @@ class MatrixFactorizationRecommender:
         alpha: float = 20.0,
         event_weights: Mapping[str, float] | None = None,
         seed: int = 42,
+        weighting: str = "linear",
+        recency_half_life_days: float = 0.0,
+        bm25_k1: float = 100.0,
+        bm25_b: float = 0.8,
+        recent_half_life_days: float = 14.0,
+        few_interactions: int = 3,
+        category_weight: float = 0.5,
+        cold_items: bool = True,
+        price_bands: int = 5,
+        cold_item_shrink: float = 0.5,
     ) -> None:
         self.n_factors = n_factors
         self.iterations = iterations
@@ -52,6 +72,17 @@ class MatrixFactorizationRecommender:
         self.alpha = alpha
         self.event_weights = dict(event_weights or default_event_weights())
         self.seed = seed
+        self.weighting = weighting
+        self.recency_half_life_days = recency_half_life_days
+        self.bm25_k1 = bm25_k1
+        self.bm25_b = bm25_b
+        self.recent_half_life_days = recent_half_life_days
+        self.few_interactions = few_interactions
+        self.category_weight = category_weight
+        self.cold_items = cold_items
+        self.price_bands = price_bands
+        self.cold_item_shrink = cold_item_shrink
+        self._weighting()  # validate early
         self._model: AlternatingLeastSquares | None = None
 
     def params(self) -> dict[str, Any]:
@@ -63,15 +94,56 @@ class MatrixFactorizationRecommender:
             "alpha": self.alpha,
             "event_weights": self.event_weights,
             "seed": self.seed,
+            "weighting": self.weighting,
+            "recency_half_life_days": self.recency_half_life_days,
+            "bm25_k1": self.bm25_k1,
+            "bm25_b": self.bm25_b,
+            "recent_half_life_days": self.recent_half_life_days,
+            "few_interactions": self.few_interactions,
+            "category_weight": self.category_weight,
+            "cold_items": self.cold_items,
+            "price_bands": self.price_bands,
+            "cold_item_shrink": self.cold_item_shrink,
         }
 
-    def fit(self, interactions: pd.DataFrame) -> MatrixFactorizationRecommender:
-        """Fit on interaction rows (user_id, item_id, event_type, rating); BLAS on one thread."""
+    def _weighting(self) -> Weighting:
+        return Weighting(
+            alpha=self.alpha,
+            event_weights=self.event_weights,
+            scheme=self.weighting,
+            recency_half_life_days=self.recency_half_life_days,
+            bm25_k1=self.bm25_k1,
+            bm25_b=self.bm25_b,
+        )
+
+    # ---------------------------------------------------------------- fitting
+    def fit(
+        self, interactions: pd.DataFrame, catalog: pd.DataFrame | None = None
+    ) -> MatrixFactorizationRecommender:
+        """Fit on interaction rows (user_id, item_id, rating, [event_type], [event_at]).
+
+        catalog: optional item_id, category, price rows (marts.item_features): its items become
+        recommendable, those without interactions through catalog similarity. Time decay counts
+        back from the newest event_at of the rows. BLAS runs on one thread.
+        """
+        reference = interactions[TIME].max() if TIME in interactions else None
+        weighting = self._weighting()
+        if TIME not in interactions:
+            weighting = Weighting(**{**weighting.as_dict(), "recency_half_life_days": 0.0})
+        catalog_ids = None if catalog is None else catalog[ITEM].to_numpy(dtype=np.int64)
         user_items, self._users, self._items = confidence_matrix(
-            interactions, self.event_weights, self.alpha
+            interactions, weighting=weighting, item_ids=catalog_ids, reference_time=reference
         )
         self._user_items = user_items
-        self._popular_ids, self._popular_counts = popularity_ranking(interactions)
+        self._set_item_attributes(catalog)
+        self._is_warm = np.diff(user_items.tocsc().indptr) > 0
+        if TIME in interactions:
+            pop_ids, pop_scores = coldstart.recent_popularity(
+                interactions, self.recent_half_life_days, reference
+            )
+        else:
+            pop_ids, pop_scores = coldstart.recent_popularity(interactions, 0.0)
+        self._popular_ids, self._popular_scores = pop_ids, pop_scores.astype(np.float64)
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(
                 factors=self.n_factors,
@@ -81,9 +153,36 @@ class MatrixFactorizationRecommender:
                 random_state=self.seed,
             )
             model.fit(user_items, show_progress=False)
+        if self.cold_items and not self._is_warm.all():
+            model.item_factors = coldstart.impute_item_factors(
+                model.item_factors,
+                self._is_warm,
+                self._category_codes,
+                self._bands,
+                self.cold_item_shrink,
+            )
+            model._YtY = None  # implicit caches Y'Y: recompute with the imputed rows
         self._model = model
         return self
 
+    def _set_item_attributes(self, catalog: pd.DataFrame | None) -> None:
+        """Category codes and price bands aligned with the item index."""
+        n = len(self._items)
+        categories = np.full(n, coldstart.UNKNOWN_CATEGORY, dtype=object)
+        prices = np.full(n, np.nan)
+        if catalog is not None and len(catalog):
+            rows = self._items.index(catalog[ITEM].to_numpy(dtype=np.int64))
+            if CATEGORY in catalog:
+                values = catalog[CATEGORY].astype(object).to_numpy()
+                categories[rows] = np.where(pd.isna(values), coldstart.UNKNOWN_CATEGORY, values)
+            if PRICE in catalog:
+                prices[rows] = pd.to_numeric(catalog[PRICE], errors="coerce").to_numpy(float)
+        names, codes = np.unique(categories.astype(str), return_inverse=True)
+        self._category_names = names
+        self._category_codes = codes.astype(np.int64)
+        self._bands = coldstart.price_bands(prices, self.price_bands)
+
+    # ------------------------------------------------------------ properties
     @property
     def user_ids(self) -> np.ndarray:
         """Raw ids of the users the model has factors for, sorted."""
@@ -91,9 +190,35 @@ class MatrixFactorizationRecommender:
 
     @property
     def item_ids(self) -> np.ndarray:
-        """Raw ids of the items the model can recommend, sorted."""
+        """Raw ids of the items the model knows (training items and catalog), sorted."""
         return self._fitted()._items.ids
 
+    @property
+    def recommendable_item_ids(self) -> np.ndarray:
+        """Raw ids the model may recommend: trained items, plus cold catalog items if enabled."""
+        return self.item_ids[self._recommendable()]
+
+    @property
+    def user_items(self) -> csr_matrix:
+        """The training confidence matrix (users x items, index order of user_ids/item_ids)."""
+        return self._fitted()._user_items
+
+    def is_cold_item(self, item_id: int) -> bool:
+        """True for a catalog item without training interactions."""
+        return not bool(self._is_warm[self._item_row(item_id)])
+
+    def item_category(self, item_id: int) -> str:
+        row = self._item_row(item_id)
+        return str(self._category_names[self._category_codes[row]])
+
+    def user_paths(self, user_ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Per user: "als", "blend" (few interactions) or "popular" (unknown user)."""
+        rows = self._fitted()._users.index(user_ids)
+        n_items = np.diff(self._user_items.indptr)
+        few = (rows != UNKNOWN) & (n_items[np.maximum(rows, 0)] <= self.few_interactions)
+        return np.where(rows == UNKNOWN, "popular", np.where(few, "blend", "als"))
+
+    # --------------------------------------------------------- recommending
     def recommend_batch(
         self, user_ids: Sequence[int] | np.ndarray, k: int, exclude_known: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -101,27 +226,53 @@ class MatrixFactorizationRecommender:
 
         exclude_known leaves out the items a user had in the training data.
         """
-        model = self._fitted()._model
+        self._fitted()
         rows = self._users.index(user_ids)
+        paths = self.user_paths(user_ids)
         item_ids = np.full((len(rows), k), PAD_ITEM, dtype=np.int64)
         scores = np.full((len(rows), k), PAD_SCORE, dtype=np.float32)
-        known = rows != UNKNOWN
-        n_top = min(k, len(self._items))
-        if known.any() and n_top:
-            found, found_scores = model.recommend(
-                rows[known],
-                self._user_items[rows[known]],
-                N=n_top,
-                filter_already_liked_items=exclude_known,
-            )
-            found, found_scores = mark_excluded(found, found_scores)
-            raw = np.where(found == PAD_ITEM, PAD_ITEM, self._items.ids[np.maximum(found, 0)])
-            item_ids[known, :n_top] = raw
-            scores[known, :n_top] = found_scores
+        rec = np.flatnonzero(self._recommendable())
+        item_vectors = self._model.item_factors[rec]
+        for path, scorer in (("als", self._top_als), ("blend", self._top_blend)):
+            chosen = np.flatnonzero(paths == path)
+            if len(chosen):
+                exclude = self._user_items[rows[chosen]][:, rec] if exclude_known else None
+                idx, sc = scorer(rows[chosen], rec, item_vectors, k, exclude)
+                item_ids[chosen] = np.where(idx == PAD_ITEM, PAD_ITEM, self._items.ids[rec][idx])
+                scores[chosen] = sc
+        unknown = np.flatnonzero(paths == "popular")
         n_popular = min(k, len(self._popular_ids))
-        item_ids[~known, :n_popular] = self._popular_ids[:n_popular]
-        scores[~known, :n_popular] = self._popular_counts[:n_popular]
+        item_ids[unknown, :n_popular] = self._popular_ids[:n_popular]
+        scores[unknown, :n_popular] = self._popular_scores[:n_popular]
         return item_ids, scores
+
+    def _top_als(self, rows, rec, item_vectors, k, exclude):
+        return top_k(item_vectors, self._model.user_factors[rows], k, exclude)
+
+    def _top_blend(self, rows, rec, item_vectors, k, exclude):
+        """(1 - w) * ALS scaled to 0..1 per user + w * category share * recent popularity."""
+        w = self.category_weight
+        codes = self._category_codes[rec]
+        popularity = np.zeros(len(self._items))
+        pop_rows = self._items.index(self._popular_ids)
+        popularity[pop_rows[pop_rows != UNKNOWN]] = self._popular_scores[pop_rows != UNKNOWN]
+        relative = coldstart.within_category_popularity(popularity[rec], codes)
+        n_cats = len(self._category_names)
+        out_idx = np.full((len(rows), k), PAD_ITEM, dtype=np.int64)
+        out_sc = np.full((len(rows), k), PAD_SCORE, dtype=np.float32)
+        for start in range(0, len(rows), DENSE_CHUNK):
+            part = slice(start, start + DENSE_CHUNK)
+            als = self._model.user_factors[rows[part]] @ item_vectors.T
+            low, high = als.min(axis=1, keepdims=True), als.max(axis=1, keepdims=True)
+            scaled = (als - low) / np.where(high > low, high - low, 1.0)
+            affinity = coldstart.category_affinity(
+                self._user_items[rows[part]], self._category_codes, n_cats
+            )
+            blended = (1 - w) * scaled + w * affinity[:, codes] * relative[None, :]
+            part_exclude = exclude[part] if exclude is not None else None
+            idx, sc = top_k_dense(blended.astype(np.float32), k, part_exclude)
+            out_idx[part], out_sc[part] = idx, sc
+        return out_idx, out_sc
 
     def recommend_items(
         self, user_id: int, n_recommendations: int = 10, exclude_known: bool = True
@@ -134,8 +285,74 @@ class MatrixFactorizationRecommender:
             if item != PAD_ITEM
         ]
 
+    def similar_items(self, item_id: int, n: int = 10) -> list[tuple[int, float]]:
+        """The n recommendable items closest to item_id (cosine of item factors), best first.
+
+        Works for cold catalog items too (their imputed factors come from catalog similarity).
+        Raises KeyError for an item the model does not know.
+        """
+        row = self._item_row(item_id)
+        rec = np.flatnonzero(self._recommendable())
+        vectors = self._model.item_factors[rec].astype(np.float64)
+        norms = np.linalg.norm(vectors, axis=1)
+        query = self._model.item_factors[row].astype(np.float64)
+        qn = np.linalg.norm(query)
+        if qn == 0:
+            return []
+        cosine = np.divide(vectors @ query, norms * qn, out=np.zeros(len(rec)), where=norms > 0)
+        cosine[rec == row] = -np.inf
+        order = np.lexsort((self._items.ids[rec], -cosine))[:n]
+        return [(int(self._items.ids[rec][i]), float(cosine[i])) for i in order if cosine[i] > -1.1]
+
+    def explain(self, user_id: int, item_id: int, n: int = 5) -> dict[str, Any]:
+        """Why item_id scores what it scores for user_id.
+
+        Returns {user_id, item_id, path ("als" / "blend" / "popular"), score, is_cold_item,
+        category, contributions: [{item_id, category, contribution}] (the user's items that
+        drove the ALS score most, from implicit's ALS explanation: score = sum of
+        contributions), similar_liked_items (for a cold item: the user's items with its
+        category and price band, the catalog similarity it was recommended through)}.
+        """
+        self._fitted()
+        item_row = self._item_row(item_id)
+        path = str(self.user_paths([user_id])[0])
+        out: dict[str, Any] = {
+            "user_id": int(user_id),
+            "item_id": int(item_id),
+            "path": path,
+            "is_cold_item": bool(not self._is_warm[item_row]),
+            "category": self.item_category(item_id),
+            "contributions": [],
+            "similar_liked_items": [],
+        }
+        if path == "popular":
+            where = np.flatnonzero(self._popular_ids == item_id)
+            out["score"] = float(self._popular_scores[where[0]]) if len(where) else 0.0
+            return out
+        user_row = int(self._users.index([user_id])[0])
+        with threadpool_limits(1, "blas"):
+            total, top, _ = self._model.explain(user_row, self._user_items, item_row, N=n)
+        out["score"] = float(total)
+        out["contributions"] = [
+            {
+                "item_id": int(self._items.ids[row]),
+                "category": str(self._category_names[self._category_codes[row]]),
+                "contribution": float(score),
+            }
+            for row, score in top
+        ]
+        if out["is_cold_item"]:
+            liked = self._user_items[user_row].indices
+            same = liked[
+                (self._category_codes[liked] == self._category_codes[item_row])
+                & (self._bands[liked] == self._bands[item_row])
+            ]
+            out["similar_liked_items"] = [int(i) for i in self._items.ids[same]]
+        return out
+
+    # ------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:
-        """Write the factors, train matrix, id maps and params into directory; return it."""
+        """Write the factors, train matrix, id maps, item attributes and params; return it."""
         self._fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -146,7 +363,11 @@ class MatrixFactorizationRecommender:
             user_ids=self._users.ids,
             item_ids=self._items.ids,
             popular_ids=self._popular_ids,
-            popular_counts=self._popular_counts,
+            popular_scores=self._popular_scores,
+            category_names=self._category_names.astype(str),
+            category_codes=self._category_codes,
+            price_bands=self._bands,
+            is_warm=self._is_warm,
         )
         meta = {
             "format_version": FORMAT_VERSION,
@@ -171,8 +392,22 @@ class MatrixFactorizationRecommender:
             recommender._users = IdMap(ids["user_ids"])
             recommender._items = IdMap(ids["item_ids"])
             recommender._popular_ids = ids["popular_ids"]
-            recommender._popular_counts = ids["popular_counts"]
+            recommender._popular_scores = ids["popular_scores"]
+            recommender._category_names = ids["category_names"]
+            recommender._category_codes = ids["category_codes"]
+            recommender._bands = ids["price_bands"]
+            recommender._is_warm = ids["is_warm"]
         return recommender
+
+    # -------------------------------------------------------------- helpers
+    def _recommendable(self) -> np.ndarray:
+        return self._is_warm | self.cold_items
+
+    def _item_row(self, item_id: int) -> int:
+        row = int(self._fitted()._items.index([item_id])[0])
+        if row == UNKNOWN:
+            raise KeyError(f"item {item_id} is unknown to the model")
+        return row
 
     def _fitted(self) -> MatrixFactorizationRecommender:
         if self._model is None:

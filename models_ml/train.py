@@ -1,55 +1,81 @@
-"""One training run: read the marts, split by time, fit ALS and the popularity baseline,
-evaluate both on the same holdout, log everything to MLflow, save the model and a report.
+"""One training run: read the marts, split by time, fit ALS and two popularity baselines,
+evaluate all on the same holdout, log everything to MLflow, gate the registry, refit for
+serving, write batch recommendations to the warehouse, save the model and a report.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.tracking import MlflowClient
 
-from models_ml.baselines import PopularityRecommender
-from models_ml.data import Marts, read_marts
-from models_ml.evaluate import evaluate
+from models_ml import batch, plots, registry
+from models_ml.baselines import PopularityRecommender, RecentPopularityRecommender
+from models_ml.data import LOAD_ID, SOURCE_TABLES, Marts, read_marts
+from models_ml.evaluate import (
+    evaluate,
+    evaluate_cold,
+    metrics_curve,
+    rating_metrics,
+    relevant_items,
+)
+from models_ml.matrix import matrix_hash
 from models_ml.pyfunc import log_pyfunc
-from models_ml.recommender import MatrixFactorizationRecommender
-from models_ml.split import time_split
+from models_ml.recommender import PARAMS_FILE, MatrixFactorizationRecommender
+from models_ml.split import Split, time_split
 from models_ml.tracking import tracking_uri, use_experiment
 from recomart import config
-from recomart.schema import ITEM, USER
+from recomart.schema import EVENT, ITEM, RATING, TIME, USER
 
 MODEL_DIR = "als"  # the last trained model: <paths.models>/als
 RUN_FILE = "training.json"  # inside the model directory: the run that produced it
+ITEMS_FILE = "items.parquet"  # inside the model directory: item_id, title, category, price
 REPORT_FILE = "train_metrics.json"  # <paths.reports>/train_metrics.json
 MODEL_ARTIFACTS = "model"  # run artifact folder holding the saved model directory
 PYFUNC_NAME = "recommender"  # name of the logged pyfunc model
+MODEL = "als"
+BASELINES = ("popularity", "recent_popularity")
+PROMOTION_METRIC = "ndcg"
+NESTED = ("event_weights", "cold_start", "tune")
 
 
 @dataclass
 class Outcome:
-    """A fitted model and what its evaluation found."""
+    """A model fitted on the train split and what its evaluation found."""
 
     model: MatrixFactorizationRecommender
+    split: Split
     cutoff: str
-    metrics: dict[str, dict[str, float]]  # "als" / "popularity" -> evaluate() output
+    metrics: dict[str, dict[str, float]]  # "als" / "popularity" / "recent_popularity"
+    cold_users: dict[str, dict[str, float] | None]
+    rating: dict[str, Any]
+    curves: dict[str, dict[str, list[float]]]
     sizes: dict[str, int]
     timings: dict[str, float]
+    lineage: dict[str, Any] = field(default_factory=dict)
 
 
 def hyperparameters(train_cfg: dict[str, Any]) -> dict[str, Any]:
-    """The [train] section flattened for MLflow: event_weights.view -> event_weight_view."""
-    flat = {key: value for key, value in train_cfg.items() if key != "event_weights"}
+    """The [train] section flattened for MLflow: event_weights.view -> event_weight_view,
+    cold_start.few_interactions -> cold_start_few_interactions; the tune section left out."""
+    flat = {key: value for key, value in train_cfg.items() if key not in NESTED}
     flat.update({f"event_weight_{event}": w for event, w in train_cfg["event_weights"].items()})
+    flat.update({f"cold_start_{key}": v for key, v in train_cfg.get("cold_start", {}).items()})
     return flat
 
 
 def build_model(train_cfg: dict[str, Any]) -> MatrixFactorizationRecommender:
     """A MatrixFactorizationRecommender configured from the [train] section."""
+    cold = train_cfg.get("cold_start", {})
     return MatrixFactorizationRecommender(
         n_factors=train_cfg["factors"],
         iterations=train_cfg["iterations"],
@@ -57,27 +83,62 @@ def build_model(train_cfg: dict[str, Any]) -> MatrixFactorizationRecommender:
         alpha=train_cfg["alpha"],
         event_weights=train_cfg["event_weights"],
         seed=train_cfg["seed"],
+        weighting=train_cfg.get("weighting", "linear"),
+        recency_half_life_days=train_cfg.get("recency_half_life_days", 0.0),
+        bm25_k1=train_cfg.get("bm25_k1", 100.0),
+        bm25_b=train_cfg.get("bm25_b", 0.8),
+        **cold,
     )
 
 
+def recent_half_life(train_cfg: dict[str, Any]) -> float:
+    return float(train_cfg.get("cold_start", {}).get("recent_half_life_days", 14.0))
+
+
+def frame_hash(frame: pd.DataFrame) -> str:
+    """sha256 of the rows' (user, item, event, rating, time) values, independent of row order."""
+    columns = [c for c in (USER, ITEM, EVENT, RATING, TIME) if c in frame]
+    rows = frame[columns].sort_values(columns).reset_index(drop=True)
+    return hashlib.sha256(
+        pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()
+    ).hexdigest()
+
+
 def fit_and_evaluate(marts: Marts, train_cfg: dict[str, Any]) -> Outcome:
-    """Split by time, fit ALS and popularity on train, evaluate both on the same holdout."""
+    """Split by time, fit ALS and both popularity baselines on train, evaluate on the holdout."""
     k = train_cfg["k"]
     split = time_split(marts.interactions, train_cfg["holdout_days"])
     if split.train.empty or split.test.empty:
         raise ValueError(f"holdout at {split.cutoff} leaves an empty train or test set")
 
     t0 = time.perf_counter()
-    model = build_model(train_cfg).fit(split.train)
+    model = build_model(train_cfg).fit(split.train, marts.catalog)
     fit_seconds = time.perf_counter() - t0
-    baseline = PopularityRecommender().fit(split.train)
+    recommenders = {
+        MODEL: model,
+        "popularity": PopularityRecommender().fit(split.train),
+        "recent_popularity": RecentPopularityRecommender(recent_half_life(train_cfg)).fit(
+            split.train
+        ),
+    }
 
     t0 = time.perf_counter()
     min_rating = train_cfg["min_relevant_rating"]
+    n_catalog = int(marts.catalog[ITEM].nunique())
     metrics = {
-        "als": evaluate(model, split.train, split.test, k, min_rating),
-        "popularity": evaluate(baseline, split.train, split.test, k, min_rating),
+        name: evaluate(rec, split.train, split.test, k, min_rating, n_catalog)
+        for name, rec in recommenders.items()
     }
+    cold = {
+        name: evaluate_cold(rec, split.train, split.test, k, min_rating, n_catalog)
+        for name, rec in recommenders.items()
+    }
+    users, relevant = relevant_items(split.train, split.test, min_rating)
+    max_k = int(train_cfg.get("plot_max_k", 20))
+    curves = {
+        name: metrics_curve(rec, users, relevant, max_k) for name, rec in recommenders.items()
+    }
+    rating = rating_metrics(split.train, split.test, train_cfg.get("rating_regularization", 5.0))
     evaluate_seconds = time.perf_counter() - t0
 
     sizes = {
@@ -86,73 +147,227 @@ def fit_and_evaluate(marts: Marts, train_cfg: dict[str, Any]) -> Outcome:
         "n_test_rows": len(split.test),
         "n_train_users": int(split.train[USER].nunique()),
         "n_train_items": int(split.train[ITEM].nunique()),
-        "n_catalog_items": int(marts.catalog_item_ids.nunique()),
-        "n_eval_users": metrics["als"]["n_users"],
+        "n_catalog_items": n_catalog,
+        "n_eval_users": metrics[MODEL]["n_users"],
+        "n_cold_eval_users": 0 if cold[MODEL] is None else cold[MODEL]["n_users"],
+    }
+    lineage = {
+        "source_tables": list(SOURCE_TABLES),
+        "holdout_cutoff": split.cutoff.isoformat(),
+        "snapshot_time": marts.interactions[TIME].max().isoformat(),
+        "train_load_ids": sorted(str(x) for x in split.train[LOAD_ID].dropna().unique())
+        if LOAD_ID in split.train
+        else [],
+        "latest_load_id": marts.latest_load_id,
+        "train_matrix_sha256": matrix_hash(model.user_items, model.user_ids, model.item_ids),
+        "holdout_sha256": hashlib.sha256(
+            (frame_hash(split.train) + frame_hash(split.test)).encode()
+        ).hexdigest(),
     }
     timings = {"fit_seconds": fit_seconds, "evaluate_seconds": evaluate_seconds}
-    return Outcome(model, split.cutoff.isoformat(), metrics, sizes, timings)
+    return Outcome(
+        model, split, split.cutoff.isoformat(), metrics, cold, rating, curves, sizes, timings,
+        lineage,
+    )  # fmt: skip
 
 
-def metric_values(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
-    """{"als": {"ndcg_at_10": x}} -> {"als_ndcg_at_10": x}, without the n_users counts."""
-    return {
+def metric_values(outcome: Outcome) -> dict[str, float]:
+    """Flat MLflow metrics: als_ndcg_at_10, cold_als_ndcg_at_10, rating_rmse, ... (no counts)."""
+    flat = {
         f"{name}_{metric}": value
-        for name, values in metrics.items()
+        for name, values in outcome.metrics.items()
         for metric, value in values.items()
         if metric != "n_users"
     }
+    for name, values in outcome.cold_users.items():
+        for metric, value in (values or {}).items():
+            if metric != "n_users":
+                flat[f"cold_{name}_{metric}"] = value
+    for metric, value in outcome.rating.items():
+        if isinstance(value, int | float) and metric != "n_ratings":
+            flat[f"rating_{metric}"] = float(value)
+    return flat
 
 
-def save_model(model: MatrixFactorizationRecommender, models_dir: Path, run: dict) -> Path:
-    """Save into <models_dir>/als through a staging folder, so no half-written model remains."""
-    target = models_dir / MODEL_DIR
-    staging = models_dir / f".{MODEL_DIR}.staging"
+def save_model(
+    model: MatrixFactorizationRecommender,
+    models_dir: Path,
+    run: dict,
+    catalog: pd.DataFrame | None = None,
+) -> Path:
+    """Save the candidate into <models_dir>/.als.candidate (whole, or not at all); return it.
+
+    catalog (item_id, title, category, price) is saved beside the model as ITEMS_FILE: the
+    serving API shows it without opening the warehouse.
+    """
+    staging = models_dir / f".{MODEL_DIR}.candidate"
     shutil.rmtree(staging, ignore_errors=True)
     model.save(staging)
+    if catalog is not None:
+        catalog.to_parquet(staging / ITEMS_FILE, index=False)
     (staging / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
-    shutil.rmtree(target, ignore_errors=True)
+    return staging
+
+
+def install_model(staging: Path, models_dir: Path) -> Path:
+    """Make a saved candidate the local champion copy <models_dir>/als (what serving loads)."""
+    target = models_dir / MODEL_DIR
+    old = models_dir / f".{MODEL_DIR}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
     staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
     return target
 
 
-def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
-    """Train, evaluate and log one model in one MLflow run; return the summary also written to
-    <paths.reports>/train_metrics.json.
+def _log_plots(
+    outcome: Outcome, final_recs: np.ndarray, final: MatrixFactorizationRecommender, k: int
+) -> None:
+    fig = plots.metrics_at_k_figure(outcome.curves)
+    mlflow.log_figure(fig, "plots/metrics_at_k.png")
+    plots.close(fig)
+    items = final.item_ids
+    train = outcome.split.train
+    counts = np.bincount(
+        np.searchsorted(items, train[ITEM].to_numpy(dtype=np.int64)), minlength=len(items)
+    )
+    valid = final_recs[final_recs >= 0]
+    recommended = np.bincount(np.searchsorted(items, valid), minlength=len(items))
+    fig = plots.long_tail_figure(counts.astype(float), recommended.astype(float), k)
+    mlflow.log_figure(fig, "plots/long_tail.png")
+    plots.close(fig)
 
-    Summary keys: run_id, experiment_id, tracking_uri, holdout_cutoff, k, als and popularity
-    (each {precision_at_<k>, recall_at_<k>, ndcg_at_<k>, n_users}), n_eval_users, sizes,
-    timings (seconds), model_dir, model_uri (the logged pyfunc model), report.
+
+def _champion_gate(
+    client: MlflowClient, train_cfg: dict[str, Any], outcome: Outcome, catalog: pd.DataFrame
+) -> registry.Decision:
+    k = train_cfg["k"]
+    metric = f"{PROMOTION_METRIC}_at_{k}"
+    candidate = outcome.metrics[MODEL][metric]
+    baselines = {name: outcome.metrics[name][metric] for name in BASELINES}
+    split = outcome.split
+
+    def refit_and_score(params: dict) -> float:
+        champion = MatrixFactorizationRecommender(**params).fit(split.train, catalog)
+        return evaluate(champion, split.train, split.test, k, train_cfg["min_relevant_rating"])[
+            metric
+        ]
+
+    version, value, how = registry.champion_score(
+        client,
+        train_cfg["model_name"],
+        f"{MODEL}_{metric}",
+        outcome.lineage["holdout_sha256"],
+        refit_and_score,
+        f"{MODEL_ARTIFACTS}/{PARAMS_FILE}",
+    )
+    promote, reason = registry.decide(
+        metric, candidate, baselines, value, train_cfg.get("min_improvement", 0.0)
+    )
+    return registry.Decision(promote, reason, metric, candidate, baselines, version, value, how)
+
+
+def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
+    """Train, evaluate, gate and log one model in one MLflow run; return the summary also
+    written to <paths.reports>/train_metrics.json.
+
+    Summary keys: run_id, experiment_id, tracking_uri, holdout_cutoff, k, als, popularity and
+    recent_popularity (each {<metric>_at_<k>, n_users}), cold_users (the same per model for
+    users new in the test period), rating (RMSE/MAE of the rating predictor), n_eval_users,
+    sizes, lineage, promotion (the gate's decision), model_version, recommendations_rows,
+    timings (seconds), model_dir (the champion's local copy: this model only if promoted),
+    model_uri (this run's logged pyfunc), report.
     """
     started = time.perf_counter()
     cfg = cfg or config.load()
     paths, train_cfg = cfg.paths, cfg.train
+    k = train_cfg["k"]
     experiment_id = use_experiment(paths.mlflow)
+    client = MlflowClient(tracking_uri(paths.mlflow))
 
     with mlflow.start_run(experiment_id=experiment_id) as run:
         run_id = run.info.run_id
         mlflow.log_params(hyperparameters(train_cfg))
         mlflow.set_tag("warehouse", str(paths.warehouse))
-        marts = read_marts(paths.warehouse)
+        t0 = time.perf_counter()
+        marts = read_marts(paths.warehouse)  # read-only, closed before anything fits
+        read_seconds = time.perf_counter() - t0
         outcome = fit_and_evaluate(marts, train_cfg)
+        timings = {"read_seconds": read_seconds, **outcome.timings}
+        lineage = outcome.lineage
         mlflow.log_params({"holdout_cutoff": outcome.cutoff, **outcome.sizes})
         mlflow.set_tags(
             {
                 "training_rows": str(outcome.sizes["n_train_rows"]),
                 "latest_load_id": str(marts.latest_load_id),
+                "source_tables": ",".join(lineage["source_tables"]),
+                "snapshot_time": lineage["snapshot_time"],
+                "train_matrix_sha256": lineage["train_matrix_sha256"],
+                registry.HOLDOUT_TAG: lineage["holdout_sha256"],
+                "rating_predictor": outcome.rating["predictor"],
             }
         )
-        mlflow.log_metrics(metric_values(outcome.metrics))
+        mlflow.log_dict(lineage, "lineage.json")
+        mlflow.log_metrics(metric_values(outcome))
 
-        timings = outcome.timings
         t0 = time.perf_counter()
-        run_info = {"run_id": run_id, "holdout_cutoff": outcome.cutoff, "k": train_cfg["k"]}
-        model_dir = save_model(outcome.model, paths.models, run_info)
-        mlflow.log_artifacts(str(model_dir), artifact_path=MODEL_ARTIFACTS)
+        decision = _champion_gate(client, train_cfg, outcome, marts.catalog)
+        timings["gate_seconds"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        final = outcome.model
+        if train_cfg.get("refit_on_all_data", False):
+            final = build_model(train_cfg).fit(marts.interactions, marts.catalog)
+            lineage["served_matrix_sha256"] = matrix_hash(
+                final.user_items, final.user_ids, final.item_ids
+            )
+            mlflow.set_tag("served_matrix_sha256", lineage["served_matrix_sha256"])
+        timings["refit_seconds"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        final_recs, _ = final.recommend_batch(final.user_ids, k)
+        timings["batch_recommend_seconds"] = time.perf_counter() - t0
+        _log_plots(outcome, final_recs, final, k)
+
+        t0 = time.perf_counter()
+        run_info = {
+            "run_id": run_id,
+            "holdout_cutoff": outcome.cutoff,
+            "k": k,
+            "refit_on_all_data": bool(train_cfg.get("refit_on_all_data", False)),
+        }
+        candidate_dir = save_model(final, paths.models, run_info, marts.catalog)
+        mlflow.log_artifacts(str(candidate_dir), artifact_path=MODEL_ARTIFACTS)
         timings["save_and_log_artifacts_seconds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        example_users = [int(outcome.model.user_ids[0])]
-        model_uri = log_pyfunc(model_dir, train_cfg["k"], example_users, name=PYFUNC_NAME)
+        example_users = [int(final.user_ids[0])]
+        model_uri, model_version = log_pyfunc(
+            candidate_dir, k, example_users, name=PYFUNC_NAME,
+            registered_model_name=train_cfg["model_name"],
+        )  # fmt: skip
         timings["log_pyfunc_seconds"] = time.perf_counter() - t0
+
+        rows_written = None
+        model_dir = paths.models / MODEL_DIR  # the champion's local copy: replaced if promoted
+        if decision.promote:
+            registry.promote(client, train_cfg["model_name"], model_version)
+            install_model(candidate_dir, paths.models)
+            t0 = time.perf_counter()
+            frame = batch.recommendations_frame(
+                final, k, train_cfg["model_name"], model_version, run_id
+            )
+            rows_written = batch.write_recommendations(paths.warehouse, frame)
+            timings["write_recommendations_seconds"] = time.perf_counter() - t0
+        else:
+            shutil.rmtree(candidate_dir, ignore_errors=True)
+        mlflow.set_tags(
+            {
+                "promoted": str(decision.promote).lower(),
+                "promotion_reason": decision.reason,
+                "model_version": str(model_version),
+            }
+        )
+        mlflow.log_dict(decision.as_dict(), "promotion.json")
         mlflow.log_metrics(timings)
 
     timings["total_seconds"] = time.perf_counter() - started
@@ -162,10 +377,18 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         "experiment_id": experiment_id,
         "tracking_uri": tracking_uri(paths.mlflow),
         "holdout_cutoff": outcome.cutoff,
-        "k": train_cfg["k"],
-        **outcome.metrics,  # "als" and "popularity"
+        "k": k,
+        **outcome.metrics,  # "als", "popularity", "recent_popularity"
+        "cold_users": outcome.cold_users,
+        "rating": outcome.rating,
         "n_eval_users": outcome.sizes["n_eval_users"],
         "sizes": outcome.sizes,
+        "lineage": lineage,
+        "promotion": decision.as_dict(),
+        "model_name": train_cfg["model_name"],
+        "model_version": model_version,
+        "recommendations_table": batch.TABLE if rows_written is not None else None,
+        "recommendations_rows": rows_written,
         "timings": timings,
         "model_dir": str(model_dir),
         "model_uri": model_uri,

@@ -8,13 +8,15 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from recomart import config, logs, pipeline, summary
+from recomart import config, errors, logs, pipeline, summary
 from recomart.quality import QualityGateError
 from recomart.transform import DbtError
+from recomart.warehouse import PublishError
 
 # Failures with a message that says what to do; anything else also prints its traceback.
 EXPECTED = (
-    pipeline.IngestError, DbtError, QualityGateError, FileNotFoundError, ValueError, OSError,
+    pipeline.IngestError, DbtError, QualityGateError, PublishError, FileNotFoundError,
+    ValueError, OSError,
 )  # fmt: skip
 
 STAGES = {
@@ -24,6 +26,10 @@ STAGES = {
     "transform": "dbt build: staging, cleaning, feature marts, snapshots, tests",
     "quality": "Soda v4 contracts: the quality gate and its report",
     "train": "ALS from the marts vs popularity, tracked in MLflow",
+    "tune": "hyperparameter search on a validation split of the training period",
+    "recommend": "recommendations (and why) for one user from the trained model",
+    "bench-movielens": "the model on MovieLens 100K, Microsoft Recommenders' protocol",
+    "serve": "the recommendation API (FastAPI) on the registry's champion, 127.0.0.1:8000",
     "docs": "dbt docs generate",
     "summary": "print what the last run left in the warehouse and reports",
     "demo": "the whole pipeline, then the summary",
@@ -51,6 +57,20 @@ def _parser() -> argparse.ArgumentParser:
                 "--since", type=_utc_datetime,
                 help="only interaction files modified at or after this UTC date/time",
             )  # fmt: skip
+        if name == "recommend":
+            cmd.add_argument("user_id", type=int)
+            cmd.add_argument("-n", type=int, default=None, help="how many (default: [train] k)")
+            cmd.add_argument("--explain", action="store_true", help="which items drove each one")
+        if name == "bench-movielens":
+            cmd.add_argument("--path", help="a MovieLens ratings file (default: ../shared/...)")
+        if name == "serve":
+            cmd.add_argument("--host", help="default: [serve] host (127.0.0.1)")
+            cmd.add_argument("--port", type=int, help="default: [serve] port (8000)")
+            cmd.add_argument(
+                "--poll-seconds", type=float,
+                help="registry polling period for a new champion (0: off; default [serve])",
+            )  # fmt: skip
+            cmd.add_argument("--no-access-log", action="store_true")
         if name == "catalog-api":
             cmd.add_argument("--host", default="127.0.0.1")
             cmd.add_argument("--port", type=int, default=8088)
@@ -78,6 +98,23 @@ def _run(args: argparse.Namespace, cfg: config.Config) -> None:
             pipeline.quality(cfg)
         case "train":
             pipeline.train(cfg)
+        case "tune":
+            pipeline.tune(cfg)
+        case "recommend":
+            from models_ml.cli import print_recommendations
+
+            print_recommendations(cfg, args.user_id, args.n, args.explain)
+        case "bench-movielens":
+            from models_ml.bench_movielens import print_benchmark
+
+            print_benchmark(cfg, args.path)
+        case "serve":
+            from models_ml.serving.server import run as serve
+            from models_ml.serving.settings import ServeSettings
+
+            where = ServeSettings.from_config(cfg.serve, host=args.host, port=args.port)
+            errors.ensure_port_free(where.host, where.port)  # uvicorn would only log and exit
+            serve(cfg, args.host, args.port, args.poll_seconds, not args.no_access_log)
         case "docs":
             from recomart import transform
 
@@ -109,11 +146,17 @@ def main(argv: list[str] | None = None) -> int:
         _run(args, cfg)
     except KeyboardInterrupt:
         return 130
-    except EXPECTED as exc:  # a stage stopped for a reason it states; the last good state stays
-        logging.getLogger("recomart").error("%s failed: %s", args.command, exc)
-        return 1
-    except Exception:
-        logging.getLogger("recomart").exception("%s failed unexpectedly", args.command)
+    except Exception as exc:  # a stage stopped; the last good state stays
+        log = logging.getLogger("recomart")
+        # a failure newcomers meet (locked warehouse, port taken, no model, missing file):
+        # what happened and what to do, without the traceback
+        if advice := errors.explain(exc, args.command, cfg, getattr(args, "port", None)):
+            log.error("%s failed: %s", args.command, advice.what)
+            log.error("what to do: %s", advice.todo)
+        elif isinstance(exc, EXPECTED):  # a reason it states itself
+            log.error("%s failed: %s", args.command, exc)
+        else:
+            log.exception("%s failed unexpectedly", args.command)
         return 1
     logging.getLogger("recomart").info(
         "%s done in %.1f s", args.command, time.perf_counter() - started

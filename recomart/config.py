@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ class Config:
     ingest: dict[str, Any]
     transform: dict[str, Any]
     train: dict[str, Any]
+    serve: dict[str, Any] = field(default_factory=dict)  # [serve]: the HTTP API
 
 
 def home() -> Path:
@@ -75,4 +76,5 @@ def load(config_file: str | None = None) -> Config:
         ingest=raw["ingest"],
         transform=raw["transform"],
         train=raw["train"],
+        serve=raw.get("serve", {}),
     )

@@ -11,6 +11,7 @@ Python loops) from one seed: the same arguments give byte-identical files.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ MISSING_RATING = "missing_rating"
 RATING_OUT_OF_RANGE = "rating_out_of_range"
 UNKNOWN_ITEM = "unknown_item"
 BAD_TIMESTAMP = "bad_timestamp"
+FUTURE_TIMESTAMP = "future_timestamp"
 DEFECT_SHARES = {
     DUPLICATE: 0.25,
     MISSING_RATING: 0.20,
@@ -39,6 +41,11 @@ DEFECT_SHARES = {
     UNKNOWN_ITEM: 0.15,
     BAD_TIMESTAMP: 0.20,
 }
+# Every class the generator can inject: future timestamps only when `defect_shares` asks for them.
+DEFECT_CLASSES = (*DEFECT_SHARES, FUTURE_TIMESTAMP)
+# A future timestamp is the row's own time moved this far ahead: after any real "now", and the
+# same bytes on every run (the generator never reads the clock).
+FUTURE_SHIFT_DAYS = 50 * 365
 OUT_OF_RANGE_RATINGS = (0, 6, 7, 10, -1)
 # Unparseable timestamps: fixed words, or the row's own timestamp with one part made impossible
 # (character slice of "YYYY-MM-DD HH:MM:SS" -> replacement).
@@ -138,6 +145,7 @@ def generate(
     start: str = "2026-05-01",
     days: int = 184,
     defect_rate: float = 0.01,
+    defect_shares: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Write interactions CSV, catalog JSON and manifest under out_dir; return the manifest.
 
@@ -145,20 +153,26 @@ def generate(
     included), timestamps in UTC within [start, start + days). out_dir/catalog/products.json
     holds n_items products. About defect_rate of the rows carry exactly one defect each, listed
     in out_dir/manifest.json by class with their 1-based line numbers (header = line 1).
+    defect_shares (default DEFECT_SHARES) splits the defective rows between the classes: a class
+    left out gets none, e.g. {"duplicate": 1} makes every defective row a duplicate. Shares are
+    normalised to sum to 1.
 
-    Manifest: the arguments (seed, n_users, n_items, n_interactions, start, days, defect_rate);
+    Manifest: the arguments (seed, n_users, n_items, n_interactions, start, days, defect_rate,
+    and defect_shares when given);
     files (paths relative to out_dir); total_rows, clean_rows, defect_rows; defects:
-    {class: {"count", "lines"}} for the classes of DEFECT_SHARES, in that order; catalog:
+    {class: {"count", "lines"}} for the classes of DEFECT_SHARES, in that order, then any other
+    class of DEFECT_CLASSES that has rows (future_timestamp); catalog:
     {"products", "categories": {name: size}}; cold_items (catalog items absent from the CSV).
     """
     _check_arguments(n_users, n_items, n_interactions, days, defect_rate)
+    shares = _defect_shares(defect_shares)
     item_rng, user_rng, event_rng, defect_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
     )
     world = _make_world(item_rng, user_rng, n_users, n_items)
     products = _make_products(item_rng, world)
 
-    defect_counts = _split_defects(round(defect_rate * n_interactions))
+    defect_counts = _split_defects(round(defect_rate * n_interactions), shares)
     n_base = n_interactions - defect_counts[DUPLICATE]
     base = _make_interactions(event_rng, world, n_base, start, days)
     rows, defect_lines = _inject_defects(defect_rng, base, n_items, defect_counts)
@@ -175,6 +189,7 @@ def generate(
             "start": start,
             "days": days,
             "defect_rate": defect_rate,
+            **({"defect_shares": shares} if defect_shares is not None else {}),
         },
         rows=rows,
         defect_lines=defect_lines,
@@ -191,6 +206,19 @@ def _check_arguments(
         raise ValueError("n_users, n_items, n_interactions and days must all be at least 1")
     if not 0 <= defect_rate <= 0.5:
         raise ValueError(f"defect_rate must be within [0, 0.5], got {defect_rate}")
+
+
+def _defect_shares(given: Mapping[str, float] | None) -> dict[str, float]:
+    """Every class of DEFECT_CLASSES with its share: the given ones (normalised), others 0."""
+    if given is None:
+        return {name: DEFECT_SHARES.get(name, 0.0) for name in DEFECT_CLASSES}
+    unknown = set(given) - set(DEFECT_CLASSES)
+    if unknown:
+        raise ValueError(f"unknown defect classes {sorted(unknown)}; known: {DEFECT_CLASSES}")
+    total = sum(given.values())
+    if min(given.values(), default=0) < 0 or total <= 0:
+        raise ValueError(f"defect_shares must be non-negative with a positive sum, got {given}")
+    return {name: given.get(name, 0) / total for name in DEFECT_CLASSES}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,12 +404,12 @@ def _sample_events(rng: np.random.Generator, like: np.ndarray) -> np.ndarray:
 # Defects
 
 
-def _split_defects(n_defects: int) -> dict[str, int]:
-    """Defective rows per class, by largest remainder of DEFECT_SHARES."""
-    exact = np.array(list(DEFECT_SHARES.values())) * n_defects
+def _split_defects(n_defects: int, shares: dict[str, float]) -> dict[str, int]:
+    """Defective rows per class of DEFECT_CLASSES, by largest remainder of `shares`."""
+    exact = np.array([shares[name] for name in DEFECT_CLASSES]) * n_defects
     counts = np.floor(exact).astype(np.int64)
     counts[np.argsort(-(exact - counts), kind="stable")[: n_defects - counts.sum()]] += 1
-    return dict(zip(DEFECT_SHARES, counts.tolist(), strict=True))
+    return dict(zip(DEFECT_CLASSES, counts.tolist(), strict=True))
 
 
 def _inject_defects(
@@ -401,7 +429,7 @@ def _inject_defects(
     bad_at = np.sort(first_seen)[: counts[BAD_TIMESTAMP]]
     bad_ts, perm = perm[bad_at], np.delete(perm, bad_at)
     picked = {BAD_TIMESTAMP: bad_ts}
-    for name in (MISSING_RATING, RATING_OUT_OF_RANGE, UNKNOWN_ITEM):
+    for name in (MISSING_RATING, RATING_OUT_OF_RANGE, UNKNOWN_ITEM, FUTURE_TIMESTAMP):
         picked[name], perm = perm[: counts[name]], perm[counts[name] :]
     if any(len(picked[name]) < counts[name] for name in picked):
         raise ValueError("defect_rate too high for this many interactions")
@@ -413,7 +441,9 @@ def _inject_defects(
     )
     item = base["item"] + 1
     item[picked[UNKNOWN_ITEM]] = n_items + rng.integers(1, n_items + 1, len(picked[UNKNOWN_ITEM]))
-    ts_text = _format_times(base["ts"])
+    ts = base["ts"].copy()
+    ts[picked[FUTURE_TIMESTAMP]] += FUTURE_SHIFT_DAYS * 86400  # no draw: default bytes unchanged
+    ts_text = _format_times(ts)
     ts_text[bad_ts] = _break_times(rng, ts_text[bad_ts])
     clean = {
         schema.CSV_USER: base["user"] + 1,
@@ -437,7 +467,8 @@ def _inject_defects(
     line[order] = np.arange(len(order)) + 2  # header is line 1
     lines = {DUPLICATE: np.sort(line[n:])}
     lines.update({name: np.sort(line[idx]) for name, idx in picked.items()})
-    return rows, {name: lines[name] for name in DEFECT_SHARES}
+    listed = [name for name in DEFECT_CLASSES if name in DEFECT_SHARES or counts[name]]
+    return rows, {name: lines[name] for name in listed}
 
 
 def _format_times(ts: np.ndarray) -> np.ndarray:

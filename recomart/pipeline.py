@@ -63,9 +63,16 @@ def ingest(
 
 
 def _ingest_interactions(cfg: config.Config, files: str | None, since: datetime | None) -> dict:
+    import glob
+
     from dlt_pipelines.interactions_pipeline import load_interactions
 
     pattern = files or cfg.paths.interactions_glob
+    if not glob.glob(pattern, recursive=True):  # loaded files stay, so none at all is a mistake
+        raise IngestError(
+            f"no interaction file matches {pattern}. Run `make generate` for the demo data, or"
+            " point [paths] interactions_glob in recomart.toml (or `--files`) at your CSV files."
+        )
     ingest_log.info("Ingesting interactions from %s", pattern)
     result = load_interactions(cfg, files, since)
     for f in result["files"]:
@@ -146,8 +153,13 @@ def tune(cfg: config.Config) -> dict:
 
 def run_all(cfg: config.Config) -> None:
     """generate (if missing) -> ingest -> transform -> quality gate -> train."""
-    generate(cfg)
-    ingest(cfg)
-    transform_stage(cfg)
-    quality(cfg)
-    train(cfg)
+    import time
+
+    log = logging.getLogger("recomart")
+    steps = {"generate": generate, "ingest": ingest, "transform": transform_stage,
+             "quality gate": quality, "train": train}  # fmt: skip
+    started = time.perf_counter()
+    for number, (name, step) in enumerate(steps.items(), start=1):  # progress: where, how long
+        log.info("step %d/%d: %s (%.0f s so far)", number, len(steps), name,
+                 time.perf_counter() - started)  # fmt: skip
+        step(cfg)

@@ -11,7 +11,9 @@ A warning counts half, a failed or errored check nothing; a contract that could 
 scores 0. The gate passes when no check failed or errored and no contract reported an error.
 
 Each run is appended to `<reports>/data_quality_report.json`, a JSON object {"runs": [...]},
-oldest first, keeping the last MAX_RUNS runs.
+oldest first, keeping the last MAX_RUNS runs; `<reports>/data_quality_report.md` beside it holds
+the last run as a short human-readable summary (render_markdown), and render_table gives the
+same summary as the plain-text table printed at the end of `recomart quality`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from numbers import Number
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from recomart import config
 from recomart.config import SODA_DIR
 from recomart.env import PROJECT_ROOT
@@ -36,6 +40,9 @@ from recomart.env import PROJECT_ROOT
 DATASOURCE_FILE = SODA_DIR / "datasource.yml"
 WAREHOUSE_ENV = "RECOMART_WAREHOUSE"  # datasource.yml reads the warehouse path from it
 REPORT_NAME = "data_quality_report.json"
+SUMMARY_NAME = "data_quality_report.md"
+RAW_DATASETS = ("raw_interactions", "raw_catalog")  # dlt datasets whose load ids a run records
+MAX_LOAD_IDS = 10  # the latest load ids recorded per dataset (with the count of all loads)
 MAX_RUNS = 100
 WARN_WEIGHT = 0.5
 
@@ -60,26 +67,35 @@ def contract_files(directory: Path = SODA_DIR) -> list[Path]:
     return sorted(p for p in directory.glob("*.yml") if p.name != DATASOURCE_FILE.name)
 
 
-def run_quality(cfg: config.Config | None = None, contracts: list[Path] | None = None) -> dict:
-    """Verify `contracts` (default: all of soda_checks/) against cfg's warehouse, read-only.
+def run_quality(
+    cfg: config.Config | None = None,
+    contracts: list[Path] | None = None,
+    warehouse: Path | None = None,
+) -> dict:
+    """Verify `contracts` (default: all of soda_checks/) against `warehouse` (default: cfg's
+    live warehouse; the pipeline passes the candidate that dbt just built), read-only.
 
-    Returns the run's entry, also appended to the report file: outcome totals, `overall_score`,
-    `gate_passed` and `datasets`, a dict keyed by dataset ("schema.table"; the contract's file
-    name if Soda could not read it) holding its counts, `score`, `errors` and every check (name,
-    column, type, outcome, value, diagnostic metrics, thresholds). Raises FileNotFoundError
-    when there is no warehouse; with no contract at all the gate fails.
+    Returns the run's entry, also appended to the report file (and summarised in the markdown
+    beside it): run time, warehouse, `load_ids` (per raw dlt dataset: the number of completed
+    loads and the latest ids), outcome totals, `overall_score`, `gate_passed` and `datasets`, a
+    dict keyed by dataset ("schema.table"; the contract's file name if Soda could not read it)
+    holding its counts, `score`, `errors` and every check (name, column, type, outcome, value,
+    diagnostic metrics, thresholds). Raises FileNotFoundError when there is no warehouse; with
+    no contract at all the gate fails.
     """
     cfg = cfg or config.load()
-    warehouse = cfg.paths.warehouse
+    warehouse = warehouse or cfg.paths.warehouse
     if not warehouse.exists():
         raise FileNotFoundError(f"No warehouse at {warehouse}: load and transform the data first")
     paths = contracts if contracts is not None else contract_files()
     started = time.perf_counter()
     run_at = datetime.now(UTC)
+    load_ids = _load_ids(warehouse)
     with _warehouse_env(warehouse), _soda_logs_at(logging.WARNING):
         results = [_verify(Path(path)) for path in paths]
-    entry = _entry(results, warehouse, run_at, time.perf_counter() - started)
+    entry = _entry(results, warehouse, run_at, time.perf_counter() - started, load_ids)
     append_report(cfg.paths.reports / REPORT_NAME, entry)
+    write_summary(cfg.paths.reports / SUMMARY_NAME, entry)
     _log_summary(entry)
     return entry
 
@@ -109,6 +125,130 @@ def append_report(path: Path, entry: dict) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"runs": runs}, indent=2, allow_nan=False) + "\n")
     tmp.replace(path)
+
+
+def write_summary(path: Path, entry: dict) -> None:
+    """Write the run's markdown summary to `path` (replacing the previous run's)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(render_markdown(entry))
+    tmp.replace(path)
+
+
+def render_table(entry: dict) -> str:
+    """The run as a plain-text table: one line per dataset, then every check that did not pass."""
+    rows = [
+        (name, len(d["checks"]), d["passed"], d["warned"], d["failed"], d["errored"], d["score"])
+        for name, d in entry["datasets"].items()
+    ]
+    rows.append(
+        ("overall", sum(r[1] for r in rows), entry["passed"], entry["warned"], entry["failed"],
+         entry["errored"], entry["overall_score"])
+    )  # fmt: skip
+    width = max(len(r[0]) for r in rows)
+    header = f"{'dataset':<{width}}  checks  passed  warned  failed  errored  score"
+    lines = ["", f"Data quality gate {_verdict(entry)} ({entry['run_at']})", header]
+    lines.append("-" * len(header))
+    for name, *counts, value in rows:
+        if name == "overall":
+            lines.append("-" * len(header))
+        numbers = "".join(f"{n:>{w}}" for n, w in zip(counts, (6, 8, 8, 8, 9), strict=True))
+        lines.append(f"{name:<{width}}  {numbers}{value:>7.1f}")
+    for dataset, check in _not_passed(entry):
+        lines.append(f"  {check['outcome'].upper():<8} {dataset}: {_label(check)} = "
+                     f"{_short(check)} ({_limits(check)})")  # fmt: skip
+    for dataset, summary in entry["datasets"].items():
+        lines += [f"  ERROR    {dataset}: {_first_error_line(e)}" for e in summary["errors"]]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(entry: dict) -> str:
+    """The run as a short markdown page: verdict, load ids, scores per dataset, checks to read."""
+    loads = "; ".join(
+        f"{name}: {ids['loads']} loads, latest {ids['latest'][-1] if ids['latest'] else '-'}"
+        for name, ids in entry.get("load_ids", {}).items()
+    )
+    lines = [
+        "# Data quality report",
+        "",
+        f"- Run at: {entry['run_at']} ({entry['duration_seconds']} s)",
+        f"- Warehouse checked: `{entry['warehouse']}`",
+        f"- Loads: {loads or 'none recorded'}",
+        f"- Gate: **{_verdict(entry)}**, overall score **{entry['overall_score']}** / 100",
+        "- Score: 100 x (passed + 0.5 x warned) / (passed + warned + failed + errored)",
+        "",
+        "| dataset | contract | checks | passed | warned | failed | errored | score |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for name, d in entry["datasets"].items():
+        lines.append(
+            f"| {name} | `{d['contract']}` | {len(d['checks'])} | {d['passed']} | {d['warned']}"
+            f" | {d['failed']} | {d['errored']} | {d['score']} |"
+        )
+    problems = _not_passed(entry)
+    errors = [(n, e) for n, d in entry["datasets"].items() for e in d["errors"]]
+    if problems or errors:
+        lines += ["", "## Checks that did not pass", ""]
+        lines += [
+            "| outcome | dataset | check | column | value | thresholds |",
+            "|---|---|---|---|--:|---|",
+        ]
+        lines += [
+            f"| {c['outcome']} | {n} | {c['name']} | {c['column'] or ''} | {_short(c)} |"
+            f" {_limits(c)} |"
+            for n, c in problems
+        ]
+        lines += [f"| error | {n} | contract | | | {_first_error_line(e)} |" for n, e in errors]
+    else:
+        lines += ["", "Every check passed."]
+    lines += ["", f"Every check, with its metric values: `{REPORT_NAME}` (the last entry).", ""]
+    return "\n".join(lines)
+
+
+def _verdict(entry: dict) -> str:
+    return "PASSED" if entry["gate_passed"] else "FAILED"
+
+
+def _not_passed(entry: dict) -> list[tuple[str, dict]]:
+    return [
+        (name, check)
+        for name, summary in entry["datasets"].items()
+        for check in summary["checks"]
+        if check["outcome"] != "passed"
+    ]
+
+
+def _limits(check: dict) -> str:
+    """The check's thresholds in words, e.g. "fail unless <= 5; warn unless = 0"."""
+    words = {
+        "must_be": "=", "must_not_be": "!=", "must_be_greater_than": ">",
+        "must_be_greater_than_or_equal": ">=", "must_be_less_than": "<",
+        "must_be_less_than_or_equal": "<=",
+    }  # fmt: skip
+    parts = []
+    for threshold in (check.get("threshold"), check.get("warn_threshold")):
+        if not threshold:
+            continue
+        rules = [f"{words[k]} {v}" for k, v in threshold.items() if k in words]
+        if "must_be_between" in threshold:
+            rules.append(f"between {threshold['must_be_between']}")
+        parts.append(f"{threshold.get('level', 'fail')} unless {' and '.join(rules) or '?'}")
+    return "; ".join(parts)
+
+
+def _load_ids(warehouse: Path) -> dict[str, dict]:
+    """Per raw dlt dataset: the number of completed loads and the latest MAX_LOAD_IDS ids."""
+    found = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for dataset in RAW_DATASETS:
+            try:
+                ids = con.execute(
+                    f"select load_id from {dataset}._dlt_loads where status = 0 order by load_id"
+                ).fetchall()
+            except duckdb.CatalogException:  # not loaded yet
+                continue
+            found[dataset] = {"loads": len(ids), "latest": [i for (i,) in ids[-MAX_LOAD_IDS:]]}
+    return found
 
 
 def _verify(contract: Path) -> dict:
@@ -214,12 +354,15 @@ def _dataset(name: str, contract: Path, checks: list[dict], errors: list[str]) -
     }
 
 
-def _entry(datasets: list[dict], warehouse: Path, run_at: datetime, seconds: float) -> dict:
+def _entry(
+    datasets: list[dict], warehouse: Path, run_at: datetime, seconds: float, load_ids: dict
+) -> dict:
     totals = {k: sum(d[k] for d in datasets) for k in COUNTED}
     return {
         "run_at": run_at.isoformat(timespec="seconds"),
         "duration_seconds": round(seconds, 2),
         "warehouse": str(warehouse),
+        "load_ids": load_ids,
         **totals,
         "overall_score": score(totals),
         "gate_passed": bool(datasets) and all(d["gate_passed"] for d in datasets),

@@ -9,11 +9,17 @@ import numpy as np
 import pytest
 
 from models_ml.metrics import (
+    average_precision_at_k,
+    catalog_coverage_at_k,
     dcg_at_k,
+    hit_rate_at_k,
+    mae,
+    map_at_k,
     mean_metrics_at_k,
     ndcg_at_k,
     precision_at_k,
     recall_at_k,
+    rmse,
 )
 
 # One user, k = 5: the relevant items 2 and 5 sit at ranks 2 and 5; item 9 is never recommended.
@@ -86,9 +92,17 @@ def test_means_over_users() -> None:
     # user 2: [9, 8, 7, 6, 5] with relevant {9}: precision 1/5 = 0.2, recall 1/1 = 1, NDCG 1
     # means: precision (0.4 + 0.2) / 2 = 0.3, recall (0.6666667 + 1) / 2 = 0.8333333,
     #        NDCG (0.4776237 + 1) / 2 = 0.7388119
+    # AP: user 1 (1/2 + 2/5) / min(3, 5) = 0.9 / 3 = 0.3; user 2 (1/1) / 1 = 1 -> MAP 0.65
+    # hit rate: both users have a hit -> 1.0
     means = mean_metrics_at_k([[1, 2, 3, 4, 5], [9, 8, 7, 6, 5]], [{2, 5, 9}, {9}], 5)
     assert means == pytest.approx(
-        {"precision_at_5": 0.3, "recall_at_5": 0.8333333, "ndcg_at_5": 0.7388119}
+        {
+            "precision_at_5": 0.3,
+            "recall_at_5": 0.8333333,
+            "ndcg_at_5": 0.7388119,
+            "map_at_5": 0.65,
+            "hit_rate_at_5": 1.0,
+        }
     )
 
 
@@ -103,3 +117,38 @@ def test_array_and_list_inputs_agree() -> None:
 def test_mismatched_lengths_are_an_error() -> None:
     with pytest.raises(ValueError):
         precision_at_k([[1, 2]], [{1}, {2}], 2)
+
+
+def test_average_precision_sums_precision_at_each_hit() -> None:
+    # hits at ranks 2 and 5 (RECOMMENDED / RELEVANT): precision@2 = 1/2, precision@5 = 2/5
+    # AP@5 = (0.5 + 0.4) / min(|relevant| = 3, k = 5) = 0.9 / 3 = 0.3
+    # (dividing by the hits, 2, would give 0.45; by k = 5, 0.18)
+    assert average_precision_at_k(RECOMMENDED, RELEVANT, 5) == pytest.approx([0.3])
+    # k = 2, 4 relevant, hits at ranks 1 and 2: (1/1 + 2/2) / min(4, 2) = 1.0
+    assert average_precision_at_k([[1, 2]], [{1, 2, 3, 4}], 2) == pytest.approx([1.0])
+    # a hit at rank 3 only: (1/3) / 1 = 0.3333333
+    assert map_at_k([[7, 8, 9]], [{9}], 3) == pytest.approx(1 / 3)
+
+
+def test_hit_rate_is_the_share_of_users_with_a_hit() -> None:
+    # user 1 hits at rank 2, user 2 never, user 3 hits at rank 3 (outside k = 2)
+    recommended = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    relevant = [{2}, {10}, {9}]
+    assert hit_rate_at_k(recommended, relevant, 2) == pytest.approx(1 / 3)
+    assert hit_rate_at_k(recommended, relevant, 3) == pytest.approx(2 / 3)
+
+
+def test_catalog_coverage_counts_distinct_items_over_the_catalog() -> None:
+    # top 2 of each: {1, 2} and {2, 3}, padding -1 ignored: 3 distinct items / 10 = 0.3
+    recommended = np.array([[1, 2, 5], [2, 3, -1], [-1, -1, -1]])
+    assert catalog_coverage_at_k(recommended, 10, 2) == pytest.approx(0.3)
+    # top 3: {1, 2, 5, 3} -> 0.4
+    assert catalog_coverage_at_k(recommended, 10, 3) == pytest.approx(0.4)
+
+
+def test_rmse_and_mae() -> None:
+    # errors 1, -2, 0, 1: squared 1 + 4 + 0 + 1 = 6, / 4 = 1.5, sqrt = 1.2247449;
+    # absolute 1 + 2 + 0 + 1 = 4, / 4 = 1.0
+    predicted, actual = np.array([4.0, 1.0, 3.0, 5.0]), np.array([3.0, 3.0, 3.0, 4.0])
+    assert rmse(predicted, actual) == pytest.approx(1.2247449)
+    assert mae(predicted, actual) == pytest.approx(1.0)

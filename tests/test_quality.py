@@ -30,7 +30,15 @@ select
     case when i % 2 = 0 then 'electronics' else 'jewelery' end as category,
     'https://example.com/' || i || '.png' as image, 4.1::double as rating__rate,
     120::bigint as rating__count, $load_id as _dlt_load_id, md5('p' || i) as _dlt_id,
+    to_timestamp($load_id::double) as _dlt_valid_from, null::timestamptz as _dlt_valid_to,
 from range(1, 6) as t(i)  -- product 5 gets no interactions
+"""
+
+CATALOG_LOADS = """
+create table raw_catalog._dlt_loads as
+select
+    $load_id as load_id, 'catalog' as schema_name, 0::bigint as status,
+    current_timestamp as inserted_at, 'hash' as schema_version_hash
 """
 
 RAW_INTERACTIONS = """
@@ -50,6 +58,25 @@ create table raw_interactions.interactions_quarantine (
     file_sha256 varchar, source_file varchar, source_line bigint, raw_line varchar,
     reason varchar, _dlt_load_id varchar
 )
+"""
+
+SOURCE_FILES = """
+create table raw_interactions.source_files as
+select
+    'interactions_2026-05.csv' as source_file, md5('file') as sha256, 4321::bigint as size_bytes,
+    (select count(*) from raw_interactions.interactions)::bigint as "rows", null::varchar as error,
+    (select count(*) from raw_interactions.interactions)::bigint as accepted,
+    0::bigint as quarantined
+"""
+
+REJECTED = """
+create table marts.rejected_interactions as
+select
+    interaction_key, user_id, item_id, rating, event_type, "timestamp"::timestamp as event_at,
+    source_file, source_line, 'rating out of range' as rejection_reason,
+    _dlt_load_id as load_id, null::varchar as duplicate_of_interaction_key
+from raw_interactions.interactions
+where false
 """
 
 MART_INTERACTIONS = """
@@ -115,12 +142,47 @@ left join stats as s on s.item_id = p.id
 cross join as_of
 """
 
+USER_ITEM_FEATURES = """
+create table marts.user_item_features as
+with
+as_of as (select max(event_at) as features_as_of from marts.interactions),
+observed as (select * from marts.interactions where not is_rating_imputed),
+user_means as (select user_id, avg(rating) as user_mean from observed group by 1),
+item_means as (select item_id, avg(rating) as item_mean from observed group by 1),
+pairs as (
+    select
+        user_id, item_id, any_value(category) as category, count(*) as interaction_count,
+        count(rating) filter (where not is_rating_imputed) as rated_count,
+        avg(rating) filter (where not is_rating_imputed) as avg_rating,
+        mode(event_hour) as preferred_hour, mode(event_day_of_week) as preferred_day_of_week,
+        min(event_at) as first_interaction_at, max(event_at) as last_interaction_at,
+    from marts.interactions
+    group by 1, 2
+)
+select
+    p.user_id, p.item_id, p.category, p.interaction_count, p.rated_count, p.avg_rating,
+    p.avg_rating - u.user_mean as rating_minus_user_mean,
+    p.avg_rating - i.item_mean as rating_minus_item_mean,
+    p.preferred_hour::integer as preferred_hour, 0.5::double as preferred_hour_share,
+    p.preferred_day_of_week::integer as preferred_day_of_week,
+    0.5::double as preferred_day_of_week_share, 0.5::double as category_share,
+    1.0::double as category_affinity,
+    (date_diff('second', p.last_interaction_at, as_of.features_as_of) // 86400)::integer
+        as days_since_last_interaction,
+    p.first_interaction_at, p.last_interaction_at, as_of.features_as_of,
+from pairs as p
+left join user_means as u using (user_id)
+left join item_means as i using (item_id)
+cross join as_of
+"""
+
 DATASETS = {
     "raw_interactions.interactions",
     "raw_catalog.products",
     "marts.interactions",
     "marts.user_features",
     "marts.item_features",
+    "marts.user_item_features",
 }
 
 
@@ -133,8 +195,12 @@ def build_warehouse(path: Path) -> None:
             con.execute(f"create schema {schema}")
         load_id = f"{time.time():.6f}"  # dlt's load id: the load's unix epoch
         con.execute(RAW_PRODUCTS, {"load_id": load_id})
+        con.execute(CATALOG_LOADS, {"load_id": load_id})
         con.execute(RAW_INTERACTIONS, {"load_id": load_id, "n_rows": N_ROWS})
-        for sql in (QUARANTINE, MART_INTERACTIONS, USER_FEATURES, ITEM_FEATURES):
+        for sql in (
+            QUARANTINE, SOURCE_FILES, MART_INTERACTIONS, REJECTED, USER_FEATURES, ITEM_FEATURES,
+            USER_ITEM_FEATURES,
+        ):  # fmt: skip
             con.execute(sql)
 
 
@@ -228,7 +294,10 @@ BREAKS = {
         ("marts.interactions", "Rating within 1..5", "rating", 1),
     ),
     "interaction item missing from item_features": (
-        ["delete from marts.item_features where item_id = 4"],  # item 4: 25 of 100 rows
+        [
+            "delete from marts.item_features where item_id = 4",  # item 4: 25 of 100 rows
+            "delete from marts.user_item_features where item_id = 4",  # its pairs go with it
+        ],
         ("marts.interactions", "Item is in item_features", "item_id", 25),
     ),
     "raw interactions with 20% missing ratings": (
@@ -238,6 +307,18 @@ BREAKS = {
     "infinite normalised price": (
         ["update marts.item_features set price_normalised = 'inf'::double where item_id = 2"],
         ("marts.item_features", "No NaN or infinite features", None, 1),
+    ),
+    "two current versions of product 2": (
+        [
+            "insert into raw_catalog.products"
+            " select * replace (99.5 as price, md5('p2b') as _dlt_id)"
+            " from raw_catalog.products where id = 2"
+        ],
+        ("raw_catalog.products", "No duplicate values", "id", 1),
+    ),
+    "a column missing from marts.interactions": (
+        ["alter table marts.interactions drop column category"],
+        ("marts.interactions", "Schema matches expected structure", None, 1),
     ),
     "hour 24 in marts.interactions": (
         ["update marts.interactions set event_hour = 24 where interaction_key = md5('7')"],
@@ -270,7 +351,7 @@ WARNINGS = {
         ("raw_interactions.interactions", "Few missing ratings", "rating", 2.0),
     ),
     "a catalog load ten days old": (
-        [f"update raw_catalog.products set _dlt_load_id = '{time.time() - 10 * 86400:.6f}'"],
+        ["update raw_catalog._dlt_loads set inserted_at = current_timestamp - interval 10 day"],
         ("raw_catalog.products", "Latest load is recent", None, pytest.approx(10, abs=0.01)),
     ),
 }

@@ -5,9 +5,14 @@ import pandas as pd
 import pytest
 from synthetic_marts import planted_interactions
 
-from models_ml.baselines import PopularityRecommender, popularity_ranking
+from models_ml.baselines import (
+    PopularityRecommender,
+    RecentPopularityRecommender,
+    popularity_ranking,
+)
+from models_ml.coldstart import recent_popularity
 from models_ml.evaluate import evaluate
-from models_ml.matrix import confidence_matrix
+from models_ml.matrix import Weighting, confidence_matrix
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import Split, time_split
 from recomart.schema import EVENT, ITEM, RATING, TIME, USER
@@ -66,16 +71,38 @@ def test_exclude_known_never_returns_a_train_item(
     assert {(u, i) for u, row in zip(users, unfiltered, strict=True) for i in row} & seen
 
 
-def test_unknown_user_gets_the_popularity_ranking(
+def test_unknown_user_gets_recent_popularity(
     split: Split, als: MatrixFactorizationRecommender
 ) -> None:
-    ranked_ids, counts = popularity_ranking(split.train)
-    expected = [(int(i), float(c)) for i, c in zip(ranked_ids[:10], counts[:10], strict=True)]
-    assert als.recommend_items(UNKNOWN_USER, 10) == expected
+    ranked_ids, scores = recent_popularity(split.train, half_life_days=14.0)
+    got = als.recommend_items(UNKNOWN_USER, 10)
+    assert [item for item, _ in got] == ranked_ids[:10].tolist()
+    assert [score for _, score in got] == pytest.approx(scores[:10].tolist(), rel=1e-6)
+    assert als.user_paths([UNKNOWN_USER]).tolist() == ["popular"]
+    # The global-popularity baseline still ranks by plain counts.
     popularity = PopularityRecommender().fit(split.train)
-    pop_ids, pop_scores = popularity.recommend_batch([UNKNOWN_USER], 10)
-    assert pop_ids[0].tolist() == ranked_ids[:10].tolist()
-    assert pop_scores[0].tolist() == counts[:10].tolist()
+    pop_ids, _ = popularity.recommend_batch([UNKNOWN_USER], 10)
+    assert pop_ids[0].tolist() == popularity_ranking(split.train)[0][:10].tolist()
+
+
+def test_recent_popularity_prefers_what_is_popular_now() -> None:
+    # item 1: 3 interactions 60 days before the newest row; item 2: 2 interactions on the last day
+    # half-life 14 days: item 1 scores 3 * 0.5 ** (60 / 14) = 0.1535; item 2 scores 2 * 1 = 2
+    now = pd.Timestamp("2026-07-01")
+    frame = pd.DataFrame(
+        {
+            USER: [1, 2, 3, 4, 5],
+            ITEM: [1, 1, 1, 2, 2],
+            TIME: [now - pd.Timedelta(days=60)] * 3 + [now, now],
+        }
+    )
+    ids, scores = recent_popularity(frame, half_life_days=14.0)
+    assert ids.tolist() == [2, 1]
+    assert scores == pytest.approx([2.0, 3 * 0.5 ** (60 / 14)])
+    ids, scores = recent_popularity(frame, half_life_days=0.0)  # no decay: plain counts
+    assert ids.tolist() == [1, 2] and scores.tolist() == [3.0, 2.0]
+    recent = RecentPopularityRecommender(14.0).fit(frame)
+    assert recent.recommend_batch([UNKNOWN_USER], 2)[0].tolist() == [[2, 1]]
 
 
 def test_save_and_load_give_identical_recommendations(
@@ -123,6 +150,38 @@ def test_confidence_matrix_sums_duplicates_and_applies_event_weights() -> None:
     expected = np.array([[30.0, 0.0, 16.0], [4.0, 0.0, 0.0], [0.0, 40.0, 0.0]], dtype=np.float32)
     np.testing.assert_allclose(matrix.toarray(), expected, rtol=1e-6)
     assert users.index([30, 10, 99]).tolist() == [2, 0, -1]
+
+
+def test_recency_halves_the_weight_every_half_life() -> None:
+    interactions = rows((10, 100, "view", 5.0), (10, 200, "view", 5.0), (20, 100, "purchase", 5.0))
+    # newest row (the reference) on 2026-06-21; the first row 10 days older, the third 20
+    interactions[TIME] = pd.to_datetime(["2026-06-11", "2026-06-21", "2026-06-01"])
+    weighting = Weighting(alpha=1.0, event_weights=EVENT_WEIGHTS, recency_half_life_days=10.0)
+    matrix, _, _ = confidence_matrix(interactions, weighting=weighting)
+    # (10,100): 1 * 0.5; (10,200): 1 * 1; (20,100): 4 * 0.25 = 1
+    np.testing.assert_allclose(matrix.toarray(), [[0.5, 1.0], [1.0, 0.0]], rtol=1e-6)
+
+
+def test_bm25_weighting_follows_the_formula() -> None:
+    # linear weights (alpha 1): user 10 has items 100 (1.0) and 200 (1.0); user 20 item 100 (4.0)
+    interactions = rows((10, 100, "view", 5.0), (10, 200, "view", 5.0), (20, 100, "purchase", 5.0))
+    weighting = Weighting(
+        alpha=2.0, event_weights=EVENT_WEIGHTS, scheme="bm25", bm25_k1=1.0, bm25_b=0.5
+    )
+    matrix, _, _ = confidence_matrix(interactions, weighting=weighting)
+    # N = 2 users; idf(100) = ln 2 - ln(1 + 2) = -0.405, idf(200) = ln 2 - ln(1 + 1) = 0:
+    # every idf is <= 0 here, so every cell is the floor 1e-6 times alpha 2.
+    np.testing.assert_allclose(matrix.data, [2e-6, 2e-6, 2e-6], rtol=1e-3)
+    # A user-specific item: three users, item 300 only with user 30 -> idf = ln 3 - ln 2 = 0.405465
+    more = rows(
+        (10, 100, "view", 5.0), (20, 100, "view", 5.0), (30, 100, "view", 5.0),
+        (30, 300, "view", 5.0),
+    )  # fmt: skip
+    matrix, _, items = confidence_matrix(more, weighting=weighting)
+    # user 30: row sum 2, mean row sum 4/3, length norm 0.5 + 0.5 * 2 / (4/3) = 1.25
+    # cell (30, 300): x = 1: 1 * (1 + 1) / (1 * 1.25 + 1) * 0.405465 = 0.360413; alpha 2: 0.720826
+    assert items.ids.tolist() == [100, 300]
+    assert matrix[2, 1] == pytest.approx(0.720826, rel=1e-5)
 
 
 def test_confidence_matrix_rejects_an_event_without_weight() -> None:

@@ -22,7 +22,14 @@ from recomart.schema import ITEM, RATING, TIME, USER
 
 PROJECT_TOML = Path(__file__).resolve().parent.parent / "recomart.toml"
 METRICS = ("precision_at_10", "recall_at_10", "ndcg_at_10")
-MODEL_FILES = {"als.npz", "ids.npz", "user_items.npz", "params.json", "training.json"}
+MODEL_FILES = {
+    "als.npz",
+    "ids.npz",
+    "user_items.npz",
+    "params.json",
+    "training.json",
+    "items.parquet",
+}
 
 
 @pytest.fixture

@@ -129,7 +129,9 @@ def interactions_source(
     )
     def quarantine() -> Iterator[pa.Table]:
         batch = parsed()[0]
-        if batch.quarantined is not None and batch.quarantined.num_rows:
+        # yielded even when empty, so the table exists from the first load on (the quality
+        # contracts count its rows; dlt creates a table only for data it is given)
+        if batch.quarantined is not None:
             yield batch.quarantined
 
     @dlt.resource(

@@ -21,6 +21,10 @@ final as (
         -- NaN is a missing value, not a rating: it would otherwise count as out of range
         cast(case when isnan(rating) then null else rating end as double) as rating,
 
+        -- booleans
+        -- the imputation flag of event_type (policy: docs.md `imputation_policy`)
+        coalesce(trim(event_type), '') = '' as is_event_type_imputed,
+
         -- timestamps
         -- dlt stores the event time as timestamp with time zone; the session time zone is UTC
         -- (profiles.yml), so this plain timestamp is the UTC wall-clock time

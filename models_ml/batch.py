@@ -1,0 +1,77 @@
+"""Batch recommendations for every user, written back to the warehouse for analysts and the API.
+
+Table recommendations.user_recommendations: one row per (user_id, rank), columns user_id, rank,
+item_id, score, model_name, model_version, run_id, generated_at. Written in one short
+read-write transaction after training (replace the whole table), so the warehouse is never held
+open while a model fits and readers see the old table or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from models_ml.ranking import PAD_ITEM
+from models_ml.recommender import MatrixFactorizationRecommender
+from recomart.schema import ITEM, RECOMMENDATIONS_SCHEMA, USER, USER_RECOMMENDATIONS
+
+RANK = "rank"
+SCORE = "score"
+TABLE = f"{RECOMMENDATIONS_SCHEMA}.{USER_RECOMMENDATIONS}"
+
+
+def recommendations_frame(
+    model: MatrixFactorizationRecommender,
+    k: int,
+    model_name: str,
+    model_version: str,
+    run_id: str,
+    user_ids: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Top-k for every user the model knows (or user_ids), known items excluded, no padding."""
+    users = model.user_ids if user_ids is None else np.asarray(user_ids, dtype=np.int64)
+    item_ids, scores = model.recommend_batch(users, k, exclude_known=True)
+    frame = pd.DataFrame(
+        {
+            USER: np.repeat(users, k),
+            RANK: np.tile(np.arange(1, k + 1, dtype=np.int32), len(users)),
+            ITEM: item_ids.ravel(),
+            SCORE: scores.ravel().astype(np.float64),
+        }
+    )
+    frame = frame[frame[ITEM] != PAD_ITEM].reset_index(drop=True)
+    frame["model_name"] = model_name
+    frame["model_version"] = str(model_version)
+    frame["run_id"] = run_id
+    frame["generated_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
+    return frame
+
+
+def write_recommendations(warehouse: str | Path, frame: pd.DataFrame) -> int:
+    """Replace recommendations.user_recommendations with frame in one transaction; row count."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.register("recommendations_df", frame)
+        con.execute("begin transaction")
+        try:
+            con.execute(f"create schema if not exists {RECOMMENDATIONS_SCHEMA}")
+            con.execute(
+                f"""
+                create or replace table {TABLE} as
+                select user_id::bigint as user_id, rank::integer as rank,
+                       item_id::bigint as item_id, score::double as score,
+                       model_name, model_version, run_id, generated_at::timestamp as generated_at
+                from recommendations_df
+                order by user_id, rank
+                """
+            )
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+        finally:
+            con.unregister("recommendations_df")
+    return len(frame)

@@ -1,0 +1,33 @@
+"""What `recomart recommend USER [--explain]` prints: the local champion model's answer."""
+
+from __future__ import annotations
+
+from models_ml.recommender import MatrixFactorizationRecommender
+from models_ml.train import MODEL_DIR
+from recomart import config
+
+PATH_TEXT = {
+    "als": "collaborative (ALS)",
+    "blend": "few interactions: ALS blended with their categories",
+    "popular": "no history: recent popularity",
+}
+
+
+def print_recommendations(
+    cfg: config.Config, user_id: int, n: int | None = None, explain: bool = False
+) -> None:
+    """Print user_id's top n from <paths.models>/als, with explanations if asked."""
+    model = MatrixFactorizationRecommender.load(cfg.paths.models / MODEL_DIR)
+    n = n or cfg.train["k"]
+    path = str(model.user_paths([user_id])[0])
+    print(f"user {user_id}: {PATH_TEXT[path]}")
+    for rank, (item, score) in enumerate(model.recommend_items(user_id, n), start=1):
+        cold = " (no interactions yet)" if model.is_cold_item(item) else ""
+        print(f"{rank:>3}. item {item:<8} score {score:9.4f}  {model.item_category(item)}{cold}")
+        if explain:
+            why = model.explain(user_id, item, n=3)
+            for c in why["contributions"]:
+                print(f"       because of item {c['item_id']} ({c['category']}):"
+                      f" {c['contribution']:+.4f}")  # fmt: skip
+            if why["similar_liked_items"]:
+                print(f"       catalog-similar to liked items {why['similar_liked_items']}")

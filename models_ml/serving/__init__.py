@@ -1,0 +1,10 @@
+"""The recommendation API: FastAPI + uvicorn over the registry's `champion` model.
+
+- settings.py: [serve] of recomart.toml and the environment (API key).
+- snapshot.py: ServingModel, an immutable model ready to answer (lists precomputed at load).
+- loader.py: finds the champion in the MLflow registry and builds a ServingModel from it.
+- holder.py: the current ServingModel, swapped atomically when a new champion is promoted.
+- schemas.py: request and response bodies (the OpenAPI schema at /docs).
+- metrics.py: Prometheus text for GET /metrics.
+- app.py: the FastAPI application; server.py: uvicorn.
+"""

@@ -1,0 +1,89 @@
+"""The model being served, and how a newly promoted champion replaces it.
+
+Requests read `holder.current` once and use that ServingModel to the end, so a swap never
+changes a model under a request in flight. A swap is one attribute assignment of a fully built
+ServingModel (atomic under the GIL); the old one is freed when its last request finishes.
+
+New champions are picked up by polling: a daemon thread asks the registry every poll_seconds
+which version holds the alias (one small SQLite query) and loads it when it changed. POST
+/admin/reload runs the same check at once. A failed check or load keeps the current model.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from models_ml.serving.loader import NoChampion, RegistrySource
+from models_ml.serving.settings import ServeSettings
+from models_ml.serving.snapshot import ServingModel
+
+log = logging.getLogger("recomart.serving")
+
+
+class ModelHolder:
+    """The current ServingModel (None until a champion loads) and the reason when None."""
+
+    def __init__(self, source: RegistrySource, settings: ServeSettings) -> None:
+        self.source = source
+        self.settings = settings
+        self.current: ServingModel | None = None
+        self.not_ready_reason = "the model is loading"
+        self.last_error: str | None = None
+        self.reloads = 0
+        self._lock = threading.Lock()  # one check/load at a time
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def refresh(self) -> bool:
+        """Load the champion if it is not the version being served; True if a new one loaded."""
+        with self._lock:
+            try:
+                version = self.source.champion_version()
+            except NoChampion as exc:
+                if self.current is None:
+                    self.not_ready_reason = str(exc)
+                return False
+            except Exception as exc:  # registry busy or broken: keep serving what we have
+                self.last_error = f"registry check failed: {exc}"
+                log.warning(self.last_error)
+                return False
+            current = self.current
+            if current is not None and current.info.version == version:
+                return False
+            started = time.perf_counter()
+            try:
+                model = self.source.load(
+                    version, self.settings.max_k, self.settings.precompute_max_users
+                )
+            except Exception as exc:
+                self.last_error = f"loading version {version} failed: {exc}"
+                log.exception(self.last_error)
+                if self.current is None:
+                    self.not_ready_reason = self.last_error
+                return False
+            self.current = model  # the swap
+            self.reloads += 1
+            self.last_error = None
+            log.info(
+                "serving %s version %s (%d users, %d items), loaded in %.2f s",
+                model.info.name, version, model.n_users, model.n_items,
+                time.perf_counter() - started,
+            )  # fmt: skip
+            return True
+
+    def start_polling(self) -> None:
+        if self.settings.poll_seconds > 0 and self._thread is None:
+            self._thread = threading.Thread(target=self._poll, name="champion-poll", daemon=True)
+            self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.settings.poll_seconds):
+            self.refresh()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.source.close()

@@ -1,0 +1,113 @@
+"""Request and response bodies of the API (they make the OpenAPI schema at /docs)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+ID_MAX = 2**63 - 1  # ids are non-negative 64-bit integers
+Id = Annotated[int, Field(ge=0, le=ID_MAX)]
+Strategy = Literal["als", "blend", "popular"]
+
+
+class Item(BaseModel):
+    item_id: int
+    title: str | None = Field(description="catalog title (null if the catalog has none)")
+    category: str | None
+    price: float | None
+
+
+class Driver(Item):
+    contribution: float = Field(description="this item's share of the ALS score")
+
+
+class RankedItem(Item):
+    rank: int = Field(description="1 = best")
+    score: float = Field(description="comparable within one list only")
+
+
+class Recommendation(RankedItem):
+    because: list[Driver] | None = Field(
+        None, description="explain=true: the user's items that drove this one most"
+    )
+    similar_liked_items: list[int] | None = Field(
+        None, description="explain=true, cold item: the user's items of its category and price"
+    )
+
+
+class Recommendations(BaseModel):
+    user_id: int
+    strategy: Strategy = Field(
+        description="als: collaborative; blend: few interactions; popular: no history"
+    )
+    cold_start: bool = Field(description="true when the user has no or little history")
+    strategy_description: str
+    items: list[Recommendation]
+
+
+class RecommendationsResponse(Recommendations):
+    k: int
+    exclude_known: bool
+    model_version: str
+
+
+class BatchResponse(BaseModel):
+    k: int
+    exclude_known: bool
+    model_version: str
+    results: list[Recommendations]
+
+
+class SimilarResponse(BaseModel):
+    item_id: int
+    k: int
+    model_version: str
+    items: list[RankedItem]
+
+
+class ModelResponse(BaseModel):
+    name: str
+    version: str
+    alias: str
+    run_id: str | None
+    trained_at: str | None
+    data_cutoff: str | None = Field(description="the newest interaction the model was fitted on")
+    holdout_cutoff: str | None
+    metrics: dict[str, float] = Field(description="the training run's metrics")
+    source: str | None
+    loaded_at: str | None
+    item_metadata: str
+    n_users: int
+    n_items: int
+    reload: str
+
+
+class Health(BaseModel):
+    status: Literal["ready", "not ready"]
+    model_version: str | None = None
+    reason: str | None = None
+
+
+class Reload(BaseModel):
+    reloaded: bool
+    model_version: str | None
+    reason: str | None = None
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+def batch_request_model(max_k: int, max_batch: int, default_k: int) -> type[BaseModel]:
+    """POST /recommendations/batch body, with the configured bounds in its schema."""
+    return create_model(
+        "BatchRequest",
+        __config__=ConfigDict(extra="forbid"),
+        user_ids=(
+            Annotated[list[Id], Field(min_length=1, max_length=max_batch)],
+            Field(description=f"1..{max_batch} user ids"),
+        ),
+        k=(Annotated[int, Field(ge=1, le=max_k)], default_k),
+        exclude_known=(bool, True),
+    )

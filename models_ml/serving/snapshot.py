@@ -1,0 +1,184 @@
+"""ServingModel: one loaded champion, everything the request path needs computed at load.
+
+At load: every known user's top-max_k list (known items excluded and not), the cold-start list
+(recent popularity, what an unknown user gets), each user's path (als / blend / popular) and the
+item metadata (title, category, price) as a dict. A request is then a binary search, a slice and
+a list of dicts: no DuckDB, no MLflow, no matrix product. Lists of length k are the first k of the
+max_k list (the model ranks by score, ties by item index, whatever k is). Above
+precompute_max_users users, lists are computed per request by the model instead.
+
+A ServingModel is never changed after construction: the holder swaps whole objects.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models_ml.ranking import PAD_ITEM
+from models_ml.recommender import MatrixFactorizationRecommender
+from recomart.schema import CATEGORY, ITEM, PRICE, TITLE
+
+POPULAR = "popular"
+BLEND = "blend"
+STRATEGY_TEXT = {
+    "als": "collaborative filtering (ALS)",
+    BLEND: "cold start, few interactions: ALS blended with the user's categories",
+    POPULAR: "cold start, no history: recent popularity (time-decayed interaction counts)",
+}
+EXPLAIN_DRIVERS = 3  # driving items listed per recommendation when explain=true
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What GET /model reports about the loaded model."""
+
+    name: str
+    version: str
+    alias: str
+    run_id: str | None
+    trained_at: str | None
+    data_cutoff: str | None  # the newest interaction the model saw
+    holdout_cutoff: str | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    source: str | None = None
+    loaded_at: str | None = None
+    item_metadata: str = "model artifact"
+
+
+class ServingModel:
+    """A recommender plus its precomputed answers; read-only once built."""
+
+    def __init__(
+        self,
+        model: MatrixFactorizationRecommender,
+        items: pd.DataFrame | None,
+        info: ModelInfo,
+        max_k: int = 100,
+        precompute_max_users: int = 100_000,
+    ) -> None:
+        self.model = model
+        self.info = info
+        self.max_k = max_k
+        self.user_ids = np.ascontiguousarray(model.user_ids, dtype=np.int64)
+        self.n_users = len(self.user_ids)
+        self.n_items = len(model.item_ids)
+        self._item_ids = set(int(i) for i in model.item_ids)
+        self._meta = _metadata(model, items)
+        self._paths = [str(p) for p in model.user_paths(self.user_ids)]
+        unknown = int(self.user_ids.min()) - 1 if self.n_users else 0
+        pop_ids, pop_scores = model.recommend_batch([unknown], max_k)
+        self._popular = _pairs(pop_ids[0], pop_scores[0])
+        self._lists: dict[bool, tuple[np.ndarray, np.ndarray]] | None = None
+        if self.n_users <= precompute_max_users:
+            self._lists = {
+                exclude: model.recommend_batch(self.user_ids, max_k, exclude_known=exclude)
+                for exclude in (True, False)
+            }
+
+    # ---------------------------------------------------------------- lookups
+    def user_row(self, user_id: int) -> int:
+        """Index of user_id in user_ids, or -1 for a user the model does not know."""
+        row = int(np.searchsorted(self.user_ids, user_id))
+        return row if row < self.n_users and self.user_ids[row] == user_id else -1
+
+    def has_item(self, item_id: int) -> bool:
+        return item_id in self._item_ids
+
+    def item(self, item_id: int) -> dict[str, Any]:
+        """{item_id, title, category, price} of a known item."""
+        return dict(self._meta[item_id])
+
+    # ----------------------------------------------------------- the answers
+    def recommend(
+        self, user_id: int, k: int, exclude_known: bool = True, explain: bool = False
+    ) -> dict[str, Any]:
+        """user_id's top k: {user_id, strategy, cold_start, strategy_description, items: [{rank,
+        item_id, score, title, category, price[, because, similar_liked_items]}]}.
+        """
+        row = self.user_row(user_id)
+        if row < 0:
+            strategy, pairs = POPULAR, self._popular[:k]
+        else:
+            strategy = self._paths[row]
+            if self._lists is not None:
+                ids, scores = self._lists[exclude_known]
+                pairs = _pairs(ids[row, :k], scores[row, :k])
+            else:
+                ids, scores = self.model.recommend_batch([user_id], k, exclude_known)
+                pairs = _pairs(ids[0], scores[0])
+        items = []
+        for rank, (item_id, score) in enumerate(pairs, start=1):
+            entry = {"rank": rank, "score": score, **self._meta[item_id]}
+            if explain:
+                entry.update(self._explain(user_id, item_id, strategy))
+            items.append(entry)
+        return {
+            "user_id": user_id,
+            "strategy": strategy,
+            "cold_start": strategy != "als",
+            "strategy_description": STRATEGY_TEXT[strategy],
+            "items": items,
+        }
+
+    def _explain(self, user_id: int, item_id: int, strategy: str) -> dict[str, Any]:
+        if strategy == POPULAR:
+            return {"because": [], "similar_liked_items": []}
+        why = self.model.explain(user_id, item_id, n=EXPLAIN_DRIVERS)
+        because = [
+            {**self._meta[c["item_id"]], "contribution": float(c["contribution"])}
+            for c in why["contributions"]
+        ]
+        return {"because": because, "similar_liked_items": why["similar_liked_items"]}
+
+    def similar(self, item_id: int, k: int) -> list[dict[str, Any]]:
+        """The k items closest to item_id (cosine of item factors); KeyError if unknown."""
+        pairs = self.model.similar_items(item_id, k)
+        return [
+            {"rank": rank, "score": score, **self._meta[item]}
+            for rank, (item, score) in enumerate(pairs, start=1)
+        ]
+
+
+def _pairs(ids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
+    """(item_id, score) pairs up to the first padding slot."""
+    out = []
+    for item_id, score in zip(ids.tolist(), scores.tolist(), strict=True):
+        if item_id == PAD_ITEM:
+            break
+        out.append((item_id, score))
+    return out
+
+
+def _metadata(
+    model: MatrixFactorizationRecommender, items: pd.DataFrame | None
+) -> dict[int, dict[str, Any]]:
+    """item_id -> {item_id, title, category, price}; the model's category where the catalog has
+    none, None for what nobody knows (JSON null)."""
+    by_id: dict[int, dict[str, Any]] = {}
+    if items is not None and len(items):
+        for rec in items.to_dict("records"):
+            by_id[int(rec[ITEM])] = rec
+    meta = {}
+    for item_id in (int(i) for i in model.item_ids):
+        rec = by_id.get(item_id, {})
+        meta[item_id] = {
+            "item_id": item_id,
+            "title": _clean(rec.get(TITLE)),
+            "category": _clean(rec.get(CATEGORY)) or model.item_category(item_id),
+            "price": _clean(rec.get(PRICE)),
+        }
+    return meta
+
+
+def _clean(value: Any) -> Any:
+    """None for missing values (NaN, NA), plain Python types otherwise."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    return str(value) if not isinstance(value, int | float) else value

@@ -1,0 +1,139 @@
+"""Cold start, explain and similar_items: real implicit on planted taste groups (= categories)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from synthetic_marts import planted_interactions
+
+from models_ml.coldstart import impute_item_factors, price_bands
+from models_ml.recommender import MatrixFactorizationRecommender
+from recomart.schema import CATEGORY, EVENT, ITEM, RATING, TIME, USER
+
+COLD_A, COLD_B = 10_001, 10_002  # catalog items nobody interacted with
+NEW_USER = 20_001  # two interactions only
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, pd.DataFrame]:
+    interactions, catalog = planted_interactions(
+        n_users=300, n_items=120, n_groups=4, n_interactions=8000, seed=7
+    )
+    # Two cold catalog items: one in group_0, one in group_1, both at group_0's median price.
+    price = float(catalog.loc[catalog[CATEGORY] == "group_0", "price"].median())
+    cold = pd.DataFrame(
+        {ITEM: [COLD_A, COLD_B], "title": "new", CATEGORY: ["group_0", "group_1"], "price": price}
+    )
+    catalog = pd.concat([catalog, cold], ignore_index=True)
+    # A new user with two group_2 interactions.
+    g2 = catalog.loc[catalog[CATEGORY] == "group_2", ITEM].to_numpy()[:2]
+    new = interactions.iloc[:2].copy()
+    new[USER], new[ITEM], new[EVENT], new[RATING] = NEW_USER, g2, "view", 5.0
+    new[TIME] = interactions[TIME].max()
+    return pd.concat([interactions, new], ignore_index=True), catalog
+
+
+@pytest.fixture(scope="module")
+def model(data) -> MatrixFactorizationRecommender:
+    interactions, catalog = data
+    return MatrixFactorizationRecommender(n_factors=16, iterations=10, seed=1).fit(
+        interactions, catalog
+    )
+
+
+def categories(catalog: pd.DataFrame, items) -> list[str]:
+    lookup = catalog.set_index(ITEM)[CATEGORY]
+    return [lookup[i] for i in items]
+
+
+def test_few_interactions_blend_favours_the_users_categories(data, model) -> None:
+    interactions, catalog = data
+    assert model.user_paths([NEW_USER]).tolist() == ["blend"]
+    blended = [i for i, _ in model.recommend_items(NEW_USER, 10)]
+    share = categories(catalog, blended).count("group_2") / 10
+    plain = MatrixFactorizationRecommender(
+        n_factors=16, iterations=10, seed=1, few_interactions=0
+    ).fit(interactions, catalog)
+    assert plain.user_paths([NEW_USER]).tolist() == ["als"]
+    plain_share = categories(catalog, [i for i, _ in plain.recommend_items(NEW_USER, 10)])
+    assert share >= 0.8 and share >= plain_share.count("group_2") / 10
+
+
+def test_an_item_without_interactions_is_recommended_through_catalog_similarity(
+    data, model
+) -> None:
+    interactions, catalog = data
+    assert COLD_A in model.recommendable_item_ids and COLD_B in model.recommendable_item_ids
+    # group_0 fans: users with most of their interactions in group_0
+    cats = interactions.merge(catalog[[ITEM]], on=ITEM)[[USER, CATEGORY]]
+    share = cats.assign(g0=cats[CATEGORY] == "group_0").groupby(USER)["g0"].mean()
+    fans = share[share > 0.8].index.to_numpy()
+    assert len(fans) > 20
+    n = len(model.item_ids)
+    item_ids, _ = model.recommend_batch(fans, n)
+    rank_a = np.argmax(item_ids == COLD_A, axis=1)
+    rank_b = np.argmax(item_ids == COLD_B, axis=1)
+    # the group_0 cold item ranks above the group_1 one for nearly every group_0 fan
+    assert (rank_a < rank_b).mean() > 0.9
+    # ... and reaches some top-20 lists
+    assert (rank_a < 20).any()
+    why = model.explain(int(fans[0]), COLD_A)
+    assert why["is_cold_item"] and why["category"] == "group_0"
+    liked = set(interactions.loc[interactions[USER] == fans[0], ITEM])
+    assert why["similar_liked_items"] and set(why["similar_liked_items"]) <= liked
+    similar = [i for i, _ in model.similar_items(COLD_A, 10)]
+    assert categories(catalog, similar).count("group_0") >= 8
+
+
+def test_explain_lists_the_users_items_that_drove_the_score(data, model) -> None:
+    interactions, _ = data
+    user = int(interactions[USER].value_counts().index[0])
+    item, _ = model.recommend_items(user, 1)[0]
+    why = model.explain(user, item, n=1000)
+    mine = set(interactions.loc[interactions[USER] == user, ITEM])
+    contributors = [c["item_id"] for c in why["contributions"]]
+    assert why["path"] == "als" and not why["is_cold_item"]
+    assert set(contributors) <= mine and len(contributors) > 0
+    # contributions are sorted and add up to the explained score
+    values = [c["contribution"] for c in why["contributions"]]
+    assert values == sorted(values, reverse=True)
+    assert sum(v for v in values if v > 0) == pytest.approx(why["score"], rel=1e-4) or sum(
+        values
+    ) == pytest.approx(why["score"], rel=1e-4)
+    # an unknown user is explained by recent popularity
+    assert model.explain(99_999_999, item)["path"] == "popular"
+
+
+def test_similar_items_stay_in_the_taste_group(data, model) -> None:
+    interactions, catalog = data
+    group_3 = catalog.loc[catalog[CATEGORY] == "group_3", ITEM]
+    counts = interactions.loc[interactions[ITEM].isin(group_3), ITEM].value_counts()
+    item = int(counts.index[0])  # the best-known group_3 item
+    similar = model.similar_items(item, 10)
+    assert len(similar) == 10 and item not in [i for i, _ in similar]
+    # 30 of the 121 other items are group_3: chance would put 2.5 of 10 there
+    assert categories(catalog, [i for i, _ in similar]).count("group_3") >= 5
+    with pytest.raises(KeyError):
+        model.similar_items(123_456_789)
+
+
+def test_save_and_load_keep_cold_start(data, model, tmp_path) -> None:
+    model.save(tmp_path / "m")
+    loaded = MatrixFactorizationRecommender.load(tmp_path / "m")
+    users = np.array([NEW_USER, 99_999_999, *model.user_ids[:20]])
+    np.testing.assert_array_equal(
+        loaded.recommend_batch(users, 10)[0], model.recommend_batch(users, 10)[0]
+    )
+    assert loaded.similar_items(COLD_A, 5) == model.similar_items(COLD_A, 5)
+
+
+def test_price_bands_and_factor_imputation_by_hand() -> None:
+    # quantile edges of [1, 2, 3, 4] for 2 bands: the median 2.5 -> bands 0, 0, 1, 1; NaN -> -1
+    assert price_bands(np.array([1.0, 2.0, 3.0, 4.0, np.nan]), 2).tolist() == [0, 0, 1, 1, -1]
+    factors = np.array([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0], [9.0, 9.0], [9.0, 9.0]])
+    warm = np.array([True, True, True, False, False])
+    cats = np.array([0, 0, 1, 0, 1])
+    bands = np.array([0, 0, 0, 0, 1])
+    out = impute_item_factors(factors, warm, cats, bands, shrink=0.5)
+    # item 3 (cat 0, band 0): 0.5 * mean(items 0, 1) = 0.5 * (2, 0) = (1, 0)
+    # item 4 (cat 1, band 1): no warm item in (1, 1): 0.5 * mean of category 1 = (0, 1)
+    np.testing.assert_allclose(out, [[1, 0], [3, 0], [0, 2], [1, 0], [0, 1]])

@@ -1,0 +1,219 @@
+"""The feature store API on the warehouse and dbt target that the end-to-end run built.
+
+Values are checked against the marts read directly, or recomputed here with pandas from
+marts.interactions, independently of the SQL and of the store's own joins.
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pandas as pd
+import pytest
+from conftest import run_stage
+
+from recomart.feature_store import FeatureStore, FeatureStoreError
+
+pytestmark = pytest.mark.e2e
+
+FEATURE_SETS = {
+    "user_features": ("user", ("user_id",)),
+    "item_features": ("item", ("item_id",)),
+    "user_item_features": ("user_item", ("user_id", "item_id")),
+}
+
+
+def _sql(run: dict, query: str) -> pd.DataFrame:
+    with duckdb.connect(str(run["cfg"].paths.warehouse), read_only=True) as con:
+        return con.sql(query).df()
+
+
+@pytest.fixture(scope="module")
+def store(pipeline_run: dict) -> FeatureStore:
+    return FeatureStore(pipeline_run["cfg"])
+
+
+def test_list_features_describes_the_marts_from_the_manifest(
+    pipeline_run: dict, store: FeatureStore
+) -> None:
+    listed = {f.name: f for f in store.list_features()}
+    assert set(listed) == set(FEATURE_SETS)
+    for name, (entity, keys) in FEATURE_SETS.items():
+        feature_set = listed[name]
+        assert (feature_set.entity, feature_set.join_keys) == (entity, keys)
+        assert feature_set.source == "dbt" and feature_set.relation == f"marts.{name}"
+        assert feature_set.description.startswith("One row per")
+        assert feature_set.owner == "data-engineering" and "features" in feature_set.tags
+        assert all(c.description.strip() for c in feature_set.columns), name
+        types = _sql(
+            pipeline_run,
+            "select column_name, data_type from information_schema.columns"
+            f" where table_schema = 'marts' and table_name = '{name}' order by ordinal_position",
+        )
+        assert [(c.name, c.data_type.upper()) for c in feature_set.columns] == list(
+            types.itertuples(index=False, name=None)
+        )
+        assert "interactions" in feature_set.upstream
+        assert set(feature_set.sources) == {"raw_interactions.interactions", "raw_catalog.products"}
+        assert "feature_store" in feature_set.exposures
+    assert listed["user_features"].snapshot == "snapshots.user_features_snapshot"
+    assert listed["item_features"].snapshot == "snapshots.item_features_snapshot"
+    assert listed["user_item_features"].snapshot is None
+    assert "recommender_training" in listed["item_features"].exposures
+    assert "recommendation_api" in listed["item_features"].exposures
+
+
+def test_get_feature_returns_the_current_mart(pipeline_run: dict, store: FeatureStore) -> None:
+    for name, (_, keys) in FEATURE_SETS.items():
+        expected = _sql(pipeline_run, f"select * from marts.{name}")
+        expected = expected.sort_values(list(keys)).reset_index(drop=True)
+        pd.testing.assert_frame_equal(store.get_feature(name), expected, obj=name)
+    one = store.get_feature("item_features.popularity_score")
+    assert list(one.columns) == ["item_id", "popularity_score"]
+    assert store.get_feature("user_features", version="current").shape[0] > 0
+
+
+def test_user_item_features_match_a_pandas_recomputation(pipeline_run: dict) -> None:
+    """The formulas of the new mart, recomputed from marts.interactions on the real data."""
+    rows = _sql(pipeline_run, "select * from marts.interactions")
+    mart = _sql(pipeline_run, "select * from marts.user_item_features").set_index(
+        ["user_id", "item_id"]
+    )
+    observed = rows[~rows["is_rating_imputed"]]
+    user_mean = observed.groupby("user_id")["rating"].mean()
+    item_mean = observed.groupby("item_id")["rating"].mean()
+    pair_mean = observed.groupby(["user_id", "item_id"])["rating"].mean()
+    user_total = rows.groupby("user_id").size()
+    category_share = rows.groupby("category").size() / len(rows)
+    assert len(mart) == len(rows.groupby(["user_id", "item_id"]))
+    busiest = rows.groupby(["user_id", "item_id"]).size().sort_values(ascending=False)
+    for user_id, item_id in busiest.index[:25]:
+        got = mart.loc[(user_id, item_id)]
+        mine = rows[(rows["user_id"] == user_id) & (rows["item_id"] == item_id)]
+        users = rows[rows["user_id"] == user_id]
+        assert got["interaction_count"] == len(mine)
+        if (user_id, item_id) in pair_mean.index:
+            mean = pair_mean[(user_id, item_id)]
+            assert got["rating_minus_user_mean"] == pytest.approx(
+                mean - user_mean[user_id], abs=1e-6
+            )
+            assert got["rating_minus_item_mean"] == pytest.approx(
+                mean - item_mean[item_id], abs=1e-6
+            )
+        hours = mine["event_hour"].value_counts()
+        assert got["preferred_hour"] == min(hours[hours == hours.max()].index)
+        share = (users["event_hour"] == got["preferred_hour"]).mean()
+        assert got["preferred_hour_share"] == pytest.approx(share, abs=1e-6)
+        days = mine["event_day_of_week"].value_counts()
+        assert got["preferred_day_of_week"] == min(days[days == days.max()].index)
+        if pd.isna(got["category"]):
+            assert got["category_share"] == 0 and pd.isna(got["category_affinity"])
+            continue
+        in_category = (users["category"] == got["category"]).sum() / user_total[user_id]
+        assert got["category_share"] == pytest.approx(in_category, abs=1e-6)
+        assert got["category_affinity"] == pytest.approx(
+            in_category / category_share[got["category"]], abs=1e-6
+        )
+
+
+def test_feature_view_joins_each_set_on_its_keys(pipeline_run: dict, store: FeatureStore) -> None:
+    view = store.create_feature_view(
+        ["user_item_features.category_affinity", "user_features", "item_features.popularity_score"],
+        join_key=["user_id", "item_id"],
+    )
+    pairs = _sql(
+        pipeline_run, "select user_id, item_id, category_affinity from marts.user_item_features"
+    )
+    users = _sql(pipeline_run, "select * from marts.user_features").set_index("user_id")
+    items = _sql(pipeline_run, "select * from marts.item_features").set_index("item_id")
+    assert len(view) == len(pairs)
+    assert not view.duplicated(["user_id", "item_id"]).any()
+    assert "user_features__favourite_category" in view.columns
+    sample = view.sample(200, random_state=7)
+    for row in sample.itertuples(index=False):
+        assert row.user_features__avg_rating == pytest.approx(
+            users.loc[row.user_id, "avg_rating"], nan_ok=True
+        )
+        assert row.user_features__interaction_count == users.loc[row.user_id, "interaction_count"]
+        assert row.item_features__popularity_score == items.loc[row.item_id, "popularity_score"]
+    expected = pairs.sort_values(["user_id", "item_id"]).reset_index(drop=True)
+    assert view["user_item_features__category_affinity"].equals(expected["category_affinity"])
+
+    # inference: the rows are the caller's, in its order; an unknown user gets nulls
+    entity = pd.DataFrame({"user_id": [int(users.index[3]), -1, int(users.index[0])]})
+    served = store.create_feature_view(["user_features.avg_rating"], "user_id", entity_df=entity)
+    assert served["user_id"].tolist() == entity["user_id"].tolist()
+    assert served.loc[0, "user_features__avg_rating"] == pytest.approx(
+        users.iloc[3]["avg_rating"], nan_ok=True
+    )
+    assert pd.isna(served.loc[1, "user_features__avg_rating"])
+
+
+def test_lineage_reaches_the_raw_sources_and_their_loads(
+    pipeline_run: dict, store: FeatureStore
+) -> None:
+    lineage = store.lineage("user_item_features")
+    names = [n["name"] for n in lineage["nodes"]]
+    for node in ("interactions", "int_interactions_validated", "stg_interactions__events"):
+        assert node in names
+    assert ["raw_interactions.interactions", "stg_interactions__events"] in lineage["edges"]
+    assert ["interactions", "user_item_features"] in lineage["edges"]
+    for source in ("raw_interactions.interactions", "raw_catalog.products"):
+        load_ids = _sql(pipeline_run, f"select distinct _dlt_load_id from {source} order by 1")[
+            "_dlt_load_id"
+        ].tolist()
+        assert [load["load_id"] for load in lineage["loads"][source]] == load_ids
+        assert all(load["status"] == 0 for load in lineage["loads"][source])
+
+
+def test_unknown_and_hostile_names_are_clear_errors(
+    pipeline_run: dict, store: FeatureStore
+) -> None:
+    with pytest.raises(FeatureStoreError, match="unknown feature set 'no_such_features'; known: "):
+        store.get_feature("no_such_features")
+    with pytest.raises(FeatureStoreError, match="user_features has no column 'nope'"):
+        store.get_feature("user_features.nope")
+    with pytest.raises(FeatureStoreError, match="invalid feature name"):
+        store.get_feature("user_features; drop table marts.user_features")
+    with pytest.raises(FeatureStoreError, match="invalid column name"):
+        store.get_feature("user_features.avg_rating from marts.interactions --")
+    with pytest.raises(FeatureStoreError, match="one version"):
+        store.get_feature("user_features", version="v2")
+    with pytest.raises(FeatureStoreError, match="not a subset of the join key"):
+        store.create_feature_view(["user_item_features"], join_key="user_id")
+    with pytest.raises(FeatureStoreError, match="pass entity_df"):
+        store.create_feature_view(["user_features", "item_features"], ["user_id", "item_id"])
+    with pytest.raises(FeatureStoreError, match="invalid join key"):
+        store.create_feature_view(["user_features"], join_key="user_id) or (1=1")
+    assert len(_sql(pipeline_run, "select * from marts.user_features")) > 0
+
+
+def test_reads_leave_the_warehouse_unlocked(pipeline_run: dict, store: FeatureStore) -> None:
+    store.list_features()
+    store.get_feature("user_features", as_of="2100-01-01")
+    store.create_feature_view(["user_features"], "user_id")
+    store.lineage("item_features")
+    # a read-write connection cannot open while any read-only one is open in this process
+    with duckdb.connect(str(pipeline_run["cfg"].paths.warehouse)) as con:
+        assert con.execute("select count(*) from marts.user_features").fetchall()[0][0] > 0
+
+
+def test_docs_generate_the_lineage_to_training_and_serving(pipeline_run: dict) -> None:
+    home, cfg = pipeline_run["home"], pipeline_run["cfg"]
+    run_stage(home, home / "recomart.toml", "docs")
+    target = cfg.paths.dbt_target
+    assert (target / "index.html").exists() and (target / "catalog.json").exists()
+    manifest = json.loads((target / "manifest.json").read_text())
+    parents = manifest["parent_map"]
+
+    def reaches(node: str, source: str) -> bool:
+        return node == source or any(reaches(p, source) for p in parents.get(node, []))
+
+    for exposure in ("recommender_training", "recommendation_api"):
+        node = f"exposure.recomart.{exposure}"
+        assert node in manifest["exposures"]
+        for source in ("raw_interactions.interactions", "raw_catalog.products"):
+            assert reaches(node, f"source.recomart.{source}")
+    catalog = json.loads((target / "catalog.json").read_text())
+    assert "model.recomart.user_item_features" in catalog["nodes"]

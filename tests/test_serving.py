@@ -1,0 +1,387 @@
+"""The recommendation API on the real pipeline's champion: answers, bad input, faults, fuzzing.
+
+In process through FastAPI's TestClient (the ASGI app itself), and as a real `recomart serve`
+on 127.0.0.1 for what only a separate process shows: serving while another process holds the
+warehouse write lock, and a new champion picked up by polling with requests in flight.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import orjson
+import pytest
+import schemathesis
+from conftest import config_for
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from mlflow.tracking import MlflowClient
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from models_ml.recommender import MatrixFactorizationRecommender
+from models_ml.registry import CHAMPION
+from models_ml.serving.app import create_app
+from models_ml.serving.holder import ModelHolder
+from models_ml.serving.loader import RegistrySource
+from models_ml.serving.settings import API_KEY_HEADER, ServeSettings
+from models_ml.tracking import tracking_uri
+from models_ml.train import MODEL_DIR
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`"),
+]
+
+NO_POLL = ServeSettings(poll_seconds=0)
+FUZZ_EXAMPLES = 30  # per operation and generation mode: the whole fuzz takes seconds
+
+
+@pytest.fixture(scope="module")
+def cfg(pipeline_run: dict):
+    return pipeline_run["cfg"]
+
+
+@pytest.fixture(scope="module")
+def client(cfg):
+    with TestClient(create_app(cfg, NO_POLL)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def model(cfg) -> MatrixFactorizationRecommender:
+    """The champion's local copy that training installed: an independent way to the answers."""
+    return MatrixFactorizationRecommender.load(cfg.paths.models / MODEL_DIR)
+
+
+@pytest.fixture(scope="module")
+def catalog(cfg) -> dict[int, tuple]:
+    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+        rows = con.sql("select item_id, title, category, price from marts.item_features")
+        return {r[0]: r[1:] for r in rows.fetchall()}
+
+
+def champion_version(cfg) -> str:
+    client = MlflowClient(tracking_uri(cfg.paths.mlflow))
+    return str(client.get_model_version_by_alias(cfg.train["model_name"], CHAMPION).version)
+
+
+def users_by_path(model: MatrixFactorizationRecommender, path: str) -> list[int]:
+    paths = model.user_paths(model.user_ids)
+    return [int(u) for u in model.user_ids[paths == path]]
+
+
+def history(model: MatrixFactorizationRecommender, user: int) -> set[int]:
+    """The items user_id had in the training matrix."""
+    row = int(np.searchsorted(model.user_ids, user))
+    return {int(i) for i in model.item_ids[model.user_items[row].indices]}
+
+
+# ------------------------------------------------------------------------------ answers
+def test_health_and_model_describe_the_registry_champion(client, cfg) -> None:
+    version = champion_version(cfg)
+    assert client.get("/health").json() == {"status": "ready", "model_version": version}
+    info = client.get("/model").json()
+    run = MlflowClient(tracking_uri(cfg.paths.mlflow)).get_run(info["run_id"])
+    assert (info["name"], info["version"], info["alias"]) == (
+        cfg.train["model_name"], version, CHAMPION,
+    )  # fmt: skip
+    assert info["data_cutoff"] == run.data.tags["snapshot_time"]
+    assert info["holdout_cutoff"] == run.data.params["holdout_cutoff"]
+    assert info["metrics"]["als_ndcg_at_10"] == pytest.approx(run.data.metrics["als_ndcg_at_10"])
+    started = datetime.fromtimestamp(run.info.start_time / 1000, UTC)
+    assert info["trained_at"] == started.isoformat(timespec="seconds")
+    assert info["item_metadata"] == "model artifact"
+    assert "POST /admin/reload" in info["reload"]
+
+
+def test_recommendations_are_the_models_with_catalog_metadata(client, model, catalog) -> None:
+    users = users_by_path(model, "als")[:5] + users_by_path(model, "blend")[:3]
+    for user in users:
+        body = client.get(f"/recommendations/{user}", params={"k": 7}).json()
+        expected = model.recommend_items(user, 7)
+        assert [i["item_id"] for i in body["items"]] == [item for item, _ in expected]
+        assert [i["score"] for i in body["items"]] == pytest.approx([s for _, s in expected])
+        assert [i["rank"] for i in body["items"]] == list(range(1, 8))
+        assert body["strategy"] == str(model.user_paths([user])[0])
+        assert body["cold_start"] == (body["strategy"] != "als")
+        for item in body["items"]:
+            title, category, price = catalog[item["item_id"]]
+            assert (item["title"], item["category"]) == (title, category)
+            assert item["price"] == pytest.approx(price)
+    known = history(model, users[0])
+    kept = client.get(f"/recommendations/{users[0]}", params={"k": 100, "exclude_known": False})
+    assert known & {i["item_id"] for i in kept.json()["items"]}
+    excluded = client.get(f"/recommendations/{users[0]}", params={"k": 100}).json()["items"]
+    assert not known & {i["item_id"] for i in excluded}
+
+
+def test_unknown_user_gets_the_cold_start_list_marked_as_such(client, model) -> None:
+    unknown = int(model.user_ids.max()) + 12345
+    body = client.get(f"/recommendations/{unknown}", params={"k": 5}).json()
+    assert body["strategy"] == "popular" and body["cold_start"] is True
+    assert "recent popularity" in body["strategy_description"]
+    assert [i["item_id"] for i in body["items"]] == [
+        i for i, _ in model.recommend_items(unknown, 5)
+    ]
+
+
+def test_explain_names_the_users_items_that_drove_each_one(client, model) -> None:
+    user = users_by_path(model, "als")[0]
+    liked = history(model, user)
+    body = client.get(f"/recommendations/{user}", params={"k": 3, "explain": True}).json()
+    for item in body["items"]:
+        drivers = item["because"]
+        assert drivers and {d["item_id"] for d in drivers} <= liked
+        why = model.explain(user, item["item_id"], n=3)
+        assert [d["item_id"] for d in drivers] == [c["item_id"] for c in why["contributions"]]
+        assert all(d["title"] for d in drivers)
+    plain = client.get(f"/recommendations/{user}", params={"k": 3}).json()
+    assert [i["item_id"] for i in plain["items"]] == [i["item_id"] for i in body["items"]]
+
+
+def test_similar_items_and_an_unknown_item(client, model) -> None:
+    item = int(model.item_ids[0])
+    body = client.get(f"/items/{item}/similar", params={"k": 4}).json()
+    expected = model.similar_items(item, 4)
+    assert [i["item_id"] for i in body["items"]] == [i for i, _ in expected]
+    assert all(i["title"] for i in body["items"])
+    missing = client.get(f"/items/{int(model.item_ids.max()) + 1}/similar")
+    assert missing.status_code == 404 and "unknown" in missing.json()["detail"]
+
+
+def test_batch_equals_single_calls_and_is_bounded(client, model) -> None:
+    users = [int(u) for u in model.user_ids[:4]] + [int(model.user_ids.max()) + 1]
+    body = client.post("/recommendations/batch", json={"user_ids": users, "k": 3}).json()
+    assert [r["user_id"] for r in body["results"]] == users
+    for result in body["results"]:
+        single = client.get(f"/recommendations/{result['user_id']}", params={"k": 3}).json()
+        assert result["items"] == single["items"]
+    too_many = client.post("/recommendations/batch", json={"user_ids": list(range(501))})
+    assert too_many.status_code == 422 and "user_ids" in too_many.json()["message"]
+    assert client.post("/recommendations/batch", json={"user_ids": []}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("path", "where"),
+    [
+        ("/recommendations/1?k=0", "query k"),
+        ("/recommendations/1?k=101", "query k"),
+        ("/recommendations/1?k=ten", "query k"),
+        ("/recommendations/1?explain=maybe", "query explain"),
+        ("/recommendations/abc", "path user_id"),
+        ("/recommendations/-1", "path user_id"),
+        (f"/recommendations/{2**64}", "path user_id"),
+        ("/recommendations/1.5", "path user_id"),
+        ("/items/x/similar", "path item_id"),
+        ("/items/1/similar?k=1000", "query k"),
+    ],
+)
+def test_bad_input_is_a_422_that_says_what_is_wrong(client, path: str, where: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 422
+    assert response.json()["message"].startswith(where)
+
+
+def test_metrics_count_requests_errors_latency_and_the_model_version(client, cfg) -> None:
+    client.get("/recommendations/1")
+    client.get("/recommendations/1?k=0")
+    text = client.get("/metrics").text
+    version = champion_version(cfg)
+    assert 'recomart_http_requests_total{method="GET",route="/recommendations/{user_id}",' \
+           'status="422"}' in text  # fmt: skip
+    assert 'recomart_http_request_duration_seconds_bucket{route="/recommendations/{user_id}",' \
+           'le="+Inf"}' in text  # fmt: skip
+    assert f"recomart_model_version {version}" in text
+    assert "recomart_model_loaded 1" in text and "recomart_http_errors_total" in text
+    assert '/recommendations/1"' not in text  # route templates only, never raw paths
+
+
+def test_api_key_when_configured(cfg) -> None:
+    with TestClient(create_app(cfg, replace(NO_POLL, api_key="s3cret"))) as c:
+        assert c.get("/recommendations/1").status_code == 401
+        assert c.get("/recommendations/1", headers={API_KEY_HEADER: "nope"}).status_code == 401
+        assert c.get("/recommendations/1", headers={API_KEY_HEADER: "s3cret"}).status_code == 200
+        assert c.get("/model").status_code == 401
+        assert c.get("/health").status_code == 200 and c.get("/metrics").status_code == 200
+        assert c.get("/docs").status_code == 200
+
+
+def test_without_a_model_the_service_starts_not_ready_and_says_run_make_train(
+    cfg, tmp_path: Path
+) -> None:
+    empty = replace(cfg, paths=replace(cfg.paths, mlflow=tmp_path / "mlflow"))
+    with TestClient(create_app(empty, NO_POLL)) as c:
+        health = c.get("/health")
+        assert health.status_code == 503 and health.json()["status"] == "not ready"
+        for response in (
+            c.get("/recommendations/1"),
+            c.get("/items/1/similar"),
+            c.get("/model"),
+            c.post("/recommendations/batch", json={"user_ids": [1]}),
+        ):
+            assert response.status_code == 503
+            assert "make train" in response.json()["detail"]
+        assert c.get("/metrics").status_code == 200
+        assert "recomart_model_loaded 0" in c.get("/metrics").text
+    assert not (tmp_path / "mlflow").exists()  # the service never creates a tracking store
+
+
+def test_openapi_schema_fuzzed_never_a_500(cfg) -> None:
+    holder = ModelHolder(RegistrySource(cfg), NO_POLL)
+    assert holder.refresh()
+    app = create_app(cfg, NO_POLL, holder)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 7
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
+    seen: dict[int, int] = {}
+    for operation in operations:
+        for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(
+                max_examples=FUZZ_EXAMPLES, deadline=None, database=None, derandomize=True,
+                suppress_health_check=list(HealthCheck),
+            )  # fmt: skip
+            def fuzz(case) -> None:
+                response = case.call()
+                seen[response.status_code] = seen.get(response.status_code, 0) + 1
+                assert response.status_code < 500, response.text
+                case.validate_response(response, checks=checks)
+
+            try:
+                fuzz()
+            except Unsatisfiable:  # no invalid request exists (no parameters, no body)
+                assert mode == schemathesis.GenerationMode.NEGATIVE
+    holder.stop()
+    assert seen.get(200) and seen.get(422)  # both valid and invalid requests were made
+
+
+# ------------------------------------------------------------- a real server process
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, orjson.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, orjson.loads(e.read())
+
+
+@pytest.fixture()
+def second_home(pipeline_run: dict, tmp_path: Path):
+    """A copy of the pipeline's home (config, warehouse, MLflow store) that tests may change."""
+    src = pipeline_run["home"]
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(src / "recomart.toml", home / "recomart.toml")
+    cfg = config_for(home, home / "recomart.toml")
+    shutil.copytree(pipeline_run["cfg"].paths.mlflow, cfg.paths.mlflow)
+    cfg.paths.warehouse.parent.mkdir(parents=True)
+    shutil.copy(pipeline_run["cfg"].paths.warehouse, cfg.paths.warehouse)
+    return home, cfg
+
+
+def test_real_server_with_the_warehouse_locked_picks_up_a_new_champion(
+    second_home, tmp_path: Path
+) -> None:
+    home, cfg = second_home
+    env = {**os.environ, "RECOMART_HOME": str(home), "RECOMART_CONFIG": str(home / "recomart.toml")}
+    env.pop("RECOMART_API_KEY", None)
+    locker = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('locked', flush=True);"
+         " time.sleep(600)", str(cfg.paths.warehouse)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    port = _free_port()
+    server = None
+    try:
+        assert locker.stdout.readline().strip() == "locked"
+        with pytest.raises(duckdb.IOException):  # the lock is real: not even a reader gets in
+            duckdb.connect(str(cfg.paths.warehouse), read_only=True)
+        workdir = tmp_path / "cwd"
+        workdir.mkdir()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "recomart.cli", "serve", "--port", str(port),
+             "--poll-seconds", "0.5", "--no-access-log"],
+            env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert server.poll() is None, server.stderr.read()
+            try:
+                if _get(f"{base}/health")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        status, body = _get(f"{base}/recommendations/1?k=5")
+        assert status == 200 and all(i["title"] for i in body["items"])
+        old = _get(f"{base}/model")[1]["version"]
+
+        # requests in flight while a new champion is promoted and swapped in
+        results: list[tuple[int, str]] = []
+        stop = threading.Event()
+
+        def hammer() -> None:
+            while not stop.is_set():
+                code, payload = _get(f"{base}/recommendations/2?k=10")
+                results.append((code, payload.get("model_version", "")))
+
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(0.5)
+            client = MlflowClient(tracking_uri(cfg.paths.mlflow))
+            name = cfg.train["model_name"]
+            current = client.get_model_version(name, old)
+            source = client.get_model_version_download_uri(name, old)  # the same files
+            new = client.create_model_version(name, source, run_id=current.run_id)
+            client.set_registered_model_alias(name, CHAMPION, str(new.version))
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and _get(f"{base}/model")[1]["version"] == old:
+                time.sleep(0.2)
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert _get(f"{base}/model")[1]["version"] == str(new.version)
+        assert results and {code for code, _ in results} == {200}
+        assert {v for _, v in results} == {old, str(new.version)}
+        assert not list(workdir.iterdir())  # nothing written where it ran (no stray mlflow.db)
+    finally:
+        for proc in (server, locker):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=15)
