@@ -10,6 +10,7 @@ Bad input answers 422 (FastAPI's validation detail plus a one-line `message`), a
 $RECOMART_API_KEY is set; /health, /metrics and the docs stay open).
 """
 
+import gc
 import secrets
 import time
 from contextlib import asynccontextmanager
@@ -25,7 +26,7 @@ from fastapi.security import APIKeyHeader
 
 from models_ml.serving import schemas
 from models_ml.serving.holder import ModelHolder
-from models_ml.serving.loader import NO_MODEL_HINT, RegistrySource
+from models_ml.serving.loader import RegistrySource
 from models_ml.serving.metrics import CONTENT_TYPE, Metrics
 from models_ml.serving.settings import API_KEY_ENV, API_KEY_HEADER, ServeSettings
 from models_ml.serving.snapshot import ServingModel
@@ -59,6 +60,10 @@ def create_app(
     async def lifespan(app: FastAPI):
         if holder.current is None:
             await run_in_threadpool(holder.refresh)
+        # what start-up allocated (MLflow, pandas, the model) is never garbage: keep the
+        # collector from walking it again in the middle of a request
+        gc.collect()
+        gc.freeze()
         holder.start_polling()
         yield
         holder.stop()
@@ -92,7 +97,7 @@ def create_app(
         return current
 
     # async dependencies: FastAPI runs plain `def` ones in a worker thread, a hop per request
-    Protected = [Depends(require_key)]
+    Protected = [Depends(require_key)] if settings.api_key else []
     K = Annotated[
         int, Query(ge=1, le=settings.max_k, description=f"list length, 1..{settings.max_k}")
     ]
@@ -221,7 +226,7 @@ def create_app(
         return {
             "reloaded": reloaded,
             "model_version": current.info.version if current else None,
-            "reason": None if current else f"{holder.not_ready_reason} ({NO_MODEL_HINT})",
+            "reason": None if current else holder.not_ready_reason,
         }
 
     return app

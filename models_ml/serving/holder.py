@@ -11,6 +11,7 @@ which version holds the alias (one small SQLite query) and loads it when it chan
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -64,6 +65,8 @@ class ModelHolder:
                     self.not_ready_reason = self.last_error
                 return False
             self.current = model  # the swap
+            gc.collect()  # the old model's cycles, now, not during a request
+            gc.freeze()
             self.reloads += 1
             self.last_error = None
             log.info(
