@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from models_ml.tracking import tracking_uri, use_experiment
 from recomart import config
 from recomart.schema import EVENT, ITEM, RATING, TIME, USER
 
+log = logging.getLogger("training")
 MODEL_DIR = "als"  # the last trained model: <paths.models>/als
 RUN_FILE = "training.json"  # inside the model directory: the run that produced it
 ITEMS_FILE = "items.parquet"  # inside the model directory: item_id, title, category, price
@@ -293,8 +295,14 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         t0 = time.perf_counter()
         marts = read_marts(paths.warehouse)  # read-only, closed before anything fits
         read_seconds = time.perf_counter() - t0
+        log.info("Read %d interactions; fitting ALS and the baselines", len(marts.interactions))
         outcome = fit_and_evaluate(marts, train_cfg)
         timings = {"read_seconds": read_seconds, **outcome.timings}
+        log.info(
+            "Fitted on %d rows before %s in %.1f s; NDCG@%d %.4f (popularity %.4f)",
+            outcome.sizes["n_train_rows"], outcome.cutoff, outcome.timings["fit_seconds"], k,
+            outcome.metrics["als"][f"ndcg_at_{k}"], outcome.metrics["popularity"][f"ndcg_at_{k}"],
+        )  # fmt: skip
         lineage = outcome.lineage
         mlflow.log_params({"holdout_cutoff": outcome.cutoff, **outcome.sizes})
         mlflow.set_tags(
@@ -311,6 +319,7 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         mlflow.log_dict(lineage, "lineage.json")
         mlflow.log_metrics(metric_values(outcome))
 
+        log.info("Comparing with the champion")
         t0 = time.perf_counter()
         decision = _champion_gate(client, train_cfg, outcome, marts.catalog)
         timings["gate_seconds"] = time.perf_counter() - t0
@@ -318,6 +327,7 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         t0 = time.perf_counter()
         final = outcome.model
         if train_cfg.get("refit_on_all_data", False):
+            log.info("Refitting on all %d rows for serving", len(marts.interactions))
             final = build_model(train_cfg).fit(marts.interactions, marts.catalog)
             lineage["served_matrix_sha256"] = matrix_hash(
                 final.user_items, final.user_ids, final.item_ids
@@ -339,6 +349,7 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         candidate_dir = save_model(final, paths.models, run_info, marts.catalog)
         mlflow.log_artifacts(str(candidate_dir), artifact_path=MODEL_ARTIFACTS)
         timings["save_and_log_artifacts_seconds"] = time.perf_counter() - t0
+        log.info("Logging and registering the model in MLflow")
         t0 = time.perf_counter()
         example_users = [int(final.user_ids[0])]
         model_uri, model_version = log_pyfunc(
@@ -349,6 +360,7 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
 
         rows_written = None
         model_dir = paths.models / MODEL_DIR  # the champion's local copy: replaced if promoted
+        log.info("Gate: %s (%s)", "promote" if decision.promote else "keep", decision.reason)
         if decision.promote:
             registry.promote(client, train_cfg["model_name"], model_version)
             install_model(candidate_dir, paths.models)
