@@ -7,19 +7,29 @@ or `recomart ingest --source interactions`.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from datetime import datetime
 
+import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from dlt_pipelines.common import make_pipeline
-from dlt_pipelines.interactions import interactions_source
+from dlt_pipelines.interactions import interactions_source, staged_dir
 from dlt_pipelines.interactions.helpers import CsvFormat
 from dlt_pipelines.interactions.settings import DATASET, FILES_TABLE, PIPELINE_NAME
 from recomart import config
 
 log = logging.getLogger("ingestion")
 AUDIT_COLUMNS = ("source_file", "rows", "accepted", "quarantined", "error")
+
+
+def _drop_staged(pipeline: dlt.Pipeline, cfg: config.Config) -> None:
+    """Delete staged files whose load is done; a pending load still needs its files."""
+    pending = {*pipeline.list_extracted_load_packages(), *pipeline.list_normalized_load_packages()}
+    for folder in staged_dir(cfg).glob("*"):
+        if folder.name not in pending:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def load_interactions(
@@ -40,6 +50,7 @@ def load_interactions(
     fmt = CsvFormat.from_config(cfg.ingest["interactions"])
     source = interactions_source(files_glob or cfg.paths.interactions_glob, cfg, fmt, since)
     info = pipeline.run(source)
+    _drop_staged(pipeline, cfg)
     if not info.loads_ids:
         return {"load_id": None, "files": [], "seconds": time.perf_counter() - started}
     load_id = info.loads_ids[-1]

@@ -1,7 +1,8 @@
 """A load killed with SIGKILL at any point, then run again, ends with the warehouse of a clean run.
 
 dlt commits a load package (data and source state together) atomically per step; a rerun first
-finishes any package a killed run left behind, and rows are inserted only when their key is new.
+finishes any package a killed run left behind, and rows are inserted only when their key is new
+(one INSERT ... WHERE NOT EXISTS per table, so a job run twice inserts nothing twice).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ ROWS = 60_000
 
 # What the warehouse holds, in a form two runs can be compared by: counts and a digest of keys.
 STATE_SQL = {
-    "interactions": "select count(*), md5(string_agg(interaction_key, ',' order by"
-    " interaction_key)) from raw_interactions.interactions",
+    "interactions": "select count(*), md5(string_agg(concat_ws('|', user_id, item_id,"
+    " \"timestamp\", rating, event_type, source_file, source_line), ',' order by source_file,"
+    " source_line)) from raw_interactions.interactions",
     "quarantine": "select count(*), md5(string_agg(file_sha256 || source_line, ',' order by"
     " file_sha256, source_line)) from raw_interactions.interactions_quarantine",
     "files": "select count(*), sum(rows), sum(accepted) from raw_interactions.source_files",

@@ -194,8 +194,8 @@ def test_windows_line_endings_and_quoted_line_breaks(home: Path) -> None:
     cfg = _cfg(home)
     result = load_interactions(cfg, str(home / "in" / "*.csv"))
     assert [f["accepted"] for f in result["files"]] == [1, 1]
-    # records spanning lines are numbered by record, and the bad one is kept from its fields
-    assert _quarantined(cfg) == [(3, "2,x,3,2026-05-01 11:00:00,", "unparseable item_id")]
+    # records spanning lines are numbered by record, and the bad one is rebuilt from all its fields
+    assert _quarantined(cfg) == [(3, "2,x,3,2026-05-01 11:00:00,ok", "unparseable item_id")]
 
 
 def test_a_file_that_is_not_utf8_is_reported_by_name(home: Path) -> None:
@@ -207,3 +207,44 @@ def test_a_file_that_is_not_utf8_is_reported_by_name(home: Path) -> None:
     assert errors["ok.csv"] is None
     assert "latin1.csv" in errors["latin1.csv"]
     assert [r[0] for r in _loaded(cfg)] == [2]
+
+
+def test_ids_with_a_fraction_are_quarantined_and_time_zone_offsets_applied(home: Path) -> None:
+    text = (
+        HEADER + "5.5,10,4,2026-05-01 10:00:00,view\n"  # DuckDB's cast alone would make it 6
+        "7.0,10.00,4,2026-05-01T12:30:00+02:00,view\n"  # a float-typed export; an offset
+        "8,11,4,2026-05-01 12:30:00-03:30,view\n"
+        "9,12,4,1777631400000,view\n"  # epoch milliseconds
+    )
+    _write(home, "ids.csv", text)
+    cfg = _cfg(home)
+    load_interactions(cfg, str(home / "in" / "*.csv"))
+    assert _quarantined(cfg) == [(2, "5.5,10,4,2026-05-01 10:00:00,view", "unparseable user_id")]
+    assert _loaded(cfg) == [
+        (7, 10, 4.0, "2026-05-01 10:30:00", "view", 3),
+        (8, 11, 4.0, "2026-05-01 16:00:00", "view", 4),
+        (9, 12, 4.0, "2026-05-01 10:30:00", "view", 5),
+    ]
+
+
+def test_a_load_job_run_twice_inserts_nothing_twice(home: Path) -> None:
+    """dlt runs a job again when a crash came between its commit and its bookkeeping: the model
+    (INSERT ... WHERE NOT EXISTS on the natural key) must then insert nothing."""
+    from dlt_pipelines.interactions.helpers import SourceFile, file_sha256, parse_files
+    from dlt_pipelines.interactions.models import interactions_model
+
+    cfg = _cfg(home)
+    path = _write(
+        home, "a.csv", HEADER + "1,10,4,2026-05-01 10:00:00,view\n1,10,,2026-05-01 10:00:00,\n"
+    )
+    load_interactions(cfg, str(path))
+    batch = parse_files([SourceFile(path, "a.csv", file_sha256(path))], None, home / "stage")
+    insert = (
+        "insert into raw_interactions.interactions by name select *, 'again' as _dlt_load_id"
+        f" from ({interactions_model(batch.accepted).to_sql()})"
+    )
+    with duckdb.connect(str(cfg.paths.warehouse)) as con:
+        for _ in range(2):
+            con.execute(insert).fetchall()
+        loaded = con.execute("select count(*) from raw_interactions.interactions").fetchall()
+    assert batch.accepted_rows == 2 and loaded == [(2,)]  # the null rating and event matched too

@@ -44,12 +44,14 @@ select
 RAW_INTERACTIONS = """
 create table raw_interactions.interactions as
 select
-    md5(n::varchar) as interaction_key, (n % 10 + 1)::bigint as user_id,
+    md5(n::varchar) as interaction_key,  -- not in the real raw table (staging derives it); the
+    -- contract allows extra columns, and the hand-built marts below reuse it
+    (n % 10 + 1)::bigint as user_id,
     (n % 4 + 1)::bigint as item_id, (n % 5 + 1)::double as rating,
-    timestamptz '2026-05-01 00:00:00+00' + to_hours(7 * n) as "timestamp",
+    timestamp '2026-05-01 00:00:00' + to_hours(7 * n) as "timestamp",
     ['view', 'add_to_cart', 'purchase'][n % 3 + 1] as event_type,
     'interactions_2026-05.csv' as source_file, (n + 2)::bigint as source_line,
-    $load_id as _dlt_load_id, md5('i' || n) as _dlt_id,
+    $load_id as _dlt_load_id,
 from range($n_rows) as t(n)
 """
 

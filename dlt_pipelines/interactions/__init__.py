@@ -1,9 +1,15 @@
 """dlt source for interaction CSV files: new files only, typed by DuckDB, bad rows quarantined.
 
 Incremental and idempotent on two levels: a file whose content (sha256) was loaded before is
-skipped, and rows are inserted only when their interaction_key (md5 of user, item, timestamp,
-rating, event type) is not in the table yet, so a re-delivered file with overlapping rows adds
-only its new rows. Each new file is first copied, unchanged, to the landing area.
+skipped, and a row is inserted only when no row with the same natural key (user_id, item_id,
+timestamp, rating, event_type; nulls equal) is in the table yet, so a re-delivered file with
+overlapping rows adds only its new rows. Each new file is first copied, unchanged, to the landing
+area.
+
+The fast path: DuckDB reads and types whole files and stages the accepted rows as Parquet under
+paths.dlt_pipelines/staged/<load id>/; the resources hand dlt SQL models that insert from the
+staged files inside the warehouse (models.py). The staged files are deleted once their load
+completed.
 """
 
 from __future__ import annotations
@@ -20,11 +26,22 @@ import pyarrow as pa
 
 from dlt_pipelines.common import landing_path
 from dlt_pipelines.interactions.helpers import (
+    FILES_SCHEMA,
     CsvFormat,
     ParsedBatch,
     SourceFile,
     file_sha256,
     parse_files,
+    write_parquet,
+)
+from dlt_pipelines.interactions.models import (
+    FILES_COLUMNS,
+    INTERACTIONS_COLUMNS,
+    QUARANTINE_COLUMNS,
+    SqlModel,
+    files_model,
+    interactions_model,
+    quarantine_model,
 )
 from dlt_pipelines.interactions.settings import FILES_TABLE, HASHED_KEY, SOURCE_NAME, STATE_KEY
 from recomart import config
@@ -70,25 +87,9 @@ def land(files: list[SourceFile], cfg: config.Config) -> dict[str, str]:
     return landed
 
 
-def _file_counts(batch: ParsedBatch, landed: dict[str, str]) -> list[dict]:
-    """Per-file rows accepted and quarantined, beside each file's size, landing copy and error."""
-
-    def counts(table: pa.Table | None) -> dict[str, int]:
-        if table is None:
-            return {}
-        names = table.column(s.SOURCE_FILE).value_counts()
-        return {v["values"].as_py(): v["counts"].as_py() for v in names}
-
-    accepted, quarantined = counts(batch.accepted), counts(batch.quarantined)
-    return [
-        {
-            **f,
-            "landed_as": landed.get(f["sha256"]),
-            "accepted": accepted.get(f["source_file"], 0),
-            "quarantined": quarantined.get(f["source_file"], 0),
-        }
-        for f in batch.files
-    ]
+def staged_dir(cfg: config.Config) -> Path:
+    """Where parsed rows wait as Parquet (a folder per load id) for the load that inserts them."""
+    return cfg.paths.dlt_pipelines / "staged" / SOURCE_NAME
 
 
 @dlt.source(name=SOURCE_NAME)
@@ -102,47 +103,41 @@ def interactions_source(
     """
 
     @functools.cache
-    def parsed() -> tuple[ParsedBatch, list[dict]]:
+    def parsed() -> tuple[ParsedBatch, Path]:
         state = dlt.current.source_state()
         files = new_files(files_glob, cfg.paths.home, state, since)
-        batch = parse_files(files, fmt)
-        audit = _file_counts(batch, land(files, cfg))
+        load_id = dlt.current.load_package_state()["load_id"]
+        stage = staged_dir(cfg) / load_id
+        batch = parse_files(files, fmt, stage)
+        landed = land(files, cfg)
+        for f in batch.files:
+            f["landed_as"] = landed.get(f["sha256"])
         # State changes are kept only when made during extraction, as here.
         loaded = state.setdefault(STATE_KEY, {})
-        loaded.update({f["sha256"]: f["source_file"] for f in audit if f["error"] is None})
-        return batch, audit
+        loaded.update({f["sha256"]: f["source_file"] for f in batch.files if f["error"] is None})
+        return batch, stage
 
-    @dlt.resource(
-        name=s.RAW_INTERACTIONS_TABLE,
-        primary_key=s.INTERACTION_KEY,
-        write_disposition={"disposition": "merge", "strategy": "insert-only"},
-    )
-    def interactions() -> Iterator[pa.Table]:
-        batch = parsed()[0]
-        if batch.accepted is not None and batch.accepted.num_rows:
-            yield batch.accepted
+    @dlt.resource(name=s.RAW_INTERACTIONS_TABLE, columns=INTERACTIONS_COLUMNS)
+    def interactions() -> Iterator[SqlModel]:
+        batch, _ = parsed()
+        if batch.accepted is not None:
+            yield interactions_model(batch.accepted)
 
-    @dlt.resource(
-        name=s.RAW_QUARANTINE_TABLE,
-        primary_key=("file_sha256", s.SOURCE_LINE),
-        write_disposition={"disposition": "merge", "strategy": "insert-only"},
-    )
-    def quarantine() -> Iterator[pa.Table]:
-        batch = parsed()[0]
+    @dlt.resource(name=s.RAW_QUARANTINE_TABLE, columns=QUARANTINE_COLUMNS)
+    def quarantine() -> Iterator[SqlModel]:
+        batch, stage = parsed()
         # yielded even when empty, so the table exists from the first load on (the quality
         # contracts count its rows; dlt creates a table only for data it is given)
-        if batch.quarantined is not None:
-            yield batch.quarantined
+        yield quarantine_model(write_parquet(batch.quarantined, stage / "quarantine.parquet"))
 
-    @dlt.resource(
-        name=FILES_TABLE,
-        primary_key="sha256",
-        write_disposition="merge",
-        columns={"error": {"data_type": "text", "nullable": True}},
-    )
-    def source_files() -> Iterator[list[dict]]:
-        audit = parsed()[1]
-        if audit:
-            yield audit
+    @dlt.resource(name=FILES_TABLE, columns=FILES_COLUMNS)
+    def source_files() -> Iterator[SqlModel]:
+        batch, stage = parsed()
+        if batch.files:
+            load_id = stage.name
+            rows = [{**f, "_dlt_load_id": load_id} for f in batch.files]
+            schema = FILES_SCHEMA.append(pa.field("_dlt_load_id", pa.string()))
+            table = pa.Table.from_pylist(rows, schema=schema)
+            yield files_model(write_parquet(table, stage / "files.parquet"))
 
     return [interactions, quarantine, source_files]

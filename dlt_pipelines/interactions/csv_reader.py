@@ -1,16 +1,18 @@
-"""Read one interactions file as it arrived into a DuckDB temp table: text columns named as ours,
-plus each record's physical line number.
+"""Read one interactions file as it arrived into a DuckDB temp table of text columns named as ours,
+and find which line of the file each record came from.
 
 Files vary: headers with other names (mapped by config), no header at all (MovieLens's u.data, with
 the columns named in config), tabs or commas, a UTF-8 byte order mark, quoted fields holding the
-delimiter, blank lines. DuckDB reads every field as text in one pass; numpy finds the line breaks in
-the file's bytes, so each record gets its line number, and a quarantined row its text as it was.
+delimiter, blank lines. DuckDB reads every field as text in one parallel pass. The line of a record
+is its position plus the header in the common case (no empty line anywhere, one line per record),
+which a byte scan of the file proves; otherwise numpy indexes the file's lines.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
+import mmap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,7 @@ import pyarrow as pa
 from recomart import schema as s
 
 log = logging.getLogger("ingestion")
-NEWLINE, CARRIAGE_RETURN, SPACE, TAB = 10, 13, 32, 9
+NEWLINE, CARRIAGE_RETURN = 10, 13
 
 
 class MissingColumnError(ValueError):
@@ -64,33 +66,89 @@ class CsvFormat:
 
 @dataclass
 class Lines:
-    """Where each physical line of a file starts and ends (byte offsets, without line breaks)."""
+    """Where the lines of a file break: the byte offset of every line feed, found in chunks."""
 
-    data: np.ndarray  # the file's bytes
-    starts: np.ndarray
-    ends: np.ndarray
+    path: Path
+    size: int
+    breaks: np.ndarray
+
+    CHUNK = 1 << 22
 
     @classmethod
     def of(cls, path: Path) -> Lines:
-        data = np.fromfile(path, dtype=np.uint8)
-        breaks = np.flatnonzero(data == NEWLINE)
-        starts = np.concatenate(([0], breaks + 1))
-        ends = np.concatenate((breaks, [len(data)]))
-        if starts[-1] == len(data):  # nothing after the last line break
-            starts, ends = starts[:-1], ends[:-1]
-        has_cr = (ends > starts) & (data[np.maximum(ends - 1, 0)] == CARRIAGE_RETURN)
-        return cls(data, starts, ends - has_cr)
+        parts, offset, buffer = [], 0, bytearray(cls.CHUNK)
+        with path.open("rb") as fh:
+            while n := fh.readinto(buffer):
+                chunk = np.frombuffer(buffer, dtype=np.uint8, count=n)
+                parts.append(np.flatnonzero(chunk == NEWLINE) + offset)
+                offset += n
+        breaks = np.concatenate(parts) if parts else np.empty(0, np.int64)
+        return cls(path, offset, breaks)
+
+    @property
+    def count(self) -> int:
+        """Lines in the file, the last one counted when it has no line break."""
+        trailing = self.size > 0 and (len(self.breaks) == 0 or self.breaks[-1] != self.size - 1)
+        return len(self.breaks) + trailing
+
+    def _bounds(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end (line break excluded) byte offsets of the given lines (1-based)."""
+        index = numbers - 1
+        starts = np.where(index > 0, self.breaks[np.maximum(index - 1, 0)] + 1, 0)
+        padded = np.append(self.breaks, self.size)
+        return starts, padded[index]
+
+    def has_empty(self) -> bool:
+        """Whether any line is empty or only a carriage return (checked on the breaks alone)."""
+        if not len(self.breaks):
+            return False
+        gaps = np.diff(self.breaks, prepend=-1)  # line length + 1, line break included
+        if (gaps == 1).any():
+            return True
+        crlf = np.flatnonzero(gaps == 2)
+        if not len(crlf):
+            return False
+        data = np.memmap(self.path, dtype=np.uint8, mode="r")
+        return bool((data[self.breaks[crlf] - 1] == CARRIAGE_RETURN).any())
 
     def numbers_of_nonempty(self) -> np.ndarray:
-        """1-based numbers of the lines with any byte: the lines DuckDB makes records of."""
-        return np.flatnonzero(self.ends > self.starts) + 1
+        """1-based numbers of the lines with any byte but a carriage return: the lines DuckDB
+        makes records of."""
+        numbers = np.arange(1, self.count + 1)
+        starts, ends = self._bounds(numbers)
+        length = ends - starts
+        data = np.memmap(self.path, dtype=np.uint8, mode="r") if self.size else None
+        maybe_cr = np.flatnonzero(length == 1)
+        empty = length == 0
+        if len(maybe_cr):
+            empty[maybe_cr] = data[starts[maybe_cr]] == CARRIAGE_RETURN
+        return numbers[~empty]
 
     def text(self, numbers: np.ndarray) -> list[str]:
-        """The text of the given lines (1-based), as it is in the file."""
-        return [
-            self.data[self.starts[n - 1] : self.ends[n - 1]].tobytes().decode("utf-8", "replace")
-            for n in numbers
-        ]
+        """The text of the given lines (1-based), as it is in the file (without line breaks)."""
+        if not len(numbers):
+            return []
+        starts, ends = self._bounds(np.asarray(numbers))
+        with self.path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return [
+                data[start:end].removesuffix(b"\r").decode("utf-8", "replace")
+                for start, end in zip(starts.tolist(), ends.tolist(), strict=True)
+            ]
+
+
+@dataclass
+class Layout:
+    """How a file's records map to its lines.
+
+    `first_line` set: record k (0-based, in file order) is line k + first_line. Else `numbers`
+    holds each record's line. `spans_lines`: quoted fields span lines, so records are numbered
+    (from first_line) instead of lines, and a record's text is rebuilt from its fields.
+    """
+
+    lines: Lines
+    first_line: int | None = None
+    numbers: np.ndarray | None = None
+    spans_lines: bool = False
 
 
 def file_columns(path: Path, fmt: CsvFormat) -> list[str]:
@@ -114,9 +172,10 @@ def _decode(path: Path, raw: bytes) -> str:
         ) from exc
 
 
-def load_records(con: duckdb.DuckDBPyConnection, path: Path, fmt: CsvFormat, table: str) -> Lines:
-    """Create temp table `table` with the file's records as text columns named as ours
-    (s.CSV_COLUMNS) and s.SOURCE_LINE; blank records are left out. Returns the file's Lines.
+def read_sql(path: Path, fmt: CsvFormat) -> tuple[str, dict, list[str]]:
+    """A DuckDB `read_csv(...)` of the file, every field as text, its columns renamed to ours
+    (s.CSV_COLUMNS; a column the file lacks is null); with its parameters and the file's own
+    columns (c0, c1, ... in file order).
 
     Raises MissingColumnError when a required column is absent after mapping.
     """
@@ -125,54 +184,52 @@ def load_records(con: duckdb.DuckDBPyConnection, path: Path, fmt: CsvFormat, tab
     missing = [c for c in s.CSV_REQUIRED if c not in ours]
     if missing:
         raise MissingColumnError(path, missing, names)
-    lines = Lines.of(path)
-    numbers = lines.numbers_of_nonempty()[1 if fmt.header else 0 :]
     picked = {c: f"c{ours.index(c)}" for c in s.CSV_COLUMNS if c in ours}
     columns = ", ".join(f"{picked[c]} as \"{c}\"" if c in picked else f"null::varchar as \"{c}\""
                         for c in s.CSV_COLUMNS)  # fmt: skip
+    own = [f"c{i}" for i in range(len(names))]
     read = (
-        "read_csv($path, columns = {"
-        + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(names)))
+        f"(select {columns}, {', '.join(own)} from read_csv($path, columns = {{"
+        + ", ".join(f"'{c}': 'VARCHAR'" for c in own)
         + "}, header = $header, delim = $delim, quote = '\"', escape = '\"',"
-        " auto_detect = false, null_padding = true)"
+        " auto_detect = false, null_padding = true{parallel}))"
     )
-    params = {"path": str(path), "header": fmt.header, "delim": fmt.delimiter}
-    all_null = " and ".join(f"c{i} is null" for i in range(len(names)))
-    not_blank = " or ".join(f"coalesce(trim(c{i}), '') <> ''" for i in range(len(names)))
-    # One pass: records beside the numbers of the lines they come from, matched by position.
-    con.register("line_numbers", pa.table({s.SOURCE_LINE: pa.array(numbers, pa.int64())}))
+    return read, {"path": str(path), "header": fmt.header, "delim": fmt.delimiter}, own
+
+
+def create_from_csv(
+    con: duckdb.DuckDBPyConnection, path: Path, statement: str, params: dict
+) -> None:
+    """Run `statement` (holding a `{parallel}` slot in its read_csv); files whose quoted fields
+    span lines are read again without parallelism, as DuckDB asks.
+
+    Raises UnreadableFileError when DuckDB cannot read the file as CSV.
+    """
     try:
-        con.execute(
-            f"create or replace temp table {table} as select {columns}, {s.SOURCE_LINE},"
-            f" ({all_null}) as is_padding, ({not_blank}) as has_data"
-            f" from {read} positional join line_numbers",
-            params,
-        ).fetchall()
+        con.execute(statement.replace("{parallel}", ""), params).fetchall()
     except duckdb.Error as exc:
         if "parallel=false" not in str(exc):  # DuckDB's hint for quoted line breaks
             raise UnreadableFileError(path, str(exc)) from exc
-        read = read.replace("null_padding = true", "null_padding = true, parallel = false")
-        con.execute(
-            f"create or replace temp table {table} as select {columns}, null::bigint as"
-            f" {s.SOURCE_LINE}, true as is_padding, ({not_blank}) as has_data from {read}",
-            params,
-        ).fetchall()
-    finally:
-        con.unregister("line_numbers")
-    padded = con.execute(
-        f"select count(*) from {table} where is_padding or {s.SOURCE_LINE} is null"
-    ).fetchall()[0][0]
-    if padded:  # quoted fields spanning lines: records and lines differ; number the records
-        log.warning("%s: quoted fields span lines; source_line counts records, not lines", path)
-        first = 2 if fmt.header else 1
         try:
-            con.execute(
-                f"create or replace temp table {table} as select {columns},"
-                f" {first - 1} + row_number() over () as {s.SOURCE_LINE},"
-                f" ({not_blank}) as has_data from {read}",
-                params,
-            ).fetchall()
-        except duckdb.Error as exc:
-            raise UnreadableFileError(path, str(exc)) from exc
-    con.execute(f"delete from {table} where not has_data").fetchall()
-    return None if padded else lines
+            con.execute(statement.replace("{parallel}", ", parallel = false"), params).fetchall()
+        except duckdb.Error as again:
+            raise UnreadableFileError(path, str(again)) from again
+
+
+def layout(lines: Lines, records: int, header: bool) -> Layout:
+    """Map `records` records of a file to its lines. Records are the non-empty lines after
+    the header, unless quoted fields span lines."""
+    path = lines.path
+    skip = 1 if header else 0
+    if lines.count == records + skip and not lines.has_empty():  # a record per line
+        return Layout(lines, first_line=1 + skip)
+    numbers = lines.numbers_of_nonempty()[skip:]
+    if len(numbers) == records:
+        return Layout(lines, numbers=numbers)
+    log.warning("%s: quoted fields span lines; source_line counts records, not lines", path)
+    return Layout(lines, first_line=1 + skip, spans_lines=True)
+
+
+def register_numbers(con: duckdb.DuckDBPyConnection, layout: Layout, name: str) -> None:
+    """Register the records' line numbers as a view `name` to join on position."""
+    con.register(name, pa.table({s.SOURCE_LINE: pa.array(layout.numbers, pa.int64())}))

@@ -1,31 +1,43 @@
-"""Parse interaction CSV files with DuckDB, whole columns at a time, into Arrow tables.
+"""Parse interaction CSV files with DuckDB, whole columns at a time.
 
-Each data row ends up in exactly one of two tables: `accepted` (typed, keyed by interaction_key)
-or `quarantined` (the raw row, its file and line, and the reason). Semantic checks that need other
-data (rating range, unknown items, conflicting duplicates) are dbt's job; here a row is rejected
-only when it cannot be typed or is an exact repeat of a row already accepted in this run.
+One pass per file: DuckDB reads every field as text, types it and works out why a row cannot be
+typed, into an in-memory table in file order (a record's rowid is its position in the file). Each
+row then ends up in exactly one place: the accepted rows in a staged Parquet file that the load
+inserts from (see models.py), or the quarantine (the raw row, its file and line, and the reason).
+Semantic checks that need other data (rating range, unknown items, conflicting duplicates) are
+dbt's job; here a row is rejected only when it cannot be typed or is an exact repeat of a row
+accepted earlier in the same run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from dlt_pipelines.interactions.csv_reader import (
     CsvFormat,
+    Layout,
     Lines,
     MissingColumnError,
     UnreadableFileError,
-    load_records,
+    create_from_csv,
+    layout,
+    read_sql,
+    register_numbers,
 )
 from recomart import schema as s
 
 __all__ = [
+    "NATURAL_KEY",
     "CsvFormat",
     "MissingColumnError",
     "ParsedBatch",
@@ -34,7 +46,29 @@ __all__ = [
     "parse_files",
 ]
 
+log = logging.getLogger("ingestion")
 LINE_SPAN = 10_000_000_000  # rank = file_order * LINE_SPAN + line: files first, then lines
+BLANK = "blank"  # reason of a record with no data at all (a whitespace-only line): not a row
+# What makes two rows the same interaction: null-safe equality of the parsed values.
+NATURAL_KEY = (s.CSV_USER, s.CSV_ITEM, s.CSV_TIMESTAMP, s.CSV_RATING, s.CSV_EVENT)
+QUARANTINE_SCHEMA = pa.schema([
+    pa.field("file_sha256", pa.string(), nullable=False),
+    pa.field(s.SOURCE_FILE, pa.string(), nullable=False),
+    pa.field(s.SOURCE_LINE, pa.int64(), nullable=False),
+    pa.field(s.RAW_LINE, pa.string()),
+    pa.field(s.REASON, pa.string(), nullable=False),
+    pa.field(s.REASON_DETAIL, pa.string()),
+])  # fmt: skip
+FILES_SCHEMA = pa.schema([
+    pa.field(s.SOURCE_FILE, pa.string(), nullable=False),
+    pa.field("sha256", pa.string(), nullable=False),
+    pa.field("size_bytes", pa.int64(), nullable=False),
+    pa.field("rows", pa.int64(), nullable=False),
+    pa.field("accepted", pa.int64(), nullable=False),
+    pa.field("quarantined", pa.int64(), nullable=False),
+    pa.field("error", pa.string()),
+    pa.field("landed_as", pa.string()),
+])  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -48,182 +82,299 @@ class SourceFile:
 
 @dataclass
 class ParsedBatch:
-    """The outcome of parsing some files: Arrow tables ready for dlt, and per-file counts."""
+    """The outcome of parsing some files: the staged Parquet file of accepted rows (None when
+    there are none), the quarantined rows, and per-file counts (rows, accepted, quarantined,
+    error)."""
 
-    accepted: pa.Table | None = None
-    quarantined: pa.Table | None = None
+    accepted: Path | None = None
+    quarantined: pa.Table = field(default_factory=QUARANTINE_SCHEMA.empty_table)
     files: list[dict] = field(default_factory=list)
+
+    @property
+    def accepted_rows(self) -> int:
+        return sum(f["accepted"] for f in self.files)
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-# Typing and reasons, one statement over the whole file. Timestamps: ISO text (naive = UTC),
-# epoch seconds or epoch milliseconds. A rating may be missing (dbt imputes it), not unparseable.
-_TYPE_SQL = f"""
-create or replace temp table {{typed}} as
-with trimmed as (
-    select
-        nullif(trim({s.CSV_USER}), '') as user_text,
-        nullif(trim({s.CSV_ITEM}), '') as item_text,
-        nullif(trim({s.CSV_RATING}), '') as rating_text,
-        nullif(trim("{s.CSV_TIMESTAMP}"), '') as timestamp_text,
-        lower(nullif(trim({s.CSV_EVENT}), '')) as event_value,
-        {s.SOURCE_LINE},
-    from {{records}}
-),
-typed as (
-    select
-        *,
-        try_cast(user_text as bigint) as user_id_value,
-        try_cast(item_text as bigint) as item_id_value,
-        try_cast(rating_text as double) as rating_value,
-        coalesce(
-            try_cast(timestamp_text as timestamptz)::timestamp,
-            case
-                when try_cast(timestamp_text as double) between 1e8 and 1e11
-                    then to_timestamp(try_cast(timestamp_text as double))::timestamp
-                when try_cast(timestamp_text as double) between 1e11 and 1e14
-                    then to_timestamp(try_cast(timestamp_text as double) / 1000)::timestamp
-            end
-        ) as timestamp_value,
-    from trimmed
-)
-select
-    *,
-    case
-        when user_text is null then 'missing {s.CSV_USER}'
-        when user_id_value is null then 'unparseable {s.CSV_USER}'
-        when item_text is null then 'missing {s.CSV_ITEM}'
-        when item_id_value is null then 'unparseable {s.CSV_ITEM}'
-        when timestamp_text is null then 'missing {s.CSV_TIMESTAMP}'
-        when timestamp_value is null then 'unparseable {s.CSV_TIMESTAMP}'
-        when rating_text is not null and rating_value is null then 'unparseable {s.CSV_RATING}'
-    end as reason,
-    md5(concat_ws('|', user_id_value, item_id_value, epoch_us(timestamp_value),
-        coalesce(rating_value::varchar, ''), coalesce(event_value, ''))) as key,
-    $file_name as {s.SOURCE_FILE},
-    $file_sha256 as file_sha256,
-    $file_order * {LINE_SPAN} + {s.SOURCE_LINE} as rank,
-from typed
+# An id as a whole number. DuckDB's cast rounds '5.5' to 6; an id with a fraction is not an id, so
+# only a decimal point followed by zeros ('7.0', as float-typed exports write ids) is accepted. The
+# lambda binds the stripped text once, and runs only on the rows with a decimal point.
+_WHOLE_NUMBER_MACRO = """
+create or replace temp macro whole_number(text) as
+case
+    when contains(text, '.') then list_transform(
+        [rtrim(rtrim(trim(text), '0'), '.')],
+        lambda stripped: case when not contains(stripped, '.') then try_cast(stripped as bigint) end
+    )[1]
+    else try_cast(text as bigint)
+end
 """
 
-# Exact repeats among the typed rows: the first occurrence of each repeated key.
+# Typing and reasons over a file's records, in file order. Timestamps: ISO text (naive = UTC, an
+# offset is applied), epoch seconds or epoch milliseconds; coalesce tries the cheap parse first
+# and the others only on the rows it failed. A rating may be missing (dbt imputes it), not
+# unparseable. Reasons, and the record's fields re-joined, are worked out only for rows that
+# failed to type.
+_TYPE_SQL = f"""
+create or replace temp table {{typed}} as
+with typed as (
+    select
+        *,
+        whole_number({s.CSV_USER}) as u,
+        whole_number({s.CSV_ITEM}) as i,
+        try_cast({s.CSV_RATING} as double) as r,
+        coalesce(
+            try_strptime("{s.CSV_TIMESTAMP}", '%Y-%m-%d %H:%M:%S'),
+            try_cast("{s.CSV_TIMESTAMP}" as timestamptz)::timestamp,
+            -- epoch seconds or milliseconds; the lambda binds the number once, so DuckDB does
+            -- not hoist the cast out of coalesce and run it on every row
+            list_transform(
+                [try_cast("{s.CSV_TIMESTAMP}" as double)],
+                lambda x: case
+                    when x between 1e8 and 1e11 then make_timestamp(cast(x * 1e6 as bigint))
+                    when x between 1e11 and 1e14 then make_timestamp(cast(x * 1e3 as bigint))
+                end
+            )[1]
+        ) as t,
+    from {{read}}
+),
+reasoned as (
+    select
+        *,
+        case
+            when u is not null and i is not null and t is not null
+                and (r is not null or {s.CSV_RATING} is null) then null
+            when coalesce(trim({s.CSV_USER}), '') = '' and coalesce(trim({s.CSV_ITEM}), '') = ''
+                and coalesce(trim({s.CSV_RATING}), '') = ''
+                and coalesce(trim("{s.CSV_TIMESTAMP}"), '') = ''
+                and coalesce(trim({s.CSV_EVENT}), '') = '' then '{BLANK}'
+            when coalesce(trim({s.CSV_USER}), '') = '' then 'missing {s.CSV_USER}'
+            when u is null then 'unparseable {s.CSV_USER}'
+            when coalesce(trim({s.CSV_ITEM}), '') = '' then 'missing {s.CSV_ITEM}'
+            when i is null then 'unparseable {s.CSV_ITEM}'
+            when coalesce(trim("{s.CSV_TIMESTAMP}"), '') = '' then 'missing {s.CSV_TIMESTAMP}'
+            when t is null then 'unparseable {s.CSV_TIMESTAMP}'
+            when r is null and trim({s.CSV_RATING}) <> '' then 'unparseable {s.CSV_RATING}'
+        end as reason,
+    from typed
+)
+select
+    u, i, r, t, {s.CSV_EVENT} as e, reason,
+    case when reason is not null then concat_ws($delim, {{fields}}) end as fields_text,
+from reasoned
+"""
+
+# Exact repeats among the typed rows: every occurrence after the first, and where that was.
 _REPEATS_SQL = f"""
 create or replace temp table repeats as
-select key, min(rank) as first_rank, arg_min({s.SOURCE_FILE} || ':' || {s.SOURCE_LINE}, rank)
-    as first_seen
-from typed_rows
-where reason is null
-group by key
-having count(*) > 1
+with candidates as (
+    -- DuckDB's hash, compared only within this run, finds the candidates cheaply
+    select hash(u, i, t, r, e) as h from typed_rows where reason is null
+    group by h having count(*) > 1
+),
+grouped as (
+    select
+        file_order,
+        {s.SOURCE_FILE},
+        {s.SOURCE_LINE},
+        rank,
+        row_number() over occurrences as occurrence,
+        first_value({s.SOURCE_FILE} || ':' || {s.SOURCE_LINE}) over occurrences as first_seen,
+    from typed_rows
+    where reason is null and hash(u, i, t, r, e) in (select h from candidates)
+    window occurrences as (partition by u, i, t, r, e order by rank)
+)
+select file_order, {s.SOURCE_FILE}, {s.SOURCE_LINE}, rank, first_seen
+from grouped where occurrence > 1
 """
 
 _ACCEPTED_SQL = f"""
 select
-    t.key as {s.INTERACTION_KEY},
-    t.user_id_value as {s.CSV_USER},
-    t.item_id_value as {s.CSV_ITEM},
-    t.rating_value as {s.CSV_RATING},
-    t.timestamp_value as "{s.CSV_TIMESTAMP}",
-    t.event_value as {s.CSV_EVENT},
-    t.{s.SOURCE_FILE},
-    t.{s.SOURCE_LINE},
-from typed_rows as t
-left join repeats as r on t.key = r.key
-where t.reason is null and (r.key is null or t.rank = r.first_rank)
-order by t.rank
+    u as {s.CSV_USER},
+    i as {s.CSV_ITEM},
+    r as {s.CSV_RATING},
+    t as "{s.CSV_TIMESTAMP}",
+    e as {s.CSV_EVENT},
+    {s.SOURCE_FILE},
+    {s.SOURCE_LINE},
+from typed_rows
+where reason is null{{not_repeated}}
 """
 
 _QUARANTINED_SQL = f"""
 select file_sha256, {s.SOURCE_FILE}, {s.SOURCE_LINE}, reason as {s.REASON},
-    null::varchar as {s.REASON_DETAIL}, rank
+    null::varchar as {s.REASON_DETAIL}, rank, file_order, fields_text
 from typed_rows
-where reason is not null
+where reason is not null and reason <> '{BLANK}'
 union all
 select t.file_sha256, t.{s.SOURCE_FILE}, t.{s.SOURCE_LINE}, 'duplicate row',
-    'first seen at ' || r.first_seen, t.rank
+    'first seen at ' || r.first_seen, t.rank, t.file_order, null
 from typed_rows as t
-join repeats as r on t.key = r.key
-where t.reason is null and t.rank > r.first_rank
+join repeats as r on t.rank = r.rank
 order by rank
 """
 
+_COUNTS_SQL = f"""
+select
+    file_order,
+    count(*) filter (where reason is distinct from '{BLANK}') as rows,
+    count(*) filter (where reason is not null and reason <> '{BLANK}') as unreadable,
+from typed_rows
+group by file_order
+"""
 
-def _not_null(table: pa.Table, *columns: str) -> pa.Table:
-    """Mark key columns non-nullable in the Arrow schema, as the dlt schema declares them."""
-    fields = [f.with_nullable(False) if f.name in columns else f for f in table.schema]
-    return table.cast(pa.schema(fields))
+
+class _Clock:
+    """Seconds spent per step, for the debug log."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self.last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.laps[step] = self.laps.get(step, 0.0) + now - self.last
+        self.last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{step} {seconds:.2f} s" for step, seconds in self.laps.items())
 
 
-def _with_raw_lines(
-    con: duckdb.DuckDBPyConnection, quarantined: pa.Table, lines: dict[int, Lines | None]
-) -> pa.Table:
-    """Add each quarantined row's text as it is in its file (only these rows are sliced). Where
-    records span lines, the row's fields re-joined with commas stand in for it."""
-    order = (quarantined.column("rank").to_numpy() // LINE_SPAN).astype(np.int64)
+def quote(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _read_file(con: duckdb.DuckDBPyConnection, order: int, f: SourceFile, fmt: CsvFormat) -> Layout:
+    """Read and type one file into temp table typed_<order>; map its records to the file's lines.
+
+    Raises MissingColumnError or UnreadableFileError; then nothing is read.
+    """
+    source, params, own = read_sql(f.path, fmt)
+    statement = _TYPE_SQL.format(
+        typed=f"typed_{order}", read=source, fields=", ".join(f"coalesce({c}, '')" for c in own)
+    )
+    create_from_csv(con, f.path, statement, params)
+    records = con.execute(f"select count(*) from typed_{order}").fetchall()[0][0]
+    file_layout = layout(Lines.of(f.path), records, fmt.header)
+    if file_layout.numbers is not None:  # lines and records differ (blank lines)
+        register_numbers(con, file_layout, f"lines_{order}")
+    return file_layout
+
+
+def _typed_select(order: int, f: SourceFile, file_layout: Layout) -> str:
+    """One file's typed rows with their file, line and rank."""
+    if file_layout.first_line is not None:  # line = position + first line
+        line, source = f"typed.rowid + {file_layout.first_line}", f"typed_{order} as typed"
+    else:
+        line = f"lines_{order}.{s.SOURCE_LINE}"
+        source = f"typed_{order} as typed positional join lines_{order}"
+    return (
+        f"select {order} as file_order, u, i, r, t, e, reason, fields_text,"
+        f" {quote(f.name)} as {s.SOURCE_FILE}, {quote(f.sha256)} as file_sha256,"
+        f" {line} as {s.SOURCE_LINE}, {order} * {LINE_SPAN} + {line} as rank from {source}"
+    )
+
+
+def _with_raw_lines(quarantined: pa.Table, layouts: dict[int, Layout]) -> pa.Table:
+    """Add each quarantined row's text as it is in its file (only these lines are read). Where
+    records span lines, the record's fields re-joined with the delimiter stand in for it."""
+    order = quarantined.column("file_order").to_numpy()
     numbers = quarantined.column(s.SOURCE_LINE).to_numpy()
+    fields = quarantined.column("fields_text").to_pylist()
     text: list[str | None] = [None] * len(numbers)
-    for file_order, file_lines in lines.items():
+    for file_order in np.unique(order):
+        file_layout = layouts[int(file_order)]
         rows = np.flatnonzero(order == file_order)
-        if file_lines is not None:
-            found = file_lines.text(numbers[rows])
+        if file_layout.spans_lines:
+            found = [fields[row] for row in rows]
         else:
-            fields = ", ".join(f"coalesce(\"{c}\", '')" for c in s.CSV_COLUMNS)
-            joined = dict(
-                con.execute(
-                    f"select {s.SOURCE_LINE}, concat_ws(',', {fields}) from records_{file_order}"
-                    f" where {s.SOURCE_LINE} in (select unnest($lines))",
-                    {"lines": numbers[rows].tolist()},
-                ).fetchall()
-            )
-            found = [joined[n] for n in numbers[rows]]
+            found = file_layout.lines.text(numbers[rows])
         for row, line_text in zip(rows, found, strict=True):
             text[row] = line_text
-    table = quarantined.drop_columns(["rank"])
-    return table.add_column(3, s.RAW_LINE, pa.array(text, pa.string()))
+    table = quarantined.drop_columns(["rank", "file_order", "fields_text"])
+    return table.add_column(3, s.RAW_LINE, pa.array(text, pa.string())).cast(QUARANTINE_SCHEMA)
 
 
-def parse_files(files: list[SourceFile], fmt: CsvFormat | None = None) -> ParsedBatch:
-    """Parse files into accepted and quarantined rows, and per-file counts.
+def _write_accepted(con: duckdb.DuckDBPyConnection, target: Path, has_repeats: bool) -> int:
+    """Write the accepted rows to `target` (Parquet, atomically: a temp name, then a rename)."""
+    not_repeated = " and rank not in (select rank from repeats)" if has_repeats else ""
+    partial = target.with_name(target.name + ".partial")
+    query = _ACCEPTED_SQL.format(not_repeated=not_repeated)
+    # the staged rows need no order (a table is a set); without one DuckDB writes in parallel
+    con.execute("set preserve_insertion_order = false").fetchall()
+    rows = con.execute(f"copy ({query}) to {quote(str(partial))} (format parquet)").fetchall()
+    os.replace(partial, target)
+    return rows[0][0]
+
+
+def parse_files(files: list[SourceFile], fmt: CsvFormat | None, stage: Path) -> ParsedBatch:
+    """Parse files into accepted rows (staged as Parquet in the folder `stage`), quarantined
+    rows, and per-file counts.
 
     A file that lacks a required column or cannot be read contributes no rows: its error is
     recorded in `files` and the other files still load.
     """
     fmt = fmt or CsvFormat()
     batch = ParsedBatch()
-    lines: dict[int, Lines | None] = {}
+    clock = _Clock()
+    infos: dict[int, dict] = {}
+    parsed: dict[int, tuple[SourceFile, Layout]] = {}
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'").fetchall()
-        parts = []
+        con.execute(_WHOLE_NUMBER_MACRO).fetchall()
         for order, f in enumerate(files):
-            info = {"source_file": f.name, "sha256": f.sha256, "size_bytes": f.path.stat().st_size}
-            if not info["size_bytes"]:
-                batch.files.append({**info, "rows": 0, "error": None})
+            infos[order] = {
+                "source_file": f.name,
+                "sha256": f.sha256,
+                "size_bytes": f.path.stat().st_size,
+                "rows": 0,
+                "accepted": 0,
+                "quarantined": 0,
+                "error": None,
+            }
+            if not infos[order]["size_bytes"]:
                 continue
             try:
-                lines[order] = load_records(con, f.path, fmt, f"records_{order}")
+                parsed[order] = (f, _read_file(con, order, f, fmt))
             except (MissingColumnError, UnreadableFileError) as exc:
-                batch.files.append({**info, "rows": 0, "error": str(exc).splitlines()[0]})
+                infos[order]["error"] = str(exc).splitlines()[0]
                 continue
-            con.execute(
-                _TYPE_SQL.format(typed=f"typed_{order}", records=f"records_{order}"),
-                {"file_name": f.name, "file_sha256": f.sha256, "file_order": order},
-            ).fetchall()
-            rows = con.execute(f"select count(*) from typed_{order}").fetchall()[0][0]
-            batch.files.append({**info, "rows": rows, "error": None})
-            parts.append(f"select * from typed_{order}")
-        if not parts:
+            clock.lap("read and type")
+        batch.files = list(infos.values())
+        if not parsed:
             return batch
-        con.execute(f"create temp view typed_rows as {' union all '.join(parts)}").fetchall()
+        union = " union all ".join(_typed_select(o, f, lay) for o, (f, lay) in parsed.items())
+        con.execute(f"create temp view typed_rows as {union}").fetchall()
         con.execute(_REPEATS_SQL).fetchall()
-        accepted = con.sql(_ACCEPTED_SQL).to_arrow_table()
-        quarantined = _with_raw_lines(con, con.sql(_QUARANTINED_SQL).to_arrow_table(), lines)
-    batch.accepted = _not_null(accepted, s.INTERACTION_KEY)
-    batch.quarantined = _not_null(quarantined, "file_sha256", s.SOURCE_LINE)
+        repeats = dict(
+            con.execute("select file_order, count(*) from repeats group by all").fetchall()
+        )
+        clock.lap("find repeats")
+        for order, rows, unreadable in con.execute(_COUNTS_SQL).fetchall():
+            quarantined = unreadable + repeats.get(order, 0)
+            infos[order].update(rows=rows, quarantined=quarantined, accepted=rows - quarantined)
+        quarantined = con.sql(_QUARANTINED_SQL).to_arrow_table()
+        batch.quarantined = _with_raw_lines(quarantined, {o: lay for o, (_, lay) in parsed.items()})
+        clock.lap("quarantine")
+        if batch.accepted_rows:
+            stage.mkdir(parents=True, exist_ok=True)
+            accepted = stage / "accepted.parquet"
+            written = _write_accepted(con, accepted, bool(repeats))
+            if written != batch.accepted_rows:  # the counts must add up, or nothing loads
+                raise RuntimeError(f"wrote {written} accepted rows, counted {batch.accepted_rows}")
+            batch.accepted = accepted
+            clock.lap("stage accepted rows")
+    log.debug("parsed %d file(s): %s", len(files), clock)
     return batch
+
+
+def write_parquet(table: pa.Table, path: Path) -> Path:
+    """Write a small table (the quarantine, the file audit) for a model to insert from."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    return path

@@ -7,7 +7,12 @@ source as (
 final as (
     select
         -- ids
-        interaction_key,
+        -- the raw table is unique on its natural key (dlt inserts a row only when no row has the
+        -- same user, item, time, rating and event type, nulls equal); this is that key, hashed
+        md5(concat_ws(
+            '|', user_id, item_id, epoch_us("timestamp"),  -- noqa: RF06
+            coalesce(cast(rating as varchar), ''), coalesce(event_type, '')
+        )) as interaction_key,
         user_id,
         item_id,
 
@@ -26,8 +31,9 @@ final as (
         coalesce(trim(event_type), '') = '' as is_event_type_imputed,
 
         -- timestamps
-        -- dlt stores the event time as timestamp with time zone; the session time zone is UTC
-        -- (profiles.yml), so this plain timestamp is the UTC wall-clock time
+        -- dlt stores the event time as a plain UTC timestamp (a time zone offset in the file was
+        -- applied at ingest); the cast also takes a timestamp with time zone, in the session's
+        -- UTC (profiles.yml)
         cast("timestamp" as timestamp) as event_at,  -- noqa: RF06
 
         -- lineage

@@ -1,0 +1,99 @@
+"""The SQL models through which dlt loads the staged files: one INSERT ... SELECT per table, run by
+dlt inside the warehouse.
+
+Each model reads staged Parquet and inserts only rows whose key is not in its table yet. That makes
+a load exactly-once without a staging dataset and a MERGE: a job that dlt runs again after a crash
+(it committed, but was not yet marked done) inserts nothing twice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dlt.dataset.relation import Relation
+
+from dlt_pipelines.interactions.helpers import NATURAL_KEY, quote
+from dlt_pipelines.interactions.settings import DATASET, FILES_TABLE
+from recomart import schema as s
+
+# Column types as dlt creates the tables (a model carries no types of its own).
+INTERACTIONS_COLUMNS = {
+    s.CSV_USER: {"data_type": "bigint", "nullable": False},
+    s.CSV_ITEM: {"data_type": "bigint", "nullable": False},
+    s.CSV_RATING: {"data_type": "double", "nullable": True},
+    s.CSV_TIMESTAMP: {"data_type": "timestamp", "timezone": False, "nullable": False},
+    s.CSV_EVENT: {"data_type": "text", "nullable": True},
+    s.SOURCE_FILE: {"data_type": "text", "nullable": False},
+    s.SOURCE_LINE: {"data_type": "bigint", "nullable": False},
+}
+QUARANTINE_COLUMNS = {
+    "file_sha256": {"data_type": "text", "nullable": False},
+    s.SOURCE_FILE: {"data_type": "text", "nullable": False},
+    s.SOURCE_LINE: {"data_type": "bigint", "nullable": False},
+    s.RAW_LINE: {"data_type": "text", "nullable": True},
+    s.REASON: {"data_type": "text", "nullable": False},
+    s.REASON_DETAIL: {"data_type": "text", "nullable": True},
+}
+FILES_COLUMNS = {
+    s.SOURCE_FILE: {"data_type": "text", "nullable": False},
+    "sha256": {"data_type": "text", "nullable": False},
+    "size_bytes": {"data_type": "bigint", "nullable": False},
+    "rows": {"data_type": "bigint", "nullable": False},
+    "accepted": {"data_type": "bigint", "nullable": False},
+    "quarantined": {"data_type": "bigint", "nullable": False},
+    "error": {"data_type": "text", "nullable": True},
+    "landed_as": {"data_type": "text", "nullable": True},
+}
+
+
+class SqlModel(Relation):
+    """A SELECT for dlt to insert from, given as text in DuckDB's dialect.
+
+    dlt takes models as dataset relations; this one needs no dataset (no destination client is
+    built during extraction), since the query is executed as written.
+    """
+
+    def __init__(self, query: str) -> None:
+        super().__init__(dataset=None, query=query, query_dialect="duckdb", _execute_raw_query=True)
+
+    @property
+    def destination_dialect(self) -> str:
+        return "duckdb"
+
+
+def _table(name: str) -> str:
+    return f'"{DATASET}"."{name}"'
+
+
+def _not_loaded(table: str, keys: list[str]) -> str:
+    """Rows of `staged` whose key (null-safe) is not in `table` yet."""
+    matches = " and ".join(f'loaded."{k}" is not distinct from staged."{k}"' for k in keys)
+    return f"not exists (select 1 from {_table(table)} as loaded where {matches})"
+
+
+def interactions_model(accepted: Path) -> SqlModel:
+    """The staged accepted rows whose natural key is not in the raw table yet."""
+    return staged_rows_model(
+        s.RAW_INTERACTIONS_TABLE, INTERACTIONS_COLUMNS, accepted, list(NATURAL_KEY)
+    )
+
+
+def staged_rows_model(table: str, columns: dict, path: Path, keys: list[str]) -> SqlModel:
+    """The rows of a staged file whose key is not in `table` yet."""
+    names = ", ".join(f'staged."{c}"' for c in columns)
+    return SqlModel(
+        f"select {names} from read_parquet({quote(str(path))}) as staged"
+        f" where {_not_loaded(table, keys)}"
+    )
+
+
+def quarantine_model(path: Path) -> SqlModel:
+    return staged_rows_model(
+        s.RAW_QUARANTINE_TABLE, QUARANTINE_COLUMNS, path, ["file_sha256", s.SOURCE_LINE]
+    )
+
+
+def files_model(path: Path) -> SqlModel:
+    """One row per file and attempt, keyed by content and load id: a file that failed is tried
+    again by later loads, and each attempt is recorded. The staged file carries the load id."""
+    return staged_rows_model(FILES_TABLE, FILES_COLUMNS, path, ["sha256", "_dlt_load_id"])
