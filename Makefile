@@ -80,7 +80,7 @@ bench-serve: $(STAMP) ## benchmark: API latency in process and over HTTP at 200 
 	$(BIN)/python -m recomart.bench.serve --duration 60 --rates 200 --concurrency 1,8,32
 
 bench-ingest: $(STAMP) ## benchmark: CSV ingestion vs DuckDB read_csv, 1M and 10M rows -> reports/
-	$(BIN)/python -m recomart.bench.ingest --sizes 1000000,10000000 --repeats 3
+	$(BIN)/python -m recomart.bench.ingest --sizes 1000000,10000000 --repeats 5
 
 # Airflow: its own environment (it needs protobuf 7, dbt protobuf 6) and its home inside the project.
 AIRFLOW_VERSION := 3.3.2

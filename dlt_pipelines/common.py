@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dlt
+import duckdb
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from recomart.config import Config
 
 
-def make_pipeline(name: str, dataset: str, cfg: Config) -> dlt.Pipeline:
-    """A dlt pipeline named `name` loading into schema `dataset` of the warehouse file.
+def make_pipeline(
+    name: str, dataset: str, cfg: Config, connection: duckdb.DuckDBPyConnection | None = None
+) -> dlt.Pipeline:
+    """A dlt pipeline named `name` loading into schema `dataset` of the warehouse file; through
+    `connection` when given (see open_warehouse), else dlt opens the file for each step.
 
     Its state and load packages stay inside the project (paths.dlt_pipelines), not in ~/.dlt.
     Loads need not keep rows in insertion order (a table is a set; dbt orders what it needs), which
@@ -20,16 +26,24 @@ def make_pipeline(name: str, dataset: str, cfg: Config) -> dlt.Pipeline:
     """
     cfg.paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
     cfg.paths.dlt_pipelines.mkdir(parents=True, exist_ok=True)
+    credentials = DuckDbCredentials(
+        connection or str(cfg.paths.warehouse), global_config={"preserve_insertion_order": False}
+    )
     return dlt.pipeline(
         pipeline_name=name,
-        destination=dlt.destinations.duckdb(
-            DuckDbCredentials(
-                str(cfg.paths.warehouse), global_config={"preserve_insertion_order": False}
-            )
-        ),
+        destination=dlt.destinations.duckdb(credentials),
         dataset_name=dataset,
         pipelines_dir=str(cfg.paths.dlt_pipelines),
     )
+
+
+@contextmanager
+def open_warehouse(cfg: Config) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse file, open read-write for the block: one connection for all of dlt's steps
+    saves opening and checkpointing the file once per step."""
+    cfg.paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(cfg.paths.warehouse)) as connection:
+        yield connection
 
 
 def landing_path(cfg: Config, source: str, kind: str, name: str) -> Path:

@@ -12,12 +12,11 @@ import time
 from datetime import datetime
 
 import dlt
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from dlt_pipelines.common import make_pipeline
+from dlt_pipelines.common import make_pipeline, open_warehouse
 from dlt_pipelines.interactions import interactions_source, staged_dir
 from dlt_pipelines.interactions.helpers import CsvFormat
-from dlt_pipelines.interactions.settings import DATASET, FILES_TABLE, PIPELINE_NAME
+from dlt_pipelines.interactions.settings import DATASET, PIPELINE_NAME
 from recomart import config
 
 log = logging.getLogger("ingestion")
@@ -46,25 +45,24 @@ def load_interactions(
     """
     cfg = cfg or config.load()
     started = time.perf_counter()
-    pipeline = make_pipeline(PIPELINE_NAME, DATASET, cfg)
     fmt = CsvFormat.from_config(cfg.ingest["interactions"])
-    source = interactions_source(files_glob or cfg.paths.interactions_glob, cfg, fmt, since)
-    info = pipeline.run(source)
-    _drop_staged(pipeline, cfg)
-    if not info.loads_ids:
-        return {"load_id": None, "files": [], "seconds": time.perf_counter() - started}
-    load_id = info.loads_ids[-1]
-    with pipeline.sql_client() as client:
+    audit: list[dict] = []
+    glob = files_glob or cfg.paths.interactions_glob
+    with open_warehouse(cfg) as warehouse:
+        pipeline = make_pipeline(PIPELINE_NAME, DATASET, cfg, warehouse)
         try:
-            rows = client.execute_sql(
-                f"select {', '.join(AUDIT_COLUMNS)} from {FILES_TABLE}"
-                " where _dlt_load_id = %s order by source_file",
-                load_id,
-            )
-        except DatabaseUndefinedRelation:  # no file was ever seen: only the state was loaded
-            rows = []
-    files = [dict(zip(AUDIT_COLUMNS, row, strict=True)) for row in rows]
-    return {"load_id": load_id, "files": files, "seconds": time.perf_counter() - started}
+            info = pipeline.run(interactions_source(glob, cfg, fmt, since, audit))
+        finally:
+            _drop_staged(pipeline, cfg)
+    # what this run parsed; pipeline.run raised if its load failed. (A package a killed run left
+    # behind is loaded first; its files are in source_files, not here.)
+    audit.sort(key=lambda f: f["source_file"])
+    files = [{k: f[k] for k in AUDIT_COLUMNS} for f in audit]
+    return {
+        "load_id": info.loads_ids[-1] if info.loads_ids else None,
+        "files": files,
+        "seconds": time.perf_counter() - started,
+    }
 
 
 if __name__ == "__main__":

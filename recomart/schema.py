@@ -27,7 +27,7 @@ SOURCE_FILE = "source_file"
 SOURCE_LINE = "source_line"  # 1-based line number in the file, header = line 1
 RAW_LINE = "raw_line"
 REASON = "reason"
-REASON_DETAIL = "reason_detail"  # e.g. where the row a duplicate repeats was first seen
+REASON_DETAIL = "reason_detail"  # the value that could not be parsed, as it was
 
 # Marts, built by dbt in the `marts` schema.
 MARTS_SCHEMA = "marts"

@@ -18,6 +18,7 @@ import functools
 import glob
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,12 +95,17 @@ def staged_dir(cfg: config.Config) -> Path:
 
 @dlt.source(name=SOURCE_NAME)
 def interactions_source(
-    files_glob: str, cfg: config.Config, fmt: CsvFormat, since: datetime | None = None
+    files_glob: str,
+    cfg: config.Config,
+    fmt: CsvFormat,
+    since: datetime | None = None,
+    audit: list | None = None,
 ) -> list:
     """Resources `interactions`, `interactions_quarantine` and `source_files` for new CSV files.
 
     The files are chosen and parsed when extraction starts, not when the source is created: only
     then is the state the one dlt will commit (a rerun after a crash may first restore or wipe it).
+    The per-file counts of the parse are appended to `audit` when given.
     """
 
     @functools.cache
@@ -108,10 +114,14 @@ def interactions_source(
         files = new_files(files_glob, cfg.paths.home, state, since)
         load_id = dlt.current.load_package_state()["load_id"]
         stage = staged_dir(cfg) / load_id
-        batch = parse_files(files, fmt, stage)
-        landed = land(files, cfg)
+        with ThreadPoolExecutor(1) as background:  # the kernel copies while DuckDB parses
+            landing = background.submit(land, files, cfg)
+            batch = parse_files(files, fmt, stage)
+            landed = landing.result()
         for f in batch.files:
             f["landed_as"] = landed.get(f["sha256"])
+        if audit is not None:
+            audit.extend(batch.files)
         # State changes are kept only when made during extraction, as here.
         loaded = state.setdefault(STATE_KEY, {})
         loaded.update({f["sha256"]: f["source_file"] for f in batch.files if f["error"] is None})
@@ -121,7 +131,7 @@ def interactions_source(
     def interactions() -> Iterator[SqlModel]:
         batch, _ = parsed()
         if batch.accepted is not None:
-            yield interactions_model(batch.accepted)
+            yield interactions_model(batch.accepted, [f["source_file"] for f in batch.files])
 
     @dlt.resource(name=s.RAW_QUARANTINE_TABLE, columns=QUARANTINE_COLUMNS)
     def quarantine() -> Iterator[SqlModel]:

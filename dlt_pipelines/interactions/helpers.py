@@ -4,9 +4,8 @@ One pass per file: DuckDB reads every field as text, types it and works out why 
 typed, into an in-memory table in file order (a record's rowid is its position in the file). Each
 row then ends up in exactly one place: the accepted rows in a staged Parquet file that the load
 inserts from (see models.py), or the quarantine (the raw row, its file and line, and the reason).
-Semantic checks that need other data (rating range, unknown items, conflicting duplicates) are
-dbt's job; here a row is rejected only when it cannot be typed or is an exact repeat of a row
-accepted earlier in the same run.
+Here a row is rejected only when it cannot be typed. Checks that need other rows or other data
+(repeated events, rating range, unknown items) are dbt's job: raw keeps rows as delivered.
 """
 
 from __future__ import annotations
@@ -47,7 +46,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("ingestion")
-LINE_SPAN = 10_000_000_000  # rank = file_order * LINE_SPAN + line: files first, then lines
 BLANK = "blank"  # reason of a record with no data at all (a whitespace-only line): not a row
 # What makes two rows the same interaction: null-safe equality of the parsed values.
 NATURAL_KEY = (s.CSV_USER, s.CSV_ITEM, s.CSV_TIMESTAMP, s.CSV_RATING, s.CSV_EVENT)
@@ -83,8 +81,8 @@ class SourceFile:
 @dataclass
 class ParsedBatch:
     """The outcome of parsing some files: the staged Parquet file of accepted rows (None when
-    there are none), the quarantined rows, and per-file counts (rows, accepted, quarantined,
-    error)."""
+    there are none; `file_order` indexes `files`), the quarantined rows, and per-file counts
+    (source_file, rows, accepted, quarantined, error)."""
 
     accepted: Path | None = None
     quarantined: pa.Table = field(default_factory=QUARANTINE_SCHEMA.empty_table)
@@ -165,31 +163,13 @@ reasoned as (
 select
     u, i, r, t, {s.CSV_EVENT} as e, reason,
     case when reason is not null then concat_ws($delim, {{fields}}) end as fields_text,
+    case
+        when reason like '%{s.CSV_USER}' then {s.CSV_USER}
+        when reason like '%{s.CSV_ITEM}' then {s.CSV_ITEM}
+        when reason like '%{s.CSV_TIMESTAMP}' then "{s.CSV_TIMESTAMP}"
+        when reason like '%{s.CSV_RATING}' then {s.CSV_RATING}
+    end as value_text,
 from reasoned
-"""
-
-# Exact repeats among the typed rows: every occurrence after the first, and where that was.
-_REPEATS_SQL = f"""
-create or replace temp table repeats as
-with candidates as (
-    -- DuckDB's hash, compared only within this run, finds the candidates cheaply
-    select hash(u, i, t, r, e) as h from typed_rows where reason is null
-    group by h having count(*) > 1
-),
-grouped as (
-    select
-        file_order,
-        {s.SOURCE_FILE},
-        {s.SOURCE_LINE},
-        rank,
-        row_number() over occurrences as occurrence,
-        first_value({s.SOURCE_FILE} || ':' || {s.SOURCE_LINE}) over occurrences as first_seen,
-    from typed_rows
-    where reason is null and hash(u, i, t, r, e) in (select h from candidates)
-    window occurrences as (partition by u, i, t, r, e order by rank)
-)
-select file_order, {s.SOURCE_FILE}, {s.SOURCE_LINE}, rank, first_seen
-from grouped where occurrence > 1
 """
 
 _ACCEPTED_SQL = f"""
@@ -199,30 +179,27 @@ select
     r as {s.CSV_RATING},
     t as "{s.CSV_TIMESTAMP}",
     e as {s.CSV_EVENT},
-    {s.SOURCE_FILE},
+    file_order,  -- the file's name is a constant the load adds (cheaper than a string per row)
     {s.SOURCE_LINE},
 from typed_rows
-where reason is null{{not_repeated}}
+where reason is null
 """
 
 _QUARANTINED_SQL = f"""
 select file_sha256, {s.SOURCE_FILE}, {s.SOURCE_LINE}, reason as {s.REASON},
-    null::varchar as {s.REASON_DETAIL}, rank, file_order, fields_text
+    case
+        when value_text is not null then 'value: ' || value_text
+    end as {s.REASON_DETAIL}, file_order, fields_text
 from typed_rows
 where reason is not null and reason <> '{BLANK}'
-union all
-select t.file_sha256, t.{s.SOURCE_FILE}, t.{s.SOURCE_LINE}, 'duplicate row',
-    'first seen at ' || r.first_seen, t.rank, t.file_order, null
-from typed_rows as t
-join repeats as r on t.rank = r.rank
-order by rank
+order by file_order, {s.SOURCE_LINE}
 """
 
 _COUNTS_SQL = f"""
 select
     file_order,
     count(*) filter (where reason is distinct from '{BLANK}') as rows,
-    count(*) filter (where reason is not null and reason <> '{BLANK}') as unreadable,
+    count(*) filter (where reason is not null and reason <> '{BLANK}') as quarantined,
 from typed_rows
 group by file_order
 """
@@ -267,16 +244,16 @@ def _read_file(con: duckdb.DuckDBPyConnection, order: int, f: SourceFile, fmt: C
 
 
 def _typed_select(order: int, f: SourceFile, file_layout: Layout) -> str:
-    """One file's typed rows with their file, line and rank."""
+    """One file's typed rows with their file and line."""
     if file_layout.first_line is not None:  # line = position + first line
         line, source = f"typed.rowid + {file_layout.first_line}", f"typed_{order} as typed"
     else:
         line = f"lines_{order}.{s.SOURCE_LINE}"
         source = f"typed_{order} as typed positional join lines_{order}"
     return (
-        f"select {order} as file_order, u, i, r, t, e, reason, fields_text,"
+        f"select {order} as file_order, u, i, r, t, e, reason, fields_text, value_text,"
         f" {quote(f.name)} as {s.SOURCE_FILE}, {quote(f.sha256)} as file_sha256,"
-        f" {line} as {s.SOURCE_LINE}, {order} * {LINE_SPAN} + {line} as rank from {source}"
+        f" {line} as {s.SOURCE_LINE} from {source}"
     )
 
 
@@ -296,18 +273,18 @@ def _with_raw_lines(quarantined: pa.Table, layouts: dict[int, Layout]) -> pa.Tab
             found = file_layout.lines.text(numbers[rows])
         for row, line_text in zip(rows, found, strict=True):
             text[row] = line_text
-    table = quarantined.drop_columns(["rank", "file_order", "fields_text"])
+    table = quarantined.drop_columns(["file_order", "fields_text"])
     return table.add_column(3, s.RAW_LINE, pa.array(text, pa.string())).cast(QUARANTINE_SCHEMA)
 
 
-def _write_accepted(con: duckdb.DuckDBPyConnection, target: Path, has_repeats: bool) -> int:
+def _write_accepted(con: duckdb.DuckDBPyConnection, target: Path) -> int:
     """Write the accepted rows to `target` (Parquet, atomically: a temp name, then a rename)."""
-    not_repeated = " and rank not in (select rank from repeats)" if has_repeats else ""
     partial = target.with_name(target.name + ".partial")
-    query = _ACCEPTED_SQL.format(not_repeated=not_repeated)
     # the staged rows need no order (a table is a set); without one DuckDB writes in parallel
     con.execute("set preserve_insertion_order = false").fetchall()
-    rows = con.execute(f"copy ({query}) to {quote(str(partial))} (format parquet)").fetchall()
+    rows = con.execute(
+        f"copy ({_ACCEPTED_SQL}) to {quote(str(partial))} (format parquet)"
+    ).fetchall()
     os.replace(partial, target)
     return rows[0][0]
 
@@ -350,13 +327,7 @@ def parse_files(files: list[SourceFile], fmt: CsvFormat | None, stage: Path) -> 
             return batch
         union = " union all ".join(_typed_select(o, f, lay) for o, (f, lay) in parsed.items())
         con.execute(f"create temp view typed_rows as {union}").fetchall()
-        con.execute(_REPEATS_SQL).fetchall()
-        repeats = dict(
-            con.execute("select file_order, count(*) from repeats group by all").fetchall()
-        )
-        clock.lap("find repeats")
-        for order, rows, unreadable in con.execute(_COUNTS_SQL).fetchall():
-            quarantined = unreadable + repeats.get(order, 0)
+        for order, rows, quarantined in con.execute(_COUNTS_SQL).fetchall():
             infos[order].update(rows=rows, quarantined=quarantined, accepted=rows - quarantined)
         quarantined = con.sql(_QUARANTINED_SQL).to_arrow_table()
         batch.quarantined = _with_raw_lines(quarantined, {o: lay for o, (_, lay) in parsed.items()})
@@ -364,7 +335,7 @@ def parse_files(files: list[SourceFile], fmt: CsvFormat | None, stage: Path) -> 
         if batch.accepted_rows:
             stage.mkdir(parents=True, exist_ok=True)
             accepted = stage / "accepted.parquet"
-            written = _write_accepted(con, accepted, bool(repeats))
+            written = _write_accepted(con, accepted)
             if written != batch.accepted_rows:  # the counts must add up, or nothing loads
                 raise RuntimeError(f"wrote {written} accepted rows, counted {batch.accepted_rows}")
             batch.accepted = accepted

@@ -71,10 +71,17 @@ def _not_loaded(table: str, keys: list[str]) -> str:
     return f"not exists (select 1 from {_table(table)} as loaded where {matches})"
 
 
-def interactions_model(accepted: Path) -> SqlModel:
-    """The staged accepted rows whose natural key is not in the raw table yet."""
-    return staged_rows_model(
-        s.RAW_INTERACTIONS_TABLE, INTERACTIONS_COLUMNS, accepted, list(NATURAL_KEY)
+def interactions_model(accepted: Path, file_names: list[str]) -> SqlModel:
+    """The staged accepted rows whose natural key is not in the raw table yet; the staged file
+    has the index of each row's file in `file_names`, not the name."""
+    names = " ".join(f"when {i} then {quote(name)}" for i, name in enumerate(file_names))
+    columns = ", ".join(
+        f"case staged.file_order {names} end as {c}" if c == s.SOURCE_FILE else f'staged."{c}"'
+        for c in INTERACTIONS_COLUMNS
+    )
+    return SqlModel(
+        f"select {columns} from read_parquet({quote(str(accepted))}) as staged"
+        f" where {_not_loaded(s.RAW_INTERACTIONS_TABLE, list(NATURAL_KEY))}"
     )
 
 

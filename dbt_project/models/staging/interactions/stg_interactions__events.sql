@@ -7,11 +7,11 @@ source as (
 final as (
     select
         -- ids
-        -- the raw table is unique on its natural key (dlt inserts a row only when no row has the
-        -- same user, item, time, rating and event type, nulls equal); this is that key, hashed
+        -- a raw row: its values and where it was read (a file may repeat a line; dlt skips a row
+        -- only when an earlier load has the same values, so file and line tell repeats apart)
         md5(concat_ws(
             '|', user_id, item_id, epoch_us("timestamp"),  -- noqa: RF06
-            coalesce(cast(rating as varchar), ''), coalesce(event_type, '')
+            coalesce(cast(rating as varchar), ''), coalesce(event_type, ''), source_file, source_line
         )) as interaction_key,
         user_id,
         item_id,
