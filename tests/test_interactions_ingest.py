@@ -162,6 +162,13 @@ def test_missing_column_fails_that_file_only_and_empty_files_load_nothing(home: 
     # the failed file is tried again next time; the others are not read again
     again = load_interactions(cfg, str(home / "in" / "*.csv"))
     assert [Path(f["source_file"]).name for f in again["files"]] == ["b_no_rating.csv"]
+    # source_files records each attempt: the failed file twice, under two load ids
+    attempts = _rows(
+        cfg,
+        "select count(*), count(distinct _dlt_load_id) from raw_interactions.source_files"
+        " where source_file like '%b_no_rating.csv'",
+    )
+    assert attempts == [(2, 2)]
 
 
 def test_same_file_twice_and_an_overlapping_redelivery_add_only_new_rows(home: Path) -> None:
@@ -176,6 +183,8 @@ def test_same_file_twice_and_an_overlapping_redelivery_add_only_new_rows(home: P
     result = load_interactions(cfg, str(home / "in" / "*.csv"))
     assert result["files"][0]["accepted"] == 4  # parsed fine; the two known keys are not inserted
     assert sorted(r[0] for r in _loaded(cfg)) == [1, 2, 3, 4, 5, 6]
+    # the Parquet staged for each load is gone once the load completed
+    assert list((cfg.paths.dlt_pipelines / "staged" / "interactions").iterdir()) == []
 
 
 def test_each_new_file_is_kept_as_it_arrived_in_the_landing_area(home: Path) -> None:
