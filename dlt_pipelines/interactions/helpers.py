@@ -112,11 +112,26 @@ case
 end
 """
 
-# Typing and reasons over a file's records, in file order. Timestamps: ISO text (naive = UTC, an
-# offset is applied), epoch seconds or epoch milliseconds; coalesce tries the cheap parse first
-# and the others only on the rows it failed. A rating may be missing (dbt imputes it), not
-# unparseable. Reasons, and the record's fields re-joined, are worked out only for rows that
-# failed to type.
+# Timestamps: ISO text (naive = UTC, an offset is applied), epoch seconds or epoch milliseconds.
+# At most one of these parsers accepts a text; coalesce runs the next only on the rows the ones
+# before it failed, so the file's usual format goes first (see _timestamp_parsers).
+_ISO_PARSERS = (
+    f"""try_strptime("{s.CSV_TIMESTAMP}", '%Y-%m-%d %H:%M:%S')""",
+    f"""try_cast("{s.CSV_TIMESTAMP}" as timestamptz)::timestamp""",
+)
+# the lambda binds the number once, so DuckDB does not hoist the cast out of coalesce (where it
+# would run on every row)
+_EPOCH_PARSER = f"""list_transform(
+    [try_cast("{s.CSV_TIMESTAMP}" as double)],
+    lambda x: case
+        when x between 1e8 and 1e11 then make_timestamp(cast(x * 1e6 as bigint))
+        when x between 1e11 and 1e14 then make_timestamp(cast(x * 1e3 as bigint))
+    end
+)[1]"""
+
+# Typing and reasons over a file's records, in file order. A rating may be missing (dbt imputes
+# it), not unparseable. Reasons, and the record's fields re-joined, are worked out only for rows
+# that failed to type.
 _TYPE_SQL = f"""
 create or replace temp table {{typed}} as
 with typed as (
@@ -125,19 +140,7 @@ with typed as (
         whole_number({s.CSV_USER}) as u,
         whole_number({s.CSV_ITEM}) as i,
         try_cast({s.CSV_RATING} as double) as r,
-        coalesce(
-            try_strptime("{s.CSV_TIMESTAMP}", '%Y-%m-%d %H:%M:%S'),
-            try_cast("{s.CSV_TIMESTAMP}" as timestamptz)::timestamp,
-            -- epoch seconds or milliseconds; the lambda binds the number once, so DuckDB does
-            -- not hoist the cast out of coalesce and run it on every row
-            list_transform(
-                [try_cast("{s.CSV_TIMESTAMP}" as double)],
-                lambda x: case
-                    when x between 1e8 and 1e11 then make_timestamp(cast(x * 1e6 as bigint))
-                    when x between 1e11 and 1e14 then make_timestamp(cast(x * 1e3 as bigint))
-                end
-            )[1]
-        ) as t,
+        coalesce({{timestamp_parsers}}) as t,
     from {{read}}
 ),
 reasoned as (
@@ -226,6 +229,22 @@ def quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _timestamp_parsers(con: duckdb.DuckDBPyConnection, source: str, params: dict) -> str:
+    """The timestamp parsers in the order that suits the file: epoch first when its first rows
+    hold more epoch numbers than ISO texts (MovieLens), else ISO first."""
+    sample = (
+        f'select count(try_cast("{s.CSV_TIMESTAMP}" as double)),'
+        f""" count(try_strptime("{s.CSV_TIMESTAMP}", '%Y-%m-%d %H:%M:%S'))"""
+        f" from (select * from {source.replace('{parallel}', '')} limit 1000)"
+    )
+    try:
+        epochs, isos = con.execute(sample, params).fetchall()[0]
+    except duckdb.Error:  # the full read reports what is wrong with the file
+        epochs, isos = 0, 1
+    parsers = (_EPOCH_PARSER, *_ISO_PARSERS) if epochs > isos else (*_ISO_PARSERS, _EPOCH_PARSER)
+    return ", ".join(parsers)
+
+
 def _read_file(con: duckdb.DuckDBPyConnection, order: int, f: SourceFile, fmt: CsvFormat) -> Layout:
     """Read and type one file into temp table typed_<order>; map its records to the file's lines.
 
@@ -233,7 +252,10 @@ def _read_file(con: duckdb.DuckDBPyConnection, order: int, f: SourceFile, fmt: C
     """
     source, params, own = read_sql(f.path, fmt)
     statement = _TYPE_SQL.format(
-        typed=f"typed_{order}", read=source, fields=", ".join(f"coalesce({c}, '')" for c in own)
+        typed=f"typed_{order}",
+        read=source,
+        fields=", ".join(f"coalesce({c}, '')" for c in own),
+        timestamp_parsers=_timestamp_parsers(con, source, params),
     )
     create_from_csv(con, f.path, statement, params)
     records = con.execute(f"select count(*) from typed_{order}").fetchall()[0][0]
