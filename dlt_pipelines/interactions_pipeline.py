@@ -14,7 +14,9 @@ from datetime import datetime
 import dlt
 
 from dlt_pipelines.common import make_pipeline, open_warehouse
-from dlt_pipelines.interactions import interactions_source, staged_dir
+from dlt_pipelines.interactions import interactions_source
+from dlt_pipelines.interactions.ahead import ParseAhead
+from dlt_pipelines.interactions.files import staged_dir
 from dlt_pipelines.interactions.helpers import CsvFormat
 from dlt_pipelines.interactions.settings import DATASET, PIPELINE_NAME
 from recomart import config
@@ -50,9 +52,11 @@ def load_interactions(
     glob = files_glob or cfg.paths.interactions_glob
     with open_warehouse(cfg) as warehouse:
         pipeline = make_pipeline(PIPELINE_NAME, DATASET, cfg, warehouse)
+        ahead = ParseAhead(pipeline, glob, cfg.paths.home, fmt, staged_dir(cfg), since)
         try:
-            info = pipeline.run(interactions_source(glob, cfg, fmt, since, audit))
+            info = pipeline.run(interactions_source(glob, cfg, fmt, since, audit, ahead))
         finally:
+            ahead.close()
             _drop_staged(pipeline, cfg)
     # what this run parsed; pipeline.run raised if its load failed. (A package a killed run left
     # behind is loaded first; its files are in source_files, not here.)

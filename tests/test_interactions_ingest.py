@@ -262,3 +262,27 @@ def test_a_load_job_run_twice_inserts_nothing_twice(home: Path) -> None:
             con.execute(insert).fetchall()
         loaded = con.execute("select count(*) from raw_interactions.interactions").fetchall()
     assert batch.accepted_rows == 2 and loaded == [(2,)]  # the null rating and event matched too
+
+
+def test_a_parse_ahead_that_guessed_wrong_is_thrown_away(home: Path) -> None:
+    """The parse started before the run sees one file; a second arrives before extraction
+    decides: extraction parses both itself, and the guess leaves nothing behind."""
+    from dlt_pipelines.common import make_pipeline
+    from dlt_pipelines.interactions import interactions_source
+    from dlt_pipelines.interactions.ahead import ParseAhead
+    from dlt_pipelines.interactions.files import staged_dir
+    from dlt_pipelines.interactions.helpers import CsvFormat
+    from dlt_pipelines.interactions.settings import DATASET, PIPELINE_NAME
+
+    cfg = _cfg(home)
+    _write(home, "a.csv", HEADER + "1,10,4,2026-05-01 10:00:00,view\n")
+    pipeline = make_pipeline(PIPELINE_NAME, DATASET, cfg)
+    files_glob, fmt = str(home / "in" / "*.csv"), CsvFormat()
+    ahead = ParseAhead(pipeline, files_glob, home, fmt, staged_dir(cfg))
+    _write(home, "b.csv", HEADER + "2,20,4,2026-05-01 11:00:00,view\n")
+    audit: list[dict] = []
+    pipeline.run(interactions_source(files_glob, cfg, fmt, None, audit, ahead))
+    ahead.close()
+    assert [Path(f["source_file"]).name for f in audit] == ["a.csv", "b.csv"]
+    assert [r[0] for r in _loaded(cfg)] == [1, 2]
+    assert not list(staged_dir(cfg).glob("ahead-*"))

@@ -15,23 +15,20 @@ completed.
 from __future__ import annotations
 
 import functools
-import glob
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import dlt
 import pyarrow as pa
 
-from dlt_pipelines.common import landing_path
+from dlt_pipelines.interactions.ahead import ParseAhead
+from dlt_pipelines.interactions.files import land, new_files, staged_dir
 from dlt_pipelines.interactions.helpers import (
     FILES_SCHEMA,
     CsvFormat,
     ParsedBatch,
-    SourceFile,
-    file_sha256,
     parse_files,
     write_parquet,
 )
@@ -49,50 +46,6 @@ from recomart import config
 from recomart import schema as s
 
 
-def _display_name(path: Path, home: Path) -> str:
-    """The file's path relative to the project home when inside it, else absolute."""
-    return str(path.relative_to(home)) if path.is_relative_to(home) else str(path)
-
-
-def new_files(
-    files_glob: str, home: Path, state: dict, since: datetime | None = None
-) -> list[SourceFile]:
-    """Files matching the glob (sorted by name; modified at or after `since` when given) whose
-    content was not loaded before. A file unchanged since it was last hashed (same path, size
-    and mtime, remembered in the state) is not read again."""
-    loaded, hashed = state.get(STATE_KEY, {}), state.setdefault(HASHED_KEY, {})
-    found = []
-    for p in sorted(Path(p).resolve() for p in glob.glob(files_glob, recursive=True)):
-        if not p.is_file():
-            continue
-        stat = p.stat()
-        if since and datetime.fromtimestamp(stat.st_mtime, UTC) < since:
-            continue
-        fingerprint = [stat.st_size, stat.st_mtime_ns]
-        known = hashed.get(str(p))
-        sha = known[2] if known and known[:2] == fingerprint else file_sha256(p)
-        hashed[str(p)] = [*fingerprint, sha]
-        if sha not in loaded:
-            found.append(SourceFile(p, _display_name(p, home), sha))
-    return found
-
-
-def land(files: list[SourceFile], cfg: config.Config) -> dict[str, str]:
-    """Copy each file, as it arrived, to the landing area; return sha256 -> landed path."""
-    landed = {}
-    for f in files:
-        target = landing_path(cfg, SOURCE_NAME, "csv", f"{f.sha256[:12]}_{f.path.name}")
-        if not target.exists():
-            shutil.copy2(f.path, target)
-        landed[f.sha256] = _display_name(target, cfg.paths.home)
-    return landed
-
-
-def staged_dir(cfg: config.Config) -> Path:
-    """Where parsed rows wait as Parquet (a folder per load id) for the load that inserts them."""
-    return cfg.paths.dlt_pipelines / "staged" / SOURCE_NAME
-
-
 @dlt.source(name=SOURCE_NAME)
 def interactions_source(
     files_glob: str,
@@ -100,23 +53,29 @@ def interactions_source(
     fmt: CsvFormat,
     since: datetime | None = None,
     audit: list | None = None,
+    ahead: ParseAhead | None = None,
 ) -> list:
     """Resources `interactions`, `interactions_quarantine` and `source_files` for new CSV files.
 
     The files are chosen and parsed when extraction starts, not when the source is created: only
     then is the state the one dlt will commit (a rerun after a crash may first restore or wipe it).
-    The per-file counts of the parse are appended to `audit` when given.
+    The per-file counts of the parse are appended to `audit` when given. `ahead`, a parse
+    started before the run, is used when it parsed the files chosen here.
     """
 
     @functools.cache
     def parsed() -> tuple[ParsedBatch, Path]:
         state = dlt.current.source_state()
+        if ahead is not None:  # its hashes are current for the files it saw
+            state.setdefault(HASHED_KEY, {}).update(ahead.hashed)
         files = new_files(files_glob, cfg.paths.home, state, since)
         load_id = dlt.current.load_package_state()["load_id"]
         stage = staged_dir(cfg) / load_id
         with ThreadPoolExecutor(1) as background:  # the kernel copies while DuckDB parses
             landing = background.submit(land, files, cfg)
-            batch = parse_files(files, fmt, stage)
+            batch = ahead.take(files, stage) if ahead is not None else None
+            if batch is None:
+                batch = parse_files(files, fmt, stage)
             landed = landing.result()
         for f in batch.files:
             f["landed_as"] = landed.get(f["sha256"])
