@@ -22,7 +22,7 @@ RAW_CATALOG_DATASET = "raw_catalog"
 RAW_PRODUCTS_TABLE = "products"
 
 # Columns of the raw interactions table (beyond the CSV's own).
-INTERACTION_KEY = "interaction_key"  # md5 of the row's parsed values: the idempotency key
+INTERACTION_KEY = "interaction_key"  # md5 of a raw row: its values, file and line (dbt staging)
 SOURCE_FILE = "source_file"
 SOURCE_LINE = "source_line"  # 1-based line number in the file, header = line 1
 RAW_LINE = "raw_line"

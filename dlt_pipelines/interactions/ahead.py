@@ -65,5 +65,5 @@ class ParseAhead:
 
     def close(self) -> None:
         """Wait for the parse and remove what was not taken."""
-        if self._parsed.exception() is None:
-            shutil.rmtree(self.stage, ignore_errors=True)
+        self._parsed.exception()  # waits; an error was raised by take(), or does not matter now
+        shutil.rmtree(self.stage, ignore_errors=True)
