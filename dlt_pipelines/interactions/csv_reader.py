@@ -1,5 +1,5 @@
-"""Read one interactions file as it arrived into a DuckDB temp table of text columns named as ours,
-and find which line of the file each record came from.
+"""Read one interactions file as it arrived: the DuckDB read of its fields as text, named as ours,
+and which line of the file each record came from.
 
 Files vary: headers with other names (mapped by config), no header at all (MovieLens's u.data, with
 the columns named in config), tabs or commas, a UTF-8 byte order mark, quoted fields holding the
@@ -106,10 +106,9 @@ class Lines:
         if (gaps == 1).any():
             return True
         crlf = np.flatnonzero(gaps == 2)
-        if not len(crlf):
-            return False
-        data = np.memmap(self.path, dtype=np.uint8, mode="r")
-        return bool((data[self.breaks[crlf] - 1] == CARRIAGE_RETURN).any())
+        return bool(len(crlf)) and bool(
+            (self._bytes_at(self.breaks[crlf] - 1) == CARRIAGE_RETURN).any()
+        )
 
     def numbers_of_nonempty(self) -> np.ndarray:
         """1-based numbers of the lines with any byte but a carriage return: the lines DuckDB
@@ -117,12 +116,16 @@ class Lines:
         numbers = np.arange(1, self.count + 1)
         starts, ends = self._bounds(numbers)
         length = ends - starts
-        data = np.memmap(self.path, dtype=np.uint8, mode="r") if self.size else None
         maybe_cr = np.flatnonzero(length == 1)
         empty = length == 0
-        if len(maybe_cr):
-            empty[maybe_cr] = data[starts[maybe_cr]] == CARRIAGE_RETURN
+        empty[maybe_cr] = self._bytes_at(starts[maybe_cr]) == CARRIAGE_RETURN
         return numbers[~empty]
+
+    def _bytes_at(self, offsets: np.ndarray) -> np.ndarray:
+        """The file's bytes at the given offsets (read through a memory map, only those pages)."""
+        if not len(offsets):
+            return np.empty(0, np.uint8)
+        return np.memmap(self.path, dtype=np.uint8, mode="r")[offsets]
 
     def text(self, numbers: np.ndarray) -> list[str]:
         """The text of the given lines (1-based), as it is in the file (without line breaks)."""

@@ -75,19 +75,22 @@ def interactions_model(accepted: Path, file_names: list[str]) -> SqlModel:
     """The staged accepted rows whose natural key is not in the raw table yet; the staged file
     has the index of each row's file in `file_names`, not the name."""
     names = " ".join(f"when {i} then {quote(name)}" for i, name in enumerate(file_names))
-    columns = ", ".join(
-        f"case staged.file_order {names} end as {c}" if c == s.SOURCE_FILE else f'staged."{c}"'
-        for c in INTERACTIONS_COLUMNS
-    )
-    return SqlModel(
-        f"select {columns} from read_parquet({quote(str(accepted))}) as staged"
-        f" where {_not_loaded(s.RAW_INTERACTIONS_TABLE, list(NATURAL_KEY))}"
+    return staged_rows_model(
+        s.RAW_INTERACTIONS_TABLE,
+        INTERACTIONS_COLUMNS,
+        accepted,
+        list(NATURAL_KEY),
+        {s.SOURCE_FILE: f"case staged.file_order {names} end"},
     )
 
 
-def staged_rows_model(table: str, columns: dict, path: Path, keys: list[str]) -> SqlModel:
-    """The rows of a staged file whose key is not in `table` yet."""
-    names = ", ".join(f'staged."{c}"' for c in columns)
+def staged_rows_model(
+    table: str, columns: dict, path: Path, keys: list[str], computed: dict | None = None
+) -> SqlModel:
+    """The rows of a staged file whose key is not in `table` yet; a column in `computed` is
+    that SQL expression instead of the staged column."""
+    expressions = {c: f'staged."{c}"' for c in columns} | (computed or {})
+    names = ", ".join(f'{expressions[c]} as "{c}"' for c in columns)
     return SqlModel(
         f"select {names} from read_parquet({quote(str(path))}) as staged"
         f" where {_not_loaded(table, keys)}"
