@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import dlt
+import pyarrow as pa
 from dlt.common.pipeline import ExtractInfo
 
 from dlt_pipelines.catalog import (
@@ -29,6 +32,7 @@ from dlt_pipelines.catalog import (
     fetch_products,
     make_auth,
 )
+from dlt_pipelines.catalog.files import read_catalog_files
 from dlt_pipelines.catalog.settings import (
     CONFIG_SECTION,
     DATASET,
@@ -92,22 +96,44 @@ def catalog_settings() -> CatalogSettings:
 
 
 def load_catalog(cfg: config.Config | None = None, base_url: str | None = None) -> dict:
-    """Fetch the whole catalog, land it, merge it into raw_catalog.products with history.
+    """Read the whole catalog from where [catalog] source says (the API, or files), land it,
+    merge it into raw_catalog.products with history.
 
-    Returns {"load_id", "base_url", "products" (in this load), "pages", "new", "changed",
-    "unchanged", "retired", "landing" (the landed file)}. Raises CatalogLoadError, naming the URL,
-    the page and the cause, when the catalog could not be fetched, checked or loaded; the warehouse
-    is then as the previous load left it.
+    Returns {"load_id", "base_url" (the URL, or the files' glob), "products" (in this load),
+    "pages", "new", "changed", "unchanged", "retired", "landing" (the landed file or folder)}.
+    Raises CatalogLoadError, naming the URL and page or the file and row, and the cause, when the
+    catalog could not be read, checked or loaded; the warehouse is then as the previous load left
+    it. With [catalog] source = "none" there is nothing to load: ValueError.
     """
     cfg = cfg or config.load()
     settings = catalog_settings()
+    source = cfg.settings.catalog.source
+    pipeline = make_pipeline(PIPELINE_NAME, DATASET, cfg)
+    if source == "files" and base_url is None:
+        listing = read_catalog_files(cfg.paths.home, cfg.settings.catalog)
+        pattern = str(cfg.paths.home / cfg.settings.catalog.files)
+
+        def land_files(load_id: str) -> Path:
+            return _land_files(cfg, load_id, listing.files)
+
+        summary = _load(
+            pipeline, listing.products, land_files, pattern, cfg, settings.retire_absent
+        )
+        return {"base_url": pattern, "pages": len(listing.files), **summary}
+    if source == "none" and base_url is None:
+        raise ValueError('[catalog] source = "none": there is no catalog to load')
     url = base_url or settings.base_url
     auth = make_auth(settings.token, settings.api_key, settings.api_key_header)
     with nullcontext(url) if url else _embedded_api(cfg) as served_url:
         fetched = fetch_products(served_url, settings.page_size, auth)
-    pipeline = make_pipeline(PIPELINE_NAME, DATASET, cfg)
-    summary = _load(pipeline, fetched, cfg, settings.retire_absent)
-    return {"base_url": url or "embedded", **summary}
+
+    def land_listing(load_id: str) -> Path:
+        return _land(cfg, load_id, fetched)
+
+    summary = _load(
+        pipeline, fetched.products, land_listing, fetched.base_url, cfg, settings.retire_absent
+    )
+    return {"base_url": url or "embedded", "pages": fetched.pages, **summary}
 
 
 def _embedded_api(cfg: config.Config) -> AbstractContextManager[str]:
@@ -122,9 +148,15 @@ def _embedded_api(cfg: config.Config) -> AbstractContextManager[str]:
 
 
 def _load(
-    pipeline: dlt.Pipeline, fetched: FetchedCatalog, cfg: config.Config, retire_absent: bool
+    pipeline: dlt.Pipeline,
+    products: list[dict] | pa.Table,
+    land: Callable[[str], Path],
+    origin: str,
+    cfg: config.Config,
+    retire_absent: bool,
 ) -> dict:
-    """extract -> land -> normalize -> load, as one unit: on failure, no package is left pending."""
+    """extract -> land -> normalize -> load, as one unit: on failure, no package is left pending.
+    `land(load_id)` keeps the listing as it came; `origin` (URL or files) names it in errors."""
     load_id, landed = None, None
     try:
         if pipeline.has_pending_data:
@@ -132,9 +164,9 @@ def _load(
             # this one, out of order. Its raw data is in the landing area.
             log.warning("dropping catalog load packages left pending by an interrupted run")
             pipeline.abort_packages()
-        extract_info = pipeline.extract(catalog_source(fetched.products, retire_absent))
+        extract_info = pipeline.extract(catalog_source(products, retire_absent))
         load_id = _products_load_id(extract_info)
-        landed = _land(cfg, load_id, fetched)
+        landed = land(load_id)
         pipeline.normalize()
         pipeline.load(raise_on_failed_jobs=True)
     except Exception as error:
@@ -142,16 +174,15 @@ def _load(
         cause = getattr(error, "exception", None) or error  # dlt's PipelineStepFailed wraps it
         kept = f"; the listing as fetched is kept in {landed}" if landed else ""
         raise CatalogLoadError(
-            f"catalog load {load_id or ''} from {fetched.base_url} into {cfg.paths.warehouse}"
+            f"catalog load {load_id or ''} from {origin} into {cfg.paths.warehouse}"
             f" failed ({type(cause).__name__}: {cause}). The load was dropped: the warehouse is"
             f" as the previous load left it{kept}",
-            url=fetched.base_url,
+            url=origin,
         ) from error
     return {
         "load_id": load_id,
-        "products": len(fetched.products),
-        "pages": fetched.pages,
-        **_changes(pipeline, load_id, len(fetched.products)),
+        "products": len(products),
+        **_changes(pipeline, load_id, len(products)),
         "landing": str(landed),
     }
 
@@ -170,6 +201,17 @@ def _land(cfg: config.Config, load_id: str, fetched: FetchedCatalog) -> Path:
     body = json.dumps(fetched.products, ensure_ascii=False, indent=1)
     write_once(path, body.encode("utf-8"))
     return path
+
+
+def _land_files(cfg: config.Config, load_id: str, files: list[Path]) -> Path:
+    """Keep the catalog files as they were: data/raw/catalog/<date>/files/<load id>/<name>."""
+    folder = landing_path(cfg, SOURCE_NAME, "files", load_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, path in enumerate(files):
+        target = folder / f"{number:03d}_{path.name}"
+        shutil.copyfile(path, target)
+        target.chmod(0o444)
+    return folder
 
 
 def _changes(pipeline: dlt.Pipeline, load_id: str, listed: int) -> dict:

@@ -17,7 +17,6 @@ from dlt_pipelines.common import make_pipeline, open_warehouse
 from dlt_pipelines.interactions import interactions_source
 from dlt_pipelines.interactions.ahead import ParseAhead
 from dlt_pipelines.interactions.files import staged_dir
-from dlt_pipelines.interactions.helpers import CsvFormat
 from dlt_pipelines.interactions.settings import DATASET, PIPELINE_NAME
 from recomart import config
 
@@ -47,7 +46,7 @@ def load_interactions(
     """
     cfg = cfg or config.load()
     started = time.perf_counter()
-    fmt = CsvFormat.from_config(cfg.ingest["interactions"])
+    fmt = cfg.settings.ingest.interactions
     audit: list[dict] = []
     glob = files_glob or cfg.paths.interactions_glob
     with open_warehouse(cfg) as warehouse:

@@ -2,13 +2,18 @@
 
 Confidence of a (user, item) cell, summed over the pair's interaction rows:
 
-    weight(row) = event_weights[event_type] * rating / RATING_MAX * recency(row)
+    weight(row) = event_weights[event_type] * rating / rating_max * amount(row) * recency(row)
+    amount(row) = log2(1 + |quantity|) or log2(1 + |value|)   (weight_by; 1 for "events")
     recency(row) = 0.5 ** (age_days / recency_half_life_days)   (1 when the half-life is 0)
 
-where age_days counts back from the reference time (the newest training interaction, so
-nothing after the training cutoff is ever looked at). Scheme "linear": confidence =
-alpha * summed weight. Scheme "bm25": confidence = alpha * BM25(summed weight) (implicit's
-bm25_weight with k1 and b: frequent items and heavy users weigh less).
+where a missing rating (an implicit-feedback log) counts as rating_max, a missing amount as 1,
+and age_days counts back from the reference time (the newest training interaction, so nothing
+after the training cutoff is ever looked at). A return has a negative event weight: a cell whose
+sum is negative is negative feedback (implicit's ALS reads it as "disliked", with confidence
+|value|), one that sums to 0 (bought and returned) is as if unobserved. Scheme "linear":
+confidence = alpha * summed weight. Scheme "bm25": the positive cells get alpha * BM25(summed
+weight) (implicit's bm25_weight with k1 and b: frequent items and heavy users weigh less), the
+negative ones alpha * summed weight.
 """
 
 from __future__ import annotations
@@ -23,10 +28,22 @@ import pandas as pd
 from implicit.nearest_neighbours import bm25_weight
 from scipy.sparse import csr_matrix
 
-from recomart.schema import EVENT, EVENT_TYPES, ITEM, RATING, RATING_MAX, TIME, USER
+from recomart.schema import (
+    EVENT,
+    EVENT_TYPES,
+    ITEM,
+    QUANTITY,
+    RATING,
+    RATING_MAX,
+    RETURN_EVENT,
+    TIME,
+    USER,
+    VALUE,
+)
 
 UNKNOWN = -1
 SCHEMES = ("linear", "bm25")
+WEIGHT_BY = {"events": None, "quantity": QUANTITY, "value": VALUE}
 
 
 @dataclass(frozen=True)
@@ -63,12 +80,19 @@ class Weighting:
     recency_half_life_days: float = 0.0  # 0: no time decay
     bm25_k1: float = 100.0
     bm25_b: float = 0.8
+    rating_max: float = RATING_MAX  # [ratings] max: a rating of rating_max weighs 1
+    weight_by: str = "events"  # events | quantity | value
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:
             raise ValueError(f"weighting scheme must be one of {SCHEMES}, got {self.scheme!r}")
         if self.alpha <= 0 or self.recency_half_life_days < 0:
             raise ValueError("alpha must be positive and recency_half_life_days >= 0")
+        if self.weight_by not in WEIGHT_BY or self.rating_max <= 0:
+            raise ValueError(
+                f"weight_by must be one of {tuple(WEIGHT_BY)} (got {self.weight_by!r}) and"
+                f" rating_max positive (got {self.rating_max})"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -81,14 +105,23 @@ def interaction_weights(
     event_weights: Mapping[str, float],
     recency_half_life_days: float = 0.0,
     reference_time: pd.Timestamp | None = None,
+    rating_max: float = RATING_MAX,
+    weight_by: str = "events",
 ) -> np.ndarray:
-    """Per row: event_weights[event_type] * rating / RATING_MAX * recency decay, as float64.
+    """Per row: event_weights[event_type] * rating / rating_max * amount * recency decay, as
+    float64 (the module docstring has the formula).
 
-    Without an event_type column every row is a "view"; the decay needs event_at and counts
-    the age from reference_time (default: the newest event_at of the rows).
+    Without an event_type column every row is a "view"; a missing rating counts as rating_max;
+    the decay needs event_at and counts the age from reference_time (default: the newest
+    event_at of the rows).
     """
-    if any(weight <= 0 for weight in event_weights.values()):
-        raise ValueError(f"event weights must be positive: {dict(event_weights)}")
+    wrong = {
+        event: weight
+        for event, weight in event_weights.items()
+        if (weight > 0 if event == RETURN_EVENT else weight <= 0)
+    }
+    if wrong:
+        raise ValueError(f"event weights must be positive, a return's 0 or negative: {wrong}")
     if EVENT in interactions:
         per_event = interactions[EVENT].map(dict(event_weights)).to_numpy(dtype=np.float64)
     else:
@@ -97,7 +130,17 @@ def interaction_weights(
     if missing.any():
         unknown = sorted(set(interactions.loc[missing, EVENT].astype(str)))
         raise ValueError(f"no event weight for event types {unknown}")
-    weights = per_event * interactions[RATING].to_numpy(dtype=np.float64) / RATING_MAX
+    if RATING in interactions:
+        ratings = interactions[RATING].to_numpy(dtype=np.float64, na_value=np.nan)
+        weights = per_event * np.where(np.isnan(ratings), rating_max, ratings) / rating_max
+    else:
+        weights = per_event
+    amount_column = WEIGHT_BY[weight_by]
+    if amount_column is not None:
+        if amount_column not in interactions:
+            raise ValueError(f"weight_by = {weight_by!r} needs a {amount_column} column")
+        amounts = np.abs(interactions[amount_column].to_numpy(dtype=np.float64, na_value=np.nan))
+        weights = weights * np.where(np.isnan(amounts), 1.0, np.log2(1.0 + amounts))
     if recency_half_life_days > 0:
         times = interactions[TIME]
         reference = times.max() if reference_time is None else reference_time
@@ -138,14 +181,29 @@ def confidence_matrix(
         weighting.event_weights,
         weighting.recency_half_life_days,
         reference_time,
+        weighting.rating_max,
+        weighting.weight_by,
     )
     matrix = csr_matrix((values, (rows, cols)), shape=(len(user_ids), len(items)))
     matrix.sum_duplicates()
+    matrix.eliminate_zeros()  # bought and returned: as if unobserved
     if weighting.scheme == "bm25":
-        matrix = bm25_weight(matrix, K1=weighting.bm25_k1, B=weighting.bm25_b).tocsr()
+        negative = matrix.multiply(matrix < 0).tocsr()
+        positive = matrix - negative
+        positive.eliminate_zeros()
+        matrix = bm25_weight(positive, K1=weighting.bm25_k1, B=weighting.bm25_b).tocsr()
         matrix.data = np.maximum(matrix.data, 1e-6)  # an item everyone has gets idf <= 0
+        matrix = matrix + negative
     matrix = (weighting.alpha * matrix).astype(np.float32)
     return csr_matrix(matrix), IdMap(user_ids), IdMap(items)
+
+
+def without_returns(interactions: pd.DataFrame) -> pd.DataFrame:
+    """The rows that are not returns: what popularity counts and evaluation calls relevant."""
+    if EVENT not in interactions:
+        return interactions
+    keep = (interactions[EVENT] != RETURN_EVENT).to_numpy()
+    return interactions if keep.all() else interactions.loc[keep]
 
 
 def matrix_hash(matrix: csr_matrix, row_ids: np.ndarray, col_ids: np.ndarray) -> str:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from recomart import config, errors, logs, pipeline, summary
 from recomart.quality import QualityGateError
+from recomart.settings import ConfigError
 from recomart.transform import DbtError
 from recomart.warehouse import PublishError
 
@@ -140,7 +141,11 @@ def _with_generator(cfg: config.Config, overrides: dict) -> config.Config:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.setup_console()
-    cfg = config.load()
+    try:
+        cfg = config.load()
+    except ConfigError as exc:  # a wrong setting: named, before any stage runs
+        logging.getLogger("recomart").error("%s: configuration error: %s", args.command, exc)
+        return 2
     started = time.perf_counter()
     try:
         _run(args, cfg)

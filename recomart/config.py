@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from recomart.env import PROJECT_ROOT
+from recomart.settings import ConfigError, Settings, parse
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 SODA_DIR = PROJECT_ROOT / "soda_checks"
@@ -38,12 +39,15 @@ class Paths:
 
 @dataclass(frozen=True)
 class Config:
+    """Resolved paths, the validated settings, and some sections as plain dicts (their readers
+    index them by key); every default comes from recomart.settings."""
+
     paths: Paths
-    generator: dict[str, Any]
-    ingest: dict[str, Any]
+    generator: dict[str, Any] | None  # None: no demo data to generate (a shop's own files)
     transform: dict[str, Any]
     train: dict[str, Any]
     serve: dict[str, Any] = field(default_factory=dict)  # [serve]: the HTTP API
+    settings: Settings = field(default_factory=lambda: parse({}))
 
 
 def home() -> Path:
@@ -68,13 +72,36 @@ def _resolve_paths(raw: dict[str, str], base: Path) -> Paths:
 def load(config_file: str | None = None) -> Config:
     """Read the config file (default: $RECOMART_CONFIG or recomart.toml) into a Config."""
     path = Path(config_file or os.environ.get("RECOMART_CONFIG", PROJECT_ROOT / "recomart.toml"))
-    with path.open("rb") as fh:
-        raw = tomllib.load(fh)
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"no configuration file {path} (RECOMART_CONFIG names another)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    settings = parse(raw, str(path))
     return Config(
-        paths=_resolve_paths(raw["paths"], home()),
-        generator=raw["generator"],
-        ingest=raw["ingest"],
-        transform=raw["transform"],
-        train=raw["train"],
-        serve=raw.get("serve", {}),
+        paths=_resolve_paths(settings.paths.model_dump(), home()),
+        generator=settings.generator,
+        transform=settings.transform.model_dump(),
+        train=settings.train.model_dump(),
+        serve=settings.serve,
+        settings=settings,
+    )
+
+
+def with_settings(cfg: Config, **sections: Any) -> Config:
+    """cfg with some sections of its settings replaced, validated again (tests, one-off runs).
+
+    `sections` are plain values as in the TOML file: `ingest={"interactions": {...}}`.
+    """
+    raw = {**cfg.settings.model_dump(exclude_none=True), **sections}
+    settings = parse(raw, "settings")
+    return replace(
+        cfg,
+        generator=settings.generator,
+        transform=settings.transform.model_dump(),
+        train=settings.train.model_dump(),
+        serve=settings.serve,
+        settings=settings,
     )

@@ -509,7 +509,7 @@ def _write_csv(rows: dict[str, np.ndarray], path: Path) -> None:
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as fh:
-        fh.write((",".join(schema.CSV_COLUMNS) + "\n").encode())
+        fh.write((",".join(schema.CSV_BASIC) + "\n").encode())
         options = pacsv.WriteOptions(include_header=False, quoting_style="none")
         pacsv.write_csv(table, fh, options)
 

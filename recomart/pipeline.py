@@ -23,6 +23,11 @@ def generate(cfg: config.Config, force: bool = False) -> dict:
     from recomart import datagen
 
     log = logging.getLogger("generation")
+    if cfg.generator is None:
+        raise ValueError(
+            "this configuration has no [generator] section: it reads the shop's own files"
+            f" ({cfg.paths.interactions_glob}), there is no demo data to generate"
+        )
     manifest = cfg.paths.generated / "manifest.json"
     if manifest.exists() and not force:
         log.info("generated data already in %s (use --force to rewrite it)", cfg.paths.generated)
@@ -42,7 +47,12 @@ def ingest(
     result = {}
     if source in ("all", "interactions"):
         result["interactions"] = _ingest_interactions(cfg, files, since)
-    if source in ("all", "catalog"):
+    if source in ("all", "catalog") and cfg.settings.catalog.source == "none":
+        ingest_log.info(
+            'No catalog to load ([catalog] source = "none"): the items are those the interactions'
+            " name, and item features come from the interactions alone"
+        )
+    elif source in ("all", "catalog"):
         from dlt_pipelines.catalog.helpers import CatalogLoadError
         from dlt_pipelines.catalog_pipeline import load_catalog
 
@@ -152,12 +162,15 @@ def tune(cfg: config.Config) -> dict:
 
 
 def run_all(cfg: config.Config) -> None:
-    """generate (if missing) -> ingest -> transform -> quality gate -> train."""
+    """generate (if missing; not for a shop's own files) -> ingest -> transform -> quality gate
+    -> train."""
     import time
 
     log = logging.getLogger("recomart")
     steps = {"generate": generate, "ingest": ingest, "transform": transform_stage,
              "quality gate": quality, "train": train}  # fmt: skip
+    if cfg.generator is None:  # the shop's own data: nothing to generate
+        del steps["generate"]
     started = time.perf_counter()
     for number, (name, step) in enumerate(steps.items(), start=1):  # progress: where, how long
         log.info("step %d/%d: %s (%.0f s so far)", number, len(steps), name,

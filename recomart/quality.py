@@ -33,7 +33,7 @@ from typing import Any
 
 import duckdb
 
-from recomart import config
+from recomart import config, schema
 from recomart.config import SODA_DIR
 from recomart.env import PROJECT_ROOT
 
@@ -41,7 +41,10 @@ DATASOURCE_FILE = SODA_DIR / "datasource.yml"
 WAREHOUSE_ENV = "RECOMART_WAREHOUSE"  # datasource.yml reads the warehouse path from it
 REPORT_NAME = "data_quality_report.json"
 SUMMARY_NAME = "data_quality_report.md"
-RAW_DATASETS = ("raw_interactions", "raw_catalog")  # dlt datasets whose load ids a run records
+RAW_DATASETS = ("raw_interactions", "raw_catalog")
+CATALOG_CONTRACTS = (
+    "raw_products.yml",
+)  # skipped when there is no catalog  # dlt datasets whose load ids a run records
 MAX_LOAD_IDS = 10  # the latest load ids recorded per dataset (with the count of all loads)
 MAX_RUNS = 100
 WARN_WEIGHT = 0.5
@@ -62,9 +65,27 @@ class QualityGateError(RuntimeError):
     """Raised by enforce() when a contract check failed or could not be evaluated."""
 
 
-def contract_files(directory: Path = SODA_DIR) -> list[Path]:
-    """Every contract in `directory`: its *.yml files except the data source configuration."""
-    return sorted(p for p in directory.glob("*.yml") if p.name != DATASOURCE_FILE.name)
+def contract_files(directory: Path = SODA_DIR, cfg: config.Config | None = None) -> list[Path]:
+    """Every contract in `directory`: its *.yml files except the data source configuration; with
+    `cfg`, only those that apply (no catalog contract when [catalog] source = "none")."""
+    contracts = sorted(p for p in directory.glob("*.yml") if p.name != DATASOURCE_FILE.name)
+    if cfg is not None and cfg.settings.catalog.source == "none":
+        contracts = [p for p in contracts if p.name not in CATALOG_CONTRACTS]
+    return contracts
+
+
+def contract_variables(cfg: config.Config) -> dict[str, str]:
+    """The Soda variables that carry recomart.toml's settings into the contracts (each contract
+    declares the ones it uses, with the demo's defaults)."""
+    settings = cfg.settings
+    negative = settings.ingest.interactions.returns.action == "negative"
+    events = [*schema.EVENT_TYPES, *([schema.RETURN_EVENT] if negative else [])]
+    return {
+        "RATING_MIN": repr(settings.ratings.min),
+        "RATING_MAX": repr(settings.ratings.max),
+        "EVENT_TYPES": ", ".join(f"'{event}'" for event in events),
+        "UNKNOWN_ITEMS": settings.catalog.unknown_item_policy,
+    }
 
 
 def run_quality(
@@ -87,12 +108,13 @@ def run_quality(
     warehouse = warehouse or cfg.paths.warehouse
     if not warehouse.exists():
         raise FileNotFoundError(f"No warehouse at {warehouse}: load and transform the data first")
-    paths = contracts if contracts is not None else contract_files()
+    paths = contracts if contracts is not None else contract_files(cfg=cfg)
+    variables = contract_variables(cfg)
     started = time.perf_counter()
     run_at = datetime.now(UTC)
     load_ids = _load_ids(warehouse)
     with _warehouse_env(warehouse), _soda_logs_at(logging.WARNING):
-        results = [_verify(Path(path)) for path in paths]
+        results = [_verify(Path(path), variables) for path in paths]
     entry = _entry(results, warehouse, run_at, time.perf_counter() - started, load_ids)
     append_report(cfg.paths.reports / REPORT_NAME, entry)
     write_summary(cfg.paths.reports / SUMMARY_NAME, entry)
@@ -251,12 +273,14 @@ def _load_ids(warehouse: Path) -> dict[str, dict]:
     return found
 
 
-def _verify(contract: Path) -> dict:
+def _verify(contract: Path, variables: dict[str, str] | None = None) -> dict:
     """Verify one contract file; summarise it as a dataset result (errored if Soda raised)."""
     verify_contract_locally = _soda_verify()
     try:
         session = verify_contract_locally(
-            data_source_file_path=str(DATASOURCE_FILE), contract_file_path=str(contract)
+            data_source_file_path=str(DATASOURCE_FILE),
+            contract_file_path=str(contract),
+            variables=variables,
         )
     except Exception as exc:  # Soda raises on a contract it cannot parse or connect for
         return _dataset(contract.stem, contract, [], [f"{type(exc).__name__}: {exc}"])

@@ -6,13 +6,27 @@ CSV_ITEM = "item_id"
 CSV_RATING = "rating"
 CSV_TIMESTAMP = "timestamp"
 CSV_EVENT = "event_type"
-CSV_REQUIRED = (CSV_USER, CSV_ITEM, CSV_RATING, CSV_TIMESTAMP)
-CSV_COLUMNS = (*CSV_REQUIRED, CSV_EVENT)
+CSV_QUANTITY = "quantity"  # optional: units bought (negative on a return line)
+CSV_UNIT_PRICE = "unit_price"  # optional: price of one unit
+CSV_VALUE = "value"  # optional: the line's value (dbt falls back to quantity * unit_price)
+CSV_TRANSACTION = "transaction_id"  # optional: invoice or order number, as text
+CSV_BASIC = (CSV_USER, CSV_ITEM, CSV_RATING, CSV_TIMESTAMP, CSV_EVENT)  # the generator's header
+CSV_REQUIRED = (CSV_USER, CSV_ITEM, CSV_TIMESTAMP)
+CSV_OPTIONAL = (CSV_RATING, CSV_EVENT, CSV_QUANTITY, CSV_UNIT_PRICE, CSV_VALUE, CSV_TRANSACTION)
+CSV_COLUMNS = (CSV_USER, CSV_ITEM, CSV_RATING, CSV_TIMESTAMP, *CSV_OPTIONAL[1:])
+ID_MAX_LENGTH = 256  # longer user or item ids are quarantined (and refused by the API)
 
+# Our event types. A shop's own names map onto them ([ingest.interactions] event_map); a return or
+# cancellation becomes RETURN_EVENT ([ingest.interactions.returns]).
 EVENT_TYPES = ("view", "add_to_cart", "purchase")
+RETURN_EVENT = "return"
 DEFAULT_EVENT = "view"
-RATING_MIN = 1
+RATING_MIN = 1  # the default rating scale ([ratings] in recomart.toml)
 RATING_MAX = 5
+
+# The catalog's columns in our names (catalog files are mapped onto them by [catalog] column_map).
+CATALOG_ID = "id"
+CATALOG_COLUMNS = (CATALOG_ID, "title", "category", "price", "description", "image")
 
 # Raw layer, written by dlt: one DuckDB schema (dlt dataset) per source.
 RAW_INTERACTIONS_DATASET = "raw_interactions"
@@ -46,6 +60,8 @@ TIME = "event_at"
 CATEGORY = "category"
 TITLE = "title"
 PRICE = "price"
+QUANTITY = "quantity"
+VALUE = "value"
 
 # Written by training (models_ml.batch): batch recommendations for every user, for the API.
 RECOMMENDATIONS_SCHEMA = "recommendations"

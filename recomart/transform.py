@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from recomart import config
+from recomart import config, schema
 
 log = logging.getLogger("transformation")
 DBT_TIME = re.compile(r"^\d\d:\d\d:\d\d\s+")  # dbt's own clock; our log line has the time
@@ -22,9 +22,7 @@ class DbtError(RuntimeError):
 
 def dbt_args(command: list[str], cfg: config.Config) -> list[str]:
     """The dbt command line for `command`, pointed at our project, profile, target and vars."""
-    dbt_vars = {"feature_half_life_days": cfg.transform["feature_half_life_days"]}
-    if cfg.transform.get("as_of"):
-        dbt_vars["as_of"] = cfg.transform["as_of"]
+    dbt_vars = dbt_variables(cfg)
     project = str(config.DBT_PROJECT_DIR)
     return [
         *command,
@@ -34,6 +32,27 @@ def dbt_args(command: list[str], cfg: config.Config) -> list[str]:
         "--log-path", str(cfg.paths.dbt_logs),
         "--vars", json.dumps(dbt_vars),
     ]  # fmt: skip
+
+
+def dbt_variables(cfg: config.Config) -> dict:
+    """The dbt vars that carry recomart.toml's settings (dbt_project.yml has their defaults)."""
+    settings = cfg.settings
+    returns = settings.ingest.interactions.returns.action
+    events = [*schema.EVENT_TYPES, *([schema.RETURN_EVENT] if returns == "negative" else [])]
+    dbt_vars = {
+        "feature_half_life_days": settings.transform.feature_half_life_days,
+        "rating_min": settings.ratings.min,
+        "rating_max": settings.ratings.max,
+        "rating_step": settings.ratings.step,
+        "event_types": events,
+        "default_event_type": settings.ingest.interactions.default_event,
+        "returns": returns,
+        "catalog_source": settings.catalog.source,
+        "unknown_items": settings.catalog.unknown_item_policy,
+    }
+    if settings.transform.as_of:
+        dbt_vars["as_of"] = settings.transform.as_of
+    return dbt_vars
 
 
 def dbt_executable() -> str:

@@ -43,7 +43,7 @@ def rows(generated: tuple[Path, dict]) -> dict[int, dict[str, str]]:
     table = pacsv.read_csv(
         out / datagen.INTERACTIONS_FILE,
         convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in s.CSV_COLUMNS}, strings_can_be_null=False
+            column_types={c: pa.string() for c in s.CSV_BASIC}, strings_can_be_null=False
         ),
     )
     return {k + 2: row for k, row in enumerate(table.to_pylist())}

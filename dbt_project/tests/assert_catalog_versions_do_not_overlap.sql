@@ -1,3 +1,5 @@
+{{ config(enabled=var('catalog_source', 'api') != 'none') }}
+
 -- The product history written by dlt (raw_catalog.products, scd2) must give each product at most
 -- one version at any instant: every closed version ends after it starts, and each version of a
 -- product starts no earlier than the previous one ended. A failure means the catalog "as of" a

@@ -26,7 +26,7 @@ user_item_features as (
 interaction_totals as (
     select
         count(*) as interaction_rows,
-        count(*) filter (where not is_rating_imputed) as observed_rating_rows,
+        count(rating) filter (where not is_rating_imputed) as observed_rating_rows,
         count(distinct struct_pack(user_id, item_id)) as pair_count
     from interactions
 ),

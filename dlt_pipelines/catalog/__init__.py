@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import dlt
+import pyarrow as pa
 
 from dlt_pipelines.catalog.helpers import (
     CatalogLoadError,
@@ -35,9 +36,11 @@ __all__ = [
 
 @dlt.source(name=SOURCE_NAME)
 def catalog_source(
-    products: Sequence[dict[str, Any]], retire_absent: bool = False
+    products: Sequence[dict[str, Any]] | pa.Table, retire_absent: bool = False
 ) -> dlt.sources.DltResource:
-    """The `products` resource over a complete catalog listing (what fetch_products returned).
+    """The `products` resource over a complete catalog listing: what fetch_products returned
+    (dicts), or the Arrow table of the catalog files. Product ids are text, as the shop writes
+    them (an API's integer ids become their decimal text).
 
     A product whose attributes changed gets a new current version and its old one is closed.
     retire_absent=False (the default): `id` is the merge key, so only the products in the listing
@@ -46,7 +49,7 @@ def catalog_source(
     current row), so the history is the catalog exactly as the API listed it, delistings included.
     """
     return dlt.resource(
-        list(products),
+        products if isinstance(products, pa.Table) else list(products),
         name=PRODUCTS_TABLE,
         write_disposition={"disposition": "merge", "strategy": "scd2"},
         # scd2 identifies versions by a hash of the whole row, not by a primary key. With `id` as
@@ -54,6 +57,6 @@ def catalog_source(
         # hint is stated both ways: dlt keeps a column hint in its stored schema until it is
         # overridden, so leaving it out would not switch retire_absent back on.
         columns={
-            PRODUCT_ID: {"data_type": "bigint", "nullable": False, "merge_key": not retire_absent}
+            PRODUCT_ID: {"data_type": "text", "nullable": False, "merge_key": not retire_absent}
         },
     )

@@ -113,8 +113,9 @@ def fetch_products(base_url: str, page_size: int, auth: AuthBase | None = None) 
     """GET every page of `<base_url>/products`; raise CatalogLoadError unless all of it came back.
 
     The whole catalog is read before anything is loaded, so a failure on any page leaves the
-    warehouse untouched. Checked: each item is an object with an integer id, no id appears twice,
-    the list is not empty, and its length matches X-Total-Count when the API sends that header.
+    warehouse untouched. Checked: each item is an object with an id (an integer or a non-empty
+    string; stored as text), no id appears twice, the list is not empty, and its length matches
+    X-Total-Count when the API sends that header.
     """
     runtime = resolve_configuration(RuntimeConfiguration())
     client = RESTClient(base_url=base_url.rstrip("/") + "/", auth=auth, config=runtime)
@@ -143,15 +144,18 @@ def fetch_products(base_url: str, page_size: int, auth: AuthBase | None = None) 
 
 def check_products(fetched: FetchedCatalog, base_url: str) -> None:
     """Raise CatalogLoadError unless `fetched` is a whole catalog of uniquely identified items."""
-    seen: dict[int, int] = {}
+    seen: dict[str, int] = {}
     for position, item in enumerate(fetched.products):
         product_id = item.get(PRODUCT_ID) if isinstance(item, dict) else None
-        if not isinstance(product_id, int) or isinstance(product_id, bool):
+        if isinstance(product_id, bool) or not (
+            isinstance(product_id, int) or (isinstance(product_id, str) and product_id.strip())
+        ):
             raise CatalogLoadError(
                 f"catalog load from {base_url}: item {position + 1} of the list is not a product"
-                f" with an integer `{PRODUCT_ID}`: {str(item)[:200]}. Nothing was loaded",
+                f" with an integer or text `{PRODUCT_ID}`: {str(item)[:200]}. Nothing was loaded",
                 url=base_url,
             )
+        product_id = str(product_id).strip()
         if product_id in seen:
             raise CatalogLoadError(
                 f"catalog load from {base_url}: product id {product_id} is listed twice (items"

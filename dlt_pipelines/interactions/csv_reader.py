@@ -13,8 +13,7 @@ from __future__ import annotations
 import csv
 import logging
 import mmap
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -22,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from recomart import schema as s
+from recomart.settings import InteractionsFormat as CsvFormat  # [ingest.interactions]
 
 log = logging.getLogger("ingestion")
 NEWLINE, CARRIAGE_RETURN = 10, 13
@@ -43,25 +43,6 @@ class UnreadableFileError(ValueError):
 
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(f"{path}: not readable as CSV: {reason.splitlines()[0]}")
-
-
-@dataclass(frozen=True)
-class CsvFormat:
-    """How the interaction files are laid out ([ingest.interactions] in recomart.toml)."""
-
-    delimiter: str = ","
-    header: bool = True
-    columns: tuple[str, ...] = ()  # the file's columns in order, for files without a header
-    column_map: Mapping[str, str] = field(default_factory=dict)  # file's name -> ours
-
-    @classmethod
-    def from_config(cls, section: Mapping) -> CsvFormat:
-        return cls(
-            delimiter=section.get("delimiter", ","),
-            header=section.get("header", True),
-            columns=tuple(section.get("columns", ())),
-            column_map=dict(section.get("column_map", {})),
-        )
 
 
 @dataclass

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dlt_pipelines.interactions import fields
 from dlt_pipelines.interactions.csv_reader import (
     CsvFormat,
     Layout,
@@ -33,7 +34,9 @@ from dlt_pipelines.interactions.csv_reader import (
     read_sql,
     register_numbers,
 )
+from dlt_pipelines.sql import SHOP_ID_MACRO, quote
 from recomart import schema as s
+from recomart.settings import AUTO
 
 __all__ = [
     "NATURAL_KEY",
@@ -48,7 +51,7 @@ __all__ = [
 log = logging.getLogger("ingestion")
 BLANK = "blank"  # reason of a record with no data at all (a whitespace-only line): not a row
 # What makes two rows the same interaction: null-safe equality of the parsed values.
-NATURAL_KEY = (s.CSV_USER, s.CSV_ITEM, s.CSV_TIMESTAMP, s.CSV_RATING, s.CSV_EVENT)
+NATURAL_KEY = tuple(c for c in s.CSV_COLUMNS)
 QUARANTINE_SCHEMA = pa.schema([
     pa.field("file_sha256", pa.string(), nullable=False),
     pa.field(s.SOURCE_FILE, pa.string(), nullable=False),
@@ -98,90 +101,96 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-# An id as a whole number. DuckDB's cast rounds '5.5' to 6; an id with a fraction is not an id, so
-# only a decimal point followed by zeros ('7.0', as float-typed exports write ids) is accepted. The
-# lambda binds the stripped text once, and runs only on the rows with a decimal point.
-_WHOLE_NUMBER_MACRO = """
-create or replace temp macro whole_number(text) as
-case
-    when contains(text, '.') then list_transform(
-        [rtrim(rtrim(trim(text), '0'), '.')],
-        lambda stripped: case when not contains(stripped, '.') then try_cast(stripped as bigint) end
-    )[1]
-    else try_cast(text as bigint)
-end
-"""
-
-# Timestamps: ISO text (naive = UTC, an offset is applied), epoch seconds or epoch milliseconds.
-# At most one of these parsers accepts a text; coalesce runs the next only on the rows the ones
-# before it failed, so the file's usual format goes first (see _timestamp_parsers).
-_ISO_PARSERS = (
-    f"""try_strptime("{s.CSV_TIMESTAMP}", '%Y-%m-%d %H:%M:%S')""",
-    f"""try_cast("{s.CSV_TIMESTAMP}" as timestamptz)::timestamp""",
-)
-# the lambda binds the number once, so DuckDB does not hoist the cast out of coalesce (where it
-# would run on every row)
-_EPOCH_PARSER = f"""list_transform(
-    [try_cast("{s.CSV_TIMESTAMP}" as double)],
-    lambda x: case
-        when x between 1e8 and 1e11 then make_timestamp(cast(x * 1e6 as bigint))
-        when x between 1e11 and 1e14 then make_timestamp(cast(x * 1e3 as bigint))
-    end
-)[1]"""
-
-# Typing and reasons over a file's records, in file order. A rating may be missing (dbt imputes
-# it), not unparseable. Reasons, and the record's fields re-joined, are worked out only for rows
-# that failed to type.
-_TYPE_SQL = f"""
-create or replace temp table {{typed}} as
+# Typing and reasons over a file's records, in file order. A rating, quantity, price or value may
+# be missing, not unparseable. Reasons, and the record's fields re-joined, are worked out only for
+# rows that failed to type.
+_TYPE_SQL = """
+create or replace temp table {typed} as
 with typed as (
     select
         *,
-        whole_number({s.CSV_USER}) as u,
-        whole_number({s.CSV_ITEM}) as i,
-        try_cast({s.CSV_RATING} as double) as r,
-        coalesce({{timestamp_parsers}}) as t,
-    from {{read}}
+        shop_id("{user}") as u,
+        shop_id("{item}") as i,
+        try_cast("{rating}" as double) as r,
+        coalesce({timestamp_parsers}) as t,
+        try_cast("{quantity}" as double) as q,
+        try_cast("{unit_price}" as double) as p,
+        try_cast("{value}" as double) as v,
+        shop_id("{transaction}") as x,
+    from {read}
 ),
 reasoned as (
     select
         *,
+        {event} as e,
         case
-            when u is not null and i is not null and t is not null
-                and (r is not null or {s.CSV_RATING} is null) then null
-            when coalesce(trim({s.CSV_USER}), '') = '' and coalesce(trim({s.CSV_ITEM}), '') = ''
-                and coalesce(trim({s.CSV_RATING}), '') = ''
-                and coalesce(trim("{s.CSV_TIMESTAMP}"), '') = ''
-                and coalesce(trim({s.CSV_EVENT}), '') = '' then '{BLANK}'
-            when coalesce(trim({s.CSV_USER}), '') = '' then 'missing {s.CSV_USER}'
-            when u is null then 'unparseable {s.CSV_USER}'
-            when coalesce(trim({s.CSV_ITEM}), '') = '' then 'missing {s.CSV_ITEM}'
-            when i is null then 'unparseable {s.CSV_ITEM}'
-            when coalesce(trim("{s.CSV_TIMESTAMP}"), '') = '' then 'missing {s.CSV_TIMESTAMP}'
-            when t is null then 'unparseable {s.CSV_TIMESTAMP}'
-            when r is null and trim({s.CSV_RATING}) <> '' then 'unparseable {s.CSV_RATING}'
+            when {blank} then '{BLANK}'
+            when u is null then 'missing {user}'
+            when length(u) > {max_id} then 'unparseable {user}'
+            when i is null then 'missing {item}'
+            when length(i) > {max_id} then 'unparseable {item}'
+            when nullif(trim("{timestamp}"), '') is null then 'missing {timestamp}'
+            when t is null then 'unparseable {timestamp}'
+            when r is null and nullif(trim("{rating}"), '') is not null then 'unparseable {rating}'
+            when q is null and nullif(trim("{quantity}"), '') is not null
+                then 'unparseable {quantity}'
+            when p is null and nullif(trim("{unit_price}"), '') is not null
+                then 'unparseable {unit_price}'
+            when v is null and nullif(trim("{value}"), '') is not null then 'unparseable {value}'
+            when length(x) > {max_id} then 'unparseable {transaction}'
+            {quarantined_returns}
         end as reason,
     from typed
 )
 select
-    u, i, r, t, {s.CSV_EVENT} as e, reason,
-    case when reason is not null then concat_ws($delim, {{fields}}) end as fields_text,
+    u, i, r, t, e, q, p, v, x, reason,
+    case when reason is not null then concat_ws($delim, {fields}) end as fields_text,
     case
-        when reason like '%{s.CSV_USER}' then {s.CSV_USER}
-        when reason like '%{s.CSV_ITEM}' then {s.CSV_ITEM}
-        when reason like '%{s.CSV_TIMESTAMP}' then "{s.CSV_TIMESTAMP}"
-        when reason like '%{s.CSV_RATING}' then {s.CSV_RATING}
+        when reason not like 'unparseable %' then null
+        when reason like '%{user}' then "{user}"
+        when reason like '%{item}' then "{item}"
+        when reason like '%{timestamp}' then "{timestamp}"
+        when reason like '%{rating}' then "{rating}"
+        when reason like '%{quantity}' then "{quantity}"
+        when reason like '%{unit_price}' then "{unit_price}"
+        when reason like '%{value}' then "{value}"
+        when reason like '%{transaction}' then "{transaction}"
     end as value_text,
 from reasoned
 """
+RETURN_REASON = "return or cancellation"
+# the typed columns of a row, as the accepted rows are staged (and the raw table named)
+TYPED_COLUMNS = {
+    "u": s.CSV_USER, "i": s.CSV_ITEM, "r": s.CSV_RATING, "t": s.CSV_TIMESTAMP, "e": s.CSV_EVENT,
+    "q": s.CSV_QUANTITY, "p": s.CSV_UNIT_PRICE, "v": s.CSV_VALUE, "x": s.CSV_TRANSACTION,
+}  # fmt: skip
+
+
+def type_sql(typed: str, read: str, own: list[str], fmt: CsvFormat, epoch_first: bool) -> str:
+    """The statement that reads a file (`read`, its own fields `own`) and types it into `typed`."""
+    rule = fields.return_rule(fmt)
+    quarantined_returns = (
+        f"when {rule} then '{RETURN_REASON}'" if rule and fmt.returns.action == "quarantine" else ""
+    )
+    return _TYPE_SQL.format(
+        typed=typed,
+        read=read,
+        user=s.CSV_USER, item=s.CSV_ITEM, rating=s.CSV_RATING, timestamp=s.CSV_TIMESTAMP,
+        quantity=s.CSV_QUANTITY, unit_price=s.CSV_UNIT_PRICE, value=s.CSV_VALUE,
+        transaction=s.CSV_TRANSACTION,
+        timestamp_parsers=", ".join(fields.timestamp_parsers(fmt, epoch_first)),
+        event=fields.event_sql(fmt),
+        blank=" and ".join(f"nullif(trim({c}), '') is null" for c in own) or "false",
+        BLANK=BLANK,
+        max_id=s.ID_MAX_LENGTH,
+        quarantined_returns=quarantined_returns,
+        fields=", ".join(f"coalesce({c}, '')" for c in own),
+    )  # fmt: skip
+
 
 _ACCEPTED_SQL = f"""
 select
-    u as {s.CSV_USER},
-    i as {s.CSV_ITEM},
-    r as {s.CSV_RATING},
-    t as "{s.CSV_TIMESTAMP}",
-    e as {s.CSV_EVENT},
+    {", ".join(f'{typed} as "{name}"' for typed, name in TYPED_COLUMNS.items())},
     file_order,  -- the file's name is a constant the load adds (cheaper than a string per row)
     {s.SOURCE_LINE},
 from typed_rows
@@ -191,7 +200,7 @@ where reason is null
 _QUARANTINED_SQL = f"""
 select file_sha256, {s.SOURCE_FILE}, {s.SOURCE_LINE}, reason as {s.REASON},
     case
-        when value_text is not null then 'value: ' || value_text
+        when value_text is not null then 'value: ' || left(value_text, 100)
     end as {s.REASON_DETAIL}, file_order, fields_text
 from typed_rows
 where reason is not null and reason <> '{BLANK}'
@@ -224,25 +233,19 @@ class _Clock:
         return ", ".join(f"{step} {seconds:.2f} s" for step, seconds in self.laps.items())
 
 
-def quote(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _timestamp_parsers(con: duckdb.DuckDBPyConnection, source: str, params: dict) -> str:
-    """The timestamp parsers in the order that suits the file: epoch first when its first rows
-    hold more epoch numbers than ISO texts (MovieLens), else ISO first."""
+def _epoch_first(con: duckdb.DuckDBPyConnection, source: str, params: dict) -> bool:
+    """Whether the file's first rows hold more epoch numbers than ISO texts (MovieLens): then the
+    epoch parser goes first (timestamp_format = auto)."""
     sample = (
         f'select count(try_cast("{s.CSV_TIMESTAMP}" as double)),'
-        f""" count(try_strptime("{s.CSV_TIMESTAMP}", '%Y-%m-%d %H:%M:%S'))"""
+        f' count(try_strptime("{s.CSV_TIMESTAMP}", {quote(fields.ISO_FORMAT)}))'
         f" from (select * from {source.replace('{parallel}', '')} limit 1000)"
     )
     try:
         epochs, isos = con.execute(sample, params).fetchall()[0]
     except duckdb.Error:  # the full read reports what is wrong with the file
-        epochs, isos = 0, 1
-    parsers = (_EPOCH_PARSER, *_ISO_PARSERS) if epochs > isos else (*_ISO_PARSERS, _EPOCH_PARSER)
-    return ", ".join(parsers)
+        return False
+    return epochs > isos
 
 
 def _read_file(con: duckdb.DuckDBPyConnection, order: int, f: SourceFile, fmt: CsvFormat) -> Layout:
@@ -251,12 +254,8 @@ def _read_file(con: duckdb.DuckDBPyConnection, order: int, f: SourceFile, fmt: C
     Raises MissingColumnError or UnreadableFileError; then nothing is read.
     """
     source, params, own = read_sql(f.path, fmt)
-    statement = _TYPE_SQL.format(
-        typed=f"typed_{order}",
-        read=source,
-        fields=", ".join(f"coalesce({c}, '')" for c in own),
-        timestamp_parsers=_timestamp_parsers(con, source, params),
-    )
+    epoch_first = AUTO in fmt.formats and _epoch_first(con, source, params)
+    statement = type_sql(f"typed_{order}", source, own, fmt, epoch_first)
     create_from_csv(con, f.path, statement, params)
     records = con.execute(f"select count(*) from typed_{order}").fetchall()[0][0]
     file_layout = layout(Lines.of(f.path), records, fmt.header)
@@ -273,7 +272,8 @@ def _typed_select(order: int, f: SourceFile, file_layout: Layout) -> str:
         line = f"lines_{order}.{s.SOURCE_LINE}"
         source = f"typed_{order} as typed positional join lines_{order}"
     return (
-        f"select {order} as file_order, u, i, r, t, e, reason, fields_text, value_text,"
+        f"select {order} as file_order, {', '.join(TYPED_COLUMNS)}, reason, fields_text,"
+        " value_text,"
         f" {quote(f.name)} as {s.SOURCE_FILE}, {quote(f.sha256)} as file_sha256,"
         f" {line} as {s.SOURCE_LINE} from {source}"
     )
@@ -325,7 +325,7 @@ def parse_files(files: list[SourceFile], fmt: CsvFormat | None, stage: Path) -> 
     parsed: dict[int, tuple[SourceFile, Layout]] = {}
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'").fetchall()
-        con.execute(_WHOLE_NUMBER_MACRO).fetchall()
+        con.execute(SHOP_ID_MACRO).fetchall()
         for order, f in enumerate(files):
             infos[order] = {
                 "source_file": f.name,

@@ -18,11 +18,15 @@ from recomart import schema as s
 
 # Column types as dlt creates the tables (a model carries no types of its own).
 INTERACTIONS_COLUMNS = {
-    s.CSV_USER: {"data_type": "bigint", "nullable": False},
-    s.CSV_ITEM: {"data_type": "bigint", "nullable": False},
+    s.CSV_USER: {"data_type": "text", "nullable": False},
+    s.CSV_ITEM: {"data_type": "text", "nullable": False},
     s.CSV_RATING: {"data_type": "double", "nullable": True},
     s.CSV_TIMESTAMP: {"data_type": "timestamp", "timezone": False, "nullable": False},
     s.CSV_EVENT: {"data_type": "text", "nullable": True},
+    s.CSV_QUANTITY: {"data_type": "double", "nullable": True},
+    s.CSV_UNIT_PRICE: {"data_type": "double", "nullable": True},
+    s.CSV_VALUE: {"data_type": "double", "nullable": True},
+    s.CSV_TRANSACTION: {"data_type": "text", "nullable": True},
     s.SOURCE_FILE: {"data_type": "text", "nullable": False},
     s.SOURCE_LINE: {"data_type": "bigint", "nullable": False},
 }

@@ -34,12 +34,16 @@ final as (
         case
             when version_rank > 1 then kept_interaction_key
         end as duplicate_of_interaction_key,
+        transaction_id,
 
         -- strings
         event_type,
 
         -- numerics
         rating,
+        quantity,
+        unit_price,
+        value,
 
         -- booleans
         version_rank > 1 as is_duplicate,

@@ -34,6 +34,7 @@ final as (
         user_id,
         item_id,
         duplicate_of_interaction_key,
+        transaction_id,
 
         -- strings
         category,
@@ -42,12 +43,28 @@ final as (
         case
             when is_duplicate
                 then 'duplicate event'
+            {% if var('returns') == 'drop' -%}
+                when event_type = 'return'
+                    then 'return or cancellation'
+            {% endif -%}
             when
                 rating is not null
                 and rating not between {{ var('rating_min') }} and {{ var('rating_max') }}
                 then 'rating out of range'
-            when not is_known_item
-                then 'unknown item_id'
+            {% if var('rating_step') | float > 0 -%}
+                -- on the scale's grid: min, min + step, ..., max (up to float rounding)
+                when
+                    rating is not null
+                    and abs(
+                        (rating - {{ var('rating_min') }}) / {{ var('rating_step') }}
+                        - round((rating - {{ var('rating_min') }}) / {{ var('rating_step') }})
+                    ) > 1e-6
+                    then 'rating not on the scale'
+            {% endif -%}
+            {% if var('unknown_items') == 'reject' -%}
+                when not is_known_item
+                    then 'unknown item_id'
+            {% endif -%}
             -- LT05 is off on the next line: the lint templater renders var() as a long stand-in
             when event_type not in ('{{ var("event_types") | join("', '") }}')  -- noqa: LT05
                 then 'unknown event_type'
@@ -58,8 +75,12 @@ final as (
 
         -- numerics
         rating,
+        quantity,
+        unit_price,
+        value,
 
         -- booleans
+        is_known_item,
         is_duplicate,
         is_event_type_imputed,
 

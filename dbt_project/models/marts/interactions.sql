@@ -1,6 +1,7 @@
 -- Clean interactions, with missing ratings imputed: the item's median observed rating among clean
--- rows, else the global median observed rating, else (no rating observed at all) the middle of the
--- rating scale. is_rating_imputed marks the filled ones, so features can leave them out.
+-- rows, else the global median observed rating. When no rating was observed at all (an implicit
+-- feedback log: events only), ratings stay null. is_rating_imputed marks the filled ones, so
+-- features can leave them out.
 
 with
 
@@ -34,10 +35,10 @@ imputed as (
         coalesce(
             clean_interactions.rating,
             item_median_ratings.item_median_rating,
-            global_median_rating.global_median_rating,
-            ({{ var('rating_min') }} + {{ var('rating_max') }}) / 2.0
+            global_median_rating.global_median_rating
         ) as imputed_rating,
-        clean_interactions.rating is null as is_rating_imputed
+        clean_interactions.rating is null
+        and global_median_rating.global_median_rating is not null as is_rating_imputed
     from clean_interactions
     left join item_median_ratings
         on clean_interactions.item_id = item_median_ratings.item_id
@@ -54,6 +55,8 @@ final as (
         event_type,
         cast(imputed_rating as double) as rating,
         is_rating_imputed,
+        quantity,
+        value,
         event_at,
         cast(event_at as date) as event_date,
         cast(hour(event_at) as integer) as event_hour,

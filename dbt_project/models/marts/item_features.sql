@@ -1,5 +1,6 @@
--- Per-product features: every catalog product, interacted with or not, measured at the shared
--- reference time. Rating statistics use observed ratings only (never imputed ones).
+-- Per-item features: every catalog product, interacted with or not, and (unknown_items = keep) every
+-- item of the clean interactions the catalog lacks, measured at the shared reference time. Rating
+-- statistics use observed ratings only (never imputed ones).
 
 with
 
@@ -58,10 +59,16 @@ item_aggregates as (
     group by item_id
 ),
 
+all_items as (
+    select item_id from products
+    union
+    select item_id from item_aggregates
+),
+
 final as (
     -- column order is the interface order documented in _marts__models.yml
     select
-        products.item_id,
+        all_items.item_id,
         products.title,
         products.category,
         category_codes.category_code,
@@ -80,11 +87,13 @@ final as (
         round(coalesce(item_aggregates.popularity_score, 0.0), 6) as popularity_score,
         item_aggregates.last_interaction_at,
         reference_time.features_as_of
-    from products
+    from all_items
+    left join products
+        on all_items.item_id = products.item_id
     left join category_codes
         on products.category = category_codes.category
     left join item_aggregates
-        on products.item_id = item_aggregates.item_id
+        on all_items.item_id = item_aggregates.item_id
     cross join catalog_price_stats
     cross join reference_time
 )

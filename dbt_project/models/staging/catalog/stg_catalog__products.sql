@@ -1,35 +1,50 @@
+{#-
+    The current catalog. Its raw table may lack columns (catalog files carry no API rating) or be
+    absent altogether ([catalog] source = "none", var catalog_source): then the model has the same
+    columns, filled with nulls, and no rows.
+-#}
+{%- set columns = [] -%}
+{%- if var('catalog_source') != 'none' -%}
+    {%- set products = source('raw_catalog', 'products') -%}
+    {%- set columns = existing_columns(products) -%}
+{%- endif -%}
+
 with
 
 source as (
-    select * from {{ source('raw_catalog', 'products') }}
-),
-
--- the raw table keeps every version of a product (dlt scd2); the current one is still open
-current_versions as (
-    select * from source
-    where _dlt_valid_to is null
+    {% if columns %}
+        select * from {{ products }}
+        -- the raw table keeps every version of a product (dlt scd2); the current one is still open
+        where _dlt_valid_to is null
+    {% else %}
+        select
+            cast(null as varchar) as id,
+            cast(null as varchar) as _dlt_load_id,
+            cast(null as timestamp) as _dlt_valid_from
+        where false
+    {% endif %}
 ),
 
 final as (
     select
         -- ids
-        id as item_id,
+        cast(id as varchar) as item_id,
         _dlt_load_id as load_id,
 
         -- strings
-        trim(title) as title,
-        trim(description) as description,
-        nullif(lower(trim(category)), '') as category,
-        image as image_url,
+        trim({{ column_or_null('title', columns, 'varchar') }}) as title,
+        trim({{ column_or_null('description', columns, 'varchar') }}) as description,
+        nullif(lower(trim({{ column_or_null('category', columns, 'varchar') }})), '') as category,
+        {{ column_or_null('image', columns, 'varchar') }} as image_url,
 
         -- numerics
-        cast(price as double) as price,
-        cast(rating__rate as double) as catalog_rating,
-        rating__count as catalog_rating_count,
+        {{ column_or_null('price', columns, 'double') }} as price,
+        {{ column_or_null('rating__rate', columns, 'double') }} as catalog_rating,
+        {{ column_or_null('rating__count', columns, 'bigint') }} as catalog_rating_count,
 
         -- timestamps
         cast(_dlt_valid_from as timestamp) as version_valid_from_at
-    from current_versions
+    from source
 )
 
 select * from final

@@ -11,10 +11,14 @@ final as (
         -- only when an earlier load has the same values, so file and line tell repeats apart)
         md5(concat_ws(
             '|', user_id, item_id, epoch_us("timestamp"),  -- noqa: RF06
-            coalesce(cast(rating as varchar), ''), coalesce(event_type, ''), source_file, source_line
+            coalesce(cast(rating as varchar), ''), coalesce(event_type, ''),
+            coalesce(cast(quantity as varchar), ''), coalesce(cast(unit_price as varchar), ''),
+            coalesce(cast(value as varchar), ''), coalesce(transaction_id, ''),
+            source_file, source_line
         )) as interaction_key,
-        user_id,
-        item_id,
+        cast(user_id as varchar) as user_id,
+        cast(item_id as varchar) as item_id,
+        transaction_id,
 
         -- strings
         coalesce(
@@ -25,6 +29,10 @@ final as (
         -- numerics
         -- NaN is a missing value, not a rating: it would otherwise count as out of range
         cast(case when isnan(rating) then null else rating end as double) as rating,
+        quantity,
+        unit_price,
+        -- the line's value: as given, else quantity times unit price
+        coalesce(value, quantity * unit_price) as value,
 
         -- booleans
         -- the imputation flag of event_type (policy: docs.md `imputation_policy`)

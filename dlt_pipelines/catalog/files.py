@@ -1,0 +1,175 @@
+"""A product catalog kept in files (CSV, JSON or Parquet), read by DuckDB into one Arrow table.
+
+[catalog] in recomart.toml: `files` (a glob, relative to the home), `format` (auto: by extension),
+`delimiter` (CSV), `column_map` (the file's column name -> ours: id, title, category, price,
+description, image; a column already named like ours needs no entry) and `category_separator`
+(a list such as MovieLens's `Adventure|Animation` gives its first entry as the category).
+
+Whole columns in DuckDB, never Python per row. The listing is checked like the API's: every row
+has an id, no id appears twice, something was listed; else CatalogLoadError names the file, the
+row and the id, and nothing is loaded.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from dlt_pipelines.catalog.helpers import CatalogLoadError
+from dlt_pipelines.sql import SHOP_ID_MACRO, quote
+from recomart import schema as s
+from recomart.settings import Catalog
+
+FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "json",
+           ".ndjson": "json", ".parquet": "parquet", ".pq": "parquet"}  # fmt: skip
+TEXT_COLUMNS = ("title", "category", "description", "image")
+PREVIEW = 5  # offending rows named in an error
+# The products in the API's shape (its rating columns empty), with `_dlt_id`, the hash of the
+# values that dlt's scd2 compares between loads to tell a changed product (dlt computes it for
+# rows it gets as dicts, not for Arrow tables).
+PRODUCTS_SQL = f"""
+select
+    "{s.CATALOG_ID}", title, price, description, category, image,
+    cast(null as double) as rating__rate,
+    cast(null as bigint) as rating__count,
+    md5(to_json({{
+        id: "{s.CATALOG_ID}", title: title, price: price, description: description,
+        category: category, image: image
+    }})) as _dlt_id
+from listed
+order by file_order, file_row
+"""
+
+
+@dataclass(frozen=True)
+class CatalogFiles:
+    """The products of every catalog file (id, title, category, price, description, image),
+    and the files they came from."""
+
+    products: pa.Table
+    files: list[Path]
+
+
+def file_format(path: Path, settings: Catalog) -> str:
+    """csv, json or parquet: the configured format, else the file's extension."""
+    if settings.format != "auto":
+        return settings.format
+    try:
+        return FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise CatalogLoadError(
+            f"{path}: cannot tell the catalog file's format from its extension; set [catalog]"
+            f" format to one of csv, json, parquet"
+        ) from None
+
+
+def _reader(path: Path, kind: str, settings: Catalog) -> str:
+    where = quote(str(path))
+    if kind == "csv":
+        return (
+            f"read_csv({where}, header = true, all_varchar = true, delim = "
+            f"{quote(settings.delimiter)}, quote = '\"', escape = '\"')"
+        )
+    if kind == "json":
+        return f"read_json_auto({where})"
+    return f"read_parquet({where})"
+
+
+def _select(con: duckdb.DuckDBPyConnection, path: Path, order: int, settings: Catalog) -> str:
+    """One file's rows in our columns, with the file's order and each row's number in it."""
+    source = _reader(path, file_format(path, settings), settings)
+    try:
+        names = [row[0] for row in con.execute(f"describe select * from {source}").fetchall()]
+    except duckdb.Error as exc:
+        raise CatalogLoadError(f"{path}: not readable as a catalog file: {exc}") from exc
+    ours = {settings.column_map.get(name, name): name for name in names}
+    if s.CATALOG_ID not in ours:
+        raise CatalogLoadError(
+            f"{path}: no `{s.CATALOG_ID}` column (its columns: {', '.join(names)}); map the"
+            f' product id column with [catalog.column_map], e.g. {names[0]} = "{s.CATALOG_ID}"'
+        )
+
+    def text(column: str) -> str:
+        return (
+            f"nullif(trim(cast(\"{ours[column]}\" as varchar)), '')"
+            if column in ours
+            else ("cast(null as varchar)")
+        )
+
+    category = text("category")
+    if settings.category_separator and "category" in ours:
+        separator = quote(settings.category_separator)
+        category = f"nullif(trim(split_part({category}, {separator}, 1)), '')"
+    price = (
+        f'try_cast(cast("{ours["price"]}" as varchar) as double)'
+        if "price" in ours
+        else ("cast(null as double)")
+    )
+    columns = {
+        s.CATALOG_ID: f'shop_id(cast("{ours[s.CATALOG_ID]}" as varchar))',
+        "title": text("title"),
+        "category": category,
+        "price": price,
+        "description": text("description"),
+        "image": text("image"),
+    }
+    selected = ", ".join(f'{expr} as "{name}"' for name, expr in columns.items())
+    return (
+        f"select {selected}, {order} as file_order, row_number() over () as file_row from {source}"
+    )
+
+
+def read_catalog_files(home: Path, settings: Catalog) -> CatalogFiles:
+    """Every product of the files matching `settings.files` (relative to `home`), checked.
+
+    Raises CatalogLoadError when no file matches, a file cannot be read or lacks an id column,
+    a row has no id, or an id is listed twice.
+    """
+    pattern = str(home / settings.files)
+    paths = sorted(p for p in map(Path, glob.glob(pattern, recursive=True)) if p.is_file())
+    if not paths:
+        raise CatalogLoadError(f"no catalog file matches {pattern} ([catalog] files)")
+    with duckdb.connect() as con:
+        con.execute(SHOP_ID_MACRO).fetchall()
+        union = " union all ".join(
+            _select(con, path, order, settings) for order, path in enumerate(paths)
+        )
+        con.execute(f"create temp table listed as {union}").fetchall()
+        _check(con, paths)
+        products = con.sql(PRODUCTS_SQL).to_arrow_table()
+    return CatalogFiles(products=products, files=paths)
+
+
+def _check(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
+    """Raise CatalogLoadError for rows without an id, ids listed twice, or no rows at all."""
+    missing = con.execute(
+        f'select file_order, file_row from listed where "{s.CATALOG_ID}" is null'
+        f" order by file_order, file_row limit {PREVIEW}"
+    ).fetchall()
+    if missing:
+        where = ", ".join(f"{paths[f].name} row {r}" for f, r in missing)
+        raise CatalogLoadError(f"catalog products without an id: {where}. Nothing was loaded")
+    repeated = con.execute(
+        f'select "{s.CATALOG_ID}", list(file_order order by file_order, file_row),'
+        " list(file_row order by file_order, file_row) from listed"
+        f' group by "{s.CATALOG_ID}" having count(*) > 1 order by 1 limit {PREVIEW}'
+    ).fetchall()
+    if repeated:
+        where = "; ".join(
+            f"{product_id!r} in "
+            + ", ".join(f"{paths[f].name} row {r}" for f, r in zip(files, rows, strict=True))
+            for product_id, files, rows in repeated
+        )
+        raise CatalogLoadError(
+            f"catalog product ids listed more than once: {where}. Each product must appear once"
+            " (one current version per id). Nothing was loaded"
+        )
+    if not con.execute("select count(*) from listed").fetchall()[0][0]:
+        raise CatalogLoadError(
+            f"the catalog files {', '.join(p.name for p in paths)} list no products. An empty"
+            " listing is refused. Nothing was loaded"
+        )

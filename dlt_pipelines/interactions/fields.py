@@ -1,0 +1,92 @@
+"""How the text fields of an interaction file become typed values, as DuckDB SQL over whole columns.
+
+- ids (user, item, transaction): text as the shop writes it, trimmed; `007` stays `007`. A whole
+  number written by a float-typed export (`17850.0`) reads as `17850`. Longer than
+  schema.ID_MAX_LENGTH characters: unparseable.
+- timestamps: [ingest.interactions] timestamp_format: `auto` (ISO 8601 with or without an offset,
+  epoch seconds or milliseconds), `epoch_s`, `epoch_ms`, or strptime formats such as
+  `%m/%d/%Y %H:%M`; a text without an offset is local time in `timezone`. Stored as UTC.
+- numbers (rating, quantity, unit_price, value): doubles; empty is missing, other text unparseable.
+- event_type: lowercased and trimmed, then renamed by `event_map` (the file's name -> ours); a row
+  the returns rule matches (negative quantity, a transaction id prefix) becomes a `return`.
+"""
+
+from __future__ import annotations
+
+from dlt_pipelines.sql import quote
+from recomart import schema as s
+from recomart.settings import AUTO, InteractionsFormat
+
+ISO_FORMAT = "%Y-%m-%d %H:%M:%S"
+OFFSET_AT_END = r"'([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$'"
+
+
+def _column(name: str) -> str:
+    return f'"{name}"'
+
+
+def epoch_parser(unit: str | None = None) -> str:
+    """Epoch numbers as UTC: `epoch_s`, `epoch_ms`, or (None) told apart by size."""
+    ts = _column(s.CSV_TIMESTAMP)
+    if unit == "epoch_s":
+        body = "make_timestamp(cast(x * 1e6 as bigint))"
+    elif unit == "epoch_ms":
+        body = "make_timestamp(cast(x * 1e3 as bigint))"
+    else:
+        body = """case
+        when x between 1e8 and 1e11 then make_timestamp(cast(x * 1e6 as bigint))
+        when x between 1e11 and 1e14 then make_timestamp(cast(x * 1e3 as bigint))
+    end"""
+    # the lambda binds the number once, so DuckDB does not hoist the cast out of coalesce (where
+    # it would run on every row)
+    return f"list_transform([try_cast({ts} as double)], lambda x: {body})[1]"
+
+
+def _local(naive: str, zone: str) -> str:
+    """A naive timestamp expression read as local time in `zone`, as UTC."""
+    return naive if zone == "UTC" else f"timezone({quote(zone)}, {naive})::timestamp"
+
+
+def timestamp_parsers(fmt: InteractionsFormat, epoch_first: bool = False) -> list[str]:
+    """The timestamp expressions to coalesce, cheapest and most usual first. At most one accepts
+    a given text, so coalesce runs the next only on the rows the ones before failed."""
+    ts = _column(s.CSV_TIMESTAMP)
+    parsers: list[str] = []
+    for form in fmt.formats:
+        if form == AUTO:
+            iso = [_local(f"try_strptime({ts}, {quote(ISO_FORMAT)})", fmt.timezone)]
+            if fmt.timezone != "UTC":  # other naive ISO texts (a T, fractions) in the zone too
+                naive = f"case when not regexp_matches({ts}, {OFFSET_AT_END}) then try_cast({ts} as timestamp) end"  # noqa: E501
+                iso.append(_local(naive, fmt.timezone))
+            iso.append(f"try_cast({ts} as timestamptz)::timestamp")
+            parsers += [epoch_parser(), *iso] if epoch_first else [*iso, epoch_parser()]
+        elif form in ("epoch_s", "epoch_ms"):
+            parsers.append(epoch_parser(form))
+        elif "%z" in form or "%Z" in form:
+            parsers.append(f"try_strptime({ts}, {quote(form)})::timestamp")
+        else:
+            parsers.append(_local(f"try_strptime({ts}, {quote(form)})", fmt.timezone))
+    return parsers
+
+
+def event_sql(fmt: InteractionsFormat) -> str:
+    """The event type in our names: mapped, lowercased and trimmed; `return` when the returns
+    rule matches the row (whatever its event type says)."""
+    event = f"lower(trim({_column(s.CSV_EVENT)}))"
+    if fmt.event_map:
+        cases = " ".join(f"when {quote(k)} then {quote(v)}" for k, v in fmt.event_map.items())
+        event = f"case {event} {cases} else {event} end"
+    rule = return_rule(fmt)
+    return f"case when {rule} then {quote(s.RETURN_EVENT)} else {event} end" if rule else event
+
+
+def return_rule(fmt: InteractionsFormat) -> str | None:
+    """SQL that is true for a return or cancellation row (q: the typed quantity), or None."""
+    returns, parts = fmt.returns, []
+    if returns.negative_quantity:
+        parts.append("coalesce(q < 0, false)")
+    if returns.transaction_prefix:
+        tx = _column(s.CSV_TRANSACTION)
+        prefix = quote(returns.transaction_prefix)
+        parts.append(f"coalesce(starts_with(trim({tx}), {prefix}), false)")
+    return " or ".join(parts) or None

@@ -1,0 +1,339 @@
+"""The settings of recomart.toml, validated once when the file is read.
+
+Each section is a pydantic model with the one set of defaults. A wrong key or value fails at start
+with a ConfigError naming the section, the key and what is allowed, never later as a dlt, dbt or
+Soda error. Imports nothing of ours but the column names.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from recomart import schema as s
+
+EPOCH_FORMATS = ("epoch_s", "epoch_ms")
+AUTO = "auto"
+RETURN_ACTIONS = ("drop", "quarantine", "negative")
+CATALOG_SOURCES = ("api", "files", "none")
+CATALOG_FORMATS = ("auto", "csv", "json", "parquet")
+UNKNOWN_ITEM_POLICIES = ("reject", "keep")
+WEIGHT_BY = ("events", "quantity", "value")
+
+
+class ConfigError(ValueError):
+    """A setting of recomart.toml is wrong; the message names the key and what is allowed."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _choice(value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+class Returns(_Section):
+    """[ingest.interactions.returns]: which rows are returns or cancellations, and what to do."""
+
+    action: str = "drop"  # drop | quarantine | negative
+    negative_quantity: bool = True  # quantity < 0 marks a return
+    transaction_prefix: str = ""  # a transaction_id starting with this marks one ("" = off)
+
+    _action = field_validator("action")(lambda v: _choice(v, RETURN_ACTIONS))
+
+
+class InteractionsFormat(_Section):
+    """[ingest.interactions]: how the shop's interaction files are laid out."""
+
+    delimiter: str = ","
+    header: bool = True
+    columns: list[str] = Field(default_factory=list)  # the file's columns, for header-less files
+    column_map: dict[str, str] = Field(default_factory=dict)  # the file's name -> ours
+    timestamp_format: str | list[str] = AUTO  # auto | epoch_s | epoch_ms | strptime format(s)
+    timezone: str = "UTC"  # the zone of timestamps written without an offset
+    event_map: dict[str, str] = Field(default_factory=dict)  # the file's event name -> ours
+    default_event: str = s.DEFAULT_EVENT  # the event of a row that names none (or no column)
+    returns: Returns = Field(default_factory=Returns)
+
+    _default_event = field_validator("default_event")(lambda v: _choice(v, s.EVENT_TYPES))
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError(f'must be one character (a tab is "\\t"), got {value!r}')
+        return value
+
+    @field_validator("column_map")
+    @classmethod
+    def _ours(cls, mapping: dict[str, str]) -> dict[str, str]:
+        for name, ours in mapping.items():
+            if ours not in s.CSV_COLUMNS:
+                raise ValueError(
+                    f"{name!r} maps to {ours!r}; our columns are {', '.join(s.CSV_COLUMNS)}"
+                )
+        return mapping
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _formats(cls, value: str | list[str]) -> str | list[str]:
+        for fmt in [value] if isinstance(value, str) else value:
+            if fmt not in (AUTO, *EPOCH_FORMATS) and "%" not in fmt:
+                raise ValueError(
+                    f"{fmt!r} is not auto, epoch_s, epoch_ms or a strptime format"
+                    ' such as "%m/%d/%Y %H:%M"'
+                )
+        if isinstance(value, list) and not value:
+            raise ValueError('give at least one format, or "auto"')
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone name such as UTC or Europe/London"
+            ) from None
+        return value
+
+    @field_validator("event_map")
+    @classmethod
+    def _events(cls, mapping: dict[str, str]) -> dict[str, str]:
+        for name, ours in mapping.items():
+            if ours not in s.EVENT_TYPES:
+                raise ValueError(
+                    f"{name!r} maps to {ours!r}; our event types are {', '.join(s.EVENT_TYPES)}"
+                    " (returns are found by [ingest.interactions.returns])"
+                )
+        return {name.strip().lower(): ours for name, ours in mapping.items()}
+
+    @model_validator(mode="after")
+    def _required_columns(self) -> InteractionsFormat:
+        if not self.header:
+            if not self.columns:
+                raise ValueError("header = false needs columns = [...]: the file's columns")
+            ours = [self.column_map.get(c, c) for c in self.columns]
+            missing = [c for c in s.CSV_REQUIRED if c not in ours]
+            if missing:
+                raise ValueError(
+                    f"columns {self.columns} (after column_map) lack {', '.join(missing)}"
+                )
+        return self
+
+    @property
+    def formats(self) -> list[str]:
+        """The timestamp formats as a list."""
+        return (
+            [self.timestamp_format]
+            if isinstance(self.timestamp_format, str)
+            else list(self.timestamp_format)
+        )
+
+
+class Ingest(_Section):
+    interactions: InteractionsFormat = Field(default_factory=InteractionsFormat)
+
+
+class Ratings(_Section):
+    """[ratings]: the shop's rating scale. Rows without a rating are implicit feedback."""
+
+    min: float = 1.0
+    max: float = 5.0
+    step: float = 0.0  # 0: any value between min and max; 0.5: half stars; 1: whole stars
+
+    @model_validator(mode="after")
+    def _scale(self) -> Ratings:
+        if not self.min < self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        if self.step < 0:
+            raise ValueError(f"step must be 0 (any value) or positive, got {self.step}")
+        if self.step and abs(round((self.max - self.min) / self.step) * self.step
+                             - (self.max - self.min)) > 1e-9:  # fmt: skip
+            raise ValueError(f"step {self.step} does not divide max - min = {self.max - self.min}")
+        return self
+
+
+class Catalog(_Section):
+    """[catalog]: where the product catalog comes from, and what to do with unknown items."""
+
+    source: str = "api"  # api (.dlt/config.toml [sources.catalog]) | files | none
+    files: str = ""  # a glob of catalog files, relative to the home (source = files)
+    format: str = AUTO  # auto (by extension) | csv | json | parquet
+    delimiter: str = ","  # csv files
+    column_map: dict[str, str] = Field(default_factory=dict)  # the file's name -> ours
+    category_separator: str = ""  # e.g. "|": the category is the first of the listed ones
+    unknown_items: str | None = None  # reject | keep; default reject, keep when source = none
+
+    _source = field_validator("source")(lambda v: _choice(v, CATALOG_SOURCES))
+    _format = field_validator("format")(lambda v: _choice(v, CATALOG_FORMATS))
+
+    @field_validator("column_map")
+    @classmethod
+    def _ours(cls, mapping: dict[str, str]) -> dict[str, str]:
+        for name, ours in mapping.items():
+            if ours not in s.CATALOG_COLUMNS:
+                raise ValueError(
+                    f"{name!r} maps to {ours!r}; catalog columns are {', '.join(s.CATALOG_COLUMNS)}"
+                )
+        return mapping
+
+    @field_validator("unknown_items")
+    @classmethod
+    def _policy(cls, value: str | None) -> str | None:
+        return None if value is None else _choice(value, UNKNOWN_ITEM_POLICIES)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Catalog:
+        if self.source == "files" and not self.files:
+            raise ValueError('source = "files" needs files = "<glob of the catalog files>"')
+        if self.source == "none" and self.unknown_items == "reject":
+            raise ValueError(
+                'source = "none" has no catalog to check items against: every item would be'
+                ' rejected; leave out unknown_items or set it to "keep"'
+            )
+        return self
+
+    @property
+    def unknown_item_policy(self) -> str:
+        """reject or keep: what dbt does with interactions of items not in the catalog."""
+        return self.unknown_items or ("keep" if self.source == "none" else "reject")
+
+
+class Transform(_Section):
+    feature_half_life_days: float = Field(30.0, gt=0)
+    as_of: str | None = None
+
+
+class ColdStart(_Section):
+    recent_half_life_days: float = Field(14.0, gt=0)
+    few_interactions: int = Field(3, ge=0)
+    category_weight: float = Field(0.5, ge=0, le=1)
+    cold_items: bool = True
+    price_bands: int = Field(5, ge=1)
+    cold_item_shrink: float = Field(0.5, ge=0)
+
+
+class Tune(_Section):
+    validation_days: float = Field(30.0, gt=0)
+    n_trials: int = Field(16, ge=1)
+    space: dict[str, list[Any]] = Field(default_factory=dict)
+
+
+class Train(_Section):
+    """[train]: the recommender, its evaluation and the registry gate."""
+
+    seed: int = 42
+    k: int = Field(10, ge=1)
+    holdout_days: float = Field(30.0, gt=0)
+    factors: int = Field(16, ge=1)
+    iterations: int = Field(15, ge=1)
+    regularization: float = Field(0.2, ge=0)
+    alpha: float = Field(40.0, gt=0)
+    weighting: Literal["linear", "bm25"] = "bm25"
+    bm25_k1: float = Field(100.0, gt=0)
+    bm25_b: float = Field(0.8, ge=0, le=1)
+    recency_half_life_days: float = Field(30.0, ge=0)
+    weight_by: str = "events"  # events | quantity | value: what scales an event's weight
+    min_relevant_rating: float = 0.0
+    refit_on_all_data: bool = True
+    plot_max_k: int = Field(20, ge=1)
+    rating_regularization: float = Field(5.0, ge=0)
+    model_name: str = "recomart-recommender"
+    min_improvement: float = Field(0.0, ge=0)
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: {"view": 1.0, "add_to_cart": 2.0, "purchase": 4.0, "return": -4.0}
+    )
+    cold_start: ColdStart = Field(default_factory=ColdStart)
+    tune: Tune = Field(default_factory=Tune)
+    evaluation: dict[str, Any] = Field(default_factory=dict)
+
+    _weight_by = field_validator("weight_by")(lambda v: _choice(v, WEIGHT_BY))
+
+    @field_validator("event_weights")
+    @classmethod
+    def _weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        allowed = (*s.EVENT_TYPES, s.RETURN_EVENT)
+        for event, weight in weights.items():
+            if event not in allowed:
+                raise ValueError(f"{event!r} is not an event type; ours are {', '.join(allowed)}")
+            if event == s.RETURN_EVENT and weight > 0:
+                raise ValueError(f"the return weight must be 0 or negative, got {weight}")
+            if event != s.RETURN_EVENT and weight <= 0:
+                raise ValueError(f"the weight of {event!r} must be positive, got {weight}")
+        missing = [e for e in s.EVENT_TYPES if e not in weights]
+        if missing:
+            raise ValueError(f"no weight for {', '.join(missing)}")
+        return weights
+
+
+class PathSettings(_Section):
+    """[paths], relative to the project home."""
+
+    generated: str = "data/generated"  # the embedded default data (generator output)
+    interactions_glob: str = "data/generated/interactions/*.csv"
+    warehouse: str = "data/warehouse/recomart.duckdb"
+    dlt_pipelines: str = "data/dlt"
+    mlflow: str = "data/mlflow"
+    models: str = "data/models"
+    logs: str = "logs"
+    reports: str = "reports"
+
+
+class Settings(_Section):
+    """The whole of recomart.toml ([serve] stays a plain table, read by the API's settings)."""
+
+    paths: PathSettings = Field(default_factory=PathSettings)
+    generator: dict[str, Any] | None = None  # absent: no demo data (a shop's own files)
+    ingest: Ingest = Field(default_factory=Ingest)
+    ratings: Ratings = Field(default_factory=Ratings)
+    catalog: Catalog = Field(default_factory=Catalog)
+    transform: Transform = Field(default_factory=Transform)
+    train: Train = Field(default_factory=Train)
+    serve: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _across_sections(self) -> Settings:
+        returns = self.ingest.interactions.returns
+        if returns.action == "negative" and self.train.event_weights.get(s.RETURN_EVENT, 0) >= 0:
+            raise ValueError(
+                '[ingest.interactions.returns] action = "negative" needs a negative weight for'
+                " return in [train.event_weights] (e.g. return = -4.0)"
+            )
+        return self
+
+
+def parse(raw: dict[str, Any], source: str = "recomart.toml") -> Settings:
+    """Validate the parsed TOML; raise ConfigError naming each wrong key and what is allowed."""
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+
+
+def _describe(error: dict) -> str:
+    section, key = _split([str(part) for part in error["loc"]])
+    message = re.sub(r"^(Value|Assertion) error, ", "", error["msg"])
+    where = f"[{'.'.join(section)}]" if section else ""
+    if error["type"] == "extra_forbidden":
+        return f"{where} has no setting {'.'.join(key)!r} (a typo?)"
+    return f"{where} {'.'.join(key)}: {message}" if key else f"{where} {message}".strip()
+
+
+def _split(loc: list[str]) -> tuple[list[str], list[str]]:
+    """(the sections, the key) of an error location: sections are the nested models."""
+    model: type[BaseModel] = Settings
+    for position, part in enumerate(loc):
+        field = model.model_fields.get(part)
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return loc[:position], loc[position:]
+        model = annotation
+    return loc, []
