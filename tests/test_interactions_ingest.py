@@ -299,7 +299,9 @@ RETAIL_MAP = {
     "UnitPrice": "unit_price",
     "CustomerID": "user_id",
 }
-RETAIL_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+RETAIL_HEADER = (
+    "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+)
 
 
 def _typed(cfg: config.Config) -> list[tuple]:
@@ -336,7 +338,8 @@ def test_a_retail_export_month_first_dates_local_time_float_ids_and_skus(home: P
 
 
 def test_day_first_formats_and_epoch_units_are_explicit(home: Path) -> None:
-    _write(home, "eu.csv", "user_id,item_id,timestamp\n1,a,31/12/2010 23:59\n2,b,01/02/2011 00:00\n")
+    text = "user_id,item_id,timestamp\n1,a,31/12/2010 23:59\n2,b,01/02/2011 00:00\n"
+    _write(home, "eu.csv", text)
     _write(home, "ms.csv", "user_id,item_id,timestamp\n3,c,1433221332117\n")
     cfg = _cfg(home, timestamp_format=["%d/%m/%Y %H:%M", "epoch_ms"])
     load_interactions(cfg, str(home / "in" / "*.csv"))

@@ -65,7 +65,7 @@ WRONG = {
             "ingest": {"interactions": {"returns": {"action": "negative"}}},
             "train": {"event_weights": {"view": 1, "add_to_cart": 2, "purchase": 4}},
         },
-        "action = \"negative\" needs a negative weight for return in [train.event_weights]",
+        'action = "negative" needs a negative weight for return in [train.event_weights]',
     ),
     "a rating scale upside down": ({"ratings": {"min": 5, "max": 1}}, "[ratings] min (5.0)"),
     "a step that does not divide the scale": (

@@ -83,9 +83,12 @@ def _select(con: duckdb.DuckDBPyConnection, path: Path, order: int, settings: Ca
     """One file's rows in our columns, with the file's order and each row's number in it."""
     source = _reader(path, file_format(path, settings), settings)
     try:
-        names = [row[0] for row in con.execute(f"describe select * from {source}").fetchall()]
+        described = con.execute(f"describe select * from {source}").fetchall()
     except duckdb.Error as exc:
-        raise CatalogLoadError(f"{path}: not readable as a catalog file: {exc}") from exc
+        reason = str(exc).splitlines()[0]
+        raise CatalogLoadError(f"{path}: not readable as a catalog file: {reason}") from exc
+    names = [row[0] for row in described]
+    types = {row[0]: row[1] for row in described}
     ours = {settings.column_map.get(name, name): name for name in names}
     if s.CATALOG_ID not in ours:
         raise CatalogLoadError(
@@ -93,24 +96,27 @@ def _select(con: duckdb.DuckDBPyConnection, path: Path, order: int, settings: Ca
             f' product id column with [catalog.column_map], e.g. {names[0]} = "{s.CATALOG_ID}"'
         )
 
+    def raw_text(column: str) -> str:
+        """The file's column as text (a JSON value of mixed types unquoted)."""
+        name = ours[column]
+        if types[name] == "JSON":
+            return f"json_extract_string(\"{name}\", '$')"
+        return f'cast("{name}" as varchar)'
+
     def text(column: str) -> str:
-        return (
-            f"nullif(trim(cast(\"{ours[column]}\" as varchar)), '')"
-            if column in ours
-            else ("cast(null as varchar)")
-        )
+        if column not in ours:
+            return "cast(null as varchar)"
+        return f"nullif(trim({raw_text(column)}), '')"
 
     category = text("category")
     if settings.category_separator and "category" in ours:
         separator = quote(settings.category_separator)
         category = f"nullif(trim(split_part({category}, {separator}, 1)), '')"
-    price = (
-        f'try_cast(cast("{ours["price"]}" as varchar) as double)'
-        if "price" in ours
-        else ("cast(null as double)")
-    )
+    price = "cast(null as double)"
+    if "price" in ours:
+        price = f"try_cast({raw_text('price')} as double)"
     columns = {
-        s.CATALOG_ID: f'shop_id(cast("{ours[s.CATALOG_ID]}" as varchar))',
+        s.CATALOG_ID: f"shop_id({raw_text(s.CATALOG_ID)})",
         "title": text("title"),
         "category": category,
         "price": price,
