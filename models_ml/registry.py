@@ -41,7 +41,8 @@ HOLDOUT_TAG = "holdout_sha256"
 PER_USER_DIR = "eval"  # run artifacts: eval/per_user_<metric>.parquet
 LOGGED = "logged per-user values, same holdout"
 REFITTED = "refitted recipe on this holdout"
-BOOTSTRAP_CELLS = 1 << 21  # resampled user indexes held at a time (16 MB of int64)
+BOOTSTRAP_CELLS = 1 << 21  # resampled user indexes held at a time (16 MB of int64, and as much
+# again for the values they pick): about 20 resamples at a time for 100K users
 
 
 def per_user_artifact(metric: str) -> str:
@@ -103,14 +104,15 @@ def bootstrap_means(
     n = len(differences)
     if n == 0:
         raise ValueError("no users to resample")
+    columns = np.ascontiguousarray(differences.T)  # one contiguous row per comparison
     rng = np.random.default_rng(seed)
-    means = np.empty((samples, differences.shape[1]))
+    means = np.empty((samples, len(columns)))
     rows = max(1, max_cells // n)
     for start in range(0, samples, rows):
         count = min(rows, samples - start)
         picks = rng.integers(0, n, size=(count, n))
-        for column in range(differences.shape[1]):
-            means[start : start + count, column] = differences[picks, column].mean(axis=1)
+        for i, values in enumerate(columns):
+            means[start : start + count, i] = values[picks].mean(axis=1)
     return means
 
 
