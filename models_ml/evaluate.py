@@ -1,4 +1,5 @@
-"""The evaluation protocol: a time holdout, warm users for personalisation, cold users apart.
+"""The evaluation protocol: a holdout (models_ml.split), warm users for personalisation, cold
+users apart.
 
 - Warm users: present in train with at least one relevant test item. Their relevant items:
   test items they did not have in train, with a rating >= min_rating. Recommendations exclude
@@ -9,11 +10,14 @@
 - Ratings: the biased baseline (models_ml.rating) fitted on observed train ratings, RMSE and MAE
   on the observed (not imputed) test ratings; the global mean as a reference.
 Metrics at k (models_ml.metrics): precision, recall, NDCG, MAP, hit rate, catalog coverage.
+`evaluate_many` scores several recommenders on the same warm users with one top-N call each and
+keeps every metric per user (Scores.per_user), which the champion gate's paired bootstrap needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -23,8 +27,8 @@ from models_ml.metrics import (
     catalog_coverage_at_k,
     hits_at_k,
     mae,
-    mean_metrics_at_k,
     metrics_from_hits,
+    per_user_from_hits,
     rmse,
 )
 from models_ml.rating import PREDICTOR, BiasedBaseline
@@ -66,19 +70,83 @@ def cold_relevant_items(
     return _group(pairs[~pairs[USER].isin(train[USER].unique())])
 
 
+@dataclass
+class Scores:
+    """One recommender on a set of users, from one top-N list per user.
+
+    metrics: means keyed <metric>_at_<k> (precision, recall, ndcg, map, hit_rate), n_users and,
+    with a catalog size, catalog_coverage_at_<k>; user_ids: the scored users (sorted); per_user:
+    the same metrics per user, aligned with user_ids (the gate's paired bootstrap reads
+    ndcg_at_<k>); curve: {metric: [mean at K = 1 .. max_k]} when max_k was asked for.
+    """
+
+    metrics: dict[str, float]
+    user_ids: np.ndarray
+    per_user: dict[str, np.ndarray]
+    curve: dict[str, list[float]] | None = None
+
+
+def score_recommendations(
+    recommended: np.ndarray,
+    user_ids: np.ndarray,
+    relevant: list[np.ndarray],
+    k: int,
+    n_catalog_items: int | None = None,
+    max_k: int | None = None,
+) -> Scores:
+    """Scores of (n_users, >= max(k, max_k)) recommended ids: metrics at k from each list's first
+    k (a ranked list's prefix is its top k), the curve at K = 1 .. max_k from the same lists."""
+    depth = max(k, max_k or 0)
+    hits = hits_at_k(recommended, relevant, depth)
+    n_relevant = np.array([len(items) for items in relevant], dtype=np.float64)
+    per_user = per_user_from_hits(hits, n_relevant, k)
+    metrics: dict[str, float] = {name: float(np.mean(v)) for name, v in per_user.items()}
+    metrics["n_users"] = len(user_ids)
+    if n_catalog_items:
+        metrics[f"catalog_coverage_at_{k}"] = catalog_coverage_at_k(recommended, n_catalog_items, k)
+    curve = None
+    if max_k:
+        curve = {}
+        for at in range(1, max_k + 1):
+            for name, value in metrics_from_hits(hits, n_relevant, at).items():
+                curve.setdefault(name.removesuffix(f"_at_{at}"), []).append(value)
+    return Scores(metrics, np.asarray(user_ids), per_user, curve)
+
+
 def score_users(
     recommender: Recommender,
     user_ids: np.ndarray,
     relevant: list[np.ndarray],
     k: int,
     n_catalog_items: int | None = None,
-) -> dict[str, float]:
-    """Metrics at k for these users, catalog_coverage_at_<k> when n_catalog_items is given."""
-    recommended, _ = recommender.recommend_batch(user_ids, k, exclude_known=True)
-    out = {**mean_metrics_at_k(recommended, relevant, k), "n_users": len(user_ids)}
-    if n_catalog_items:
-        out[f"catalog_coverage_at_{k}"] = catalog_coverage_at_k(recommended, n_catalog_items, k)
-    return out
+    max_k: int | None = None,
+) -> Scores:
+    """Scores of one recommender's top max(k, max_k) lists (one call) for these users."""
+    recommended, _ = recommender.recommend_batch(user_ids, max(k, max_k or 0), exclude_known=True)
+    return score_recommendations(recommended, user_ids, relevant, k, n_catalog_items, max_k)
+
+
+def evaluate_many(
+    recommenders: Mapping[str, Recommender],
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    k: int,
+    min_rating: float = 0,
+    n_catalog_items: int | None = None,
+    max_k: int | None = None,
+) -> dict[str, Scores]:
+    """Warm-user Scores of every recommender on the same users, one top-N call each.
+
+    Recommendations exclude the items each user had in train. ValueError when no user of the
+    test period has a relevant item.
+    """
+    user_ids, relevant = relevant_items(train, test, min_rating)
+    if len(user_ids) == 0:
+        raise ValueError("no user of the test period has a relevant item: nothing to evaluate")
+    return {
+        name: score_users(rec, user_ids, relevant, k, n_catalog_items, max_k)
+        for name, rec in recommenders.items()
+    }
 
 
 def evaluate(
@@ -93,10 +161,8 @@ def evaluate(
 
     Keys: <metric>_at_<k>, n_users. Recommendations exclude the items each user had in train.
     """
-    user_ids, relevant = relevant_items(train, test, min_rating)
-    if len(user_ids) == 0:
-        raise ValueError("no user of the test period has a relevant item: nothing to evaluate")
-    return score_users(recommender, user_ids, relevant, k, n_catalog_items)
+    scores = evaluate_many({"model": recommender}, train, test, k, min_rating, n_catalog_items)
+    return scores["model"].metrics
 
 
 def evaluate_cold(
@@ -111,21 +177,7 @@ def evaluate_cold(
     user_ids, relevant = cold_relevant_items(train, test, min_rating)
     if len(user_ids) == 0:
         return None
-    return score_users(recommender, user_ids, relevant, k, n_catalog_items)
-
-
-def metrics_curve(
-    recommender: Recommender, user_ids: np.ndarray, relevant: list[np.ndarray], max_k: int
-) -> dict[str, list[float]]:
-    """{metric: [value at K = 1 .. max_k]} from one top-max_k list per user (a prefix is top-K)."""
-    recommended, _ = recommender.recommend_batch(user_ids, max_k, exclude_known=True)
-    hits = hits_at_k(recommended, relevant, max_k)
-    n_relevant = np.array([len(items) for items in relevant], dtype=np.float64)
-    curve: dict[str, list[float]] = {}
-    for k in range(1, max_k + 1):
-        for name, value in metrics_from_hits(hits, n_relevant, k).items():
-            curve.setdefault(name.removesuffix(f"_at_{k}"), []).append(value)
-    return curve
+    return score_users(recommender, user_ids, relevant, k, n_catalog_items).metrics
 
 
 def rating_metrics(train: pd.DataFrame, test: pd.DataFrame, reg: float = 5.0) -> dict:

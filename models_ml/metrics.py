@@ -198,13 +198,22 @@ def mean_metrics_at_k(
     return metrics_from_hits(hits_at_k(recommended, relevant, k), _n_relevant(relevant), k)
 
 
-def metrics_from_hits(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, float]:
-    """mean_metrics_at_k from a (n_users, >= k) hits matrix: its first k columns count."""
+def per_user_from_hits(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Per-user values keyed '<metric>_at_<k>' from a (n_users, >= k) hits matrix (first k
+    columns): precision, recall, ndcg, map (the user's AP@k), hit_rate (1.0 or 0.0)."""
     hits = hits[:, :k]
     return {
-        f"precision_at_{k}": float(np.mean(_precision(hits, k))),
-        f"recall_at_{k}": float(np.mean(_recall(hits, n_relevant))),
-        f"ndcg_at_{k}": float(np.mean(_ndcg(hits, n_relevant, k))),
-        f"map_at_{k}": float(np.mean(_average_precision(hits, n_relevant, k))),
-        f"hit_rate_at_{k}": float(np.mean(hits.any(axis=1))),
+        f"precision_at_{k}": _precision(hits, k),
+        f"recall_at_{k}": _recall(hits, n_relevant),
+        f"ndcg_at_{k}": _ndcg(hits, n_relevant, k),
+        f"map_at_{k}": _average_precision(hits, n_relevant, k),
+        f"hit_rate_at_{k}": hits.any(axis=1).astype(np.float64),
+    }
+
+
+def metrics_from_hits(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, float]:
+    """mean_metrics_at_k from a (n_users, >= k) hits matrix: its first k columns count."""
+    return {
+        name: float(np.mean(values))
+        for name, values in per_user_from_hits(hits, n_relevant, k).items()
     }

@@ -16,7 +16,7 @@ CURVE_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
 def metrics_at_k_figure(curves: dict[str, dict[str, list[float]]]) -> Figure:
     """One panel per metric, one line per model: the value at K = 1 .. len(curve).
 
-    curves: {model name: {metric: [value at K=1, K=2, ...]}} (models_ml.evaluate.metrics_curve).
+    curves: {model name: {metric: [value at K=1, K=2, ...]}} (models_ml.evaluate.Scores.curve).
     """
     fig, axes = plt.subplots(1, len(CURVE_METRICS), figsize=(4 * len(CURVE_METRICS), 3.6))
     for ax, metric in zip(axes, CURVE_METRICS, strict=True):

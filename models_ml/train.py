@@ -1,6 +1,8 @@
-"""One training run: read the marts, split by time, fit ALS and two popularity baselines,
-evaluate all on the same holdout, log everything to MLflow, gate the registry, refit for
-serving, write batch recommendations to the warehouse, save the model and a report.
+"""One training run: read the marts, hold out a test set ([train.evaluation], models_ml.split),
+fit ALS and two popularity baselines, evaluate all on the same users of the holdout, log
+everything to MLflow (per-user NDCG included), gate the registry (models_ml.registry: a paired
+bootstrap over users), refit for serving, write batch recommendations to the warehouse, save the
+model and a report.
 """
 
 from __future__ import annotations
@@ -22,17 +24,11 @@ from mlflow.tracking import MlflowClient
 from models_ml import batch, plots, registry
 from models_ml.baselines import PopularityRecommender, RecentPopularityRecommender
 from models_ml.data import LOAD_ID, SOURCE_TABLES, Marts, read_marts
-from models_ml.evaluate import (
-    evaluate,
-    evaluate_cold,
-    metrics_curve,
-    rating_metrics,
-    relevant_items,
-)
+from models_ml.evaluate import Scores, evaluate_cold, evaluate_many, rating_metrics
 from models_ml.matrix import matrix_hash
 from models_ml.pyfunc import log_pyfunc
 from models_ml.recommender import PARAMS_FILE, MatrixFactorizationRecommender
-from models_ml.split import Split, time_split
+from models_ml.split import EvaluationSettings, Split, holdout
 from models_ml.tracking import tracking_uri, use_experiment
 from recomart import config
 from recomart.schema import EVENT, ITEM, RATING, TIME, USER
@@ -47,7 +43,8 @@ PYFUNC_NAME = "recommender"  # name of the logged pyfunc model
 MODEL = "als"
 BASELINES = ("popularity", "recent_popularity")
 PROMOTION_METRIC = "ndcg"
-NESTED = ("event_weights", "cold_start", "tune")
+CHAMPION_KEY = "champion"
+NESTED = ("event_weights", "cold_start", "tune", "evaluation")
 
 
 @dataclass
@@ -56,7 +53,7 @@ class Outcome:
 
     model: MatrixFactorizationRecommender
     split: Split
-    cutoff: str
+    cutoff: str | None  # test = event_at >= cutoff; None for leave-last-n (no single cutoff)
     metrics: dict[str, dict[str, float]]  # "als" / "popularity" / "recent_popularity"
     cold_users: dict[str, dict[str, float] | None]
     rating: dict[str, Any]
@@ -64,14 +61,27 @@ class Outcome:
     sizes: dict[str, int]
     timings: dict[str, float]
     lineage: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, Scores] = field(default_factory=dict)  # per-user values, same users
+    settings: EvaluationSettings = field(default_factory=EvaluationSettings)
+
+    def per_user(self, metric: str) -> dict[str, np.ndarray]:
+        """{recommender: per-user values of metric}, aligned with self.eval_user_ids."""
+        return {name: scores.per_user[metric] for name, scores in self.scores.items()}
+
+    @property
+    def eval_user_ids(self) -> np.ndarray:
+        return self.scores[MODEL].user_ids
 
 
 def hyperparameters(train_cfg: dict[str, Any]) -> dict[str, Any]:
     """The [train] section flattened for MLflow: event_weights.view -> event_weight_view,
-    cold_start.few_interactions -> cold_start_few_interactions; the tune section left out."""
+    cold_start.few_interactions -> cold_start_few_interactions, evaluation.holdout ->
+    evaluation_holdout (every setting, defaults included); the tune section left out."""
     flat = {key: value for key, value in train_cfg.items() if key not in NESTED}
     flat.update({f"event_weight_{event}": w for event, w in train_cfg["event_weights"].items()})
     flat.update({f"cold_start_{key}": v for key, v in train_cfg.get("cold_start", {}).items()})
+    settings = EvaluationSettings.from_config(train_cfg).as_dict()
+    flat.update({f"evaluation_{key}": value for key, value in settings.items()})
     return flat
 
 
@@ -107,11 +117,15 @@ def frame_hash(frame: pd.DataFrame) -> str:
 
 
 def fit_and_evaluate(marts: Marts, train_cfg: dict[str, Any]) -> Outcome:
-    """Split by time, fit ALS and both popularity baselines on train, evaluate on the holdout."""
+    """Hold out a test set ([train.evaluation]), fit ALS and both popularity baselines on train,
+    evaluate all on the same warm users (one top-N list each) and the cold users apart."""
     k = train_cfg["k"]
-    split = time_split(marts.interactions, train_cfg["holdout_days"])
+    settings = EvaluationSettings.from_config(train_cfg)
+    min_rating = train_cfg["min_relevant_rating"]
+    split = holdout(marts.interactions, settings, min_rating)
     if split.train.empty or split.test.empty:
-        raise ValueError(f"holdout at {split.cutoff} leaves an empty train or test set")
+        raise ValueError(f"holdout {split.label} leaves an empty train or test set")
+    log.info("Holdout: %s (%s)", split.label, split.reason)
 
     t0 = time.perf_counter()
     model = build_model(train_cfg).fit(split.train, marts.catalog)
@@ -125,20 +139,16 @@ def fit_and_evaluate(marts: Marts, train_cfg: dict[str, Any]) -> Outcome:
     }
 
     t0 = time.perf_counter()
-    min_rating = train_cfg["min_relevant_rating"]
     n_catalog = int(marts.catalog[ITEM].nunique())
-    metrics = {
-        name: evaluate(rec, split.train, split.test, k, min_rating, n_catalog)
-        for name, rec in recommenders.items()
-    }
+    max_k = int(train_cfg.get("plot_max_k", 20))
+    scores = evaluate_many(
+        recommenders, split.train, split.test, k, min_rating, n_catalog, max_k=max_k
+    )
+    metrics = {name: s.metrics for name, s in scores.items()}
+    curves = {name: s.curve for name, s in scores.items()}
     cold = {
         name: evaluate_cold(rec, split.train, split.test, k, min_rating, n_catalog)
         for name, rec in recommenders.items()
-    }
-    users, relevant = relevant_items(split.train, split.test, min_rating)
-    max_k = int(train_cfg.get("plot_max_k", 20))
-    curves = {
-        name: metrics_curve(rec, users, relevant, max_k) for name, rec in recommenders.items()
     }
     rating = rating_metrics(split.train, split.test, train_cfg.get("rating_regularization", 5.0))
     evaluate_seconds = time.perf_counter() - t0
@@ -153,9 +163,12 @@ def fit_and_evaluate(marts: Marts, train_cfg: dict[str, Any]) -> Outcome:
         "n_eval_users": metrics[MODEL]["n_users"],
         "n_cold_eval_users": 0 if cold[MODEL] is None else cold[MODEL]["n_users"],
     }
+    cutoff = None if split.cutoff is None else split.cutoff.isoformat()
     lineage = {
         "source_tables": list(SOURCE_TABLES),
-        "holdout_cutoff": split.cutoff.isoformat(),
+        "holdout_strategy": split.strategy,
+        "holdout_cutoff": cutoff,
+        "train_reference_time": split.reference_time.isoformat(),
         "snapshot_time": marts.interactions[TIME].max().isoformat(),
         "train_load_ids": sorted(str(x) for x in split.train[LOAD_ID].dropna().unique())
         if LOAD_ID in split.train
@@ -168,9 +181,18 @@ def fit_and_evaluate(marts: Marts, train_cfg: dict[str, Any]) -> Outcome:
     }
     timings = {"fit_seconds": fit_seconds, "evaluate_seconds": evaluate_seconds}
     return Outcome(
-        model, split, split.cutoff.isoformat(), metrics, cold, rating, curves, sizes, timings,
-        lineage,
+        model, split, cutoff, metrics, cold, rating, curves, sizes, timings, lineage, scores,
+        settings,
     )  # fmt: skip
+
+
+def evaluation_summary(outcome: Outcome) -> dict[str, Any]:
+    """The holdout as reports show it: strategy, params, reason, cutoff, reference time, users."""
+    return {
+        **outcome.split.info(),
+        "n_eval_users": outcome.sizes["n_eval_users"],
+        "min_eval_users": outcome.settings.min_eval_users,
+    }
 
 
 def metric_values(outcome: Outcome) -> dict[str, float]:
@@ -244,40 +266,69 @@ def _log_plots(
 def _champion_gate(
     client: MlflowClient, train_cfg: dict[str, Any], outcome: Outcome, catalog: pd.DataFrame
 ) -> registry.Decision:
+    """The gate of models_ml.registry on the per-user promotion metric of this holdout."""
     k = train_cfg["k"]
     metric = f"{PROMOTION_METRIC}_at_{k}"
-    candidate = outcome.metrics[MODEL][metric]
-    baselines = {name: outcome.metrics[name][metric] for name in BASELINES}
-    split = outcome.split
+    per_user = outcome.per_user(metric)
+    split, settings = outcome.split, outcome.settings
+    users = outcome.eval_user_ids
 
-    def refit_and_score(params: dict) -> float:
+    def refit_and_score(params: dict) -> np.ndarray:
         champion = MatrixFactorizationRecommender(**params).fit(split.train, catalog)
-        return evaluate(champion, split.train, split.test, k, train_cfg["min_relevant_rating"])[
-            metric
-        ]
+        scores = evaluate_many(
+            {CHAMPION_KEY: champion}, split.train, split.test, k, train_cfg["min_relevant_rating"]
+        )[CHAMPION_KEY]
+        if not np.array_equal(scores.user_ids, users):
+            raise RuntimeError("the refitted champion was scored on other users than the candidate")
+        return scores.per_user[metric]
 
-    version, value, how = registry.champion_score(
+    champion = registry.champion_scores(
         client,
         train_cfg["model_name"],
-        f"{MODEL}_{metric}",
+        metric,
+        MODEL,
         outcome.lineage["holdout_sha256"],
+        users,
         refit_and_score,
         f"{MODEL_ARTIFACTS}/{PARAMS_FILE}",
     )
-    promote, reason = registry.decide(
-        metric, candidate, baselines, value, train_cfg.get("min_improvement", 0.0)
+    decision = registry.decide(
+        metric,
+        per_user[MODEL],
+        {name: per_user[name] for name in BASELINES},
+        None if champion is None else champion.values,
+        min_eval_users=settings.min_eval_users,
+        min_improvement=train_cfg.get("min_improvement", 0.0),
+        samples=settings.bootstrap_samples,
+        confidence=settings.confidence,
+        seed=train_cfg["seed"],
     )
-    return registry.Decision(promote, reason, metric, candidate, baselines, version, value, how)
+    if champion is not None:
+        decision.champion_version = champion.version
+        decision.champion_scored_by = champion.scored_by
+    return decision
+
+
+def gate_metrics(decision: registry.Decision) -> dict[str, float]:
+    """MLflow metrics of the gate: gate_<other>_gain / _ci_low / _ci_high, gate_n_users."""
+    flat: dict[str, float] = {"gate_n_users": float(decision.n_users)}
+    for c in decision.comparisons:
+        for key in ("gain", "low", "high"):
+            name = {"low": "ci_low", "high": "ci_high"}.get(key, key)
+            flat[f"gate_{c['other']}_{name}"] = c[key]
+    return flat
 
 
 def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
     """Train, evaluate, gate and log one model in one MLflow run; return the summary also
     written to <paths.reports>/train_metrics.json.
 
-    Summary keys: run_id, experiment_id, tracking_uri, holdout_cutoff, k, als, popularity and
-    recent_popularity (each {<metric>_at_<k>, n_users}), cold_users (the same per model for
-    users new in the test period), rating (RMSE/MAE of the rating predictor), n_eval_users,
-    sizes, lineage, promotion (the gate's decision), model_version, recommendations_rows,
+    Summary keys: run_id, experiment_id, tracking_uri, holdout_cutoff (None for leave-last-n),
+    evaluation (the holdout's strategy, params, reason, cutoff, reference time, n_eval_users),
+    k, als, popularity and recent_popularity (each {<metric>_at_<k>, n_users}), cold_users (the
+    same per model for users new in the test period), rating (RMSE/MAE of the rating
+    predictor), n_eval_users, sizes, lineage, promotion (the gate's decision: n_users, means,
+    the bootstrap interval of every comparison), model_version, recommendations_rows,
     timings (seconds), model_dir (the champion's local copy: this model only if promoted),
     model_uri (this run's logged pyfunc), report.
     """
@@ -285,6 +336,7 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
     cfg = cfg or config.load()
     paths, train_cfg = cfg.paths, cfg.train
     k = train_cfg["k"]
+    EvaluationSettings.from_config(train_cfg)  # a wrong setting fails before any run starts
     experiment_id = use_experiment(paths.mlflow)
     client = MlflowClient(tracking_uri(paths.mlflow))
 
@@ -299,14 +351,24 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         outcome = fit_and_evaluate(marts, train_cfg)
         timings = {"read_seconds": read_seconds, **outcome.timings}
         log.info(
-            "Fitted on %d rows before %s in %.1f s; NDCG@%d %.4f (popularity %.4f)",
-            outcome.sizes["n_train_rows"], outcome.cutoff, outcome.timings["fit_seconds"], k,
+            "Fitted on %d rows (holdout %s) in %.1f s; NDCG@%d %.4f (popularity %.4f) over"
+            " %d users",
+            outcome.sizes["n_train_rows"], outcome.split.label, outcome.timings["fit_seconds"], k,
             outcome.metrics["als"][f"ndcg_at_{k}"], outcome.metrics["popularity"][f"ndcg_at_{k}"],
+            outcome.sizes["n_eval_users"],
         )  # fmt: skip
         lineage = outcome.lineage
-        mlflow.log_params({"holdout_cutoff": outcome.cutoff, **outcome.sizes})
+        split = outcome.split
+        holdout_params = {
+            "holdout_strategy": split.strategy,
+            **({"holdout_cutoff": outcome.cutoff} if outcome.cutoff else {}),
+            "holdout_reference_time": lineage["train_reference_time"],
+        }
+        mlflow.log_params({**holdout_params, **outcome.sizes})
         mlflow.set_tags(
             {
+                "holdout_strategy": split.label,
+                "holdout_reason": split.reason,
                 "training_rows": str(outcome.sizes["n_train_rows"]),
                 "latest_load_id": str(marts.latest_load_id),
                 "source_tables": ",".join(lineage["source_tables"]),
@@ -317,7 +379,11 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
             }
         )
         mlflow.log_dict(lineage, "lineage.json")
-        mlflow.log_metrics(metric_values(outcome))
+        mlflow.log_metrics(
+            {**metric_values(outcome), "n_eval_users": float(outcome.sizes["n_eval_users"])}
+        )
+        metric = f"{PROMOTION_METRIC}_at_{k}"
+        registry.log_per_user(metric, outcome.eval_user_ids, outcome.per_user(metric))
 
         log.info("Comparing with the champion")
         t0 = time.perf_counter()
@@ -380,7 +446,7 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
             }
         )
         mlflow.log_dict(decision.as_dict(), "promotion.json")
-        mlflow.log_metrics(timings)
+        mlflow.log_metrics({**timings, **gate_metrics(decision)})
 
     timings["total_seconds"] = time.perf_counter() - started
     report = Path(paths.reports) / REPORT_FILE
@@ -389,6 +455,7 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         "experiment_id": experiment_id,
         "tracking_uri": tracking_uri(paths.mlflow),
         "holdout_cutoff": outcome.cutoff,
+        "evaluation": evaluation_summary(outcome),
         "k": k,
         **outcome.metrics,  # "als", "popularity", "recent_popularity"
         "cold_users": outcome.cold_users,

@@ -1,7 +1,10 @@
-"""Hyperparameter search on a validation split carved from the training period only.
+"""Hyperparameter search on a validation split carved from the training part only.
 
-The holdout (the last holdout_days) is set aside first and never looked at; the rows before it
-are split again by time: the last tune.validation_days of them validate, the rest fit. Each
+The holdout of [train.evaluation] (the one training uses, models_ml.split.holdout) is set aside
+first and never looked at; its training part is split again the same way (same strategy, and
+for "auto" the same rule on the same min_eval_users) into a fit part and a validation part. The
+one difference: `[train.tune] validation_days`, when set, replaces holdout_days for that second
+split (last_days, or auto's first choice). Each
 trial draws one point of the grid [train.tune.space] (seeded, without repetition), fits the
 recommender and scores NDCG@K on the validation users. The log of every trial and the best
 parameters go to <paths.reports>/tuning.json and to one MLflow run in the experiment
@@ -22,7 +25,7 @@ import numpy as np
 from models_ml.baselines import PopularityRecommender
 from models_ml.data import read_marts
 from models_ml.evaluate import evaluate
-from models_ml.split import time_split
+from models_ml.split import EvaluationSettings, holdout
 from models_ml.tracking import use_experiment
 from models_ml.train import build_model
 from recomart import config
@@ -50,27 +53,33 @@ def sample(space: dict[str, list], n_trials: int, seed: int) -> list[dict[str, A
 
 
 def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
-    """Search, record and return {metric, validation_cutoff, trials, best, best_params, ...}."""
+    """Search, record and return {metric, holdout, validation, trials, best, best_params, ...}.
+
+    holdout and validation: each split's strategy, params, reason, cutoff (None for
+    leave-last-n) and reference time (models_ml.split.Split.info).
+    """
     cfg = cfg or config.load()
     train_cfg = cfg.train
     tune_cfg = train_cfg.get("tune", {})
     k = train_cfg["k"]
     metric = f"ndcg_at_{k}"
-    marts = read_marts(cfg.paths.warehouse)
-    holdout = time_split(marts.interactions, train_cfg["holdout_days"])
-    validation = time_split(
-        holdout.train, tune_cfg.get("validation_days", train_cfg["holdout_days"])
-    )
-    if validation.train.empty or validation.test.empty:
-        raise ValueError("the training period is too short to carve a validation split from")
+    settings = EvaluationSettings.from_config(train_cfg)
     min_rating = train_cfg["min_relevant_rating"]
-    baseline = evaluate(
+    marts = read_marts(cfg.paths.warehouse)
+    test_split = holdout(marts.interactions, settings, min_rating)
+    if tune_cfg.get("validation_days"):  # validated with the settings (recomart.settings)
+        settings = settings.with_holdout_days(tune_cfg["validation_days"])
+    validation = holdout(test_split.train, settings, min_rating)
+    if validation.train.empty or validation.test.empty:
+        raise ValueError("the training part is too small to carve a validation split from")
+    baseline_scores = evaluate(
         PopularityRecommender().fit(validation.train),
         validation.train,
         validation.test,
         k,
         min_rating,
-    )[metric]
+    )
+    baseline = baseline_scores[metric]
 
     trials = []
     for number, point in enumerate(
@@ -92,8 +101,11 @@ def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
     best = max(trials, key=lambda t: (t[metric], -t["trial"]))
     result = {
         "metric": metric,
-        "holdout_cutoff": holdout.cutoff.isoformat(),
-        "validation_cutoff": validation.cutoff.isoformat(),
+        "holdout_cutoff": test_split.info()["cutoff"],
+        "validation_cutoff": validation.info()["cutoff"],
+        "holdout": test_split.info(),
+        "validation": validation.info(),
+        "n_validation_users": baseline_scores["n_users"],
         "n_validation_fit_rows": len(validation.train),
         "n_validation_rows": len(validation.test),
         "popularity_baseline": baseline,
@@ -110,8 +122,15 @@ def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_params({f"best_{key}": value for key, value in best["params"].items()})
         mlflow.log_params(
-            {"validation_cutoff": result["validation_cutoff"], "n_trials": len(trials)}
+            {
+                "holdout_strategy": test_split.strategy,
+                "validation_strategy": validation.strategy,
+                "n_validation_users": result["n_validation_users"],
+                "n_trials": len(trials),
+            }
         )
+        if validation.cutoff is not None:
+            mlflow.log_param("validation_cutoff", result["validation_cutoff"])
         for trial in trials:
             mlflow.log_metric(f"validation_{metric}", trial[metric], step=trial["trial"])
         mlflow.log_metrics(

@@ -222,9 +222,54 @@ class ColdStart(_Section):
 
 
 class Tune(_Section):
-    validation_days: float = Field(30.0, gt=0)
+    validation_days: float | None = Field(None, gt=0)  # None: [train.evaluation] holdout_days
     n_trials: int = Field(16, ge=1)
     space: dict[str, list[Any]] = Field(default_factory=dict)
+
+
+HOLDOUTS = ("auto", "last_days", "last_share", "leave_last_n")
+
+
+class Evaluation(_Section):
+    """[train.evaluation]: the holdout and the champion gate's statistics (models_ml.split,
+    models_ml.registry).
+
+    holdout: auto | last_days | last_share | leave_last_n; holdout_days: the test period of
+    last_days; holdout_share: the share of the time span of last_share; leave_last_n: the test
+    interactions per user of leave_last_n; min_eval_users: the fewest scored users for auto to keep
+    last_days, and for the gate to promote anything; bootstrap_samples and confidence: the gate's
+    paired bootstrap.
+    """
+
+    holdout: str = "auto"
+    holdout_days: float = Field(30.0, gt=0)
+    holdout_share: float = Field(0.1, gt=0, lt=1)
+    leave_last_n: int = Field(1, ge=1)
+    min_eval_users: int = Field(50, ge=1)
+    bootstrap_samples: int = Field(1000, ge=1)
+    confidence: float = Field(0.95, gt=0, lt=1)
+
+    _holdout = field_validator("holdout")(lambda v: _choice(v, HOLDOUTS))
+
+    @classmethod
+    def from_config(cls, train_cfg: dict[str, Any]) -> Evaluation:
+        """The evaluation settings of a [train] section (a dict: the TOML's or cfg.train);
+        ConfigError names the key and what it may be."""
+        if "holdout_days" in train_cfg:
+            raise ConfigError("[train] holdout_days has moved: set it in [train.evaluation]")
+        try:
+            return cls.model_validate(train_cfg.get("evaluation") or {})
+        except ValidationError as exc:
+            raise ConfigError(
+                "; ".join(_describe(e, ["train", "evaluation"]) for e in exc.errors())
+            ) from None
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+    def with_holdout_days(self, days: float) -> Evaluation:
+        """The same settings with another last_days period (tuning's validation_days)."""
+        return Evaluation(**{**self.model_dump(), "holdout_days": days})
 
 
 class Train(_Section):
@@ -232,7 +277,6 @@ class Train(_Section):
 
     seed: int = 42
     k: int = Field(10, ge=1)
-    holdout_days: float = Field(30.0, gt=0)
     factors: int = Field(16, ge=1)
     iterations: int = Field(15, ge=1)
     regularization: float = Field(0.2, ge=0)
@@ -253,9 +297,16 @@ class Train(_Section):
     )
     cold_start: ColdStart = Field(default_factory=ColdStart)
     tune: Tune = Field(default_factory=Tune)
-    evaluation: dict[str, Any] = Field(default_factory=dict)
+    evaluation: Evaluation = Field(default_factory=Evaluation)
 
     _weight_by = field_validator("weight_by")(lambda v: _choice(v, WEIGHT_BY))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "holdout_days" in data:
+            raise ValueError("holdout_days has moved: set it in [train.evaluation]")
+        return data
 
     @field_validator("event_weights")
     @classmethod
@@ -318,8 +369,8 @@ def parse(raw: dict[str, Any], source: str = "recomart.toml") -> Settings:
         raise ConfigError(f"{source}: " + "; ".join(_describe(e) for e in exc.errors())) from None
 
 
-def _describe(error: dict) -> str:
-    section, key = _split([str(part) for part in error["loc"]])
+def _describe(error: dict, within: list[str] | None = None) -> str:
+    section, key = _split([*(within or []), *(str(part) for part in error["loc"])])
     message = re.sub(r"^(Value|Assertion) error, ", "", error["msg"])
     where = f"[{'.'.join(section)}]" if section else ""
     if error["type"] == "extra_forbidden":

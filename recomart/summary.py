@@ -90,11 +90,12 @@ def _train_lines(cfg: config.Config) -> list[str]:
         return ["Model: not trained"]
     k = cfg.train["k"]
     names = [f"precision_at_{k}", f"recall_at_{k}", f"ndcg_at_{k}"]
-    lines = [
-        f"Model (time holdout from {metrics.get('holdout_cutoff', '?')},"
-        f" {metrics.get('n_eval_users', '?')} users scored)",
-        f"  {'':<18}" + "".join(f"{n:>16}" for n in names),
-    ]
+    scored = metrics.get("n_eval_users", "?")
+    lines = [f"Model (holdout: {_holdout_text(metrics)}, {scored} users scored)"]
+    evaluation = metrics.get("evaluation") or {}
+    if evaluation.get("requested") == "auto":
+        lines.append(f"  holdout chosen by auto: {evaluation.get('reason', '')}")
+    lines.append(f"  {'':<18}" + "".join(f"{n:>16}" for n in names))
     for model in ("als", "popularity", "recent_popularity"):
         if model in metrics:
             values = metrics[model]
@@ -108,3 +109,14 @@ def _train_lines(cfg: config.Config) -> list[str]:
             f" {verdict} ({promotion.get('reason', '')})"
         )
     return lines
+
+
+def _holdout_text(metrics: dict) -> str:
+    """'last 30 days from 2026-10-01T00:00:00', 'leave-last-1' (no single cutoff)."""
+    evaluation = metrics.get("evaluation")
+    if not evaluation:  # a report written before holdout strategies
+        return f"time holdout from {metrics.get('holdout_cutoff', '?')}"
+    text = evaluation.get("label", evaluation.get("strategy", "?"))
+    if evaluation.get("cutoff"):
+        text += f" from {evaluation['cutoff']}"
+    return text

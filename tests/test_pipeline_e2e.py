@@ -204,3 +204,19 @@ def test_mlflow_run_has_metrics_for_model_and_baseline(pipeline_run: dict) -> No
 def test_quality_gate_passed_and_summary_says_so(pipeline_run: dict) -> None:
     assert "Quality gate: PASSED" in pipeline_run["summary"]
     assert "popularity" in pipeline_run["summary"]
+
+
+def test_auto_holdout_keeps_the_last_days_on_the_demo_data(pipeline_run: dict) -> None:
+    """The generated data spans six months and every active customer comes back: the last 30
+    days score far more than min_eval_users, so auto keeps them (and the gate can promote)."""
+    metrics = json.loads((pipeline_run["cfg"].paths.reports / "train_metrics.json").read_text())
+    evaluation = metrics["evaluation"]
+    scored = metrics["n_eval_users"]
+    assert evaluation["strategy"] == "last_days" and evaluation["requested"] == "auto"
+    assert evaluation["reason"] == (
+        f"last 30 days score {scored} users >= min_eval_users 50: last 30 days"
+    )
+    assert scored == evaluation["n_eval_users"] == metrics["promotion"]["n_users"] >= 50
+    headline = f"Model (holdout: last 30 days from {evaluation['cutoff']}, {scored} users scored)"
+    assert headline in pipeline_run["summary"]
+    assert "holdout chosen by auto: last 30 days score" in pipeline_run["summary"]

@@ -13,12 +13,13 @@ from synthetic_marts import planted_interactions, write_marts
 
 from models_ml.evaluate import relevant_items
 from models_ml.recommender import MatrixFactorizationRecommender
-from models_ml.registry import decide
-from models_ml.split import time_split
+from models_ml.registry import LOGGED, REFITTED
+from models_ml.split import EvaluationSettings, holdout, last_days
 from models_ml.train import run_training
 from models_ml.tune import run_tuning
 from recomart import config
-from recomart.schema import ITEM, RATING, TIME, USER
+from recomart.schema import ITEM, RATING, USER
+from recomart.summary import render
 
 PROJECT_TOML = Path(__file__).resolve().parent.parent / "recomart.toml"
 METRICS = ("precision_at_10", "recall_at_10", "ndcg_at_10")
@@ -70,10 +71,28 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
     assert summary["als"]["precision_at_10"] > summary["popularity"]["precision_at_10"]
     params = run.data.params
     train = cfg.train
-    for name in ("factors", "iterations", "alpha", "regularization", "holdout_days", "k"):
+    for name in ("factors", "iterations", "alpha", "regularization", "k"):
         assert params[name] == str(train[name]), name
     assert params["event_weight_purchase"] == str(train["event_weights"]["purchase"])
+    for name, value in train["evaluation"].items():
+        assert params[f"evaluation_{name}"] == str(value), name
     assert params["holdout_cutoff"] == summary["holdout_cutoff"]
+    # auto kept the last 30 days: they score far more than min_eval_users 50 users here
+    evaluation = summary["evaluation"]
+    assert evaluation["strategy"] == params["holdout_strategy"] == "last_days"
+    assert evaluation["requested"] == "auto" and evaluation["cutoff"] == summary["holdout_cutoff"]
+    scored = summary["n_eval_users"]
+    assert evaluation["reason"] == (
+        f"last 30 days score {scored} users >= min_eval_users 50: last 30 days"
+    )
+    assert run.data.tags["holdout_strategy"] == "last 30 days"
+    assert run.data.tags["holdout_reason"] == evaluation["reason"]
+    assert run.data.metrics["n_eval_users"] == scored == evaluation["n_eval_users"]
+    # recency counts from the newest train event: the last one before the cutoff
+    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+        interactions = con.sql("select event_at from marts.interactions").df()["event_at"]
+    cutoff = pd.Timestamp(summary["holdout_cutoff"])
+    assert pd.Timestamp(evaluation["reference_time"]) == interactions[interactions < cutoff].max()
     assert params["n_train_rows"] == str(summary["sizes"]["n_train_rows"])
     assert run.data.tags["warehouse"] == str(cfg.paths.warehouse)
     assert run.data.tags["training_rows"] == str(summary["sizes"]["n_train_rows"])
@@ -92,7 +111,19 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
     plots = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "plots")}
     assert plots == {"metrics_at_k.png", "long_tail.png"}
     top = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"lineage.json", "promotion.json"} <= top
+    assert {"lineage.json", "promotion.json", "eval"} <= top
+    # per-user NDCG of every model on the same users: their means are the logged metrics
+    per_user = pd.read_parquet(
+        mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id,
+            artifact_path="eval/per_user_ndcg_at_10.parquet",
+            tracking_uri=summary["tracking_uri"],
+        )
+    )
+    assert list(per_user.columns) == [USER, "als", "popularity", "recent_popularity"]
+    assert len(per_user) == scored and per_user[USER].is_monotonic_increasing
+    for name in ("als", "popularity", "recent_popularity"):
+        assert per_user[name].mean() == pytest.approx(run.data.metrics[f"{name}_ndcg_at_10"])
 
     # Lineage: source tables, load ids, cutoff, matrix hash; baselines and cold users beside.
     tags = run.data.tags
@@ -110,7 +141,13 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
     assert summary["rating"]["predictor"] == "biased baseline mu + b_u + b_i"
 
     # Registered, champion (first model beating the baselines), batch table written.
-    assert summary["promotion"]["promote"] and summary["model_version"] == "1"
+    promotion = summary["promotion"]
+    assert promotion["promote"] and summary["model_version"] == "1"
+    assert promotion["n_users"] == scored and promotion["reason"].startswith("first champion")
+    for comparison in promotion["comparisons"]:  # both baselines, clearly beaten
+        assert comparison["other"] in ("popularity", "recent_popularity")
+        assert 0 < comparison["low"] <= comparison["gain"] <= comparison["high"]
+        assert run.data.metrics[f"gate_{comparison['other']}_ci_low"] == comparison["low"]
     assert client.get_model_version_by_alias("recomart-recommender", "champion").version == 1
     assert tags["promoted"] == "true"
     with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
@@ -148,12 +185,20 @@ def test_the_champion_moves_only_for_a_better_model(cfg: config.Config) -> None:
     # The same model again: a tie, not promoted; the alias, the local model and the table stay.
     second = run_training(cfg)
     assert second["model_version"] == "2" and not second["promotion"]["promote"]
-    assert second["promotion"]["champion_scored_by"] == "logged metric, same holdout"
-    assert "does not beat the champion" in second["promotion"]["reason"]
+    assert second["promotion"]["champion_scored_by"] == LOGGED  # its per-user values
+    n = second["n_eval_users"]
+    reason = (
+        f"ndcg_at_10 gain over champion +0.0000, 95% CI [+0.0000, +0.0000] over {n} users:"
+        " within noise"
+    )
+    assert second["promotion"]["reason"] == reason
     assert client.get_model_version_by_alias("recomart-recommender", "champion").version == 1
     run = client.get_run(second["run_id"])
     assert run.data.tags["promoted"] == "false"
-    assert "champion" in run.data.tags["promotion_reason"]
+    assert run.data.tags["promotion_reason"] == reason
+    logged = mlflow.artifacts.load_dict(f"runs:/{second['run_id']}/promotion.json")
+    assert logged["reason"] == reason and logged["n_users"] == n
+    assert logged["champion_value"] == pytest.approx(first["als"]["ndcg_at_10"])
     training = json.loads((cfg.paths.models / "als" / "training.json").read_text())
     assert training["run_id"] == first["run_id"] == champion.run_id
     with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
@@ -176,23 +221,77 @@ def test_the_champion_moves_only_for_a_better_model(cfg: config.Config) -> None:
             "(select max(event_at) - interval 10 day from marts.interactions)"
         )
     fourth = run_training(cfg)
-    assert fourth["promotion"]["champion_scored_by"] == "refitted recipe on this holdout"
+    assert fourth["promotion"]["champion_scored_by"] == REFITTED
     assert fourth["holdout_cutoff"] != first["holdout_cutoff"]
     # Same recipe, same data: the refitted champion scores what the candidate scores.
     assert fourth["promotion"]["champion_value"] == pytest.approx(fourth["als"]["ndcg_at_10"])
     assert not fourth["promotion"]["promote"]
 
 
-def test_gate_decision_rules() -> None:
-    baselines = {"popularity": 0.05, "recent_popularity": 0.06}
-    assert decide("ndcg_at_10", 0.10, baselines, None) == (
-        True, "first champion: ndcg_at_10 0.1000 beats every baseline"
-    )  # fmt: skip
-    promote, reason = decide("ndcg_at_10", 0.055, baselines, None)
-    assert not promote and "recent_popularity" in reason
-    assert decide("ndcg_at_10", 0.10, baselines, 0.09)[0]
-    assert not decide("ndcg_at_10", 0.10, baselines, 0.10)[0]  # a tie keeps the champion
-    assert not decide("ndcg_at_10", 0.10, baselines, 0.095, min_improvement=0.01)[0]
+def with_evaluation(cfg: config.Config, **settings) -> config.Config:
+    train = cfg.train | {"evaluation": {**cfg.train["evaluation"], **settings}}
+    return config.Config(**{**cfg.__dict__, "train": train})
+
+
+def test_too_few_scored_users_promote_nothing(cfg: config.Config) -> None:
+    # 300 users: auto falls back to leave-last-1, which still scores fewer than 10,000 users
+    summary = run_training(with_evaluation(cfg, min_eval_users=10_000))
+    evaluation, promotion = summary["evaluation"], summary["promotion"]
+    last_30 = last_days(read_interactions(cfg), 30)
+    scored_30 = len(relevant_items(last_30.train, last_30.test)[0])
+    assert evaluation["reason"] == (
+        f"last 30 days score {scored_30} users < min_eval_users 10000: leave-last-1"
+    )
+    n = summary["n_eval_users"]
+    assert not promotion["promote"] and promotion["n_users"] == n
+    assert promotion["reason"] == (
+        f"ndcg_at_10 scored on {n} users < min_eval_users 10000: too few to tell a gain from"
+        " noise; no champion is set"
+    )
+    client = MlflowClient(tracking_uri=summary["tracking_uri"])
+    run = client.get_run(summary["run_id"])
+    assert run.data.tags["promoted"] == "false"
+    assert run.data.tags["promotion_reason"] == promotion["reason"]
+    assert run.data.tags["holdout_strategy"] == "leave-last-1"
+    assert "holdout_cutoff" not in run.data.params  # leave-last-n has none
+    assert client.get_registered_model("recomart-recommender").aliases == {}
+    assert not (cfg.paths.models / "als").exists()  # nothing to serve was installed
+
+
+def read_interactions(cfg: config.Config) -> pd.DataFrame:
+    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+        return con.sql("select * from marts.interactions").df()
+
+
+def test_leave_last_n_runs_through_training_tuning_and_the_summary(cfg: config.Config) -> None:
+    # leave-last-2: on this data leave-last-1 scores 137 users and ALS's gain over popularity is
+    # within noise (CI about [-0.01, +0.10]); two test items per user separate them clearly.
+    leave = with_evaluation(cfg, holdout="leave_last_n", leave_last_n=2)
+    summary = run_training(leave)
+    interactions = read_interactions(cfg)
+    expected = holdout(interactions, EvaluationSettings(holdout="leave_last_n", leave_last_n=2))
+    assert summary["holdout_cutoff"] is None and summary["lineage"]["holdout_cutoff"] is None
+    evaluation = summary["evaluation"]
+    assert evaluation["strategy"] == evaluation["requested"] == "leave_last_n"
+    assert evaluation["reason"] == "holdout = leave_last_n"
+    counts = interactions["user_id"].value_counts()
+    assert summary["sizes"]["n_test_rows"] == 2 * (counts > 2).sum() == len(expected.test)
+    assert evaluation["reference_time"] == expected.reference_time.isoformat()
+    assert summary["promotion"]["promote"]  # planted tastes: ALS beats both baselines clearly
+    training = json.loads((cfg.paths.models / "als" / "training.json").read_text())
+    assert training["holdout_cutoff"] is None
+    text = render(leave)
+    assert f"Model (holdout: leave-last-2, {summary['n_eval_users']} users scored)" in text
+
+    small = leave.train | {
+        "tune": {"n_trials": 2, "space": {"factors": [4, 8], "regularization": [0.05]}}
+    }
+    result = run_tuning(config.Config(**{**cfg.__dict__, "train": small}))
+    assert result["holdout"]["strategy"] == result["validation"]["strategy"] == "leave_last_n"
+    assert result["holdout_cutoff"] is None and result["validation_cutoff"] is None
+    # validation: each user's last two training interactions, for users with 5 or more in all
+    assert result["n_validation_rows"] == 2 * (counts > 4).sum()
+    assert result["n_validation_users"] > 50
 
 
 def test_tuning_uses_a_validation_split_inside_the_training_period(cfg: config.Config) -> None:
@@ -217,16 +316,6 @@ def test_tuning_uses_a_validation_split_inside_the_training_period(cfg: config.C
     experiment = client.get_experiment_by_name("recomart-tuning")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.data.params["best_factors"] == str(result["best_params"]["factors"])
-
-
-def test_time_split_holds_out_the_last_days() -> None:
-    times = pd.to_datetime(["2026-05-01", "2026-06-01", "2026-06-20", "2026-06-21", "2026-07-01"])
-    frame = pd.DataFrame({USER: [1, 1, 2, 2, 3], ITEM: [1, 2, 3, 4, 5], TIME: times})
-    split = time_split(frame, holdout_days=10)
-    # max = 2026-07-01, cutoff = 2026-06-21: the cutoff instant belongs to test.
-    assert split.cutoff == pd.Timestamp("2026-06-21")
-    assert split.train[ITEM].tolist() == [1, 2, 3]
-    assert split.test[ITEM].tolist() == [4, 5]
 
 
 def test_relevant_items_are_new_test_items_of_train_users() -> None:
