@@ -114,7 +114,7 @@ def fit_and_evaluate(marts: Marts, train_cfg: dict[str, Any]) -> Outcome:
         raise ValueError(f"holdout at {split.cutoff} leaves an empty train or test set")
 
     t0 = time.perf_counter()
-    model = build_model(train_cfg).fit(split.train, marts.catalog)
+    model = build_model(train_cfg).fit(split.train, marts.catalog, marts.users, marts.items)
     fit_seconds = time.perf_counter() - t0
     recommenders = {
         MODEL: model,
@@ -161,9 +161,12 @@ def fit_and_evaluate(marts: Marts, train_cfg: dict[str, Any]) -> Outcome:
         if LOAD_ID in split.train
         else [],
         "latest_load_id": marts.latest_load_id,
-        "train_matrix_sha256": matrix_hash(model.user_items, model.user_ids, model.item_ids),
-        "holdout_sha256": hashlib.sha256(
-            (frame_hash(split.train) + frame_hash(split.test)).encode()
+        "train_matrix_sha256": served_matrix_hash(model),
+        "holdout_sha256": hashlib.sha256(  # the frames hold codes: the vocabularies name them
+            (
+                frame_hash(split.train) + frame_hash(split.test)
+                + marts.users.fingerprint() + marts.items.fingerprint()
+            ).encode()
         ).hexdigest(),
     }
     timings = {"fit_seconds": fit_seconds, "evaluate_seconds": evaluate_seconds}
@@ -171,6 +174,13 @@ def fit_and_evaluate(marts: Marts, train_cfg: dict[str, Any]) -> Outcome:
         model, split, split.cutoff.isoformat(), metrics, cold, rating, curves, sizes, timings,
         lineage,
     )  # fmt: skip
+
+
+def served_matrix_hash(model: MatrixFactorizationRecommender) -> str:
+    """matrix_hash of the model's training matrix, rows and columns named by shop ids."""
+    users = model.users.decode(model.user_ids).astype(str)
+    items = model.items.decode(model.item_ids).astype(str)
+    return matrix_hash(model.user_items, users, items)
 
 
 def metric_values(outcome: Outcome) -> dict[str, float]:
@@ -199,14 +209,16 @@ def save_model(
 ) -> Path:
     """Save the candidate into <models_dir>/.als.candidate (whole, or not at all); return it.
 
-    catalog (item_id, title, category, price) is saved beside the model as ITEMS_FILE: the
-    serving API shows it without opening the warehouse.
+    catalog (item_id codes of the model's vocabulary, title, category, price) is saved beside
+    the model as ITEMS_FILE, keyed by shop item ids: the serving API shows it without opening
+    the warehouse.
     """
     staging = models_dir / f".{MODEL_DIR}.candidate"
     shutil.rmtree(staging, ignore_errors=True)
     model.save(staging)
     if catalog is not None:
-        catalog.to_parquet(staging / ITEMS_FILE, index=False)
+        shop = catalog.assign(**{ITEM: model.items.decode(catalog[ITEM])})
+        shop.to_parquet(staging / ITEMS_FILE, index=False)
     (staging / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
     return staging
 
@@ -251,7 +263,9 @@ def _champion_gate(
     split = outcome.split
 
     def refit_and_score(params: dict) -> float:
-        champion = MatrixFactorizationRecommender(**params).fit(split.train, catalog)
+        champion = MatrixFactorizationRecommender(**params).fit(
+            split.train, catalog, outcome.model.users, outcome.model.items
+        )
         return evaluate(champion, split.train, split.test, k, train_cfg["min_relevant_rating"])[
             metric
         ]
@@ -328,10 +342,10 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         final = outcome.model
         if train_cfg.get("refit_on_all_data", False):
             log.info("Refitting on all %d rows for serving", len(marts.interactions))
-            final = build_model(train_cfg).fit(marts.interactions, marts.catalog)
-            lineage["served_matrix_sha256"] = matrix_hash(
-                final.user_items, final.user_ids, final.item_ids
+            final = build_model(train_cfg).fit(
+                marts.interactions, marts.catalog, marts.users, marts.items
             )
+            lineage["served_matrix_sha256"] = served_matrix_hash(final)
             mlflow.set_tag("served_matrix_sha256", lineage["served_matrix_sha256"])
         timings["refit_seconds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -351,7 +365,7 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         timings["save_and_log_artifacts_seconds"] = time.perf_counter() - t0
         log.info("Logging and registering the model in MLflow")
         t0 = time.perf_counter()
-        example_users = [int(final.user_ids[0])]
+        example_users = final.users.decode(final.user_ids[:1]).tolist()
         model_uri, model_version = log_pyfunc(
             candidate_dir, k, example_users, name=PYFUNC_NAME,
             registered_model_name=train_cfg["model_name"],
