@@ -248,8 +248,8 @@ class MatrixFactorizationRecommender:
         return str(self._category_names[self._category_codes[row]])
 
     def user_path(self, user_id: str) -> str:
-        """"als", "blend" (few interactions) or "popular" (unknown user) for a shop user id."""
-        return str(self.user_paths(self.users.encode([user_id]))[0])
+        """The path serving a shop user id: "als", "blend" (few interactions) or "popular"."""
+        return str(self.user_paths([self.users.code(user_id)])[0])
 
     def user_paths(self, user_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Per user code: "als", "blend" (few interactions) or "popular" (unknown user)."""
@@ -329,12 +329,12 @@ class MatrixFactorizationRecommender:
         self, user_id: str, n_recommendations: int = 10, exclude_known: bool = True
     ) -> list[tuple[str, float]]:
         """One user's recommendations as (shop item id, score) pairs, best first, no padding."""
-        item_ids, scores = self.recommend_ids([user_id], n_recommendations, exclude_known)
-        return [
-            (item, score)
-            for item, score in zip(item_ids[0].tolist(), scores[0].tolist(), strict=True)
-            if item is not None
-        ]
+        codes, scores = self.recommend_batch(
+            [self.users.code(user_id)], n_recommendations, exclude_known
+        )
+        kept = codes[0] != PAD_ITEM
+        names = self.items.decode(codes[0][kept])
+        return list(zip(names.tolist(), scores[0][kept].tolist(), strict=True))
 
     def similar_items(self, item_id: str, n: int = 10) -> list[tuple[str, float]]:
         """The n recommendable items (shop ids) closest to item_id (cosine of item factors),
@@ -371,7 +371,7 @@ class MatrixFactorizationRecommender:
         self._fitted()
         item_row = self._item_row(item_id)
         item_code = self._items.ids[item_row]
-        user_code = self.users.encode([user_id])
+        user_code = [self.users.code(user_id)]
         path = str(self.user_paths(user_code)[0])
         out: dict[str, Any] = {
             "user_id": str(user_id),
@@ -472,8 +472,8 @@ class MatrixFactorizationRecommender:
 
     def _item_row(self, item_id: str) -> int:
         """Matrix column of a shop item id; KeyError if the model does not know it."""
-        code = self._fitted()._item_vocab.encode([item_id])
-        row = int(self._items.index(code)[0])
+        code = self._fitted()._item_vocab.code(item_id)
+        row = int(self._items.index([code])[0])
         if row == UNKNOWN:
             raise KeyError(f"item {item_id!r} is unknown to the model")
         return row

@@ -41,6 +41,16 @@ def test_round_trip_and_unknown_ids() -> None:
     assert vocab.encode(pd.Series(sample)).tolist() == codes.tolist()
 
 
+def test_code_of_one_id_agrees_with_encode() -> None:
+    vocab = Vocabulary.from_ids(["85123A", "85123", "007", "7"])
+    for shop_id in ("85123A", "85123", "007", "7", "85123a", "", "0007"):
+        assert vocab.code(shop_id) == vocab.encode([shop_id])[0]
+    assert vocab.code("7") != vocab.code("007") and vocab.code("nope") == UNKNOWN
+    assert vocab.code(7) == vocab.code("7") and vocab.code(None) == UNKNOWN
+    sparse = Vocabulary.identity([5, 50])
+    assert (sparse.code("50"), sparse.code("5"), sparse.code("6")) == (50, 5, UNKNOWN)
+
+
 def test_integer_ids_are_their_decimal_text() -> None:
     vocab = Vocabulary.from_ids(np.array([10, 7, 2, 7]))
     assert vocab.names.tolist() == ["10", "2", "7"]  # text order

@@ -285,7 +285,8 @@ def test_sku_ids_come_back_as_strings_from_every_shop_id_method(shop: dict, tmp_
     item, _ = model.recommend_items("7", 1)[0]
     why = model.explain("7", item, n=3)
     assert (why["user_id"], why["item_id"], why["path"]) == ("7", item, "als")
-    assert why["contributions"] and all(group[c["item_id"]] == "group_1" for c in why["contributions"])
+    drivers = [c["item_id"] for c in why["contributions"]]
+    assert drivers and all(group[d] == "group_1" for d in drivers)
     ids, scores = model.recommend_ids(["007", "no such user"], 200)
     assert ids.dtype == object and ids.shape == scores.shape == (2, 200)
     assert ids[0, -1] is None and np.isneginf(scores[0, -1])  # padding past the 80 items
