@@ -153,6 +153,7 @@ def fit_and_evaluate(marts: Marts, train_cfg: dict[str, Any]) -> Outcome:
         "n_eval_users": metrics[MODEL]["n_users"],
         "n_cold_eval_users": 0 if cold[MODEL] is None else cold[MODEL]["n_users"],
     }
+    vocabularies = marts.users.fingerprint() + marts.items.fingerprint()
     lineage = {
         "source_tables": list(SOURCE_TABLES),
         "holdout_cutoff": split.cutoff.isoformat(),
@@ -162,11 +163,9 @@ def fit_and_evaluate(marts: Marts, train_cfg: dict[str, Any]) -> Outcome:
         else [],
         "latest_load_id": marts.latest_load_id,
         "train_matrix_sha256": served_matrix_hash(model),
-        "holdout_sha256": hashlib.sha256(  # the frames hold codes: the vocabularies name them
-            (
-                frame_hash(split.train) + frame_hash(split.test)
-                + marts.users.fingerprint() + marts.items.fingerprint()
-            ).encode()
+        "holdout_sha256": hashlib.sha256(
+            # the frames hold codes: the vocabularies say which ids they are
+            (frame_hash(split.train) + frame_hash(split.test) + vocabularies).encode()
         ).hexdigest(),
     }
     timings = {"fit_seconds": fit_seconds, "evaluate_seconds": evaluate_seconds}
