@@ -114,13 +114,14 @@ def read_marts(warehouse: str | Path) -> Marts:
         # a fixed row order: the matrix (float sums), its hash and the model are reproducible
         interactions = con.sql(INTERACTIONS_SQL).df()
         catalog = con.sql(CATALOG_SQL).df()
-        user_names = con.sql(f"select {USER} from user_codes order by code").fetchnumpy()[USER]
-        item_names = con.sql(f"select {ITEM} from item_codes order by code").fetchnumpy()[ITEM]
+        users = con.sql(f"select {USER}, code from user_codes order by code").fetchnumpy()
+        items = con.sql(f"select {ITEM}, code from item_codes order by code").fetchnumpy()
     latest = interactions[LOAD_ID].max() if len(interactions) else None
     return Marts(
         interactions=interactions,
         catalog=catalog,
         latest_load_id=None if pd.isna(latest) else str(latest),
-        users=Vocabulary(user_names),
-        items=Vocabulary(item_names),
+        # the SQL codes themselves: a vocabulary refuses ties (e.g. a case-blind collation)
+        users=Vocabulary(users[USER], users["code"]),
+        items=Vocabulary(items[ITEM], items["code"]),
     )
