@@ -29,9 +29,18 @@ def small_config(home: Path, **overrides: int) -> Path:
     return path
 
 
+def with_code_under_test(env: dict[str, str]) -> dict[str, str]:
+    """env with this checkout first on PYTHONPATH: a child process started in another directory
+    imports this code, not an installed copy (a relative PYTHONPATH such as "." would follow the
+    child's working directory)."""
+    paths = [str(PROJECT_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**env, "PYTHONPATH": os.pathsep.join(paths)}
+
+
 def run_stage(home: Path, config_file: Path, *args: str) -> subprocess.CompletedProcess:
     """Run `recomart <args>` in a child process against `home`; fail the test on a non-zero exit."""
     env = {**os.environ, "RECOMART_HOME": str(home), "RECOMART_CONFIG": str(config_file)}
+    env = with_code_under_test(env)
     env.pop("SOURCES__CATALOG__BASE_URL", None)
     proc = subprocess.run(
         [sys.executable, "-m", "recomart.cli", *args],

@@ -8,10 +8,12 @@ as built (integer ids) and on a copy whose ids are VARCHAR (the shop's text ids)
 from __future__ import annotations
 
 import hashlib
+import os
 
 import duckdb
 import nbformat
 import pytest
+from conftest import with_code_under_test
 from nbclient import NotebookClient
 
 from recomart.env import PROJECT_ROOT
@@ -43,6 +45,8 @@ def test_notebook_runs_read_only_on_the_marts(run: str, request, monkeypatch) ->
     before = _digest(warehouse)
     monkeypatch.setenv("RECOMART_HOME", str(home_run["home"]))
     monkeypatch.setenv("RECOMART_CONFIG", str(home_run["home"] / "recomart.toml"))
+    # the kernel runs in notebooks/: it must import this checkout's code
+    monkeypatch.setenv("PYTHONPATH", with_code_under_test(dict(os.environ))["PYTHONPATH"])
     nb = nbformat.read(NOTEBOOK, as_version=4)
 
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={

@@ -28,7 +28,7 @@ import numpy as np
 import orjson
 import pytest
 import schemathesis
-from conftest import config_for
+from conftest import config_for, with_code_under_test
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -391,6 +391,7 @@ def test_real_server_with_the_warehouse_locked_picks_up_a_new_champion(
 ) -> None:
     home, cfg = second_home
     env = {**os.environ, "RECOMART_HOME": str(home), "RECOMART_CONFIG": str(home / "recomart.toml")}
+    env = with_code_under_test(env)  # the server runs in another directory
     env.pop("RECOMART_API_KEY", None)
     locker = subprocess.Popen(
         [sys.executable, "-c",
