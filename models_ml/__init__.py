@@ -1,8 +1,9 @@
 """Training stage: read the marts, split by time, fit implicit ALS, evaluate, gate, log to MLflow.
 
 Modules, in the order the data flows through them:
-data (read the marts, read-only) -> split (time holdout) -> matrix (user x item confidence:
-event weights, ratings, recency, BM25) -> recommender (ALS, explain, similar_items) with coldstart
+data (read the marts, read-only; the shop's string ids become int64 codes, ids holds the
+vocabularies) -> split (time holdout) -> matrix (user x item confidence: event weights,
+ratings, recency, BM25) -> recommender (ALS, explain, similar_items) with coldstart
 (recent popularity, category blend, catalog-similar cold items) and baselines (global and recent
 popularity), ranking with ranking.top_k -> metrics, rating (biased baseline for RMSE/MAE) and
 evaluate -> train (one whole run), with tracking (MLflow store), plots, registry (the champion

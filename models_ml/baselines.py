@@ -14,13 +14,15 @@ import pandas as pd
 from scipy.sparse import csr_matrix
 
 from models_ml.coldstart import recent_popularity
-from models_ml.matrix import UNKNOWN, IdMap
+from models_ml.matrix import UNKNOWN, IdMap, without_returns
 from models_ml.ranking import PAD_ITEM, PAD_SCORE, top_k
 from recomart.schema import ITEM, USER
 
 
 def popularity_ranking(interactions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Item ids by number of interactions (descending, ties by item id) and those counts."""
+    """Item ids by number of interactions, returns not counted (descending, ties by item id)
+    and those counts."""
+    interactions = without_returns(interactions)
     items, counts = np.unique(interactions[ITEM].to_numpy(dtype=np.int64), return_counts=True)
     order = np.lexsort((items, -counts))
     return items[order], counts[order]

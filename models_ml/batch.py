@@ -1,7 +1,8 @@
 """Batch recommendations for every user, written back to the warehouse for analysts and the API.
 
 Table recommendations.user_recommendations: one row per (user_id, rank), columns user_id, rank,
-item_id, score, model_name, model_version, run_id, generated_at. Written in one short
+item_id, score, model_name, model_version, run_id, generated_at; user_id and item_id are the
+shop's ids (VARCHAR). Written in one short
 read-write transaction after training (replace the whole table), so the warehouse is never held
 open while a model fits and readers see the old table or the new one, never a mix.
 """
@@ -32,18 +33,24 @@ def recommendations_frame(
     run_id: str,
     user_ids: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Top-k for every user the model knows (or user_ids), known items excluded, no padding."""
-    users = model.user_ids if user_ids is None else np.asarray(user_ids, dtype=np.int64)
-    item_ids, scores = model.recommend_batch(users, k, exclude_known=True)
+    """Top-k for every user the model knows (or the shop user ids user_ids), known items
+    excluded, no padding; user_id and item_id are shop ids (str)."""
+    if user_ids is None:
+        codes = model.user_ids
+        names = model.users.decode(codes)
+    else:
+        names = np.asarray(user_ids, dtype=object)
+        codes = model.users.encode(names)
+    item_codes, scores = model.recommend_batch(codes, k, exclude_known=True)
+    kept = item_codes.ravel() != PAD_ITEM
     frame = pd.DataFrame(
         {
-            USER: np.repeat(users, k),
-            RANK: np.tile(np.arange(1, k + 1, dtype=np.int32), len(users)),
-            ITEM: item_ids.ravel(),
-            SCORE: scores.ravel().astype(np.float64),
+            USER: np.repeat(names, k)[kept],
+            RANK: np.tile(np.arange(1, k + 1, dtype=np.int32), len(codes))[kept],
+            ITEM: model.items.decode(item_codes.ravel()[kept]),
+            SCORE: scores.ravel()[kept].astype(np.float64),
         }
     )
-    frame = frame[frame[ITEM] != PAD_ITEM].reset_index(drop=True)
     frame["model_name"] = model_name
     frame["model_version"] = str(model_version)
     frame["run_id"] = run_id
@@ -61,8 +68,8 @@ def write_recommendations(warehouse: str | Path, frame: pd.DataFrame) -> int:
             con.execute(
                 f"""
                 create or replace table {TABLE} as
-                select user_id::bigint as user_id, rank::integer as rank,
-                       item_id::bigint as item_id, score::double as score,
+                select user_id::varchar as user_id, rank::integer as rank,
+                       item_id::varchar as item_id, score::double as score,
                        model_name, model_version, run_id, generated_at::timestamp as generated_at
                 from recommendations_df
                 order by user_id, rank

@@ -14,12 +14,13 @@ PATH_TEXT = {
 
 
 def print_recommendations(
-    cfg: config.Config, user_id: int, n: int | None = None, explain: bool = False
+    cfg: config.Config, user_id: str, n: int | None = None, explain: bool = False
 ) -> None:
-    """Print user_id's top n from <paths.models>/als, with explanations if asked."""
+    """Print the top n of user_id (a shop id) from <paths.models>/als, with explanations if
+    asked."""
     model = MatrixFactorizationRecommender.load(cfg.paths.models / MODEL_DIR)
     n = n or cfg.train["k"]
-    path = str(model.user_paths([user_id])[0])
+    path = model.user_path(user_id)
     print(f"user {user_id}: {PATH_TEXT[path]}")
     for rank, (item, score) in enumerate(model.recommend_items(user_id, n), start=1):
         cold = " (no interactions yet)" if model.is_cold_item(item) else ""

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import csr_matrix
 
+from models_ml.matrix import without_returns
 from recomart.schema import ITEM, TIME
 
 UNKNOWN_CATEGORY = "unknown"
@@ -35,8 +36,10 @@ def recent_popularity(
     """Item ids by time-decayed interaction count (descending, ties by id) and those scores.
 
     Each row counts 0.5 ** (age_days / half_life_days), age from reference_time (default: the
-    newest row). half_life_days = 0 gives plain counts (global popularity).
+    newest row). half_life_days = 0 gives plain counts (global popularity). Returns do not
+    count.
     """
+    interactions = without_returns(interactions)
     items, inverse = np.unique(interactions[ITEM].to_numpy(dtype=np.int64), return_inverse=True)
     if half_life_days > 0:
         times = interactions[TIME]

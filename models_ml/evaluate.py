@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from models_ml.matrix import without_returns
 from models_ml.metrics import (
     catalog_coverage_at_k,
     hits_at_k,
@@ -51,11 +52,20 @@ def _group(pairs: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray]]:
     return user_ids, np.split(items, starts[1:]) if len(items) else []
 
 
+def _relevant_pairs(test: pd.DataFrame, min_rating: float) -> pd.DataFrame:
+    """Distinct (user, item) of the test rows that count as relevant: not returns, and rated at
+    least min_rating, or not rated at all (an implicit-feedback log)."""
+    test = without_returns(test)
+    ratings = test[RATING]
+    keep = (ratings.isna() | (ratings >= min_rating)).to_numpy()
+    return test.loc[keep, [USER, ITEM]].drop_duplicates()
+
+
 def relevant_items(
     train: pd.DataFrame, test: pd.DataFrame, min_rating: float = 0
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Warm users: sorted ids of the evaluated users and, per user, their relevant item ids."""
-    pairs = test.loc[test[RATING] >= min_rating, [USER, ITEM]].drop_duplicates()
+    pairs = _relevant_pairs(test, min_rating)
     pairs = pairs[pairs[USER].isin(train[USER].unique())]
     seen = train[[USER, ITEM]].drop_duplicates()
     pairs = pairs.merge(seen, on=[USER, ITEM], how="left", indicator=True)
@@ -66,7 +76,7 @@ def cold_relevant_items(
     train: pd.DataFrame, test: pd.DataFrame, min_rating: float = 0
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Cold users (not in train): sorted ids and, per user, all their test item ids."""
-    pairs = test.loc[test[RATING] >= min_rating, [USER, ITEM]].drop_duplicates()
+    pairs = _relevant_pairs(test, min_rating)
     return _group(pairs[~pairs[USER].isin(train[USER].unique())])
 
 
@@ -180,10 +190,17 @@ def evaluate_cold(
     return score_users(recommender, user_ids, relevant, k, n_catalog_items).metrics
 
 
+def _observed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows with an observed rating: not imputed, not null (an implicit log has none)."""
+    keep = frame[RATING].notna()
+    if IS_IMPUTED in frame:
+        keep &= ~frame[IS_IMPUTED].astype(bool)
+    return frame.loc[keep.to_numpy()]
+
+
 def rating_metrics(train: pd.DataFrame, test: pd.DataFrame, reg: float = 5.0) -> dict:
     """RMSE/MAE on observed test ratings of the biased baseline and of the global train mean."""
-    observed_train = train[~train[IS_IMPUTED]] if IS_IMPUTED in train else train
-    observed_test = test[~test[IS_IMPUTED]] if IS_IMPUTED in test else test
+    observed_train, observed_test = _observed(train), _observed(test)
     if observed_train.empty or observed_test.empty:
         return {"predictor": PREDICTOR, "n_ratings": 0}
     model = BiasedBaseline(reg_user=reg, reg_item=reg).fit(observed_train)

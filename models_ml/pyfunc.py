@@ -1,4 +1,5 @@
-"""The recommender as an MLflow pyfunc model: input user ids, output ranked recommendations.
+"""The recommender as an MLflow pyfunc model: input shop user ids (string), output ranked
+recommendations with shop item ids (string).
 
 The saved model directory travels as the artifact "recommender"; models_ml and recomart travel
 as code, so `mlflow.pyfunc.load_model(uri)` works wherever the pip requirements are installed.
@@ -16,7 +17,6 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-from models_ml.ranking import PAD_ITEM
 from models_ml.recommender import MatrixFactorizationRecommender
 from recomart.schema import ITEM, USER
 
@@ -29,14 +29,15 @@ REQUIREMENTS = ("implicit", "numpy", "scipy", "pandas", "threadpoolctl")
 
 
 def signature(k: int) -> ModelSignature:
-    """Input: user_id column. Output: user_id, rank, item_id, score. Params: k, exclude_known."""
+    """Input: user_id (string). Output: user_id (string), rank, item_id (string), score.
+    Params: k, exclude_known."""
     return ModelSignature(
-        inputs=Schema([ColSpec("long", USER)]),
+        inputs=Schema([ColSpec("string", USER)]),
         outputs=Schema(
             [
-                ColSpec("long", USER),
+                ColSpec("string", USER),
                 ColSpec("long", RANK),
-                ColSpec("long", ITEM),
+                ColSpec("string", ITEM),
                 ColSpec("float", SCORE),
             ]
         ),
@@ -47,7 +48,7 @@ def signature(k: int) -> ModelSignature:
 
 
 class RecommenderModel(mlflow.pyfunc.PythonModel):
-    """pyfunc wrapper of MatrixFactorizationRecommender.recommend_batch."""
+    """pyfunc wrapper of MatrixFactorizationRecommender.recommend_ids (shop ids in and out)."""
 
     def load_context(self, context: Any) -> None:
         self.recommender = MatrixFactorizationRecommender.load(context.artifacts[ARTIFACT])
@@ -55,37 +56,39 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any]
     ) -> pd.DataFrame:
-        """DataFrame with user_id -> DataFrame (user_id, rank, item_id, score), rank from 1.
+        """DataFrame with user_id -> DataFrame (user_id, rank, item_id, score), rank from 1,
+        ids as the shop's strings; unknown users get the cold-start list.
 
         params k and exclude_known: MLflow fills in the signature's defaults.
         """
         k = int(params["k"])
-        users = np.asarray(pd.DataFrame(model_input)[USER], dtype=np.int64)
-        item_ids, scores = self.recommender.recommend_batch(
+        users = pd.DataFrame(model_input)[USER].to_numpy(dtype=object)
+        item_ids, scores = self.recommender.recommend_ids(
             users, k, exclude_known=bool(params["exclude_known"])
         )
-        out = pd.DataFrame(
+        kept = pd.notna(item_ids.ravel())
+        return pd.DataFrame(
             {
-                USER: np.repeat(users, k),
-                RANK: np.tile(np.arange(1, k + 1), len(users)),
-                ITEM: item_ids.ravel(),
-                SCORE: scores.ravel(),
+                USER: np.repeat(users, k)[kept],
+                RANK: np.tile(np.arange(1, k + 1), len(users))[kept],
+                ITEM: item_ids.ravel()[kept],
+                SCORE: scores.ravel()[kept],
             }
         )
-        return out[out[ITEM] != PAD_ITEM].reset_index(drop=True)
 
 
 def log_pyfunc(
     model_dir: Path,
     k: int,
-    example_user_ids: list[int],
+    example_user_ids: list[str],
     name: str = "recommender",
     registered_model_name: str | None = None,
 ) -> tuple[str, str | None]:
     """Log model_dir as a pyfunc model of the active run (and register it under
     registered_model_name); return its model URI and registered version (or None).
 
-    k is the default list length; MLflow runs the model on example_user_ids while logging.
+    k is the default list length; MLflow runs the model on example_user_ids (shop ids) while
+    logging.
     """
     code = [str(CODE_ROOT / package) for package in ("models_ml", "recomart")]
     info = mlflow.pyfunc.log_model(
@@ -94,7 +97,7 @@ def log_pyfunc(
         artifacts={ARTIFACT: str(model_dir)},
         code_paths=code,
         signature=signature(k),
-        input_example=pd.DataFrame({USER: np.asarray(example_user_ids, dtype=np.int64)}),
+        input_example=pd.DataFrame({USER: [str(u) for u in example_user_ids]}),
         pip_requirements=[f"{package}=={version(package)}" for package in REQUIREMENTS],
         registered_model_name=registered_model_name,
     )

@@ -4,13 +4,21 @@ The seed's API: MatrixFactorizationRecommender(n_factors=50).fit(train),
 recommend_items(user_id, n_recommendations, exclude_known=True), similar_items(item_id, n),
 explain(user_id, item_id), save(directory) / load(directory).
 
+Two kinds of ids (models_ml.ids): the frames given to fit() and the batch methods
+(recommend_batch, user_paths, user_ids, item_ids, user_items) use int64 codes; the methods a
+person calls (recommend_items, recommend_ids, similar_items, explain, user_path, is_cold_item,
+item_category) take and return the shop's ids, str. The vocabularies given to fit() (`users`,
+`items`) translate between the two and are saved with the model; without them the codes are
+their own names (str(code)).
+
 Which path serves a user (see models_ml.coldstart for the formulas):
 - known user with more than `few_interactions` items: ALS scores (user factors . item factors);
 - known user with at most `few_interactions` items: a blend of ALS and their categories;
 - unknown user: recent popularity (time-decayed counts); scores are those decayed counts.
 Scores are comparable within one user's list only. Items: the catalog given to fit() plus the
 training items; catalog items without interactions get factors imputed from catalog similarity
-(category, price band). Lists shorter than k are padded with item -1 and score -inf.
+(category, price band). Lists shorter than k are padded with item code -1 (shop id None) and
+score -inf.
 """
 
 from __future__ import annotations
@@ -28,11 +36,12 @@ from scipy.sparse import csr_matrix, load_npz, save_npz
 from threadpoolctl import threadpool_limits
 
 from models_ml import coldstart
+from models_ml.ids import Vocabulary
 from models_ml.matrix import UNKNOWN, IdMap, Weighting, confidence_matrix, default_event_weights
 from models_ml.ranking import PAD_ITEM, PAD_SCORE, top_k, top_k_dense
-from recomart.schema import CATEGORY, ITEM, TIME
+from recomart.schema import CATEGORY, ITEM, RATING_MAX, TIME
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: shop id vocabularies (string ids) saved with the model
 MODEL_FILE = "als.npz"
 USER_ITEMS_FILE = "user_items.npz"
 IDS_FILE = "ids.npz"
@@ -65,6 +74,8 @@ class MatrixFactorizationRecommender:
         cold_items: bool = True,
         price_bands: int = 5,
         cold_item_shrink: float = 0.5,
+        rating_max: float = RATING_MAX,
+        weight_by: str = "events",
     ) -> None:
         self.n_factors = n_factors
         self.iterations = iterations
@@ -82,6 +93,8 @@ class MatrixFactorizationRecommender:
         self.cold_items = cold_items
         self.price_bands = price_bands
         self.cold_item_shrink = cold_item_shrink
+        self.rating_max = rating_max
+        self.weight_by = weight_by
         self._weighting()  # validate early
         self._model: AlternatingLeastSquares | None = None
 
@@ -104,6 +117,8 @@ class MatrixFactorizationRecommender:
             "cold_items": self.cold_items,
             "price_bands": self.price_bands,
             "cold_item_shrink": self.cold_item_shrink,
+            "rating_max": self.rating_max,
+            "weight_by": self.weight_by,
         }
 
     def _weighting(self) -> Weighting:
@@ -114,17 +129,26 @@ class MatrixFactorizationRecommender:
             recency_half_life_days=self.recency_half_life_days,
             bm25_k1=self.bm25_k1,
             bm25_b=self.bm25_b,
+            rating_max=self.rating_max,
+            weight_by=self.weight_by,
         )
 
     # ---------------------------------------------------------------- fitting
     def fit(
-        self, interactions: pd.DataFrame, catalog: pd.DataFrame | None = None
+        self,
+        interactions: pd.DataFrame,
+        catalog: pd.DataFrame | None = None,
+        users: Vocabulary | None = None,
+        items: Vocabulary | None = None,
     ) -> MatrixFactorizationRecommender:
-        """Fit on interaction rows (user_id, item_id, rating, [event_type], [event_at]).
+        """Fit on interaction rows (user_id, item_id, rating, [event_type], [event_at]), ids as
+        int64 codes.
 
         catalog: optional item_id, category, price rows (marts.item_features): its items become
-        recommendable, those without interactions through catalog similarity. Time decay counts
-        back from the newest event_at of the rows. BLAS runs on one thread.
+        recommendable, those without interactions through catalog similarity. users, items: the
+        vocabularies of the codes (models_ml.data.Marts.users/.items); omitted, a code c is the
+        shop id str(c). Time decay counts back from the newest event_at of the rows. BLAS runs
+        on one thread.
         """
         reference = interactions[TIME].max() if TIME in interactions else None
         weighting = self._weighting()
@@ -134,6 +158,8 @@ class MatrixFactorizationRecommender:
         user_items, self._users, self._items = confidence_matrix(
             interactions, weighting=weighting, item_ids=catalog_ids, reference_time=reference
         )
+        self._user_vocab = _covering(users, self._users.ids, "user")
+        self._item_vocab = _covering(items, self._items.ids, "item")
         self._user_items = user_items
         self._set_item_attributes(catalog)
         self._is_warm = np.diff(user_items.tocsc().indptr) > 0
@@ -184,36 +210,58 @@ class MatrixFactorizationRecommender:
 
     # ------------------------------------------------------------ properties
     @property
+    def users(self) -> Vocabulary:
+        """The user vocabulary: shop user id <-> code."""
+        return self._fitted()._user_vocab
+
+    @property
+    def items(self) -> Vocabulary:
+        """The item vocabulary: shop item id <-> code."""
+        return self._fitted()._item_vocab
+
+    @property
     def user_ids(self) -> np.ndarray:
-        """Raw ids of the users the model has factors for, sorted."""
+        """Codes of the users the model has factors for, sorted (int64)."""
         return self._fitted()._users.ids
 
     @property
     def item_ids(self) -> np.ndarray:
-        """Raw ids of the items the model knows (training items and catalog), sorted."""
+        """Codes of the items the model knows (training items and catalog), sorted (int64)."""
         return self._fitted()._items.ids
 
     @property
     def recommendable_item_ids(self) -> np.ndarray:
-        """Raw ids the model may recommend: trained items, plus cold catalog items if enabled."""
+        """Codes the model may recommend: trained items, plus cold catalog items if enabled."""
         return self.item_ids[self._recommendable()]
 
     @property
+    def item_categories(self) -> np.ndarray:
+        """The category (str) of each item, aligned with item_ids."""
+        return self._fitted()._category_names[self._category_codes].astype(str)
+
+    @property
     def user_items(self) -> csr_matrix:
-        """The training confidence matrix (users x items, index order of user_ids/item_ids)."""
+        """The training confidence matrix (users x items, index order of the codes user_ids and
+        item_ids)."""
         return self._fitted()._user_items
 
-    def is_cold_item(self, item_id: int) -> bool:
-        """True for a catalog item without training interactions."""
+    def is_cold_item(self, item_id: str) -> bool:
+        """True for a catalog item (shop id) without training interactions; KeyError if
+        unknown."""
         return not bool(self._is_warm[self._item_row(item_id)])
 
-    def item_category(self, item_id: int) -> str:
+    def item_category(self, item_id: str) -> str:
+        """The category of an item (shop id); KeyError if unknown."""
         row = self._item_row(item_id)
         return str(self._category_names[self._category_codes[row]])
 
+    def user_path(self, user_id: str) -> str:
+        """The path serving a shop user id: "als", "blend" (few interactions) or "popular"."""
+        return str(self.user_paths([self.users.code(user_id)])[0])
+
     def user_paths(self, user_ids: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Per user: "als", "blend" (few interactions) or "popular" (unknown user)."""
-        rows = self._fitted()._users.index(user_ids)
+        """Per user code: "als", "blend" (few interactions) or "popular" (unknown user)."""
+        rows = self._fitted()._users.index(_codes(user_ids))
         n_items = np.diff(self._user_items.indptr)
         few = (rows != UNKNOWN) & (n_items[np.maximum(rows, 0)] <= self.few_interactions)
         return np.where(rows == UNKNOWN, "popular", np.where(few, "blend", "als"))
@@ -222,11 +270,13 @@ class MatrixFactorizationRecommender:
     def recommend_batch(
         self, user_ids: Sequence[int] | np.ndarray, k: int, exclude_known: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k item ids and scores, both (n_users, k), one row per user id given.
+        """Top-k item codes and scores, both (n_users, k), one row per user code given
+        (UNKNOWN, -1, or any code without factors: the cold-start list).
 
         exclude_known leaves out the items a user had in the training data.
         """
         self._fitted()
+        user_ids = _codes(user_ids)
         rows = self._users.index(user_ids)
         paths = self.user_paths(user_ids)
         item_ids = np.full((len(rows), k), PAD_ITEM, dtype=np.int64)
@@ -274,19 +324,29 @@ class MatrixFactorizationRecommender:
             out_idx[part], out_sc[part] = idx, sc
         return out_idx, out_sc
 
-    def recommend_items(
-        self, user_id: int, n_recommendations: int = 10, exclude_known: bool = True
-    ) -> list[tuple[int, float]]:
-        """One user's recommendations as (item_id, score) pairs, best first, no padding."""
-        item_ids, scores = self.recommend_batch([user_id], n_recommendations, exclude_known)
-        return [
-            (int(item), float(score))
-            for item, score in zip(item_ids[0], scores[0], strict=True)
-            if item != PAD_ITEM
-        ]
+    def recommend_ids(
+        self, user_ids: Sequence[str] | np.ndarray, k: int, exclude_known: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """recommend_batch in shop ids: shop user ids in; (n_users, k) shop item ids (object
+        array of str, None padding) and float32 scores out. Unknown users get the cold-start
+        list."""
+        item_codes, scores = self.recommend_batch(self.users.encode(user_ids), k, exclude_known)
+        return self.items.decode(item_codes), scores
 
-    def similar_items(self, item_id: int, n: int = 10) -> list[tuple[int, float]]:
-        """The n recommendable items closest to item_id (cosine of item factors), best first.
+    def recommend_items(
+        self, user_id: str, n_recommendations: int = 10, exclude_known: bool = True
+    ) -> list[tuple[str, float]]:
+        """One user's recommendations as (shop item id, score) pairs, best first, no padding."""
+        codes, scores = self.recommend_batch(
+            [self.users.code(user_id)], n_recommendations, exclude_known
+        )
+        kept = codes[0] != PAD_ITEM
+        names = self.items.decode(codes[0][kept])
+        return list(zip(names.tolist(), scores[0][kept].tolist(), strict=True))
+
+    def similar_items(self, item_id: str, n: int = 10) -> list[tuple[str, float]]:
+        """The n recommendable items (shop ids) closest to item_id (cosine of item factors),
+        best first.
 
         Works for cold catalog items too (their imputed factors come from catalog similarity).
         Raises KeyError for an item the model does not know.
@@ -302,23 +362,28 @@ class MatrixFactorizationRecommender:
         cosine = np.divide(vectors @ query, norms * qn, out=np.zeros(len(rec)), where=norms > 0)
         cosine[rec == row] = -np.inf
         order = np.lexsort((self._items.ids[rec], -cosine))[:n]
-        return [(int(self._items.ids[rec][i]), float(cosine[i])) for i in order if cosine[i] > -1.1]
+        order = order[cosine[order] > -1.1]
+        names = self.items.decode(self._items.ids[rec][order])
+        return list(zip(names.tolist(), cosine[order].tolist(), strict=True))
 
-    def explain(self, user_id: int, item_id: int, n: int = 5) -> dict[str, Any]:
-        """Why item_id scores what it scores for user_id.
+    def explain(self, user_id: str, item_id: str, n: int = 5) -> dict[str, Any]:
+        """Why item_id scores what it scores for user_id (both shop ids).
 
         Returns {user_id, item_id, path ("als" / "blend" / "popular"), score, is_cold_item,
         category, contributions: [{item_id, category, contribution}] (the user's items that
         drove the ALS score most, from implicit's ALS explanation: score = sum of
         contributions), similar_liked_items (for a cold item: the user's items with its
-        category and price band, the catalog similarity it was recommended through)}.
+        category and price band, the catalog similarity it was recommended through)}; every
+        id in it a shop id. KeyError for an unknown item.
         """
         self._fitted()
         item_row = self._item_row(item_id)
-        path = str(self.user_paths([user_id])[0])
+        item_code = self._items.ids[item_row]
+        user_code = [self.users.code(user_id)]
+        path = str(self.user_paths(user_code)[0])
         out: dict[str, Any] = {
-            "user_id": int(user_id),
-            "item_id": int(item_id),
+            "user_id": str(user_id),
+            "item_id": str(item_id),
             "path": path,
             "is_cold_item": bool(not self._is_warm[item_row]),
             "category": self.item_category(item_id),
@@ -326,20 +391,22 @@ class MatrixFactorizationRecommender:
             "similar_liked_items": [],
         }
         if path == "popular":
-            where = np.flatnonzero(self._popular_ids == item_id)
+            where = np.flatnonzero(self._popular_ids == item_code)
             out["score"] = float(self._popular_scores[where[0]]) if len(where) else 0.0
             return out
-        user_row = int(self._users.index([user_id])[0])
+        user_row = int(self._users.index(user_code)[0])
         with threadpool_limits(1, "blas"):
             total, top, _ = self._model.explain(user_row, self._user_items, item_row, N=n)
         out["score"] = float(total)
+        rows = np.array([row for row, _ in top], dtype=np.int64)
+        names = self.items.decode(self._items.ids[rows])
         out["contributions"] = [
             {
-                "item_id": int(self._items.ids[row]),
+                "item_id": name,
                 "category": str(self._category_names[self._category_codes[row]]),
                 "contribution": float(score),
             }
-            for row, score in top
+            for name, (row, score) in zip(names.tolist(), top, strict=True)
         ]
         if out["is_cold_item"]:
             liked = self._user_items[user_row].indices
@@ -347,12 +414,13 @@ class MatrixFactorizationRecommender:
                 (self._category_codes[liked] == self._category_codes[item_row])
                 & (self._bands[liked] == self._bands[item_row])
             ]
-            out["similar_liked_items"] = [int(i) for i in self._items.ids[same]]
+            out["similar_liked_items"] = self.items.decode(self._items.ids[same]).tolist()
         return out
 
     # ------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:
-        """Write the factors, train matrix, id maps, item attributes and params; return it."""
+        """Write the factors, train matrix, id maps and vocabularies, item attributes and params;
+        return the directory."""
         self._fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -368,6 +436,8 @@ class MatrixFactorizationRecommender:
             category_codes=self._category_codes,
             price_bands=self._bands,
             is_warm=self._is_warm,
+            **self._user_vocab.to_arrays("user_vocab"),
+            **self._item_vocab.to_arrays("item_vocab"),
         )
         meta = {
             "format_version": FORMAT_VERSION,
@@ -379,16 +449,19 @@ class MatrixFactorizationRecommender:
 
     @classmethod
     def load(cls, directory: str | Path) -> MatrixFactorizationRecommender:
-        """Read a model written by save()."""
+        """Read a model written by save() (of this FORMAT_VERSION; older ones: retrain)."""
         directory = Path(directory)
         meta = json.loads((directory / PARAMS_FILE).read_text())
         if meta["format_version"] != FORMAT_VERSION:
-            raise ValueError(f"model format {meta['format_version']}, expected {FORMAT_VERSION}")
+            raise ValueError(
+                f"the model in {directory} has format {meta['format_version']}, this code reads "
+                f"format {FORMAT_VERSION} (string ids since 3): retrain it (`recomart train`)"
+            )
         recommender = cls(**meta["params"])
         with threadpool_limits(1, "blas"):  # implicit warns at construction when BLAS threads
             recommender._model = AlternatingLeastSquares.load(str(directory / MODEL_FILE))
         recommender._user_items = csr_matrix(load_npz(directory / USER_ITEMS_FILE))
-        with np.load(directory / IDS_FILE) as ids:
+        with np.load(directory / IDS_FILE, allow_pickle=False) as ids:
             recommender._users = IdMap(ids["user_ids"])
             recommender._items = IdMap(ids["item_ids"])
             recommender._popular_ids = ids["popular_ids"]
@@ -397,19 +470,45 @@ class MatrixFactorizationRecommender:
             recommender._category_codes = ids["category_codes"]
             recommender._bands = ids["price_bands"]
             recommender._is_warm = ids["is_warm"]
+            recommender._user_vocab = Vocabulary.from_arrays(ids, "user_vocab")
+            recommender._item_vocab = Vocabulary.from_arrays(ids, "item_vocab")
         return recommender
 
     # -------------------------------------------------------------- helpers
     def _recommendable(self) -> np.ndarray:
         return self._is_warm | self.cold_items
 
-    def _item_row(self, item_id: int) -> int:
-        row = int(self._fitted()._items.index([item_id])[0])
+    def _item_row(self, item_id: str) -> int:
+        """Matrix column of a shop item id; KeyError if the model does not know it."""
+        code = self._fitted()._item_vocab.code(item_id)
+        row = int(self._items.index([code])[0])
         if row == UNKNOWN:
-            raise KeyError(f"item {item_id} is unknown to the model")
+            raise KeyError(f"item {item_id!r} is unknown to the model")
         return row
 
     def _fitted(self) -> MatrixFactorizationRecommender:
         if self._model is None:
             raise RuntimeError("fit() or load() the recommender first")
         return self
+
+
+def _codes(ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    """ids as an int64 array of codes; TypeError for anything else (shop ids are str: encode
+    them with the vocabulary, or call the shop-id methods)."""
+    codes = np.asarray(ids)
+    if codes.size and codes.dtype.kind not in "iu":
+        raise TypeError(f"expected int64 codes, got {codes.dtype} values: encode shop ids first")
+    return codes.astype(np.int64, copy=False)
+
+
+def _covering(vocabulary: Vocabulary | None, codes: np.ndarray, kind: str) -> Vocabulary:
+    """vocabulary (identity over codes when None), checked to name every code."""
+    if vocabulary is None:
+        return Vocabulary.identity(codes)
+    missing = vocabulary.positions(codes) < 0
+    if missing.any():
+        raise ValueError(
+            f"{int(missing.sum())} {kind} codes of the rows are not in the {kind} vocabulary "
+            f"(e.g. {codes[missing][:3].tolist()}): pass the vocabulary read with the rows"
+        )
+    return vocabulary

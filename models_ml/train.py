@@ -31,7 +31,7 @@ from models_ml.recommender import PARAMS_FILE, MatrixFactorizationRecommender
 from models_ml.split import EvaluationSettings, Split, holdout
 from models_ml.tracking import tracking_uri, use_experiment
 from recomart import config
-from recomart.schema import EVENT, ITEM, RATING, TIME, USER
+from recomart.schema import EVENT, ITEM, RATING, RATING_MAX, TIME, USER
 
 log = logging.getLogger("training")
 MODEL_DIR = "als"  # the last trained model: <paths.models>/als
@@ -69,6 +69,11 @@ class Outcome:
         return {name: scores.per_user[metric] for name, scores in self.scores.items()}
 
     @property
+    def eval_shop_ids(self) -> np.ndarray:
+        """eval_user_ids as the shop's ids (what the per-user artifact is keyed by)."""
+        return self.model.users.decode(self.eval_user_ids).astype(str)
+
+    @property
     def eval_user_ids(self) -> np.ndarray:
         return self.scores[MODEL].user_ids
 
@@ -85,8 +90,11 @@ def hyperparameters(train_cfg: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def build_model(train_cfg: dict[str, Any]) -> MatrixFactorizationRecommender:
-    """A MatrixFactorizationRecommender configured from the [train] section."""
+def build_model(
+    train_cfg: dict[str, Any], rating_max: float = RATING_MAX
+) -> MatrixFactorizationRecommender:
+    """A MatrixFactorizationRecommender configured from the [train] section and the top of the
+    rating scale ([ratings] max)."""
     cold = train_cfg.get("cold_start", {})
     return MatrixFactorizationRecommender(
         n_factors=train_cfg["factors"],
@@ -99,6 +107,8 @@ def build_model(train_cfg: dict[str, Any]) -> MatrixFactorizationRecommender:
         recency_half_life_days=train_cfg.get("recency_half_life_days", 0.0),
         bm25_k1=train_cfg.get("bm25_k1", 100.0),
         bm25_b=train_cfg.get("bm25_b", 0.8),
+        rating_max=rating_max,
+        weight_by=train_cfg.get("weight_by", "events"),
         **cold,
     )
 
@@ -116,7 +126,9 @@ def frame_hash(frame: pd.DataFrame) -> str:
     ).hexdigest()
 
 
-def fit_and_evaluate(marts: Marts, train_cfg: dict[str, Any]) -> Outcome:
+def fit_and_evaluate(
+    marts: Marts, train_cfg: dict[str, Any], rating_max: float = RATING_MAX
+) -> Outcome:
     """Hold out a test set ([train.evaluation]), fit ALS and both popularity baselines on train,
     evaluate all on the same warm users (one top-N list each) and the cold users apart."""
     k = train_cfg["k"]
@@ -128,7 +140,9 @@ def fit_and_evaluate(marts: Marts, train_cfg: dict[str, Any]) -> Outcome:
     log.info("Holdout: %s (%s)", split.label, split.reason)
 
     t0 = time.perf_counter()
-    model = build_model(train_cfg).fit(split.train, marts.catalog)
+    model = build_model(train_cfg, rating_max).fit(
+        split.train, marts.catalog, marts.users, marts.items
+    )
     fit_seconds = time.perf_counter() - t0
     recommenders = {
         MODEL: model,
@@ -164,6 +178,7 @@ def fit_and_evaluate(marts: Marts, train_cfg: dict[str, Any]) -> Outcome:
         "n_cold_eval_users": 0 if cold[MODEL] is None else cold[MODEL]["n_users"],
     }
     cutoff = None if split.cutoff is None else split.cutoff.isoformat()
+    vocabularies = marts.users.fingerprint() + marts.items.fingerprint()
     lineage = {
         "source_tables": list(SOURCE_TABLES),
         "holdout_strategy": split.strategy,
@@ -174,9 +189,10 @@ def fit_and_evaluate(marts: Marts, train_cfg: dict[str, Any]) -> Outcome:
         if LOAD_ID in split.train
         else [],
         "latest_load_id": marts.latest_load_id,
-        "train_matrix_sha256": matrix_hash(model.user_items, model.user_ids, model.item_ids),
+        "train_matrix_sha256": served_matrix_hash(model),
         "holdout_sha256": hashlib.sha256(
-            (frame_hash(split.train) + frame_hash(split.test)).encode()
+            # the frames hold codes: the vocabularies say which ids they are
+            (frame_hash(split.train) + frame_hash(split.test) + vocabularies).encode()
         ).hexdigest(),
     }
     timings = {"fit_seconds": fit_seconds, "evaluate_seconds": evaluate_seconds}
@@ -193,6 +209,13 @@ def evaluation_summary(outcome: Outcome) -> dict[str, Any]:
         "n_eval_users": outcome.sizes["n_eval_users"],
         "min_eval_users": outcome.settings.min_eval_users,
     }
+
+
+def served_matrix_hash(model: MatrixFactorizationRecommender) -> str:
+    """matrix_hash of the model's training matrix, rows and columns named by shop ids."""
+    users = model.users.decode(model.user_ids).astype(str)
+    items = model.items.decode(model.item_ids).astype(str)
+    return matrix_hash(model.user_items, users, items)
 
 
 def metric_values(outcome: Outcome) -> dict[str, float]:
@@ -221,14 +244,16 @@ def save_model(
 ) -> Path:
     """Save the candidate into <models_dir>/.als.candidate (whole, or not at all); return it.
 
-    catalog (item_id, title, category, price) is saved beside the model as ITEMS_FILE: the
-    serving API shows it without opening the warehouse.
+    catalog (item_id codes of the model's vocabulary, title, category, price) is saved beside
+    the model as ITEMS_FILE, keyed by shop item ids: the serving API shows it without opening
+    the warehouse.
     """
     staging = models_dir / f".{MODEL_DIR}.candidate"
     shutil.rmtree(staging, ignore_errors=True)
     model.save(staging)
     if catalog is not None:
-        catalog.to_parquet(staging / ITEMS_FILE, index=False)
+        shop = catalog.assign(**{ITEM: model.items.decode(catalog[ITEM])})
+        shop.to_parquet(staging / ITEMS_FILE, index=False)
     (staging / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
     return staging
 
@@ -271,10 +296,12 @@ def _champion_gate(
     metric = f"{PROMOTION_METRIC}_at_{k}"
     per_user = outcome.per_user(metric)
     split, settings = outcome.split, outcome.settings
-    users = outcome.eval_user_ids
+    users = outcome.eval_user_ids  # codes; the logged values are keyed by shop ids
 
     def refit_and_score(params: dict) -> np.ndarray:
-        champion = MatrixFactorizationRecommender(**params).fit(split.train, catalog)
+        champion = MatrixFactorizationRecommender(**params).fit(
+            split.train, catalog, outcome.model.users, outcome.model.items
+        )
         scores = evaluate_many(
             {CHAMPION_KEY: champion}, split.train, split.test, k, train_cfg["min_relevant_rating"]
         )[CHAMPION_KEY]
@@ -288,7 +315,7 @@ def _champion_gate(
         metric,
         MODEL,
         outcome.lineage["holdout_sha256"],
-        users,
+        outcome.eval_shop_ids,
         refit_and_score,
         f"{MODEL_ARTIFACTS}/{PARAMS_FILE}",
     )
@@ -348,7 +375,8 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         marts = read_marts(paths.warehouse)  # read-only, closed before anything fits
         read_seconds = time.perf_counter() - t0
         log.info("Read %d interactions; fitting ALS and the baselines", len(marts.interactions))
-        outcome = fit_and_evaluate(marts, train_cfg)
+        rating_max = cfg.settings.ratings.max
+        outcome = fit_and_evaluate(marts, train_cfg, rating_max)
         timings = {"read_seconds": read_seconds, **outcome.timings}
         log.info(
             "Fitted on %d rows (holdout %s) in %.1f s; NDCG@%d %.4f (popularity %.4f) over"
@@ -383,7 +411,7 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
             {**metric_values(outcome), "n_eval_users": float(outcome.sizes["n_eval_users"])}
         )
         metric = f"{PROMOTION_METRIC}_at_{k}"
-        registry.log_per_user(metric, outcome.eval_user_ids, outcome.per_user(metric))
+        registry.log_per_user(metric, outcome.eval_shop_ids, outcome.per_user(metric))
 
         log.info("Comparing with the champion")
         t0 = time.perf_counter()
@@ -394,10 +422,10 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         final = outcome.model
         if train_cfg.get("refit_on_all_data", False):
             log.info("Refitting on all %d rows for serving", len(marts.interactions))
-            final = build_model(train_cfg).fit(marts.interactions, marts.catalog)
-            lineage["served_matrix_sha256"] = matrix_hash(
-                final.user_items, final.user_ids, final.item_ids
+            final = build_model(train_cfg, rating_max).fit(
+                marts.interactions, marts.catalog, marts.users, marts.items
             )
+            lineage["served_matrix_sha256"] = served_matrix_hash(final)
             mlflow.set_tag("served_matrix_sha256", lineage["served_matrix_sha256"])
         timings["refit_seconds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -417,7 +445,7 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         timings["save_and_log_artifacts_seconds"] = time.perf_counter() - t0
         log.info("Logging and registering the model in MLflow")
         t0 = time.perf_counter()
-        example_users = [int(final.user_ids[0])]
+        example_users = final.users.decode(final.user_ids[:1]).tolist()
         model_uri, model_version = log_pyfunc(
             candidate_dir, k, example_users, name=PYFUNC_NAME,
             registered_model_name=train_cfg["model_name"],

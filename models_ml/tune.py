@@ -86,7 +86,9 @@ def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
         sample(tune_cfg["space"], tune_cfg.get("n_trials", 16), train_cfg["seed"])
     ):
         started = time.perf_counter()
-        model = build_model({**train_cfg, **point}).fit(validation.train, marts.catalog)
+        model = build_model({**train_cfg, **point}, cfg.settings.ratings.max).fit(
+            validation.train, marts.catalog
+        )
         fit_seconds = time.perf_counter() - started
         scores = evaluate(model, validation.train, validation.test, k, min_rating)
         trials.append(

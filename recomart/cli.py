@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
                 help="only interaction files modified at or after this UTC date/time",
             )  # fmt: skip
         if name == "recommend":
-            cmd.add_argument("user_id", type=int)
+            cmd.add_argument("user_id", help="the shop's user id (text)")
             cmd.add_argument("-n", type=int, default=None, help="how many (default: [train] k)")
             cmd.add_argument("--explain", action="store_true", help="which items drove each one")
         if name == "bench-movielens":

@@ -375,7 +375,9 @@ class FeatureStore:
         Each named set must be keyed by a subset of join_key (user_features joins a
         (user_id, item_id) view on user_id). The rows are `entity_df`'s (its join key columns, in
         its order; a left join: an entity without a feature gets nulls), else the keys of the first
-        named set keyed by exactly join_key. Feature columns are named `<set>__<column>`. With
+        named set keyed by exactly join_key. Ids are text (user_id, item_id are VARCHAR in the
+        marts): pass entity values as strings; integers are matched as their decimal text.
+        Feature columns are named `<set>__<column>`. With
         as_of, every set is read as of that time (see get_feature), so the view holds only what
         was known then.
         """
@@ -417,6 +419,7 @@ class FeatureStore:
             values = values[[*set_keys, *columns]].rename(
                 columns={c: f"{set_name}__{c}" for c in columns}
             )
+            view, values = _comparable_keys(view, values, set_keys)
             view = view.merge(values, on=set_keys, how="left", validate="many_to_one")
         return view
 
@@ -671,3 +674,16 @@ class FeatureStore:
 def _table_name(name: str, version: str) -> str:
     """The warehouse table of a saved version: '<name>__<version>' with '.' and '-' as '_'."""
     return f"{name}__{re.sub(r'[.-]', '_', version)}"
+
+
+def _comparable_keys(
+    left: pd.DataFrame, right: pd.DataFrame, keys: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """left and right with each key column that is text on one side and not on the other cast
+    to text on both (ids are strings; an integer id is its decimal text)."""
+    for key in keys:
+        text = pd.api.types.is_string_dtype
+        if text(left[key]) != text(right[key]):
+            left = left.assign(**{key: left[key].astype(str)})
+            right = right.assign(**{key: right[key].astype(str)})
+    return left, right

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,9 +29,18 @@ def small_config(home: Path, **overrides: int) -> Path:
     return path
 
 
+def with_code_under_test(env: dict[str, str]) -> dict[str, str]:
+    """env with this checkout first on PYTHONPATH: a child process started in another directory
+    imports this code, not an installed copy (a relative PYTHONPATH such as "." would follow the
+    child's working directory)."""
+    paths = [str(PROJECT_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**env, "PYTHONPATH": os.pathsep.join(paths)}
+
+
 def run_stage(home: Path, config_file: Path, *args: str) -> subprocess.CompletedProcess:
     """Run `recomart <args>` in a child process against `home`; fail the test on a non-zero exit."""
     env = {**os.environ, "RECOMART_HOME": str(home), "RECOMART_CONFIG": str(config_file)}
+    env = with_code_under_test(env)
     env.pop("SOURCES__CATALOG__BASE_URL", None)
     proc = subprocess.run(
         [sys.executable, "-m", "recomart.cli", *args],
@@ -93,3 +103,32 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "counts_second_ingest": second,
         "summary": summary,
     }
+
+
+def varchar_ids(warehouse: Path) -> None:
+    """Turn user_id and item_id into VARCHAR in every marts and snapshots table of warehouse, in
+    place: the marts as dbt builds them once ids are the shop's text (an integer id becomes its
+    decimal text)."""
+    with duckdb.connect(str(warehouse)) as con:
+        columns = con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns"
+            " where column_name in ('user_id', 'item_id')"
+            " and table_schema in ('marts', 'snapshots')"
+        ).fetchall()
+        for schema, table, column in columns:
+            con.execute(f'alter table "{schema}"."{table}" alter column "{column}" type varchar')
+
+
+@pytest.fixture(scope="session")
+def varchar_run(pipeline_run: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A copy of the pipeline's home (config, warehouse, reports) whose marts and snapshots hold
+    user_id and item_id as VARCHAR; its dbt target is the pipeline's."""
+    source = pipeline_run["cfg"]
+    home = tmp_path_factory.mktemp("varchar_home")
+    shutil.copy(pipeline_run["home"] / "recomart.toml", home / "recomart.toml")
+    cfg = config_for(home, home / "recomart.toml")
+    cfg.paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source.paths.warehouse, cfg.paths.warehouse)
+    shutil.copytree(source.paths.reports, cfg.paths.reports)
+    varchar_ids(cfg.paths.warehouse)
+    return {"home": home, "cfg": cfg, "dbt_target": source.paths.dbt_target}

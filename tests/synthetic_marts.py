@@ -3,6 +3,10 @@
 Users belong to taste groups; items belong to the same groups and have long-tail
 popularity. Most interactions of a user fall in their group's items, so a collaborative model
 should beat global popularity clearly. Timestamps are uniform over `days` days.
+
+planted_interactions returns integer ids (what the numerical core and its tests use); the
+warehouse that write_marts writes holds them as the shop's text ids (VARCHAR), like the dbt
+marts: user 42 is "u0042", item 42 is "SKU-0042" (shop_ids).
 """
 
 from __future__ import annotations
@@ -92,10 +96,68 @@ def planted_interactions(
     return interactions, catalog
 
 
+def shop_user_ids(ids: pd.Series) -> pd.Series:
+    """Integer user ids as shop ids: 42 -> "u0042"."""
+    return "u" + ids.astype(str).str.zfill(4)
+
+
+def shop_item_ids(ids: pd.Series) -> pd.Series:
+    """Integer item ids as shop ids (SKUs): 42 -> "SKU-0042"."""
+    return "SKU-" + ids.astype(str).str.zfill(4)
+
+
+def shop_ids(
+    interactions: pd.DataFrame, catalog: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The frames with integer user and item ids replaced by shop ids (text ids stay)."""
+    if pd.api.types.is_integer_dtype(interactions[USER]):
+        interactions = interactions.assign(**{USER: shop_user_ids(interactions[USER])})
+    if pd.api.types.is_integer_dtype(interactions[ITEM]):
+        interactions = interactions.assign(**{ITEM: shop_item_ids(interactions[ITEM])})
+    if pd.api.types.is_integer_dtype(catalog[ITEM]):
+        catalog = catalog.assign(**{ITEM: shop_item_ids(catalog[ITEM])})
+    return interactions, catalog
+
+
+SHOP_USERS = ("007", "7")  # different users: "007" likes the A-suffixed SKUs, "7" the others
+
+
+def shop_world(
+    n_users: int = 200, n_items: int = 80, n_interactions: int = 6000, seed: int = 11
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(interactions, catalog) of two strict taste groups with the shop's kind of ids.
+
+    Items of group_0 are "85101A", "85102A", ..., items of group_1 "85101", "85102", ... (so
+    "85123A" and "85123" are different items of different groups); user "007" is in group_0,
+    user "7" in group_1 (both among the busier users), the others "u<k>". Every interaction of
+    a user is in their group.
+    """
+    interactions, catalog = planted_interactions(
+        n_users=n_users, n_items=n_items, n_groups=2, n_interactions=n_interactions,
+        taste=1.0, seed=seed,
+    )  # fmt: skip
+    catalog = catalog.sort_values(ITEM)
+    numbers = (85100 + catalog.groupby(CATEGORY).cumcount() + 1).astype(str)
+    suffix = np.where(catalog[CATEGORY] == "group_0", "A", "")
+    sku = pd.Series((numbers + suffix).to_numpy(), index=catalog[ITEM].to_numpy())
+    user_group = interactions.groupby(USER)[CATEGORY].first()
+    by_count = interactions[USER].value_counts()
+    groups = user_group[by_count.index].to_numpy()
+    names = pd.Series("u" + user_group.index.astype(str), index=user_group.index)
+    names[by_count.index[groups == "group_0"][5]] = SHOP_USERS[0]
+    names[by_count.index[groups == "group_1"][5]] = SHOP_USERS[1]
+    interactions = interactions.assign(
+        **{USER: interactions[USER].map(names), ITEM: interactions[ITEM].map(sku)}
+    )
+    return interactions, catalog.assign(**{ITEM: catalog[ITEM].map(sku)})
+
+
 def write_marts(path: str | Path, interactions: pd.DataFrame, catalog: pd.DataFrame) -> Path:
-    """Write marts.interactions and marts.item_features (aggregated in SQL) to a new DuckDB file."""
+    """Write marts.interactions and marts.item_features (aggregated in SQL) to a new DuckDB file,
+    user_id and item_id as VARCHAR shop ids (integer ids through shop_ids)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    interactions, catalog = shop_ids(interactions, catalog)
     with duckdb.connect(str(path)) as con:
         con.register("interactions_df", interactions)
         con.register("catalog_df", catalog)
@@ -104,7 +166,7 @@ def write_marts(path: str | Path, interactions: pd.DataFrame, catalog: pd.DataFr
             f"""
             create or replace table {MARTS_SCHEMA}.{INTERACTIONS_MART} as
             select
-                interaction_key, user_id::bigint as user_id, item_id::bigint as item_id,
+                interaction_key, user_id::varchar as user_id, item_id::varchar as item_id,
                 category, event_type, rating::double as rating, is_rating_imputed,
                 event_at::timestamp as event_at, event_at::date as event_date,
                 hour(event_at)::int as event_hour, dayofweek(event_at)::int as event_day_of_week,
@@ -128,7 +190,8 @@ def write_marts(path: str | Path, interactions: pd.DataFrame, catalog: pd.DataFr
                 group by item_id
             )
             select
-                c.item_id, c.title, c.category, 'code_' || c.category as category_code, c.price,
+                c.item_id::varchar as item_id, c.title, c.category,
+                'code_' || c.category as category_code, c.price,
                 (c.price - min(c.price) over ())
                     / nullif(max(c.price) over () - min(c.price) over (), 0) as price_normalised,
                 coalesce(s.interaction_count, 0) as interaction_count,
@@ -139,7 +202,7 @@ def write_marts(path: str | Path, interactions: pd.DataFrame, catalog: pd.DataFr
                 s.last_interaction_at,
                 (select max(event_at) from {MARTS_SCHEMA}.{INTERACTIONS_MART}) as features_as_of
             from catalog_df as c
-            left join stats as s using (item_id)
+            left join stats as s on s.item_id = c.item_id::varchar
             """
         )
         con.unregister("interactions_df")

@@ -1,4 +1,8 @@
-"""Cold start, explain and similar_items: real implicit on planted taste groups (= categories)."""
+"""Cold start, explain and similar_items: real implicit on planted taste groups (= categories).
+
+The frames hold integer ids, so the model's vocabularies are identity ones: the shop id of item
+10001 is "10001", and the shop-id methods take and return those strings.
+"""
 
 import numpy as np
 import pandas as pd
@@ -41,20 +45,26 @@ def model(data) -> MatrixFactorizationRecommender:
 
 
 def categories(catalog: pd.DataFrame, items) -> list[str]:
+    """Category of each item, given as code or shop id (its decimal text)."""
     lookup = catalog.set_index(ITEM)[CATEGORY]
-    return [lookup[i] for i in items]
+    return [lookup[int(i)] for i in items]
+
+
+def shop(ids) -> set[str]:
+    return {str(i) for i in ids}
 
 
 def test_few_interactions_blend_favours_the_users_categories(data, model) -> None:
     interactions, catalog = data
     assert model.user_paths([NEW_USER]).tolist() == ["blend"]
-    blended = [i for i, _ in model.recommend_items(NEW_USER, 10)]
+    assert model.user_path(str(NEW_USER)) == "blend"
+    blended = [i for i, _ in model.recommend_items(str(NEW_USER), 10)]
     share = categories(catalog, blended).count("group_2") / 10
     plain = MatrixFactorizationRecommender(
         n_factors=16, iterations=10, seed=1, few_interactions=0
     ).fit(interactions, catalog)
     assert plain.user_paths([NEW_USER]).tolist() == ["als"]
-    plain_share = categories(catalog, [i for i, _ in plain.recommend_items(NEW_USER, 10)])
+    plain_share = categories(catalog, [i for i, _ in plain.recommend_items(str(NEW_USER), 10)])
     assert share >= 0.8 and share >= plain_share.count("group_2") / 10
 
 
@@ -76,20 +86,21 @@ def test_an_item_without_interactions_is_recommended_through_catalog_similarity(
     assert (rank_a < rank_b).mean() > 0.9
     # ... and reaches some top-20 lists
     assert (rank_a < 20).any()
-    why = model.explain(int(fans[0]), COLD_A)
+    why = model.explain(str(fans[0]), str(COLD_A))
     assert why["is_cold_item"] and why["category"] == "group_0"
-    liked = set(interactions.loc[interactions[USER] == fans[0], ITEM])
+    assert model.is_cold_item(str(COLD_A)) and not model.is_cold_item(str(model.item_ids[0]))
+    liked = shop(interactions.loc[interactions[USER] == fans[0], ITEM])
     assert why["similar_liked_items"] and set(why["similar_liked_items"]) <= liked
-    similar = [i for i, _ in model.similar_items(COLD_A, 10)]
+    similar = [i for i, _ in model.similar_items(str(COLD_A), 10)]
     assert categories(catalog, similar).count("group_0") >= 8
 
 
 def test_explain_lists_the_users_items_that_drove_the_score(data, model) -> None:
     interactions, _ = data
     user = int(interactions[USER].value_counts().index[0])
-    item, _ = model.recommend_items(user, 1)[0]
-    why = model.explain(user, item, n=1000)
-    mine = set(interactions.loc[interactions[USER] == user, ITEM])
+    item, _ = model.recommend_items(str(user), 1)[0]
+    why = model.explain(str(user), item, n=1000)
+    mine = shop(interactions.loc[interactions[USER] == user, ITEM])
     contributors = [c["item_id"] for c in why["contributions"]]
     assert why["path"] == "als" and not why["is_cold_item"]
     assert set(contributors) <= mine and len(contributors) > 0
@@ -100,20 +111,20 @@ def test_explain_lists_the_users_items_that_drove_the_score(data, model) -> None
         values
     ) == pytest.approx(why["score"], rel=1e-4)
     # an unknown user is explained by recent popularity
-    assert model.explain(99_999_999, item)["path"] == "popular"
+    assert model.explain("99999999", item)["path"] == "popular"
 
 
 def test_similar_items_stay_in_the_taste_group(data, model) -> None:
     interactions, catalog = data
     group_3 = catalog.loc[catalog[CATEGORY] == "group_3", ITEM]
     counts = interactions.loc[interactions[ITEM].isin(group_3), ITEM].value_counts()
-    item = int(counts.index[0])  # the best-known group_3 item
+    item = str(counts.index[0])  # the best-known group_3 item
     similar = model.similar_items(item, 10)
     assert len(similar) == 10 and item not in [i for i, _ in similar]
     # 30 of the 121 other items are group_3: chance would put 2.5 of 10 there
     assert categories(catalog, [i for i, _ in similar]).count("group_3") >= 5
     with pytest.raises(KeyError):
-        model.similar_items(123_456_789)
+        model.similar_items("123456789")
 
 
 def test_save_and_load_keep_cold_start(data, model, tmp_path) -> None:
@@ -123,7 +134,7 @@ def test_save_and_load_keep_cold_start(data, model, tmp_path) -> None:
     np.testing.assert_array_equal(
         loaded.recommend_batch(users, 10)[0], model.recommend_batch(users, 10)[0]
     )
-    assert loaded.similar_items(COLD_A, 5) == model.similar_items(COLD_A, 5)
+    assert loaded.similar_items(str(COLD_A), 5) == model.similar_items(str(COLD_A), 5)
 
 
 def test_price_bands_and_factor_imputation_by_hand() -> None:

@@ -63,6 +63,12 @@ def _build(home: Path, config_file: Path) -> None:
     run_stage(home, config_file, "quality")
 
 
+def _by_id(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    """frame indexed by its id column as text (ids are the shop's strings; BIGINT marts give
+    integers, whose text is the id)."""
+    return frame.set_index(frame[key].astype(str))
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -86,7 +92,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> dict:
     pair = marts_1["user_item_features"].sort_values(
         ["interaction_count", "user_id", "item_id"], ascending=[False, True, True]
     )
-    user_id, item_id = (int(v) for v in pair.iloc[0][["user_id", "item_id"]])
+    user_id, item_id = (str(v) for v in pair.iloc[0][["user_id", "item_id"]])
     late_file = Path(cfg.paths.interactions_glob).parent / "late_events.csv"
     late_file.write_text(
         f"user_id,item_id,rating,timestamp,event_type\n{user_id},{item_id},1,{LATE_EVENT_AT},purchase\n"
@@ -132,8 +138,8 @@ def test_an_event_after_the_cutoff_changes_nothing_in_the_marts(history: dict) -
     rows = uncut["interactions"]
     late = rows[
         (rows["event_at"] == pd.Timestamp(LATE_EVENT_AT))
-        & (rows["user_id"] == history["user_id"])
-        & (rows["item_id"] == history["item_id"])
+        & (rows["user_id"].astype(str) == history["user_id"])
+        & (rows["item_id"].astype(str) == history["item_id"])
     ]
     assert len(late) == 1
 
@@ -161,10 +167,10 @@ def test_snapshots_record_changed_rows_with_validity_intervals(history: dict) ->
             assert ends == starts
 
     users = third["user_features_snapshot"]
-    mine = users[users["user_id"] == history["user_id"]].reset_index(drop=True)
+    mine = users[users["user_id"].astype(str) == history["user_id"]].reset_index(drop=True)
     assert len(mine) == 2
-    old = marts_1["user_features"].set_index("user_id").loc[history["user_id"]]
-    new = marts_3["user_features"].set_index("user_id").loc[history["user_id"]]
+    old = _by_id(marts_1["user_features"], "user_id").loc[history["user_id"]]
+    new = _by_id(marts_3["user_features"], "user_id").loc[history["user_id"]]
     assert mine.loc[0, "interaction_count"] == old["interaction_count"]
     assert mine.loc[1, "interaction_count"] == new["interaction_count"]
     assert new["interaction_count"] > old["interaction_count"]
@@ -213,8 +219,8 @@ def test_feature_store_reads_current_and_past_values(history: dict) -> None:
     past = store.create_feature_view(names, ["user_id", "item_id"], as_of=between, entity_df=entity)
     present = store.create_feature_view(names, ["user_id", "item_id"], entity_df=entity)
     for view, marts in ((past, marts_1), (present, marts_3)):
-        users = marts["user_features"].set_index("user_id")
-        items = marts["item_features"].set_index("item_id")
+        users = _by_id(marts["user_features"], "user_id")
+        items = _by_id(marts["item_features"], "item_id")
         assert (
             view.loc[0, "user_features__interaction_count"]
             == (users.loc[user_id, "interaction_count"])
@@ -251,7 +257,8 @@ def test_saved_features_are_versioned_listed_and_point_in_time(history: dict) ->
     scores = listed["user_scores"]
     assert scores.versions == ("v1", "v2")
     assert scores.join_keys == ("user_id",) and scores.upstream == ("user_features",)
-    assert {c.name: c.data_type for c in scores.columns} == {"user_id": "BIGINT", "score": "DOUBLE"}
+    id_type = "VARCHAR" if pd.api.types.is_string_dtype(users["user_id"]) else "BIGINT"
+    assert {c.name: c.data_type for c in scores.columns} == {"user_id": id_type, "score": "DOUBLE"}
     assert (store.get_feature("user_scores")["score"] == 2.0).all()
     assert (store.get_feature("user_scores", version="v1")["score"] == 1.0).all()
     assert (store.get_feature("user_scores", as_of=saved_between)["score"] == 1.0).all()

@@ -140,14 +140,49 @@ def test_feature_view_joins_each_set_on_its_keys(pipeline_run: dict, store: Feat
     expected = pairs.sort_values(["user_id", "item_id"]).reset_index(drop=True)
     assert view["user_item_features__category_affinity"].equals(expected["category_affinity"])
 
-    # inference: the rows are the caller's, in its order; an unknown user gets nulls
-    entity = pd.DataFrame({"user_id": [int(users.index[3]), -1, int(users.index[0])]})
+    # inference: the rows are the caller's, in its order (ids as the shop's text); an unknown
+    # user gets nulls
+    entity = pd.DataFrame({"user_id": [str(users.index[3]), "no-such-user", str(users.index[0])]})
     served = store.create_feature_view(["user_features.avg_rating"], "user_id", entity_df=entity)
     assert served["user_id"].tolist() == entity["user_id"].tolist()
     assert served.loc[0, "user_features__avg_rating"] == pytest.approx(
         users.iloc[3]["avg_rating"], nan_ok=True
     )
     assert pd.isna(served.loc[1, "user_features__avg_rating"])
+
+
+def test_varchar_ids_are_read_and_joined_as_text(varchar_run: dict, store: FeatureStore) -> None:
+    """The marts with VARCHAR ids (as dbt builds them for the shop's ids): the same features,
+    keyed by the ids' text; entity values are strings, integers match their decimal text."""
+    text = FeatureStore(warehouse=varchar_run["cfg"].paths.warehouse,
+                        dbt_target=varchar_run["dbt_target"])  # fmt: skip
+    for name, (_, keys) in FEATURE_SETS.items():
+        got = text.get_feature(name)
+        assert all(pd.api.types.is_string_dtype(got[k]) for k in keys), name
+        expected = store.get_feature(name)
+        expected = expected.assign(**{k: expected[k].astype(str) for k in keys})
+        expected = expected.sort_values(list(keys)).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False, obj=name)
+    users = text.get_feature("user_features").set_index("user_id")
+    some = users.index[:2].tolist()
+    entity = pd.DataFrame({"user_id": [some[1], "0" + some[0], some[0]]})  # "07" is not "7"
+    served = text.create_feature_view(["user_features.avg_rating"], "user_id", entity_df=entity)
+    assert served["user_id"].tolist() == entity["user_id"].tolist()
+    assert served["user_features__avg_rating"].tolist()[::2] == pytest.approx(
+        users.loc[[some[1], some[0]], "avg_rating"].tolist(), nan_ok=True
+    )
+    assert pd.isna(served.loc[1, "user_features__avg_rating"])
+    as_int = pd.DataFrame({"user_id": [int(some[0])]})
+    by_int = text.create_feature_view(["user_features.avg_rating"], "user_id", entity_df=as_int)
+    assert by_int.loc[0, "user_features__avg_rating"] == pytest.approx(
+        users.loc[some[0], "avg_rating"], nan_ok=True
+    )
+    pairs = text.create_feature_view(
+        ["user_item_features.category_affinity", "item_features.popularity_score"],
+        ["user_id", "item_id"],
+    )
+    assert len(pairs) == len(text.get_feature("user_item_features"))
+    assert pairs["item_features__popularity_score"].notna().all()
 
 
 def test_lineage_reaches_the_raw_sources_and_their_loads(

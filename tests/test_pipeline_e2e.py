@@ -176,7 +176,8 @@ def test_top10_excludes_what_the_user_already_had(pipeline_run: dict) -> None:
     cutoff = metrics["holdout_cutoff"]
     train = _sql(
         pipeline_run,
-        f"select user_id, item_id from marts.interactions where event_at < '{cutoff}'",
+        "select user_id::varchar as user_id, item_id::varchar as item_id"
+        f" from marts.interactions where event_at < '{cutoff}'",
     )
     k = pipeline_run["cfg"].train["k"]
     for user_id in train["user_id"].value_counts().index[:20]:

@@ -1,9 +1,15 @@
-"""ALS recommender, popularity baseline and confidence matrix: real implicit, planted data."""
+"""ALS recommender, popularity baseline and confidence matrix: real implicit, planted data.
+
+Frames with integer ids fit with identity vocabularies (the shop id of code c is str(c));
+the last tests fit on the shop's string ids through Vocabulary, as training does.
+"""
+
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_marts import planted_interactions
+from synthetic_marts import SHOP_USERS, planted_interactions, shop_world
 
 from models_ml.baselines import (
     PopularityRecommender,
@@ -12,10 +18,11 @@ from models_ml.baselines import (
 )
 from models_ml.coldstart import recent_popularity
 from models_ml.evaluate import evaluate
+from models_ml.ids import Vocabulary
 from models_ml.matrix import Weighting, confidence_matrix
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import Split, time_split
-from recomart.schema import EVENT, ITEM, RATING, TIME, USER
+from recomart.schema import CATEGORY, EVENT, ITEM, RATING, TIME, USER
 
 UNKNOWN_USER = 10**9
 SMALL_MODEL = {"n_factors": 16, "iterations": 10, "regularization": 0.05, "alpha": 20.0}
@@ -64,8 +71,9 @@ def test_exclude_known_never_returns_a_train_item(
     assert not recommended & seen
     assert (np.diff(scores, axis=1) <= 0).all()  # best first
     for user in users[:20]:
-        items = [item for item, _ in als.recommend_items(int(user), 10, exclude_known=True)]
-        assert len(items) == 10 and not {(int(user), i) for i in items} & seen
+        items = [item for item, _ in als.recommend_items(str(user), 10, exclude_known=True)]
+        assert all(isinstance(i, str) for i in items)
+        assert len(items) == 10 and not {(int(user), int(i)) for i in items} & seen
     # Without the filter, known items do come back: the filter is what removes them.
     unfiltered, _ = als.recommend_batch(users, k=10, exclude_known=False)
     assert {(u, i) for u, row in zip(users, unfiltered, strict=True) for i in row} & seen
@@ -75,8 +83,8 @@ def test_unknown_user_gets_recent_popularity(
     split: Split, als: MatrixFactorizationRecommender
 ) -> None:
     ranked_ids, scores = recent_popularity(split.train, half_life_days=14.0)
-    got = als.recommend_items(UNKNOWN_USER, 10)
-    assert [item for item, _ in got] == ranked_ids[:10].tolist()
+    got = als.recommend_items(str(UNKNOWN_USER), 10)
+    assert [item for item, _ in got] == ranked_ids[:10].astype(str).tolist()
     assert [score for _, score in got] == pytest.approx(scores[:10].tolist(), rel=1e-6)
     assert als.user_paths([UNKNOWN_USER]).tolist() == ["popular"]
     # The global-popularity baseline still ranks by plain counts.
@@ -225,4 +233,85 @@ def test_als_pads_when_few_items_are_left() -> None:
     item_ids, scores = model.recommend_batch([1], k=5)
     assert item_ids.tolist() == [[4, -1, -1, -1, -1]]
     assert np.isfinite(scores[0, 0]) and np.isneginf(scores[0, 1:]).all()
-    assert [item for item, _ in model.recommend_items(1, 5)] == [4]
+    assert [item for item, _ in model.recommend_items("1", 5)] == ["4"]
+
+
+# ------------------------------------------------------------------ the shop's string ids
+@pytest.fixture(scope="module")
+def shop() -> dict:
+    """synthetic_marts.shop_world (users "007" and "7", SKUs "85123A" and "85123" in different
+    taste groups), encoded to codes with vocabularies as read_marts does, and a model on it."""
+    rows, catalog = shop_world()
+    sku_group = dict(zip(catalog[ITEM], catalog[CATEGORY], strict=True))
+    users, items = Vocabulary.from_ids(rows[USER]), Vocabulary.from_ids(catalog[ITEM])
+    coded = rows.assign(**{USER: users.encode(rows[USER]), ITEM: items.encode(rows[ITEM])})
+    coded_catalog = catalog.assign(**{ITEM: items.encode(catalog[ITEM])})
+    model = MatrixFactorizationRecommender(n_factors=4, iterations=10, seed=3, few_interactions=0)
+    model.fit(coded, coded_catalog, users, items)
+    return {"rows": rows, "model": model, "sku_group": sku_group}
+
+
+def test_007_and_7_are_different_users_with_their_own_recommendations(shop: dict) -> None:
+    model, rows, group = shop["model"], shop["rows"], shop["sku_group"]
+    assert {"85123A", "85123"} <= set(group) and group["85123A"] != group["85123"]
+    got = {user: model.recommend_items(user, 5) for user in SHOP_USERS}
+    for user, want in zip(SHOP_USERS, ("group_0", "group_1"), strict=True):
+        items = [item for item, _ in got[user]]
+        history = set(rows.loc[rows[USER] == user, ITEM])
+        assert len(items) == 5 and not set(items) & history
+        # every recommendation is a SKU string of the user's own taste group
+        assert all(isinstance(i, str) and group[i] == want for i in items), (user, items)
+        assert model.user_path(user) == "als"
+    assert [i for i, _ in got["007"]] != [i for i, _ in got["7"]]
+    assert all(i.endswith("A") for i, _ in got["007"])
+    assert not any(i.endswith("A") for i, _ in got["7"])
+    # the codes of "007" and "7" differ, and their batch rows decode to the same lists
+    codes = model.users.encode(list(SHOP_USERS))
+    assert codes[0] != codes[1] and (codes >= 0).all()
+    batch_items, _ = model.recommend_batch(codes, 5)
+    assert model.items.decode(batch_items).tolist() == [[i for i, _ in got[u]] for u in SHOP_USERS]
+    # an id the shop never used is an unknown user: the cold-start list, not user 7's
+    assert model.user_path("07") == "popular"
+    assert model.recommend_items("07", 5) == model.recommend_items("nobody", 5)
+
+
+def test_sku_ids_come_back_as_strings_from_every_shop_id_method(shop: dict, tmp_path) -> None:
+    model, group = shop["model"], shop["sku_group"]
+    similar = model.similar_items("85123A", 5)
+    assert len(similar) == 5 and "85123A" not in [i for i, _ in similar]
+    assert all(group[i] == "group_0" for i, _ in similar)
+    assert model.item_category("85123A") == "group_0" and model.item_category("85123") == "group_1"
+    assert model.is_cold_item("85123A") is False
+    item, _ = model.recommend_items("7", 1)[0]
+    why = model.explain("7", item, n=3)
+    assert (why["user_id"], why["item_id"], why["path"]) == ("7", item, "als")
+    drivers = [c["item_id"] for c in why["contributions"]]
+    assert drivers and all(group[d] == "group_1" for d in drivers)
+    ids, scores = model.recommend_ids(["007", "no such user"], 200)
+    assert ids.dtype == object and ids.shape == scores.shape == (2, 200)
+    assert ids[0, -1] is None and np.isneginf(scores[0, -1])  # padding past the 80 items
+    with pytest.raises(KeyError):
+        model.similar_items("85123a")  # ids are case-sensitive text
+    with pytest.raises(TypeError):
+        model.recommend_batch(["007"], 5)  # the batch methods take codes, not shop ids
+    # saved and loaded: the vocabularies travel with the model
+    model.save(tmp_path / "model")
+    loaded = MatrixFactorizationRecommender.load(tmp_path / "model")
+    assert loaded.users == model.users and loaded.items == model.items
+    for user in SHOP_USERS:
+        assert loaded.recommend_items(user, 5) == model.recommend_items(user, 5)
+    assert loaded.similar_items("85123A", 5) == similar
+
+
+def test_fit_refuses_codes_missing_from_the_vocabulary(split: Split) -> None:
+    too_small = Vocabulary.identity(split.train[USER].unique()[:10])
+    with pytest.raises(ValueError, match="not in the user vocabulary"):
+        MatrixFactorizationRecommender(**SMALL_MODEL).fit(split.train, users=too_small)
+
+
+def test_load_refuses_an_older_model_format(als: MatrixFactorizationRecommender, tmp_path) -> None:
+    directory = als.save(tmp_path / "old")
+    meta = json.loads((directory / "params.json").read_text())
+    (directory / "params.json").write_text(json.dumps({**meta, "format_version": 2}))
+    with pytest.raises(ValueError, match="retrain"):
+        MatrixFactorizationRecommender.load(directory)

@@ -3,6 +3,9 @@
 In process through FastAPI's TestClient (the ASGI app itself), and as a real `recomart serve`
 on 127.0.0.1 for what only a separate process shows: serving while another process holds the
 warehouse write lock, and a new champion picked up by polling with requests in flight.
+
+Ids are the shop's strings: the pipeline's marts hold integer ids (their decimal text is the id),
+and a second home trained on synthetic_marts.shop_world serves ids like "007", "7", "85123A".
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import numpy as np
 import orjson
 import pytest
 import schemathesis
-from conftest import config_for
+from conftest import config_for, with_code_under_test
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -36,6 +39,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from synthetic_marts import SHOP_USERS, shop_world, write_marts
 
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.registry import CHAMPION
@@ -44,7 +48,8 @@ from models_ml.serving.holder import ModelHolder
 from models_ml.serving.loader import RegistrySource
 from models_ml.serving.settings import API_KEY_HEADER, ServeSettings
 from models_ml.tracking import tracking_uri
-from models_ml.train import MODEL_DIR
+from models_ml.train import MODEL_DIR, run_training
+from recomart import config
 
 pytestmark = [
     pytest.mark.e2e,
@@ -73,9 +78,9 @@ def model(cfg) -> MatrixFactorizationRecommender:
 
 
 @pytest.fixture(scope="module")
-def catalog(cfg) -> dict[int, tuple]:
+def catalog(cfg) -> dict[str, tuple]:
     with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
-        rows = con.sql("select item_id, title, category, price from marts.item_features")
+        rows = con.sql("select item_id::varchar, title, category, price from marts.item_features")
         return {r[0]: r[1:] for r in rows.fetchall()}
 
 
@@ -84,15 +89,16 @@ def champion_version(cfg) -> str:
     return str(client.get_model_version_by_alias(cfg.train["model_name"], CHAMPION).version)
 
 
-def users_by_path(model: MatrixFactorizationRecommender, path: str) -> list[int]:
+def users_by_path(model: MatrixFactorizationRecommender, path: str) -> list[str]:
+    """Shop ids of the model's users served by path."""
     paths = model.user_paths(model.user_ids)
-    return [int(u) for u in model.user_ids[paths == path]]
+    return model.users.decode(model.user_ids[paths == path]).tolist()
 
 
-def history(model: MatrixFactorizationRecommender, user: int) -> set[int]:
-    """The items user_id had in the training matrix."""
-    row = int(np.searchsorted(model.user_ids, user))
-    return {int(i) for i in model.item_ids[model.user_items[row].indices]}
+def history(model: MatrixFactorizationRecommender, user: str) -> set[str]:
+    """The shop ids of the items user (a shop id) had in the training matrix."""
+    row = int(np.searchsorted(model.user_ids, model.users.encode([user])[0]))
+    return set(model.items.decode(model.item_ids[model.user_items[row].indices]))
 
 
 # ------------------------------------------------------------------------------ answers
@@ -121,7 +127,7 @@ def test_recommendations_are_the_models_with_catalog_metadata(client, model, cat
         assert [i["item_id"] for i in body["items"]] == [item for item, _ in expected]
         assert [i["score"] for i in body["items"]] == pytest.approx([s for _, s in expected])
         assert [i["rank"] for i in body["items"]] == list(range(1, 8))
-        assert body["strategy"] == str(model.user_paths([user])[0])
+        assert body["strategy"] == model.user_path(user)
         assert body["cold_start"] == (body["strategy"] != "als")
         for item in body["items"]:
             title, category, price = catalog[item["item_id"]]
@@ -135,7 +141,7 @@ def test_recommendations_are_the_models_with_catalog_metadata(client, model, cat
 
 
 def test_unknown_user_gets_the_cold_start_list_marked_as_such(client, model) -> None:
-    unknown = int(model.user_ids.max()) + 12345
+    unknown = "no-such-user-12345"
     body = client.get(f"/recommendations/{unknown}", params={"k": 5}).json()
     assert body["strategy"] == "popular" and body["cold_start"] is True
     assert "recent popularity" in body["strategy_description"]
@@ -159,25 +165,30 @@ def test_explain_names_the_users_items_that_drove_each_one(client, model) -> Non
 
 
 def test_similar_items_and_an_unknown_item(client, model) -> None:
-    item = int(model.item_ids[0])
+    item = model.items.decode(model.item_ids[:1])[0]
     body = client.get(f"/items/{item}/similar", params={"k": 4}).json()
     expected = model.similar_items(item, 4)
+    assert body["item_id"] == item
     assert [i["item_id"] for i in body["items"]] == [i for i, _ in expected]
     assert all(i["title"] for i in body["items"])
-    missing = client.get(f"/items/{int(model.item_ids.max()) + 1}/similar")
+    missing = client.get("/items/no-such-item/similar")
     assert missing.status_code == 404 and "unknown" in missing.json()["detail"]
 
 
 def test_batch_equals_single_calls_and_is_bounded(client, model) -> None:
-    users = [int(u) for u in model.user_ids[:4]] + [int(model.user_ids.max()) + 1]
+    users = [*model.users.decode(model.user_ids[:4]).tolist(), "no-such-user"]
     body = client.post("/recommendations/batch", json={"user_ids": users, "k": 3}).json()
     assert [r["user_id"] for r in body["results"]] == users
     for result in body["results"]:
         single = client.get(f"/recommendations/{result['user_id']}", params={"k": 3}).json()
         assert result["items"] == single["items"]
-    too_many = client.post("/recommendations/batch", json={"user_ids": list(range(501))})
+    too_many = [str(i) for i in range(501)]
+    too_many = client.post("/recommendations/batch", json={"user_ids": too_many})
     assert too_many.status_code == 422 and "user_ids" in too_many.json()["message"]
     assert client.post("/recommendations/batch", json={"user_ids": []}).status_code == 422
+    for bad in ([""], ["x" * 257], ["a\tb"], [7]):  # ids are text: 1..256 characters
+        response = client.post("/recommendations/batch", json={"user_ids": bad})
+        assert response.status_code == 422, bad
 
 
 @pytest.mark.parametrize(
@@ -187,11 +198,13 @@ def test_batch_equals_single_calls_and_is_bounded(client, model) -> None:
         ("/recommendations/1?k=101", "query k"),
         ("/recommendations/1?k=ten", "query k"),
         ("/recommendations/1?explain=maybe", "query explain"),
-        ("/recommendations/abc", "path user_id"),
-        ("/recommendations/-1", "path user_id"),
-        (f"/recommendations/{2**64}", "path user_id"),
-        ("/recommendations/1.5", "path user_id"),
-        ("/items/x/similar", "path item_id"),
+        (f"/recommendations/{'u' * 257}", "path user_id"),  # 1..256 characters
+        ("/recommendations/a%01b", "path user_id"),  # no control characters
+        ("/recommendations/a%0Ab", "path user_id"),
+        ("/recommendations/%7F", "path user_id"),
+        ("/recommendations/%C2%85", "path user_id"),  # U+0085, a C1 control character
+        (f"/items/{'9' * 257}/similar", "path item_id"),
+        ("/items/85123%00/similar", "path item_id"),
         ("/items/1/similar?k=1000", "query k"),
     ],
 )
@@ -281,6 +294,69 @@ def test_openapi_schema_fuzzed_never_a_500(cfg) -> None:
     assert seen.get(200) and seen.get(422)  # both valid and invalid requests were made
 
 
+# ------------------------------------------------------------ the shop's string ids
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A home whose marts hold shop_world's string ids, trained and promoted by run_training
+    (the real MLflow registry), and a client of the API over its champion."""
+    home = tmp_path_factory.mktemp("shop_home")
+    toml = (Path(__file__).resolve().parent.parent / "recomart.toml").read_text()
+    (home / "recomart.toml").write_text(toml.replace("factors = 16", "factors = 4"))
+    shop_cfg = config_for(home, home / "recomart.toml")
+    interactions, catalog = shop_world()
+    write_marts(shop_cfg.paths.warehouse, interactions, catalog)
+    summary = run_training(shop_cfg)
+    assert summary["promotion"]["promote"], summary["promotion"]
+    config.load.cache_clear()
+    model = MatrixFactorizationRecommender.load(shop_cfg.paths.models / MODEL_DIR)
+    group = dict(zip(catalog["item_id"], catalog["category"], strict=True))
+    with TestClient(create_app(shop_cfg, NO_POLL)) as c:
+        yield {"client": c, "model": model, "group": group, "catalog": catalog}
+
+
+def test_007_and_7_are_different_users(shop: dict) -> None:
+    client, model, group = shop["client"], shop["model"], shop["group"]
+    bodies = {u: client.get(f"/recommendations/{u}", params={"k": 5}).json() for u in SHOP_USERS}
+    for user, taste in zip(SHOP_USERS, ("group_0", "group_1"), strict=True):
+        body = bodies[user]
+        assert body["user_id"] == user and body["strategy"] == "als"
+        items = [i["item_id"] for i in body["items"]]
+        assert items == [i for i, _ in model.recommend_items(user, 5)]
+        assert all(group[i] == taste for i in items), (user, items)
+    assert all(i["item_id"].endswith("A") for i in bodies["007"]["items"])
+    assert not any(i["item_id"].endswith("A") for i in bodies["7"]["items"])
+    # "07" is nobody: the popular list, not user 7's
+    unknown = client.get("/recommendations/07", params={"k": 5}).json()
+    assert unknown["strategy"] == "popular" and unknown["user_id"] == "07"
+    assert [i["item_id"] for i in unknown["items"]] == [
+        i for i, _ in model.recommend_items("nobody", 5)
+    ]
+    batch = client.post("/recommendations/batch", json={"user_ids": ["7", "007"], "k": 5}).json()
+    assert [r["items"] for r in batch["results"]] == [bodies["7"]["items"], bodies["007"]["items"]]
+    why = client.get("/recommendations/7", params={"k": 2, "explain": True}).json()
+    drivers = [d["item_id"] for item in why["items"] for d in item["because"]]
+    assert drivers and all(group[d] == "group_1" for d in drivers)
+
+
+def test_sku_item_ids_in_paths_and_answers(shop: dict) -> None:
+    client, model, group = shop["client"], shop["model"], shop["group"]
+    titles = dict(zip(shop["catalog"]["item_id"], shop["catalog"]["title"], strict=True))
+    body = client.get("/items/85123A/similar", params={"k": 4})
+    assert body.status_code == 200
+    body = body.json()
+    assert body["item_id"] == "85123A" and len(body["items"]) == 4
+    assert [i["item_id"] for i in body["items"]] == [i for i, _ in model.similar_items("85123A", 4)]
+    for item in body["items"]:
+        assert group[item["item_id"]] == "group_0"
+        assert item["title"] == titles[item["item_id"]]  # items.parquet keyed by the SKU
+    other = client.get("/items/85123/similar", params={"k": 4}).json()
+    assert all(group[i["item_id"]] == "group_1" for i in other["items"])
+    assert client.get("/items/85123a/similar").status_code == 404  # ids are case-sensitive
+    assert client.get(f"/recommendations/{'7' * 256}").status_code == 200  # 256: the longest
+    assert client.get(f"/recommendations/{'7' * 257}").status_code == 422
+    assert client.get("/recommendations/7%1F").status_code == 422
+
+
 # ------------------------------------------------------------- a real server process
 def _free_port() -> int:
     with socket.socket() as s:
@@ -315,6 +391,7 @@ def test_real_server_with_the_warehouse_locked_picks_up_a_new_champion(
 ) -> None:
     home, cfg = second_home
     env = {**os.environ, "RECOMART_HOME": str(home), "RECOMART_CONFIG": str(home / "recomart.toml")}
+    env = with_code_under_test(env)  # the server runs in another directory
     env.pop("RECOMART_API_KEY", None)
     locker = subprocess.Popen(
         [sys.executable, "-c",

@@ -1,4 +1,7 @@
-"""The training run end to end on a tiny marts warehouse: real DuckDB, implicit and MLflow."""
+"""The training run end to end on a tiny marts warehouse: real DuckDB, implicit and MLflow.
+
+The warehouse holds the shop's string ids (VARCHAR): users "u0001".., items "SKU-0001"..
+"""
 
 import json
 from pathlib import Path
@@ -152,20 +155,43 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
     assert tags["promoted"] == "true"
     with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
         table = con.sql("select * from recommendations.user_recommendations").df()
+        types = dict(
+            con.sql(
+                "select column_name, data_type from information_schema.columns"
+                " where table_schema = 'recommendations' and table_name = 'user_recommendations'"
+            ).fetchall()
+        )
+        shop_users = set(con.sql("select user_id from marts.interactions").df()["user_id"])
+        shop_items = set(con.sql("select item_id from marts.item_features").df()["item_id"])
     model = MatrixFactorizationRecommender.load(model_dir)
+    assert types["user_id"] == types["item_id"] == "VARCHAR"
     assert table["user_id"].nunique() == len(model.user_ids) == 300
+    assert set(table["user_id"]) == shop_users and set(table["item_id"]) <= shop_items
     assert set(table["rank"]) == set(range(1, 11)) and (table["model_version"] == "1").all()
     assert len(table) == summary["recommendations_rows"] == 3000
-    first = table[table["user_id"] == model.user_ids[0]].sort_values("rank")
-    assert first["item_id"].tolist() == [i for i, _ in model.recommend_items(model.user_ids[0], 10)]
+    first_user = model.users.decode(model.user_ids[:1])[0]
+    assert first_user == "u0001"
+    first = table[table["user_id"] == first_user].sort_values("rank")
+    assert first["item_id"].tolist() == [i for i, _ in model.recommend_items(first_user, 10)]
+    assert all(i.startswith("SKU-") for i in first["item_id"])
+    items = pd.read_parquet(model_dir / "items.parquet")
+    assert set(items["item_id"]) == shop_items and len(items) == 120
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlflow.db").exists()
 
-    # The pyfunc model recommends what the saved model recommends.
-    users = [int(u) for u in MatrixFactorizationRecommender.load(model_dir).user_ids[:3]]
+    # The pyfunc model, loaded through MLflow, recommends what the saved model recommends, in
+    # shop ids (strings); an unknown user gets the cold-start list.
+    users = [*model.users.decode(model.user_ids[:3]).tolist(), "no-such-user"]
     pyfunc = mlflow.pyfunc.load_model(summary["model_uri"])
     predicted = pyfunc.predict(pd.DataFrame({USER: users}), params={"k": 5})
-    item_ids, _ = MatrixFactorizationRecommender.load(model_dir).recommend_batch(users, 5)
-    assert predicted[ITEM].to_numpy().reshape(3, 5).tolist() == item_ids.tolist()
+    item_ids, _ = model.recommend_ids(users, 5)
+    assert predicted[USER].tolist() == [u for u in users for _ in range(5)]
+    assert predicted[ITEM].tolist() == item_ids.ravel().tolist()
+    assert all(isinstance(i, str) and i in shop_items for i in predicted[ITEM])
+    assert predicted[ITEM].tolist()[-5:] == [i for i, _ in model.recommend_items("nobody", 5)]
+    signature = pyfunc.metadata.signature
+    assert [(c["name"], c["type"]) for c in signature.inputs.to_dict()] == [(USER, "string")]
+    outputs = {c["name"]: c["type"] for c in signature.outputs.to_dict()}
+    assert (outputs[USER], outputs[ITEM]) == ("string", "string")
 
     # The report holds the same numbers.
     report = json.loads((cfg.paths.reports / "train_metrics.json").read_text())
@@ -217,7 +243,7 @@ def test_the_champion_moves_only_for_a_better_model(cfg: config.Config) -> None:
             "insert into marts.interactions select * replace ("
             " 'new' || interaction_key as interaction_key,"
             " event_at + interval 1 day as event_at)"
-            " from marts.interactions where user_id % 7 = 0 and event_at > "
+            " from marts.interactions where substr(user_id, 2)::int % 7 = 0 and event_at > "
             "(select max(event_at) - interval 10 day from marts.interactions)"
         )
     fourth = run_training(cfg)

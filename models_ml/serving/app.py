@@ -32,7 +32,10 @@ from models_ml.serving.settings import API_KEY_ENV, API_KEY_HEADER, ServeSetting
 from models_ml.serving.snapshot import ServingModel
 from recomart import config
 
-ID_PATH = {"ge": 0, "le": schemas.ID_MAX}
+ID_PATH = {
+    **schemas.ID_RULES,
+    "description": f"the shop's id: 1..{schemas.ID_MAX_LENGTH} characters, no control characters",
+}
 PROBLEMS = {
     401: {"model": schemas.Problem, "description": f"{API_KEY_HEADER} missing or wrong"},
     503: {"model": schemas.Problem, "description": "no model loaded yet: run `make train`"},
@@ -123,7 +126,7 @@ def create_app(
     )
     async def recommendations(
         served: Served,
-        user_id: Annotated[int, Path(**ID_PATH)],
+        user_id: Annotated[str, Path(**ID_PATH)],
         k: K = default_k,
         exclude_known: bool = True,
         explain: bool = False,
@@ -164,10 +167,10 @@ def create_app(
         summary="the k items closest to an item (cosine of item factors)",
     )
     async def similar(
-        served: Served, item_id: Annotated[int, Path(**ID_PATH)], k: K = default_k
+        served: Served, item_id: Annotated[str, Path(**ID_PATH)], k: K = default_k
     ) -> dict[str, Any]:
         if not served.has_item(item_id):
-            raise HTTPException(404, f"item {item_id} is unknown to model {served.info.version}")
+            raise HTTPException(404, f"item {item_id!r} is unknown to model {served.info.version}")
         return {
             "item_id": item_id,
             "k": k,

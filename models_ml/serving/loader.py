@@ -123,7 +123,8 @@ class RegistrySource:
         try:  # an older model: one read-only look at the warehouse, closed at once
             with duckdb.connect(str(self.warehouse), read_only=True) as con:
                 frame = con.sql(
-                    f"select {ITEM}, {TITLE}, {CATEGORY}, {PRICE} from {CATALOG_TABLE}"
+                    f"select {ITEM}::varchar as {ITEM}, {TITLE}, {CATEGORY}, {PRICE}"
+                    f" from {CATALOG_TABLE}"
                 ).df()
             return frame, "warehouse (read once at load)"
         except (duckdb.Error, OSError) as exc:

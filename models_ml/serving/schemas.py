@@ -6,13 +6,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-ID_MAX = 2**63 - 1  # ids are non-negative 64-bit integers
-Id = Annotated[int, Field(ge=0, le=ID_MAX)]
+# ids are the shop's own (SKUs, UUIDs, e-mail hashes): text, 1..256 characters, no control
+# characters; "007" and "7" are different ids
+ID_MAX_LENGTH = 256
+ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
+ID_RULES = {"min_length": 1, "max_length": ID_MAX_LENGTH, "pattern": ID_PATTERN}
+Id = Annotated[str, Field(**ID_RULES)]
 Strategy = Literal["als", "blend", "popular"]
 
 
 class Item(BaseModel):
-    item_id: int
+    item_id: str
     title: str | None = Field(description="catalog title (null if the catalog has none)")
     category: str | None
     price: float | None
@@ -31,13 +35,13 @@ class Recommendation(RankedItem):
     because: list[Driver] | None = Field(
         None, description="explain=true: the user's items that drove this one most"
     )
-    similar_liked_items: list[int] | None = Field(
+    similar_liked_items: list[str] | None = Field(
         None, description="explain=true, cold item: the user's items of its category and price"
     )
 
 
 class Recommendations(BaseModel):
-    user_id: int
+    user_id: str
     strategy: Strategy = Field(
         description="als: collaborative; blend: few interactions; popular: no history"
     )
@@ -60,7 +64,7 @@ class BatchResponse(BaseModel):
 
 
 class SimilarResponse(BaseModel):
-    item_id: int
+    item_id: str
     k: int
     model_version: str
     items: list[RankedItem]

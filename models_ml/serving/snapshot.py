@@ -1,9 +1,10 @@
 """ServingModel: one loaded champion, everything the request path needs computed at load.
 
 At load: every known user's top-max_k list (known items excluded and not), the cold-start list
-(recent popularity, what an unknown user gets), each user's path (als / blend / popular) and the
-item metadata (title, category, price) as a dict. A request is then a binary search, a slice and
-a list of dicts: no DuckDB, no MLflow, no matrix product. Lists of length k are the first k of the
+(recent popularity, what an unknown user gets), each user's path (als / blend / popular), a dict
+from each shop user id (str) to its row, and the item metadata (item_id as the shop's id, title,
+category, price) as a dict per item code. A request is then a dict lookup, a slice and a list of
+dicts: no DuckDB, no MLflow, no matrix product. Lists of length k are the first k of the
 max_k list (the model ranks by score, ties by item index, whatever k is). Above
 precompute_max_users users, lists are computed per request by the model instead.
 
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models_ml.ids import UNKNOWN
 from models_ml.ranking import PAD_ITEM
 from models_ml.recommender import MatrixFactorizationRecommender
 from recomart.schema import CATEGORY, ITEM, PRICE, TITLE
@@ -51,7 +53,8 @@ class ModelInfo:
 
 
 class ServingModel:
-    """A recommender plus its precomputed answers; read-only once built."""
+    """A recommender plus its precomputed answers; read-only once built. Ids in and out of the
+    public methods are the shop's (str)."""
 
     def __init__(
         self,
@@ -64,38 +67,39 @@ class ServingModel:
         self.model = model
         self.info = info
         self.max_k = max_k
-        self.user_ids = np.ascontiguousarray(model.user_ids, dtype=np.int64)
+        self._user_codes = np.ascontiguousarray(model.user_ids, dtype=np.int64)
+        self.user_ids = model.users.decode(self._user_codes)  # shop ids of the known users
         self.n_users = len(self.user_ids)
         self.n_items = len(model.item_ids)
-        self._item_ids = set(int(i) for i in model.item_ids)
-        self._meta = _metadata(model, items)
-        self._paths = [str(p) for p in model.user_paths(self.user_ids)]
-        unknown = int(self.user_ids.min()) - 1 if self.n_users else 0
-        pop_ids, pop_scores = model.recommend_batch([unknown], max_k)
+        self._user_rows = dict(zip(self.user_ids.tolist(), range(self.n_users), strict=True))
+        item_names = model.items.decode(model.item_ids).tolist()
+        self._item_codes = dict(zip(item_names, model.item_ids.tolist(), strict=True))
+        self._meta = _metadata(model, item_names, items)
+        self._paths = model.user_paths(self._user_codes).tolist()
+        pop_ids, pop_scores = model.recommend_batch([UNKNOWN], max_k)
         self._popular = _pairs(pop_ids[0], pop_scores[0])
         self._lists: dict[bool, tuple[np.ndarray, np.ndarray]] | None = None
         if self.n_users <= precompute_max_users:
             self._lists = {
-                exclude: model.recommend_batch(self.user_ids, max_k, exclude_known=exclude)
+                exclude: model.recommend_batch(self._user_codes, max_k, exclude_known=exclude)
                 for exclude in (True, False)
             }
 
     # ---------------------------------------------------------------- lookups
-    def user_row(self, user_id: int) -> int:
+    def user_row(self, user_id: str) -> int:
         """Index of user_id in user_ids, or -1 for a user the model does not know."""
-        row = int(np.searchsorted(self.user_ids, user_id))
-        return row if row < self.n_users and self.user_ids[row] == user_id else -1
+        return self._user_rows.get(user_id, -1)
 
-    def has_item(self, item_id: int) -> bool:
-        return item_id in self._item_ids
+    def has_item(self, item_id: str) -> bool:
+        return item_id in self._item_codes
 
-    def item(self, item_id: int) -> dict[str, Any]:
+    def item(self, item_id: str) -> dict[str, Any]:
         """{item_id, title, category, price} of a known item."""
-        return dict(self._meta[item_id])
+        return dict(self._meta[self._item_codes[item_id]])
 
     # ----------------------------------------------------------- the answers
     def recommend(
-        self, user_id: int, k: int, exclude_known: bool = True, explain: bool = False
+        self, user_id: str, k: int, exclude_known: bool = True, explain: bool = False
     ) -> dict[str, Any]:
         """user_id's top k: {user_id, strategy, cold_start, strategy_description, items: [{rank,
         item_id, score, title, category, price[, because, similar_liked_items]}]}.
@@ -109,13 +113,15 @@ class ServingModel:
                 ids, scores = self._lists[exclude_known]
                 pairs = _pairs(ids[row, :k], scores[row, :k])
             else:
-                ids, scores = self.model.recommend_batch([user_id], k, exclude_known)
+                ids, scores = self.model.recommend_batch(
+                    self._user_codes[row : row + 1], k, exclude_known
+                )
                 pairs = _pairs(ids[0], scores[0])
         items = []
-        for rank, (item_id, score) in enumerate(pairs, start=1):
-            entry = {"rank": rank, "score": score, **self._meta[item_id]}
+        for rank, (code, score) in enumerate(pairs, start=1):
+            entry = {"rank": rank, "score": score, **self._meta[code]}
             if explain:
-                entry.update(self._explain(user_id, item_id, strategy))
+                entry.update(self._explain(user_id, entry["item_id"], strategy))
             items.append(entry)
         return {
             "user_id": user_id,
@@ -125,54 +131,62 @@ class ServingModel:
             "items": items,
         }
 
-    def _explain(self, user_id: int, item_id: int, strategy: str) -> dict[str, Any]:
+    def _explain(self, user_id: str, item_id: str, strategy: str) -> dict[str, Any]:
         if strategy == POPULAR:
             return {"because": [], "similar_liked_items": []}
         why = self.model.explain(user_id, item_id, n=EXPLAIN_DRIVERS)
         because = [
-            {**self._meta[c["item_id"]], "contribution": float(c["contribution"])}
+            {**self.item(c["item_id"]), "contribution": float(c["contribution"])}
             for c in why["contributions"]
         ]
         return {"because": because, "similar_liked_items": why["similar_liked_items"]}
 
-    def similar(self, item_id: int, k: int) -> list[dict[str, Any]]:
+    def similar(self, item_id: str, k: int) -> list[dict[str, Any]]:
         """The k items closest to item_id (cosine of item factors); KeyError if unknown."""
         pairs = self.model.similar_items(item_id, k)
         return [
-            {"rank": rank, "score": score, **self._meta[item]}
+            {"rank": rank, "score": score, **self.item(item)}
             for rank, (item, score) in enumerate(pairs, start=1)
         ]
 
 
-def _pairs(ids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
-    """(item_id, score) pairs up to the first padding slot."""
+def _pairs(codes: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
+    """(item code, score) pairs up to the first padding slot."""
     out = []
-    for item_id, score in zip(ids.tolist(), scores.tolist(), strict=True):
-        if item_id == PAD_ITEM:
+    for code, score in zip(codes.tolist(), scores.tolist(), strict=True):
+        if code == PAD_ITEM:
             break
-        out.append((item_id, score))
+        out.append((code, score))
     return out
 
 
 def _metadata(
-    model: MatrixFactorizationRecommender, items: pd.DataFrame | None
+    model: MatrixFactorizationRecommender, item_names: list[str], items: pd.DataFrame | None
 ) -> dict[int, dict[str, Any]]:
-    """item_id -> {item_id, title, category, price}; the model's category where the catalog has
-    none, None for what nobody knows (JSON null)."""
-    by_id: dict[int, dict[str, Any]] = {}
+    """item code -> {item_id (the shop's), title, category, price}; items (the catalog, keyed
+    by shop item ids; integer ids count as their decimal text) gives title, category and price,
+    the model's category where the catalog has none, None for what nobody knows (JSON null)."""
+    frame = pd.DataFrame({ITEM: pd.Series(item_names, dtype=object)})
     if items is not None and len(items):
-        for rec in items.to_dict("records"):
-            by_id[int(rec[ITEM])] = rec
-    meta = {}
-    for item_id in (int(i) for i in model.item_ids):
-        rec = by_id.get(item_id, {})
-        meta[item_id] = {
-            "item_id": item_id,
-            "title": _clean(rec.get(TITLE)),
-            "category": _clean(rec.get(CATEGORY)) or model.item_category(item_id),
-            "price": _clean(rec.get(PRICE)),
+        catalog = items[[c for c in (ITEM, TITLE, CATEGORY, PRICE) if c in items]]
+        catalog = catalog.assign(**{ITEM: catalog[ITEM].astype(str).astype(object)})
+        frame = frame.merge(catalog.drop_duplicates(ITEM), on=ITEM, how="left")
+    columns = {
+        column: frame[column].astype(object).tolist() if column in frame else [None] * len(frame)
+        for column in (TITLE, CATEGORY, PRICE)
+    }
+    return {
+        code: {
+            "item_id": name,
+            "title": _clean(title),
+            "category": _clean(category) or model_category,
+            "price": _clean(price),
         }
-    return meta
+        for code, name, title, category, price, model_category in zip(
+            model.item_ids.tolist(), item_names, columns[TITLE], columns[CATEGORY],
+            columns[PRICE], model.item_categories.tolist(), strict=True,
+        )
+    }  # fmt: skip
 
 
 def _clean(value: Any) -> Any:

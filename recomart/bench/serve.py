@@ -24,6 +24,7 @@ import sys
 import time
 import urllib.request
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import numpy as np
 
@@ -37,10 +38,12 @@ SEED = 7
 
 
 def _users(model_user_ids: np.ndarray, n: int) -> np.ndarray:
+    """n shop user ids (str) drawn from the model's, UNKNOWN_SHARE of them unknown ids."""
     rng = np.random.default_rng(SEED)
-    users = rng.choice(model_user_ids, size=n)
+    users = rng.choice(np.asarray(model_user_ids, dtype=object), size=n)
     unknown = rng.random(n) < UNKNOWN_SHARE
-    users[unknown] = int(model_user_ids.max()) + 1 + rng.integers(0, 10**6, unknown.sum())
+    numbers = rng.integers(0, 10**6, unknown.sum()).astype(str).astype(object)
+    users[unknown] = "unknown-user-" + numbers
     return users
 
 
@@ -67,7 +70,7 @@ def in_process(cfg: config.Config, calls: int, k: int) -> tuple[dict, np.ndarray
         load_seconds = time.perf_counter() - t0
     finally:
         source.close()
-    users = [int(u) for u in _users(served.user_ids, calls)]
+    users = _users(served.user_ids, calls).tolist()
     for u in users[:200]:  # warm-up
         served.recommend(u, k)
     ms = np.empty(calls)
@@ -126,7 +129,7 @@ def over_http(
     try:
 
         def path(i: int) -> str:
-            return f"/recommendations/{users[i % len(users)]}?k={k}"
+            return f"/recommendations/{quote(users[i % len(users)], safe='')}?k={k}"
 
         loadgen.run("127.0.0.1", port, path, 100, 2, 4)  # warm-up
         results = []
