@@ -156,7 +156,7 @@ class MatrixFactorizationRecommender:
             weighting = Weighting(**{**weighting.as_dict(), "recency_half_life_days": 0.0})
         catalog_ids = None if catalog is None else catalog[ITEM].to_numpy(dtype=np.int64)
         user_items, self._users, self._items = confidence_matrix(
-            interactions, weighting=weighting, item_ids=catalog_ids, reference_time=reference
+            interactions, weighting=weighting, item_ids=catalog_ids
         )
         self._user_vocab = _covering(users, self._users.ids, "user")
         self._item_vocab = _covering(items, self._items.ids, "item")

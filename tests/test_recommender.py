@@ -160,14 +160,19 @@ def test_confidence_matrix_sums_duplicates_and_applies_event_weights() -> None:
     assert users.index([30, 10, 99]).tolist() == [2, 0, -1]
 
 
-def test_recency_halves_the_weight_every_half_life() -> None:
-    interactions = rows((10, 100, "view", 5.0), (10, 200, "view", 5.0), (20, 100, "purchase", 5.0))
-    # newest row (the reference) on 2026-06-21; the first row 10 days older, the third 20
-    interactions[TIME] = pd.to_datetime(["2026-06-11", "2026-06-21", "2026-06-01"])
+def test_recency_halves_the_weight_every_half_life_before_the_users_last_event() -> None:
+    interactions = rows(
+        (10, 100, "view", 5.0), (10, 200, "view", 5.0), (20, 100, "purchase", 5.0),
+        (20, 200, "view", 5.0),
+    )  # fmt: skip
+    # user 10: newest 2026-06-21, its other row 10 days older; user 20 active a year earlier:
+    # newest 2025-06-21, its other row 20 days before that
+    interactions[TIME] = pd.to_datetime(["2026-06-11", "2026-06-21", "2025-06-01", "2025-06-21"])
     weighting = Weighting(alpha=1.0, event_weights=EVENT_WEIGHTS, recency_half_life_days=10.0)
     matrix, _, _ = confidence_matrix(interactions, weighting=weighting)
-    # (10,100): 1 * 0.5; (10,200): 1 * 1; (20,100): 4 * 0.25 = 1
-    np.testing.assert_allclose(matrix.toarray(), [[0.5, 1.0], [1.0, 0.0]], rtol=1e-6)
+    # (10,100): 1 * 0.5; (10,200): 1 * 1; (20,100): 4 * 0.25 = 1; (20,200): 1 * 1. A decay from
+    # the newest event of all (2026-06-21) would leave user 20 with weights of 2^-36.5
+    np.testing.assert_allclose(matrix.toarray(), [[0.5, 1.0], [1.0, 1.0]], rtol=1e-6)
 
 
 def test_bm25_weighting_follows_the_formula() -> None:
