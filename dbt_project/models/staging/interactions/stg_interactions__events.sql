@@ -32,7 +32,7 @@ final as (
         quantity,
         unit_price,
         -- the line's value: as given, else quantity times unit price
-        coalesce(value, quantity * unit_price) as value,
+        coalesce(value, quantity * unit_price) as value,  -- noqa: RF04
 
         -- booleans
         -- the imputation flag of event_type (policy: docs.md `imputation_policy`)
