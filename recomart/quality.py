@@ -83,9 +83,15 @@ def contract_variables(cfg: config.Config) -> dict[str, str]:
     return {
         "RATING_MIN": repr(settings.ratings.min),
         "RATING_MAX": repr(settings.ratings.max),
-        "EVENT_TYPES": ", ".join(f"'{event}'" for event in events),
+        "RATING_STEP": repr(settings.ratings.step),
+        "EVENT_TYPES": _sql_list(events),
+        "RAW_EVENT_TYPES": _sql_list([*schema.EVENT_TYPES, schema.RETURN_EVENT]),
         "UNKNOWN_ITEMS": settings.catalog.unknown_item_policy,
     }
+
+
+def _sql_list(values: list[str]) -> str:
+    return ", ".join(f"'{value}'" for value in values)
 
 
 def run_quality(

@@ -168,6 +168,7 @@ def write_marts(path: str | Path, interactions: pd.DataFrame, catalog: pd.DataFr
             select
                 interaction_key, user_id::varchar as user_id, item_id::varchar as item_id,
                 category, event_type, rating::double as rating, is_rating_imputed,
+                null::double as quantity, null::double as value,
                 event_at::timestamp as event_at, event_at::date as event_date,
                 hour(event_at)::int as event_hour, dayofweek(event_at)::int as event_day_of_week,
                 load_id

@@ -45,8 +45,7 @@ def expected_clean(pipeline_run: dict, csv_rows: pd.DataFrame) -> pd.DataFrame:
         line for name, d in defects.items() if name != "missing_rating" for line in d["lines"]
     }
     rows = csv_rows[~csv_rows["line"].isin(dropped)].copy()
-    rows["user_id"] = rows["user_id"].astype(int)
-    rows["item_id"] = rows["item_id"].astype(int)
+    # ids stay text, as the file writes them
     rows["rating"] = pd.to_numeric(rows["rating"].replace("", np.nan))
     rows["event_at"] = pd.to_datetime(rows["timestamp"])
     rows = rows.sort_values("line").drop_duplicates(
@@ -60,6 +59,7 @@ def expected_clean(pipeline_run: dict, csv_rows: pd.DataFrame) -> pd.DataFrame:
     categories = pd.DataFrame(catalog)[["id", "category", "price"]].rename(
         columns={"id": "item_id"}
     )
+    categories["item_id"] = categories["item_id"].astype(str)  # the API's integers, as text
     return rows.merge(categories, on="item_id")
 
 

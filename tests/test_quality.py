@@ -25,7 +25,7 @@ N_ROWS = 100  # raw interactions: one null rating is 1 %
 RAW_PRODUCTS = """
 create table raw_catalog.products as
 select
-    i::bigint as id, 'Product ' || i as title, (9.5 * i)::double as price,
+    i::varchar as id, 'Product ' || i as title, (9.5 * i)::double as price,
     'A product.' as description,
     case when i % 2 = 0 then 'electronics' else 'jewelery' end as category,
     'https://example.com/' || i || '.png' as image, 4.1::double as rating__rate,
@@ -46,10 +46,12 @@ create table raw_interactions.interactions as
 select
     md5(n::varchar) as interaction_key,  -- not in the real raw table (staging derives it); the
     -- contract allows extra columns, and the hand-built marts below reuse it
-    (n % 10 + 1)::bigint as user_id,
-    (n % 4 + 1)::bigint as item_id, (n % 5 + 1)::double as rating,
+    (n % 10 + 1)::varchar as user_id,
+    (n % 4 + 1)::varchar as item_id, (n % 5 + 1)::double as rating,
     timestamp '2026-05-01 00:00:00' + to_hours(7 * n) as "timestamp",
     ['view', 'add_to_cart', 'purchase'][n % 3 + 1] as event_type,
+    null::double as quantity, null::double as unit_price, null::double as value,
+    null::varchar as transaction_id,
     'interactions_2026-05.csv' as source_file, (n + 2)::bigint as source_line,
     $load_id as _dlt_load_id,
 from range($n_rows) as t(n)
@@ -85,8 +87,8 @@ MART_INTERACTIONS = """
 create table marts.interactions as
 select
     r.interaction_key, r.user_id, r.item_id, p.category, r.event_type, r.rating,
-    r.user_id = 10 as is_rating_imputed,  -- user 10 has no observed rating
-    r."timestamp"::timestamp as event_at, r."timestamp"::date as event_date,
+    r.user_id = '10' as is_rating_imputed,  -- user 10 has no observed rating
+    r.quantity, r.value, r."timestamp"::timestamp as event_at, r."timestamp"::date as event_date,
     hour(r."timestamp")::integer as event_hour,
     isodow(r."timestamp")::integer as event_day_of_week, r._dlt_load_id as load_id,
 from raw_interactions.interactions as r
@@ -178,6 +180,11 @@ left join item_means as i using (item_id)
 cross join as_of
 """
 
+STAGED_PRODUCTS = """
+create view staging.stg_catalog__products as
+select id as item_id from raw_catalog.products where _dlt_valid_to is null
+"""
+
 DATASETS = {
     "raw_interactions.interactions",
     "raw_catalog.products",
@@ -193,13 +200,14 @@ def build_warehouse(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(path)) as con:
         con.execute("set TimeZone = 'UTC'")
-        for schema in ("raw_interactions", "raw_catalog", "marts"):
+        for schema in ("raw_interactions", "raw_catalog", "staging", "marts"):
             con.execute(f"create schema {schema}")
         load_id = f"{time.time():.6f}"  # dlt's load id: the load's unix epoch
         con.execute(RAW_PRODUCTS, {"load_id": load_id})
         con.execute(CATALOG_LOADS, {"load_id": load_id})
         con.execute(RAW_INTERACTIONS, {"load_id": load_id, "n_rows": N_ROWS})
         for sql in (
+            STAGED_PRODUCTS,
             QUARANTINE, SOURCE_FILES, MART_INTERACTIONS, REJECTED, USER_FEATURES, ITEM_FEATURES,
             USER_ITEM_FEATURES,
         ):  # fmt: skip
@@ -293,7 +301,7 @@ BREAKS = {
     ),
     "rating 7 in marts.interactions": (
         ["update marts.interactions set rating = 7 where interaction_key = md5('5')"],
-        ("marts.interactions", "Rating within 1..5", "rating", 1),
+        ("marts.interactions", "Rating on the rating scale", "rating", 1),
     ),
     "interaction item missing from item_features": (
         [
@@ -304,7 +312,7 @@ BREAKS = {
     ),
     "raw interactions with 20% missing ratings": (
         [f"update raw_interactions.interactions set rating = null where source_line < {2 + 20}"],
-        ("raw_interactions.interactions", "Few missing ratings", "rating", 20.0),
+        ("raw_interactions.interactions", "Few missing ratings", None, 20.0),
     ),
     "infinite normalised price": (
         ["update marts.item_features set price_normalised = 'inf'::double where item_id = 2"],
@@ -350,7 +358,7 @@ def test_one_defect_fails_exactly_its_check(
 WARNINGS = {
     "raw interactions with 2% missing ratings": (
         ["update raw_interactions.interactions set rating = null where source_line in (2, 3)"],
-        ("raw_interactions.interactions", "Few missing ratings", "rating", 2.0),
+        ("raw_interactions.interactions", "Few missing ratings", None, 2.0),
     ),
     "a catalog load ten days old": (
         ["update raw_catalog._dlt_loads set inserted_at = current_timestamp - interval 10 day"],

@@ -14,6 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from synthetic_marts import planted_interactions, write_marts
 
+from models_ml.data import read_marts
 from models_ml.evaluate import relevant_items
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.registry import LOGGED, REFITTED
@@ -285,8 +286,8 @@ def test_too_few_scored_users_promote_nothing(cfg: config.Config) -> None:
 
 
 def read_interactions(cfg: config.Config) -> pd.DataFrame:
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
-        return con.sql("select * from marts.interactions").df()
+    """marts.interactions as training reads it (ids as codes)."""
+    return read_marts(cfg.paths.warehouse).interactions
 
 
 def test_leave_last_n_runs_through_training_tuning_and_the_summary(cfg: config.Config) -> None:
