@@ -495,7 +495,10 @@ def test_contract_checks_the_current_catalog_only(
     checks = result["datasets"]["raw_catalog.products"]["checks"]
     outcomes = {(c["name"], c["column"]): c["outcome"] for c in checks}
     assert outcomes[("No duplicate values", "id")] == "passed"
-    assert {c["outcome"] for c in checks} == {"passed"}, checks
+    # every check passes but the one that reads the interactions too, which this catalog-only
+    # warehouse does not have
+    assert outcomes.pop(("Few unknown items", None)) == "errored"
+    assert set(outcomes.values()) == {"passed"}, checks
     row_count = next(c for c in checks if c["name"] == "Row count meets expected threshold")
     assert row_count["value"] == N_PRODUCTS  # the current rows, not the history
 
