@@ -192,8 +192,9 @@ def count_eval_users(split: Split, min_rating: float = 0) -> int:
 def holdout(
     interactions: pd.DataFrame, settings: EvaluationSettings, min_rating: float = 0
 ) -> Split:
-    """The split of settings.holdout; "auto": last_days if it scores at least min_eval_users
-    users, else leave_last_n (the reason says which and the counts)."""
+    """The split of settings.holdout. "auto": last_days when it scores at least min_eval_users
+    users and at least min_eval_share of the users leave_last_n would score, else leave_last_n
+    (the reason says which, with the counts)."""
     if settings.holdout == LAST_DAYS:
         return last_days(interactions, settings.holdout_days)
     if settings.holdout == LAST_SHARE:
@@ -201,17 +202,16 @@ def holdout(
     if settings.holdout == LEAVE_LAST_N:
         return leave_last_n(interactions, settings.leave_last_n)
     by_days = last_days(interactions, settings.holdout_days)
-    scored = count_eval_users(by_days, min_rating)
-    if scored >= settings.min_eval_users:
-        reason = (
-            f"{by_days.label} score {scored} users >= min_eval_users {settings.min_eval_users}:"
-            f" {by_days.label}"
-        )
-        chosen = by_days
+    by_users = leave_last_n(interactions, settings.leave_last_n)
+    scored, could = count_eval_users(by_days, min_rating), count_eval_users(by_users, min_rating)
+    enough = max(settings.min_eval_users, settings.min_eval_share * could)
+    if scored >= enough:
+        chosen, verdict = by_days, ">="
     else:
-        chosen = leave_last_n(interactions, settings.leave_last_n)
-        reason = (
-            f"{by_days.label} score {scored} users < min_eval_users {settings.min_eval_users}:"
-            f" {chosen.label}"
-        )
+        chosen, verdict = by_users, "<"
+    reason = (
+        f"{by_days.label} score {scored} users {verdict} {enough:g} (min_eval_users"
+        f" {settings.min_eval_users}, min_eval_share {settings.min_eval_share:g} of the {could}"
+        f" {by_users.label} scores): {chosen.label}"
+    )
     return replace(chosen, reason=reason, requested=AUTO)

@@ -237,8 +237,9 @@ class Evaluation(_Section):
     holdout: auto | last_days | last_share | leave_last_n; holdout_days: the test period of
     last_days; holdout_share: the share of the time span of last_share; leave_last_n: the test
     interactions per user of leave_last_n; min_eval_users: the fewest scored users for auto to keep
-    last_days, and for the gate to promote anything; bootstrap_samples and confidence: the gate's
-    paired bootstrap.
+    last_days, and for the gate to promote anything; min_eval_share: the least share, of the users
+    leave_last_n would score, that auto's last_days must score; bootstrap_samples and confidence:
+    the gate's paired bootstrap.
     """
 
     holdout: str = "auto"
@@ -246,6 +247,7 @@ class Evaluation(_Section):
     holdout_share: float = Field(0.1, gt=0, lt=1)
     leave_last_n: int = Field(1, ge=1)
     min_eval_users: int = Field(50, ge=1)
+    min_eval_share: float = Field(0.5, ge=0, le=1)
     bootstrap_samples: int = Field(1000, ge=1)
     confidence: float = Field(0.95, gt=0, lt=1)
 

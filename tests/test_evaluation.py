@@ -149,7 +149,10 @@ def test_auto_falls_back_to_leave_last_n_when_the_last_days_score_too_few_users(
     assert count_eval_users(by_days) == 3
     split = holdout(data, settings)
     assert split.strategy == "leave_last_n" and split.requested == "auto"
-    assert split.reason == "last 30 days score 3 users < min_eval_users 50: leave-last-1"
+    assert split.reason == (
+        "last 30 days score 3 users < 50 (min_eval_users 50, min_eval_share 0.5 of the 63"
+        " leave-last-1 scores): leave-last-1"
+    )
     assert split.cutoff is None
     # every user has more than one interaction: 63 users, one test row each, all scored
     assert len(split.test) == 63 and count_eval_users(split) == 63
@@ -159,10 +162,17 @@ def test_auto_falls_back_to_leave_last_n_when_the_last_days_score_too_few_users(
 
 
 def test_auto_keeps_the_last_days_when_they_score_enough_users() -> None:
-    data = years_of_users(n_old=10, n_recent=5)
-    split = holdout(data, EvaluationSettings(min_eval_users=5))
+    data = years_of_users(n_old=10, n_recent=5)  # leave-last-1 would score all 15 users
+    split = holdout(data, EvaluationSettings(min_eval_users=5, min_eval_share=0.3))
     assert split.strategy == "last_days" and split.cutoff == pd.Timestamp("2018-05-31")
-    assert split.reason == "last 30 days score 5 users >= min_eval_users 5: last 30 days"
+    assert split.reason == (
+        "last 30 days score 5 users >= 5 (min_eval_users 5, min_eval_share 0.3 of the 15"
+        " leave-last-1 scores): last 30 days"
+    )
+    # enough users by count, but a third of those leave-last-1 scores: less than half
+    by_share = holdout(data, EvaluationSettings(min_eval_users=5))
+    assert by_share.strategy == "leave_last_n"
+    assert by_share.reason.startswith("last 30 days score 5 users < 7.5 (min_eval_users 5")
     # explicit strategies run as asked, whatever they score
     assert holdout(data, EvaluationSettings(holdout="last_days")).reason == "holdout = last_days"
     assert holdout(data, EvaluationSettings(holdout="leave_last_n")).strategy == "leave_last_n"

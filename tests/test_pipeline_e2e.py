@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import duckdb
 import mlflow
@@ -214,9 +215,11 @@ def test_auto_holdout_keeps_the_last_days_on_the_demo_data(pipeline_run: dict) -
     evaluation = metrics["evaluation"]
     scored = metrics["n_eval_users"]
     assert evaluation["strategy"] == "last_days" and evaluation["requested"] == "auto"
-    assert evaluation["reason"] == (
-        f"last 30 days score {scored} users >= min_eval_users 50: last 30 days"
-    )
+    assert re.fullmatch(
+        rf"last 30 days score {scored} users >= [\d.]+ \(min_eval_users 50, min_eval_share 0.5"
+        rf" of the \d+ leave-last-1 scores\): last 30 days",
+        evaluation["reason"],
+    ), evaluation["reason"]
     assert scored == evaluation["n_eval_users"] == metrics["promotion"]["n_users"] >= 50
     headline = f"Model (holdout: last 30 days from {evaluation['cutoff']}, {scored} users scored)"
     assert headline in pipeline_run["summary"]

@@ -4,6 +4,7 @@ The warehouse holds the shop's string ids (VARCHAR): users "u0001".., items "SKU
 """
 
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -86,9 +87,11 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
     assert evaluation["strategy"] == params["holdout_strategy"] == "last_days"
     assert evaluation["requested"] == "auto" and evaluation["cutoff"] == summary["holdout_cutoff"]
     scored = summary["n_eval_users"]
-    assert evaluation["reason"] == (
-        f"last 30 days score {scored} users >= min_eval_users 50: last 30 days"
-    )
+    assert re.fullmatch(
+        rf"last 30 days score {scored} users >= [\d.]+ \(min_eval_users 50, min_eval_share 0.5"
+        rf" of the \d+ leave-last-1 scores\): last 30 days",
+        evaluation["reason"],
+    ), evaluation["reason"]
     assert run.data.tags["holdout_strategy"] == "last 30 days"
     assert run.data.tags["holdout_reason"] == evaluation["reason"]
     assert run.data.metrics["n_eval_users"] == scored == evaluation["n_eval_users"]
@@ -266,9 +269,11 @@ def test_too_few_scored_users_promote_nothing(cfg: config.Config) -> None:
     evaluation, promotion = summary["evaluation"], summary["promotion"]
     last_30 = last_days(read_interactions(cfg), 30)
     scored_30 = len(relevant_items(last_30.train, last_30.test)[0])
-    assert evaluation["reason"] == (
-        f"last 30 days score {scored_30} users < min_eval_users 10000: leave-last-1"
-    )
+    assert re.fullmatch(
+        rf"last 30 days score {scored_30} users < 10000 \(min_eval_users 10000, min_eval_share"
+        rf" 0.5 of the \d+ leave-last-1 scores\): leave-last-1",
+        evaluation["reason"],
+    ), evaluation["reason"]
     n = summary["n_eval_users"]
     assert not promotion["promote"] and promotion["n_users"] == n
     assert promotion["reason"] == (
