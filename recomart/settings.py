@@ -38,6 +38,14 @@ def _choice(value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def _mapped_onto(mapping: dict[str, str], ours: tuple[str, ...], what: str) -> dict[str, str]:
+    """A column_map whose every target is one of `ours`."""
+    for name, target in mapping.items():
+        if target not in ours:
+            raise ValueError(f"{name!r} maps to {target!r}; {what} are {', '.join(ours)}")
+    return mapping
+
+
 class Returns(_Section):
     """[ingest.interactions.returns]: which rows are returns or cancellations, and what to do."""
 
@@ -70,15 +78,9 @@ class InteractionsFormat(_Section):
             raise ValueError(f'must be one character (a tab is "\\t"), got {value!r}')
         return value
 
-    @field_validator("column_map")
-    @classmethod
-    def _ours(cls, mapping: dict[str, str]) -> dict[str, str]:
-        for name, ours in mapping.items():
-            if ours not in s.CSV_COLUMNS:
-                raise ValueError(
-                    f"{name!r} maps to {ours!r}; our columns are {', '.join(s.CSV_COLUMNS)}"
-                )
-        return mapping
+    _column_map = field_validator("column_map")(
+        lambda mapping: _mapped_onto(mapping, s.CSV_COLUMNS, "our columns")
+    )
 
     @field_validator("timestamp_format")
     @classmethod
@@ -175,15 +177,9 @@ class Catalog(_Section):
     _source = field_validator("source")(lambda v: _choice(v, CATALOG_SOURCES))
     _format = field_validator("format")(lambda v: _choice(v, CATALOG_FORMATS))
 
-    @field_validator("column_map")
-    @classmethod
-    def _ours(cls, mapping: dict[str, str]) -> dict[str, str]:
-        for name, ours in mapping.items():
-            if ours not in s.CATALOG_COLUMNS:
-                raise ValueError(
-                    f"{name!r} maps to {ours!r}; catalog columns are {', '.join(s.CATALOG_COLUMNS)}"
-                )
-        return mapping
+    _column_map = field_validator("column_map")(
+        lambda mapping: _mapped_onto(mapping, s.CATALOG_COLUMNS, "catalog columns")
+    )
 
     @field_validator("unknown_items")
     @classmethod

@@ -22,7 +22,7 @@ from models_ml.ids import Vocabulary
 from models_ml.matrix import Weighting, confidence_matrix
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import Split, time_split
-from recomart.schema import CATEGORY, EVENT, ITEM, RATING, TIME, USER
+from recomart.schema import CATEGORY, EVENT, ITEM, QUANTITY, RATING, TIME, USER
 
 UNKNOWN_USER = 10**9
 SMALL_MODEL = {"n_factors": 16, "iterations": 10, "regularization": 0.05, "alpha": 20.0}
@@ -173,6 +173,31 @@ def test_recency_halves_the_weight_every_half_life_before_the_users_last_event()
     # (10,100): 1 * 0.5; (10,200): 1 * 1; (20,100): 4 * 0.25 = 1; (20,200): 1 * 1. A decay from
     # the newest event of all (2026-06-21) would leave user 20 with weights of 2^-36.5
     np.testing.assert_allclose(matrix.toarray(), [[0.5, 1.0], [1.0, 1.0]], rtol=1e-6)
+
+
+def test_returns_cancel_purchases_and_quantities_scale_by_log2() -> None:
+    # user 10 buys 3 of item 100 and returns all 3; user 20 returns one of item 100 it never
+    # bought here, and buys 7 of item 200; ratings are absent (an implicit-feedback log)
+    interactions = rows(
+        (10, 100, "purchase", np.nan), (10, 100, "return", np.nan), (10, 300, "view", np.nan),
+        (20, 100, "return", np.nan), (20, 200, "purchase", np.nan),
+    )  # fmt: skip
+    interactions[QUANTITY] = [3.0, -3.0, np.nan, -1.0, 7.0]
+    weights = {**EVENT_WEIGHTS, "return": -4.0}
+    weighting = Weighting(alpha=1.0, event_weights=weights, weight_by="quantity")
+    matrix, _, _ = confidence_matrix(interactions, weighting=weighting)
+    # (10,100): 4 * log2(4) - 4 * log2(4) = 0, as if never seen (no stored cell); (10,300): a view
+    # without quantity, 1; (20,100): -4 * log2(2) = -4, a dislike; (20,200): 4 * log2(8) = 12
+    np.testing.assert_allclose(matrix.toarray(), [[0.0, 0.0, 1.0], [-4.0, 12.0, 0.0]])
+    assert matrix.nnz == 3
+    # a missing rating counts as the top of the scale, on any scale: 4 * 10 / 10
+    scaled = Weighting(alpha=1.0, event_weights=EVENT_WEIGHTS, rating_max=10.0)
+    one = rows((1, 1, "purchase", np.nan), (2, 1, "purchase", 5.0))
+    np.testing.assert_allclose(
+        confidence_matrix(one, weighting=scaled)[0].toarray(), [[4.0], [2.0]]
+    )
+    with pytest.raises(ValueError, match="a return's 0 or negative"):
+        confidence_matrix(interactions, weighting=Weighting(event_weights={**weights, "return": 1}))
 
 
 def test_bm25_weighting_follows_the_formula() -> None:

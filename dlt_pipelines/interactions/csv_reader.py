@@ -156,10 +156,10 @@ def _decode(path: Path, raw: bytes) -> str:
         ) from exc
 
 
-def read_sql(path: Path, fmt: CsvFormat) -> tuple[str, dict, list[str]]:
+def read_sql(path: Path, fmt: CsvFormat) -> tuple[str, dict, list[str], list[str]]:
     """A DuckDB `read_csv(...)` of the file, every field as text, its columns renamed to ours
-    (s.CSV_COLUMNS; a column the file lacks is null); with its parameters and the file's own
-    columns (c0, c1, ... in file order).
+    (s.CSV_COLUMNS; a column the file lacks is null); with its parameters, the file's own
+    columns (c0, c1, ... in file order) and which of ours the file has.
 
     Raises MissingColumnError when a required column is absent after mapping.
     """
@@ -178,7 +178,8 @@ def read_sql(path: Path, fmt: CsvFormat) -> tuple[str, dict, list[str]]:
         + "}, header = $header, delim = $delim, quote = '\"', escape = '\"',"
         " auto_detect = false, null_padding = true{parallel}))"
     )
-    return read, {"path": str(path), "header": fmt.header, "delim": fmt.delimiter}, own
+    params = {"path": str(path), "header": fmt.header, "delim": fmt.delimiter}
+    return read, params, own, list(picked)
 
 
 def create_from_csv(

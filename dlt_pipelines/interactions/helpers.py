@@ -124,6 +124,7 @@ reasoned as (
         *,
         {event} as e,
         case
+            when {typed_fine} then null
             when {blank} then '{BLANK}'
             when u is null then 'missing {user}'
             when length(u) > {max_id} then 'unparseable {user}'
@@ -166,8 +167,35 @@ TYPED_COLUMNS = {
 }  # fmt: skip
 
 
-def type_sql(typed: str, read: str, own: list[str], fmt: CsvFormat, epoch_first: bool) -> str:
-    """The statement that reads a file (`read`, its own fields `own`) and types it into `typed`."""
+# Optional columns and the typed value each must have when the file gives it text.
+_OPTIONAL_NUMBERS = {
+    "r": s.CSV_RATING, "q": s.CSV_QUANTITY, "p": s.CSV_UNIT_PRICE, "v": s.CSV_VALUE,
+}  # fmt: skip
+
+
+def _typed_fine(present: list[str], rule: str | None, fmt: CsvFormat) -> str:
+    """The cheap test that a row typed: checked first, on every row, so the reasons (and the
+    blank-line test over every field) are worked out only for the rows that fail it. Only the
+    optional columns the file has are tested."""
+    tests = ["u is not null", "i is not null", "t is not null",
+             f"length(u) <= {s.ID_MAX_LENGTH}", f"length(i) <= {s.ID_MAX_LENGTH}"]  # fmt: skip
+    tests += [
+        f"({typed} is not null or nullif(trim(\"{name}\"), '') is null)"
+        for typed, name in _OPTIONAL_NUMBERS.items()
+        if name in present
+    ]
+    if s.CSV_TRANSACTION in present:
+        tests.append(f"coalesce(length(x) <= {s.ID_MAX_LENGTH}, true)")
+    if rule and fmt.returns.action == "quarantine":
+        tests.append(f"not ({rule})")
+    return " and ".join(tests)
+
+
+def type_sql(
+    typed: str, read: str, own: list[str], present: list[str], fmt: CsvFormat, epoch_first: bool
+) -> str:
+    """The statement that reads a file (`read`, its own fields `own`, our columns `present`) and
+    types it into `typed`."""
     rule = fields.return_rule(fmt)
     quarantined_returns = (
         f"when {rule} then '{RETURN_REASON}'" if rule and fmt.returns.action == "quarantine" else ""
@@ -180,6 +208,7 @@ def type_sql(typed: str, read: str, own: list[str], fmt: CsvFormat, epoch_first:
         transaction=s.CSV_TRANSACTION,
         timestamp_parsers=", ".join(fields.timestamp_parsers(fmt, epoch_first)),
         event=fields.event_sql(fmt),
+        typed_fine=_typed_fine(present, rule, fmt),
         blank=" and ".join(f"nullif(trim({c}), '') is null" for c in own) or "false",
         BLANK=BLANK,
         max_id=s.ID_MAX_LENGTH,
@@ -253,9 +282,9 @@ def _read_file(con: duckdb.DuckDBPyConnection, order: int, f: SourceFile, fmt: C
 
     Raises MissingColumnError or UnreadableFileError; then nothing is read.
     """
-    source, params, own = read_sql(f.path, fmt)
+    source, params, own, present = read_sql(f.path, fmt)
     epoch_first = AUTO in fmt.formats and _epoch_first(con, source, params)
-    statement = type_sql(f"typed_{order}", source, own, fmt, epoch_first)
+    statement = type_sql(f"typed_{order}", source, own, present, fmt, epoch_first)
     create_from_csv(con, f.path, statement, params)
     records = con.execute(f"select count(*) from typed_{order}").fetchall()[0][0]
     file_layout = layout(Lines.of(f.path), records, fmt.header)
