@@ -439,3 +439,33 @@ def test_readme_cli_command_verifies_a_contract(cfg: config.Config) -> None:
 
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Contract results for recomart/marts/user_features" in proc.stdout
+
+
+# What happens to an item the catalog lacks is a setting; the gate follows it.
+UNKNOWN_ITEM = [
+    # 10 of the 100 raw rows name item 99, which no catalog version has; with unknown_items =
+    # keep, dbt keeps them and item_features gets a row for the item
+    "update raw_interactions.interactions set item_id = '99' where source_line < 12",
+    "insert into marts.item_features select * replace ('99' as item_id, null as title,"
+    " null as category, null as category_code, null as price, null as price_normalised)"
+    " from marts.item_features where item_id = '1'",
+]
+
+
+@pytest.mark.parametrize("policy", ["reject", "keep"])
+def test_the_unknown_item_checks_follow_the_catalog_setting(
+    cfg: config.Config, policy: str
+) -> None:
+    execute(cfg.paths.warehouse, *UNKNOWN_ITEM)
+
+    result = quality.run_quality(config.with_settings(cfg, catalog={"unknown_items": policy}))
+
+    if policy == "keep":  # kept on purpose: nothing to flag
+        assert not_passed(result) == []
+    else:  # 10 % of the rows would be lost, and item_features holds an item outside the catalog
+        assert not_passed(result) == [
+            ("marts.item_features", "Items outside the catalog only when kept", None, "failed"),
+            ("raw_catalog.products", "Few unknown items", None, "failed"),
+        ]
+        check = find_check(result, "raw_catalog.products", "Few unknown items", None)
+        assert check["value"] == 10.0
