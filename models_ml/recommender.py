@@ -147,8 +147,9 @@ class MatrixFactorizationRecommender:
         catalog: optional item_id, category, price rows (marts.item_features): its items become
         recommendable, those without interactions through catalog similarity. users, items: the
         vocabularies of the codes (models_ml.data.Marts.users/.items); omitted, a code c is the
-        shop id str(c). Time decay counts back from the newest event_at of the rows. BLAS runs
-        on one thread.
+        shop id str(c). Time decay counts back from each user's newest event_at (models_ml.matrix);
+        recent popularity, for unknown users, from the newest event_at of all rows. BLAS runs on
+        one thread.
         """
         reference = interactions[TIME].max() if TIME in interactions else None
         weighting = self._weighting()

@@ -11,8 +11,9 @@ Pure functions on the interactions frame (columns of recomart.schema: USER, ITEM
   cutoff: another user's train rows may be newer than this user's test rows;
 - `holdout(frame, settings, min_rating)`: the strategy of [train.evaluation] `holdout`. "auto" (the
   default) runs `last_days` when it scores at least `min_eval_users` users (warm users with a
-  relevant test item, models_ml.evaluate.relevant_items), else `leave_last_n`: a dataset whose
-  users are active in their own windows over years leaves a fixed last month nearly empty.
+  relevant test item, models_ml.evaluate.relevant_items) and at least `min_eval_share` of the
+  users `leave_last_n` would score, else `leave_last_n`: a dataset whose users are active in their
+  own windows over years leaves a fixed last month nearly empty.
 
 Every Split says its strategy, parameters and why it was chosen; `cutoff` (test = event_at >=
 cutoff) where one exists (None for leave-last-n); and `reference_time`, the newest train event:
@@ -29,7 +30,6 @@ import pandas as pd
 
 from models_ml.evaluate import relevant_items
 from recomart.schema import EVENT, ITEM, RATING, TIME, USER
-from recomart.settings import HOLDOUTS
 from recomart.settings import Evaluation as EvaluationSettings  # [train.evaluation]
 
 __all__ = ["EvaluationSettings", "Split", "holdout", "last_days", "last_share", "leave_last_n"]
@@ -38,7 +38,6 @@ AUTO = "auto"
 LAST_DAYS = "last_days"
 LAST_SHARE = "last_share"
 LEAVE_LAST_N = "leave_last_n"
-STRATEGIES = HOLDOUTS  # (AUTO, LAST_DAYS, LAST_SHARE, LEAVE_LAST_N)
 
 
 @dataclass(frozen=True)
@@ -133,11 +132,6 @@ def last_days(interactions: pd.DataFrame, holdout_days: float) -> Split:
     _check(interactions)
     cutoff = interactions[TIME].max() - pd.Timedelta(days=holdout_days)
     return _split_at(interactions, cutoff, LAST_DAYS, {"holdout_days": holdout_days})
-
-
-def time_split(interactions: pd.DataFrame, holdout_days: float) -> Split:
-    """last_days under its former name."""
-    return last_days(interactions, holdout_days)
 
 
 def last_share(interactions: pd.DataFrame, holdout_share: float) -> Split:

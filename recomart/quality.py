@@ -41,10 +41,8 @@ DATASOURCE_FILE = SODA_DIR / "datasource.yml"
 WAREHOUSE_ENV = "RECOMART_WAREHOUSE"  # datasource.yml reads the warehouse path from it
 REPORT_NAME = "data_quality_report.json"
 SUMMARY_NAME = "data_quality_report.md"
-RAW_DATASETS = ("raw_interactions", "raw_catalog")
-CATALOG_CONTRACTS = (
-    "raw_products.yml",
-)  # skipped when there is no catalog  # dlt datasets whose load ids a run records
+RAW_DATASETS = ("raw_interactions", "raw_catalog")  # dlt datasets whose load ids a run records
+CATALOG_CONTRACTS = ("raw_products.yml",)  # skipped when there is no catalog
 MAX_LOAD_IDS = 10  # the latest load ids recorded per dataset (with the count of all loads)
 MAX_RUNS = 100
 WARN_WEIGHT = 0.5
@@ -78,13 +76,11 @@ def contract_variables(cfg: config.Config) -> dict[str, str]:
     """The Soda variables that carry recomart.toml's settings into the contracts (each contract
     declares the ones it uses, with the demo's defaults)."""
     settings = cfg.settings
-    negative = settings.ingest.interactions.returns.action == "negative"
-    events = [*schema.EVENT_TYPES, *([schema.RETURN_EVENT] if negative else [])]
     return {
         "RATING_MIN": repr(settings.ratings.min),
         "RATING_MAX": repr(settings.ratings.max),
         "RATING_STEP": repr(settings.ratings.step),
-        "EVENT_TYPES": _sql_list(events),
+        "EVENT_TYPES": _sql_list(settings.accepted_events),
         "RAW_EVENT_TYPES": _sql_list([*schema.EVENT_TYPES, schema.RETURN_EVENT]),
         "UNKNOWN_ITEMS": settings.catalog.unknown_item_policy,
     }

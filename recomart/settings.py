@@ -253,8 +253,6 @@ class Evaluation(_Section):
     def from_config(cls, train_cfg: dict[str, Any]) -> Evaluation:
         """The evaluation settings of a [train] section (a dict: the TOML's or cfg.train);
         ConfigError names the key and what it may be."""
-        if "holdout_days" in train_cfg:
-            raise ConfigError("[train] holdout_days has moved: set it in [train.evaluation]")
         try:
             return cls.model_validate(train_cfg.get("evaluation") or {})
         except ValidationError as exc:
@@ -347,6 +345,13 @@ class Settings(_Section):
     transform: Transform = Field(default_factory=Transform)
     train: Train = Field(default_factory=Train)
     serve: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def accepted_events(self) -> list[str]:
+        """The event types the marts accept: ours, and `return` when returns are negative
+        feedback (dbt's var event_types, Soda's EVENT_TYPES)."""
+        negative = self.ingest.interactions.returns.action == "negative"
+        return [*s.EVENT_TYPES, *([s.RETURN_EVENT] if negative else [])]
 
     @model_validator(mode="after")
     def _across_sections(self) -> Settings:

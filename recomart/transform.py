@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from recomart import config, schema
+from recomart import config
 
 log = logging.getLogger("transformation")
 DBT_TIME = re.compile(r"^\d\d:\d\d:\d\d\s+")  # dbt's own clock; our log line has the time
@@ -37,16 +37,14 @@ def dbt_args(command: list[str], cfg: config.Config) -> list[str]:
 def dbt_variables(cfg: config.Config) -> dict:
     """The dbt vars that carry recomart.toml's settings (dbt_project.yml has their defaults)."""
     settings = cfg.settings
-    returns = settings.ingest.interactions.returns.action
-    events = [*schema.EVENT_TYPES, *([schema.RETURN_EVENT] if returns == "negative" else [])]
     dbt_vars = {
         "feature_half_life_days": settings.transform.feature_half_life_days,
         "rating_min": settings.ratings.min,
         "rating_max": settings.ratings.max,
         "rating_step": settings.ratings.step,
-        "event_types": events,
+        "event_types": settings.accepted_events,
         "default_event_type": settings.ingest.interactions.default_event,
-        "returns": returns,
+        "returns": settings.ingest.interactions.returns.action,
         "catalog_source": settings.catalog.source,
         "unknown_items": settings.catalog.unknown_item_policy,
     }

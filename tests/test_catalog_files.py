@@ -49,12 +49,17 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _current(cfg: config.Config) -> list[tuple]:
+def _query(cfg: config.Config, sql: str) -> list[tuple]:
     with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
-        return con.execute(
-            "select id, title, category, price from raw_catalog.products"
-            " where _dlt_valid_to is null order by id"
-        ).fetchall()
+        return con.execute(sql).fetchall()
+
+
+def _current(cfg: config.Config) -> list[tuple]:
+    return _query(
+        cfg,
+        "select id, title, category, price from raw_catalog.products"
+        " where _dlt_valid_to is null order by id",
+    )
 
 
 def test_a_movielens_movies_file_becomes_the_catalog(home: Path) -> None:
@@ -80,11 +85,11 @@ def test_a_changed_file_gives_new_versions_only_for_changed_products(home: Path)
     path.write_text(MOVIES.replace("Dr. No (1962)", "Dr. No (1962 remastered)"))
     summary = load_catalog(cfg)
     assert (summary["new"], summary["changed"], summary["unchanged"]) == (0, 1, 3)
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
-        versions = con.execute(
-            "select title, _dlt_valid_to is null from raw_catalog.products where id = '007'"
-            " order by _dlt_valid_from"
-        ).fetchall()
+    versions = _query(
+        cfg,
+        "select title, _dlt_valid_to is null from raw_catalog.products where id = '007'"
+        " order by _dlt_valid_from",
+    )
     assert versions == [("Dr. No (1962)", False), ("Dr. No (1962 remastered)", True)]
 
 
@@ -139,8 +144,8 @@ def test_no_catalog_file_matching_the_glob_is_an_error(home: Path) -> None:
 
 
 def _tables(cfg: config.Config) -> list[tuple]:
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
-        return con.execute(
-            "select table_name from information_schema.tables where table_schema = 'raw_catalog'"
-            " and table_name = 'products'"
-        ).fetchall()
+    return _query(
+        cfg,
+        "select table_name from information_schema.tables where table_schema = 'raw_catalog'"
+        " and table_name = 'products'",
+    )

@@ -15,6 +15,7 @@ from models_ml.split import (
     leave_last_n,
 )
 from recomart.schema import EVENT, ITEM, RATING, TIME, USER
+from recomart.settings import parse
 
 
 def frame(rows: list[tuple[int, int, str]]) -> pd.DataFrame:
@@ -203,8 +204,9 @@ def test_settings_defaults_and_errors() -> None:
             EvaluationSettings.from_config({"evaluation": {key: value}})
     with pytest.raises(ValueError, match="has no setting 'holdot'"):
         EvaluationSettings.from_config({"evaluation": {"holdot": "auto"}})
+    # the old place of holdout_days is refused where the file is read (recomart.settings)
     with pytest.raises(ValueError, match=r"\[train\] holdout_days has moved"):
-        EvaluationSettings.from_config({"holdout_days": 30})
+        parse({"train": {"holdout_days": 30}})
 
 
 # ---------------------------------------------------------------- bootstrap

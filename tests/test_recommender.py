@@ -21,7 +21,7 @@ from models_ml.evaluate import evaluate
 from models_ml.ids import Vocabulary
 from models_ml.matrix import Weighting, confidence_matrix
 from models_ml.recommender import MatrixFactorizationRecommender
-from models_ml.split import Split, time_split
+from models_ml.split import Split, last_days
 from recomart.schema import CATEGORY, EVENT, ITEM, QUANTITY, RATING, TIME, USER
 
 UNKNOWN_USER = 10**9
@@ -35,7 +35,7 @@ def split() -> Split:
     interactions, _ = planted_interactions(
         n_users=300, n_items=120, n_groups=4, n_interactions=8000, seed=3
     )
-    return time_split(interactions, holdout_days=30)
+    return last_days(interactions, holdout_days=30)
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,6 @@ from recomart.settings import Catalog
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "json",
            ".ndjson": "json", ".parquet": "parquet", ".pq": "parquet"}  # fmt: skip
-TEXT_COLUMNS = ("title", "category", "description", "image")
 PREVIEW = 5  # offending rows named in an error
 # The products in the API's shape (its rating columns empty), with `_dlt_id`, the hash of the
 # values that dlt's scd2 compares between loads to tell a changed product (dlt computes it for

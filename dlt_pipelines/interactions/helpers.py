@@ -51,7 +51,7 @@ __all__ = [
 log = logging.getLogger("ingestion")
 BLANK = "blank"  # reason of a record with no data at all (a whitespace-only line): not a row
 # What makes two rows the same interaction: null-safe equality of the parsed values.
-NATURAL_KEY = tuple(c for c in s.CSV_COLUMNS)
+NATURAL_KEY = s.CSV_COLUMNS
 QUARANTINE_SCHEMA = pa.schema([
     pa.field("file_sha256", pa.string(), nullable=False),
     pa.field(s.SOURCE_FILE, pa.string(), nullable=False),
@@ -167,13 +167,11 @@ TYPED_COLUMNS = {
 }  # fmt: skip
 
 
-# Optional columns and the typed value each must have when the file gives it text.
-_OPTIONAL_NUMBERS = {
-    "r": s.CSV_RATING, "q": s.CSV_QUANTITY, "p": s.CSV_UNIT_PRICE, "v": s.CSV_VALUE,
-}  # fmt: skip
+# The optional numbers among the typed columns: each must type when the file gives it text.
+_OPTIONAL_NUMBERS = {typed: TYPED_COLUMNS[typed] for typed in "rqpv"}
 
 
-def _typed_fine(present: list[str], rule: str | None, fmt: CsvFormat) -> str:
+def _typed_fine(present: list[str], quarantined: str | None) -> str:
     """The cheap test that a row typed: checked first, on every row, so the reasons (and the
     blank-line test over every field) are worked out only for the rows that fail it. Only the
     optional columns the file has are tested."""
@@ -186,8 +184,8 @@ def _typed_fine(present: list[str], rule: str | None, fmt: CsvFormat) -> str:
     ]
     if s.CSV_TRANSACTION in present:
         tests.append(f"coalesce(length(x) <= {s.ID_MAX_LENGTH}, true)")
-    if rule and fmt.returns.action == "quarantine":
-        tests.append(f"not ({rule})")
+    if quarantined:
+        tests.append(f"not ({quarantined})")
     return " and ".join(tests)
 
 
@@ -197,9 +195,7 @@ def type_sql(
     """The statement that reads a file (`read`, its own fields `own`, our columns `present`) and
     types it into `typed`."""
     rule = fields.return_rule(fmt)
-    quarantined_returns = (
-        f"when {rule} then '{RETURN_REASON}'" if rule and fmt.returns.action == "quarantine" else ""
-    )
+    quarantined = rule if fmt.returns.action == "quarantine" else None  # returns kept out here
     return _TYPE_SQL.format(
         typed=typed,
         read=read,
@@ -208,11 +204,11 @@ def type_sql(
         transaction=s.CSV_TRANSACTION,
         timestamp_parsers=", ".join(fields.timestamp_parsers(fmt, epoch_first)),
         event=fields.event_sql(fmt),
-        typed_fine=_typed_fine(present, rule, fmt),
+        typed_fine=_typed_fine(present, quarantined),
         blank=" and ".join(f"nullif(trim({c}), '') is null" for c in own) or "false",
         BLANK=BLANK,
         max_id=s.ID_MAX_LENGTH,
-        quarantined_returns=quarantined_returns,
+        quarantined_returns=f"when {quarantined} then '{RETURN_REASON}'" if quarantined else "",
         fields=", ".join(f"coalesce({c}, '')" for c in own),
     )  # fmt: skip
 
