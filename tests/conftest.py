@@ -51,6 +51,12 @@ def run_stage(home: Path, config_file: Path, *args: str) -> subprocess.Completed
     return proc
 
 
+def warehouse_rows(cfg: config.Config, sql: str) -> list[tuple]:
+    """The rows `sql` returns from cfg's warehouse, opened read-only."""
+    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
 def table_counts(warehouse: Path, tables: list[str]) -> dict[str, int]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}

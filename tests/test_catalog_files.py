@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import warehouse_rows
 
 from dlt_pipelines.catalog_pipeline import CatalogLoadError, load_catalog
 from recomart import config
@@ -49,13 +49,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _query(cfg: config.Config, sql: str) -> list[tuple]:
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
-
-
 def _current(cfg: config.Config) -> list[tuple]:
-    return _query(
+    return warehouse_rows(
         cfg,
         "select id, title, category, price from raw_catalog.products"
         " where _dlt_valid_to is null order by id",
@@ -85,7 +80,7 @@ def test_a_changed_file_gives_new_versions_only_for_changed_products(home: Path)
     path.write_text(MOVIES.replace("Dr. No (1962)", "Dr. No (1962 remastered)"))
     summary = load_catalog(cfg)
     assert (summary["new"], summary["changed"], summary["unchanged"]) == (0, 1, 3)
-    versions = _query(
+    versions = warehouse_rows(
         cfg,
         "select title, _dlt_valid_to is null from raw_catalog.products where id = '007'"
         " order by _dlt_valid_from",
@@ -144,7 +139,7 @@ def test_no_catalog_file_matching_the_glob_is_an_error(home: Path) -> None:
 
 
 def _tables(cfg: config.Config) -> list[tuple]:
-    return _query(
+    return warehouse_rows(
         cfg,
         "select table_name from information_schema.tables where table_schema = 'raw_catalog'"
         " and table_name = 'products'",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import config_for, small_config
+from conftest import config_for, small_config, warehouse_rows
 
 from dlt_pipelines.interactions_pipeline import load_interactions
 from recomart import config
@@ -35,13 +35,8 @@ def _write(home: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
     return path
 
 
-def _rows(cfg: config.Config, sql: str) -> list[tuple]:
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
-
-
 def _loaded(cfg: config.Config) -> list[tuple]:
-    return _rows(
+    return warehouse_rows(
         cfg,
         "select user_id, item_id, rating, strftime(timestamp, '%Y-%m-%d %H:%M:%S'), event_type,"
         " source_line from raw_interactions.interactions order by source_file, source_line",
@@ -49,7 +44,7 @@ def _loaded(cfg: config.Config) -> list[tuple]:
 
 
 def _quarantined(cfg: config.Config) -> list[tuple]:
-    return _rows(
+    return warehouse_rows(
         cfg,
         "select source_line, raw_line, reason from raw_interactions.interactions_quarantine"
         " order by source_file, source_line",
@@ -131,7 +126,9 @@ def test_bad_rows_are_quarantined_with_line_raw_text_and_reason(home: Path) -> N
         (7, "3,12,4,not-a-date,view", "unparseable timestamp"),
         (8, "4,14,great,2026-05-03 10:00:00,view", "unparseable rating"),
     ]
-    details = _rows(cfg, "select reason_detail from raw_interactions.interactions_quarantine")
+    details = warehouse_rows(
+        cfg, "select reason_detail from raw_interactions.interactions_quarantine"
+    )
     assert sorted(details, key=str) == sorted(
         [(f"value: {long_id[:100]}",), (None,), (None,), ("value: not-a-date",),
          ("value: great",)],
@@ -162,7 +159,7 @@ def test_missing_column_fails_that_file_only_and_empty_files_load_nothing(home: 
     again = load_interactions(cfg, str(home / "in" / "*.csv"))
     assert [Path(f["source_file"]).name for f in again["files"]] == ["b_no_time.csv"]
     # source_files records each attempt: the failed file twice, under two load ids
-    attempts = _rows(
+    attempts = warehouse_rows(
         cfg,
         "select count(*), count(distinct _dlt_load_id) from raw_interactions.source_files"
         " where source_file like '%b_no_time.csv'",
@@ -305,7 +302,7 @@ RETAIL_HEADER = (
 
 
 def _typed(cfg: config.Config) -> list[tuple]:
-    return _rows(
+    return warehouse_rows(
         cfg,
         "select user_id, item_id, strftime(timestamp, '%Y-%m-%d %H:%M'), event_type, quantity,"
         " unit_price, transaction_id from raw_interactions.interactions"
