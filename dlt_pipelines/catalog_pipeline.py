@@ -2,8 +2,8 @@
 
 Settings ([sources.catalog] in .dlt/config.toml, secrets in .dlt/secrets.toml, or the environment
 as SOURCES__CATALOG__<KEY>): base_url, page_size, token or api_key (+ api_key_header),
-retire_absent. With no base_url, the embedded catalog API is started on 127.0.0.1 over the
-generated catalog for the duration of the load, and the load talks to it over HTTP.
+retire_absent. The demo's embedded catalog API is not this module's business: `recomart ingest`
+starts it (recomart.demo.catalog_api) and passes its URL as `base_url`.
 
 A load is all or nothing: fetch every page (dlt's retries) and check the listing, keep it in the
 landing area (<home>/data/raw/catalog/<date>/products/<load id>.json, never overwritten), then
@@ -17,7 +17,6 @@ import json
 import logging
 import shutil
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +45,7 @@ from dlt_pipelines.catalog.settings import (
     VALID_TO,
 )
 from dlt_pipelines.common import landing_path, make_pipeline, write_once
-from recomart import catalog_api, config, datagen
+from recomart.core import config
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +122,13 @@ def load_catalog(cfg: config.Config | None = None, base_url: str | None = None) 
     if source == "none" and base_url is None:
         raise ValueError('[catalog] source = "none": there is no catalog to load')
     url = base_url or settings.base_url
+    if not url:
+        raise CatalogLoadError(
+            "no catalog URL: set [sources.catalog] base_url in .dlt/config.toml (or"
+            ' SOURCES__CATALOG__BASE_URL), or [catalog] source = "files" or "none" in recomart.toml'
+        )
     auth = make_auth(settings.token, settings.api_key, settings.api_key_header)
-    with nullcontext(url) if url else _embedded_api(cfg) as served_url:
-        fetched = fetch_products(served_url, settings.page_size, auth)
+    fetched = fetch_products(url, settings.page_size, auth)
 
     def land_listing(load_id: str) -> Path:
         return _land(cfg, load_id, fetched)
@@ -133,18 +136,7 @@ def load_catalog(cfg: config.Config | None = None, base_url: str | None = None) 
     summary = _load(
         pipeline, fetched.products, land_listing, fetched.base_url, cfg, settings.retire_absent
     )
-    return {"base_url": url or "embedded", "pages": fetched.pages, **summary}
-
-
-def _embedded_api(cfg: config.Config) -> AbstractContextManager[str]:
-    """The embedded catalog API over the generated catalog, on 127.0.0.1 while the block runs."""
-    products_file = cfg.paths.generated / datagen.CATALOG_FILE
-    if not products_file.exists():
-        raise CatalogLoadError(
-            f"no catalog URL configured ([sources.catalog] base_url) and no generated catalog at"
-            f" {products_file} for the embedded API: run `recomart generate` first"
-        )
-    return catalog_api.serve(catalog_api.load_products(products_file))
+    return {"base_url": url, "pages": fetched.pages, **summary}
 
 
 def _load(

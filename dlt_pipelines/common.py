@@ -11,7 +11,8 @@ import dlt
 import duckdb
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
-from recomart.config import Config
+from recomart.core import env
+from recomart.core.config import Config
 
 
 def make_pipeline(
@@ -24,6 +25,7 @@ def make_pipeline(
     Loads need not keep rows in insertion order (a table is a set; dbt orders what it needs), which
     lets DuckDB insert in parallel: about 1.6x faster on a 10M-row load.
     """
+    env.prepare()  # dlt's telemetry off and its project dir, before dlt reads its config
     cfg.paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
     cfg.paths.dlt_pipelines.mkdir(parents=True, exist_ok=True)
     credentials = DuckDbCredentials(

@@ -18,7 +18,7 @@ from dlt_pipelines.interactions import interactions_source
 from dlt_pipelines.interactions.ahead import ParseAhead
 from dlt_pipelines.interactions.files import staged_dir
 from dlt_pipelines.interactions.settings import DATASET, PIPELINE_NAME
-from recomart import config
+from recomart.core import config
 
 log = logging.getLogger("ingestion")
 AUDIT_COLUMNS = ("source_file", "rows", "accepted", "quarantined", "error")

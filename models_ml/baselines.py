@@ -16,7 +16,7 @@ from scipy.sparse import csr_matrix
 from models_ml.coldstart import recent_popularity
 from models_ml.matrix import UNKNOWN, IdMap, without_returns
 from models_ml.ranking import PAD_ITEM, PAD_SCORE, top_k
-from recomart.schema import ITEM, USER
+from recomart.core.schema import ITEM, USER
 
 
 def popularity_ranking(interactions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

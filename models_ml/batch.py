@@ -18,7 +18,7 @@ import pandas as pd
 
 from models_ml.ranking import PAD_ITEM
 from models_ml.recommender import MatrixFactorizationRecommender
-from recomart.schema import ITEM, RECOMMENDATIONS_SCHEMA, USER, USER_RECOMMENDATIONS
+from recomart.core.schema import ITEM, RECOMMENDATIONS_SCHEMA, USER, USER_RECOMMENDATIONS
 
 RANK = "rank"
 SCORE = "score"

@@ -24,7 +24,7 @@ import pandas as pd
 from models_ml.evaluate import evaluate
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.tune import grid
-from recomart.schema import ITEM, RATING, TIME, USER
+from recomart.core.schema import ITEM, RATING, TIME, USER
 
 DEFAULT_PATH = "../shared/data/movielens-100k/u.data"
 K = 10

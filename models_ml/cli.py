@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.train import MODEL_DIR
-from recomart import config
+from recomart.core import config
 
 PATH_TEXT = {
     "als": "collaborative (ALS)",

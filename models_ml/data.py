@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 
 from models_ml.ids import Vocabulary
-from recomart.schema import (
+from recomart.core.schema import (
     CATEGORY,
     EVENT,
     INTERACTIONS_MART,

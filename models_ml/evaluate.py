@@ -33,7 +33,7 @@ from models_ml.metrics import (
     rmse,
 )
 from models_ml.rating import PREDICTOR, BiasedBaseline
-from recomart.schema import ITEM, RATING, USER
+from recomart.core.schema import ITEM, RATING, USER
 
 IS_IMPUTED = "is_rating_imputed"
 

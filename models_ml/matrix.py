@@ -29,7 +29,7 @@ import pandas as pd
 from implicit.nearest_neighbours import bm25_weight
 from scipy.sparse import csr_matrix
 
-from recomart.schema import (
+from recomart.core.schema import (
     EVENT,
     EVENT_TYPES,
     ITEM,
@@ -67,7 +67,7 @@ class IdMap:
 
 
 def default_event_weights() -> dict[str, float]:
-    """Weight 1.0 for every event type in recomart.schema.EVENT_TYPES."""
+    """Weight 1.0 for every event type in recomart.core.schema.EVENT_TYPES."""
     return dict.fromkeys(EVENT_TYPES, 1.0)
 
 

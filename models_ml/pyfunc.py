@@ -18,7 +18,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from models_ml.recommender import MatrixFactorizationRecommender
-from recomart.schema import ITEM, USER
+from recomart.core.schema import ITEM, USER
 
 CODE_ROOT = Path(__file__).resolve().parent.parent  # holds the models_ml and recomart packages
 ENTRY_POINT = Path(__file__).resolve().parent / "pyfunc_entry.py"

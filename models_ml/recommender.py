@@ -39,7 +39,7 @@ from models_ml import coldstart
 from models_ml.ids import Vocabulary
 from models_ml.matrix import UNKNOWN, IdMap, Weighting, confidence_matrix, default_event_weights
 from models_ml.ranking import PAD_ITEM, PAD_SCORE, top_k, top_k_dense
-from recomart.schema import CATEGORY, ITEM, RATING_MAX, TIME
+from recomart.core.schema import CATEGORY, ITEM, RATING_MAX, TIME
 
 FORMAT_VERSION = 3  # 3: shop id vocabularies (string ids) saved with the model
 MODEL_FILE = "als.npz"

@@ -34,7 +34,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from recomart.schema import USER
+from recomart.core.schema import USER
 
 CHAMPION = "champion"
 HOLDOUT_TAG = "holdout_sha256"

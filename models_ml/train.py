@@ -30,8 +30,8 @@ from models_ml.pyfunc import log_pyfunc
 from models_ml.recommender import PARAMS_FILE, MatrixFactorizationRecommender
 from models_ml.split import EvaluationSettings, Split, holdout
 from models_ml.tracking import tracking_uri, use_experiment
-from recomart import config
-from recomart.schema import EVENT, ITEM, RATING, RATING_MAX, TIME, USER
+from recomart.core import config
+from recomart.core.schema import EVENT, ITEM, RATING, RATING_MAX, TIME, USER
 
 log = logging.getLogger("training")
 MODEL_DIR = "als"  # the last trained model: <paths.models>/als

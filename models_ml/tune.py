@@ -28,7 +28,7 @@ from models_ml.evaluate import evaluate
 from models_ml.split import EvaluationSettings, holdout
 from models_ml.tracking import use_experiment
 from models_ml.train import build_model
-from recomart import config
+from recomart.core import config
 
 EXPERIMENT = "recomart-tuning"
 REPORT_FILE = "tuning.json"
@@ -67,7 +67,7 @@ def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
     min_rating = train_cfg["min_relevant_rating"]
     marts = read_marts(cfg.paths.warehouse)
     test_split = holdout(marts.interactions, settings, min_rating)
-    if tune_cfg.get("validation_days"):  # validated with the settings (recomart.settings)
+    if tune_cfg.get("validation_days"):  # validated with the settings (recomart.core.settings)
         settings = settings.with_holdout_days(tune_cfg["validation_days"])
     validation = holdout(test_split.train, settings, min_rating)
     if validation.train.empty or validation.test.empty:

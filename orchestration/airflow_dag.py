@@ -67,7 +67,8 @@ WAREHOUSE_POOL = "recomart_warehouse"
 RETRY_DELAY_VARIABLE = "RECOMART_DAG_RETRY_DELAY_SECONDS"
 # What `recomart quality` prints when a contract check failed (tests/test_quality_gate_e2e.py).
 GATE_FAILED = "Data quality gate FAILED"
-# Nothing leaves the machine: every tool's opt-out, for every task (recomart/env.py sets them too).
+# Nothing leaves the machine: every tool's opt-out, for every task
+# (recomart/core/env.py sets them too).
 TELEMETRY_OFF = {
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     "RUNTIME__DLTHUB_TELEMETRY": "false",

@@ -6,13 +6,21 @@ import argparse
 import logging
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from recomart import config, errors, logs, pipeline, summary
-from recomart.quality import QualityGateError
-from recomart.settings import ConfigError
-from recomart.transform import DbtError
-from recomart.warehouse import PublishError
+from dbt_project import build as transform
+from dbt_project.build import DbtError
+from models_ml.bench_movielens import print_benchmark
+from models_ml.cli import print_recommendations
+from models_ml.serving.server import run as serve
+from models_ml.serving.settings import ServeSettings
+from recomart import errors, pipeline, summary
+from recomart.core import config, env, logs
+from recomart.core.settings import ConfigError
+from recomart.core.warehouse import PublishError
+from recomart.demo import catalog_api, datagen
+from soda_checks.gate import QualityGateError
 
 # Failures with a message that says what to do; anything else also prints its traceback.
 EXPECTED = (
@@ -87,8 +95,6 @@ def _run(args: argparse.Namespace, cfg: config.Config) -> None:
             }  # fmt: skip
             pipeline.generate(_with_generator(cfg, overrides), force=args.force or bool(overrides))
         case "catalog-api":
-            from recomart import catalog_api, datagen
-
             products = cfg.paths.generated / datagen.CATALOG_FILE
             catalog_api.run_forever(products, args.host, args.port)
         case "ingest":
@@ -102,23 +108,14 @@ def _run(args: argparse.Namespace, cfg: config.Config) -> None:
         case "tune":
             pipeline.tune(cfg)
         case "recommend":
-            from models_ml.cli import print_recommendations
-
             print_recommendations(cfg, args.user_id, args.n, args.explain)
         case "bench-movielens":
-            from models_ml.bench_movielens import print_benchmark
-
             print_benchmark(cfg, args.path)
         case "serve":
-            from models_ml.serving.server import run as serve
-            from models_ml.serving.settings import ServeSettings
-
             where = ServeSettings.from_config(cfg.serve, host=args.host, port=args.port)
             errors.ensure_port_free(where.host, where.port)  # uvicorn would only log and exit
             serve(cfg, args.host, args.port, args.poll_seconds, not args.no_access_log)
         case "docs":
-            from recomart import transform
-
             transform.docs(cfg)
         case "summary":
             print(summary.render(cfg))
@@ -133,12 +130,11 @@ def _utc_datetime(text: str) -> datetime:
 
 
 def _with_generator(cfg: config.Config, overrides: dict) -> config.Config:
-    from dataclasses import replace
-
     return replace(cfg, generator={**cfg.generator, **overrides}) if overrides else cfg
 
 
 def main(argv: list[str] | None = None) -> int:
+    env.prepare()  # telemetry off, dlt's project dir: before any tool runs
     args = _parser().parse_args(argv)
     logs.setup_console()
     try:

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import glob
+import json
 import logging
+import time
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
-from recomart import config, transform
-from recomart.logs import stage
+from dbt_project import build as transform
+from dlt_pipelines.catalog.helpers import CatalogLoadError
+from dlt_pipelines.catalog_pipeline import catalog_settings, load_catalog
+from dlt_pipelines.interactions_pipeline import load_interactions
+from models_ml.train import run_training
+from models_ml.tune import run_tuning
+from recomart.core import config, warehouse
+from recomart.core.logs import stage
+from recomart.demo import catalog_api, datagen
+from soda_checks import gate
 
 ingest_log = logging.getLogger("ingestion")
 
@@ -18,9 +30,6 @@ class IngestError(RuntimeError):
 @stage("generation")
 def generate(cfg: config.Config, force: bool = False) -> dict:
     """Write the embedded default data (deterministic for the configured seed)."""
-    import json
-
-    from recomart import datagen
 
     log = logging.getLogger("generation")
     if cfg.generator is None:
@@ -53,12 +62,10 @@ def ingest(
             " name, and item features come from the interactions alone"
         )
     elif source in ("all", "catalog"):
-        from dlt_pipelines.catalog.helpers import CatalogLoadError
-        from dlt_pipelines.catalog_pipeline import load_catalog
-
         ingest_log.info("Ingesting the product catalog")
         try:
-            catalog = load_catalog(cfg)
+            with _catalog_url(cfg) as url:
+                catalog = load_catalog(cfg, base_url=url)
         except CatalogLoadError as exc:  # the message names the URL, page and cause
             raise IngestError(str(exc)) from exc
         ingest_log.info(
@@ -72,10 +79,21 @@ def ingest(
     return result
 
 
-def _ingest_interactions(cfg: config.Config, files: str | None, since: datetime | None) -> dict:
-    import glob
+def _catalog_url(cfg: config.Config) -> AbstractContextManager[str | None]:
+    """The configured catalog URL; with none, the demo's embedded catalog API over the generated
+    catalog, on 127.0.0.1 while the block runs."""
+    if cfg.settings.catalog.source != "api" or catalog_settings().base_url:
+        return nullcontext(None)
+    products_file = cfg.paths.generated / datagen.CATALOG_FILE
+    if not products_file.exists():
+        raise CatalogLoadError(
+            f"no catalog URL configured ([sources.catalog] base_url) and no generated catalog at"
+            f" {products_file} for the embedded API: run `recomart generate` first"
+        )
+    return catalog_api.serve(catalog_api.load_products(products_file))
 
-    from dlt_pipelines.interactions_pipeline import load_interactions
+
+def _ingest_interactions(cfg: config.Config, files: str | None, since: datetime | None) -> dict:
 
     pattern = files or cfg.paths.interactions_glob
     if not glob.glob(pattern, recursive=True):  # loaded files stay, so none at all is a mistake
@@ -108,8 +126,7 @@ def _ingest_interactions(cfg: config.Config, files: str | None, since: datetime 
 @stage("transformation")
 def transform_stage(cfg: config.Config) -> None:
     """dbt build: staging, cleaning, marts, snapshots and their tests, in a candidate copy of the
-    warehouse (recomart.warehouse); the quality gate publishes it."""
-    from recomart import warehouse
+    warehouse (recomart.core.warehouse); the quality gate publishes it."""
 
     candidate = warehouse.prepare_candidate(cfg)
     logging.getLogger("transformation").info("dbt build")
@@ -121,17 +138,15 @@ def quality(cfg: config.Config) -> dict:
     """Soda contracts on the candidate dbt built (else on the live warehouse); prints the summary
     table. Raises QualityGateError when a check fails, before anything trains, and leaves the
     live warehouse as it was; when the gate passes, the candidate becomes the live warehouse."""
-    from recomart import quality as q
-    from recomart import warehouse
 
     log = logging.getLogger("quality")
     candidate = warehouse.pending_candidate(cfg)
     log.info("Verifying the Soda contracts on %s", candidate or cfg.paths.warehouse)
-    result = q.run_quality(cfg, warehouse=candidate)
-    print(q.render_table(result), flush=True)
+    result = gate.run_quality(cfg, warehouse=candidate)
+    print(gate.render_table(result), flush=True)
     if not result["gate_passed"] and candidate:
         log.error("live warehouse left unchanged; the rejected build stays in %s", candidate)
-    q.enforce(result)
+    gate.enforce(result)
     if candidate:
         warehouse.publish_candidate(cfg)
     return result
@@ -140,7 +155,6 @@ def quality(cfg: config.Config) -> dict:
 @stage("training")
 def train(cfg: config.Config) -> dict:
     """ALS from the marts, evaluated against popularity, tracked in MLflow."""
-    from models_ml.train import run_training
 
     logging.getLogger("training").info("Training")
     return run_training(cfg)
@@ -149,7 +163,6 @@ def train(cfg: config.Config) -> dict:
 @stage("tuning")
 def tune(cfg: config.Config) -> dict:
     """Hyperparameter search on a validation split carved from the training period."""
-    from models_ml.tune import run_tuning
 
     log = logging.getLogger("tuning")
     log.info("Tuning")
@@ -164,7 +177,6 @@ def tune(cfg: config.Config) -> dict:
 def run_all(cfg: config.Config) -> None:
     """generate (if missing; not for a shop's own files) -> ingest -> transform -> quality gate
     -> train."""
-    import time
 
     log = logging.getLogger("recomart")
     steps = {"generate": generate, "ingest": ingest, "transform": transform_stage,

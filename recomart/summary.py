@@ -8,8 +8,8 @@ from pathlib import Path
 
 import duckdb
 
-from recomart import config
-from recomart import schema as s
+from recomart.core import config
+from recomart.core import schema as s
 
 # (label, SQL) pairs: every count the summary shows, read in one read-only connection.
 RAW_INTERACTIONS = f"{s.RAW_INTERACTIONS_DATASET}.{s.RAW_INTERACTIONS_TABLE}"

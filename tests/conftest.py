@@ -13,8 +13,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from recomart import config
-from recomart.env import PROJECT_ROOT
+from recomart.core import config, env
+from recomart.core.env import PROJECT_ROOT
+
+env.prepare()  # every tool's telemetry off for the whole session
 
 SMALL = {"n_users": 400, "n_items": 150, "n_interactions": 12000}
 

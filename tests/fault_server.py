@@ -1,8 +1,9 @@
 """A catalog API on 127.0.0.1 that misbehaves on purpose, scripted per test (stdlib only).
 
-Requests are answered like the real catalog API (recomart.catalog_api.route over `products`) unless
-a fault is queued: each queued fault answers exactly one request, in order; `always`, when set,
-answers every request once the queue is empty. Every request is recorded (path, headers, time).
+Requests are answered like the real catalog API (recomart.demo.catalog_api.route over
+`products`) unless a fault is queued: each queued fault answers exactly one request, in order;
+`always`, when set, answers every request once the queue is empty. Every request is recorded
+(path, headers, time).
 
     with FaultServer(products) as server:
         server.queue(Fault.status(503), Fault.status(503))
@@ -21,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from recomart import catalog_api
+from recomart.demo import catalog_api
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from recomart.schema import (
+from recomart.core.schema import (
     CATEGORY,
     EVENT,
     EVENT_TYPES,

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from recomart import catalog_api, datagen
+from recomart.demo import catalog_api, datagen
 
 CATEGORIES = ("electronics", "home & kitchen", "men's clothing")
 N_PRODUCTS = 23

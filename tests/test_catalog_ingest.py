@@ -25,8 +25,9 @@ import pytest
 from fault_server import Fault, FaultServer
 
 from dlt_pipelines.catalog_pipeline import CatalogLoadError, load_catalog
-from recomart import config, quality
-from recomart.config import SODA_DIR
+from recomart.core import config
+from recomart.core.config import SODA_DIR
+from soda_checks import gate as quality
 
 N_PRODUCTS = 10
 PAGE_SIZE = 4  # pages of 4, 4 and 2 products

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import run_stage
 
-from recomart.feature_store import FeatureStore, FeatureStoreError
+from recomart.features import FeatureStore, FeatureStoreError
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import config_for, small_config, warehouse_rows
 
 from dlt_pipelines.interactions_pipeline import load_interactions
-from recomart import config
+from recomart.core import config
 
 HEADER = "user_id,item_id,rating,timestamp,event_type\n"
 

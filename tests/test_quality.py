@@ -17,8 +17,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from recomart import config, quality
-from recomart.env import PROJECT_ROOT
+from recomart.core import config
+from recomart.core.env import PROJECT_ROOT
+from soda_checks import gate as quality
 
 N_ROWS = 100  # raw interactions: one null rating is 1 %
 

@@ -23,9 +23,11 @@ import duckdb
 import pytest
 from conftest import config_for, small_config
 
-from recomart import datagen, pipeline, quality
-from recomart.config import SODA_DIR
-from recomart.env import PROJECT_ROOT
+from recomart import pipeline
+from recomart.core.config import SODA_DIR
+from recomart.core.env import PROJECT_ROOT
+from recomart.demo import datagen
+from soda_checks import gate as quality
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,7 @@ from models_ml.ids import Vocabulary
 from models_ml.matrix import Weighting, confidence_matrix
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import Split, last_days
-from recomart.schema import CATEGORY, EVENT, ITEM, QUANTITY, RATING, TIME, USER
+from recomart.core.schema import CATEGORY, EVENT, ITEM, QUANTITY, RATING, TIME, USER
 
 UNKNOWN_USER = 10**9
 SMALL_MODEL = {"n_factors": 16, "iterations": 10, "regularization": 0.05, "alpha": 20.0}

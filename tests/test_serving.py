@@ -49,7 +49,7 @@ from models_ml.serving.loader import RegistrySource
 from models_ml.serving.settings import API_KEY_HEADER, ServeSettings
 from models_ml.tracking import tracking_uri
 from models_ml.train import MODEL_DIR, run_training
-from recomart import config
+from recomart.core import config
 
 pytestmark = [
     pytest.mark.e2e,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from recomart import config
-from recomart.env import PROJECT_ROOT
-from recomart.settings import ConfigError, parse
+from recomart.core import config
+from recomart.core.env import PROJECT_ROOT
+from recomart.core.settings import ConfigError, parse
 
 WRONG = {
     "a typo in a key": (

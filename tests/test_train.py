@@ -22,8 +22,8 @@ from models_ml.registry import LOGGED, REFITTED
 from models_ml.split import EvaluationSettings, holdout, last_days
 from models_ml.train import run_training
 from models_ml.tune import run_tuning
-from recomart import config
-from recomart.schema import ITEM, RATING, USER
+from recomart.core import config
+from recomart.core.schema import ITEM, RATING, USER
 from recomart.summary import render
 
 PROJECT_TOML = Path(__file__).resolve().parent.parent / "recomart.toml"

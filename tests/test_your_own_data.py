@@ -21,7 +21,7 @@ from layouts import (
     write_retailrocket,
 )
 
-from recomart.env import PROJECT_ROOT
+from recomart.core.env import PROJECT_ROOT
 
 LAYOUTS = {
     "movielens-100k": write_movielens_100k,

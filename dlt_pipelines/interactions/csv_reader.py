@@ -20,8 +20,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from recomart import schema as s
-from recomart.settings import InteractionsFormat as CsvFormat  # [ingest.interactions]
+from recomart.core import schema as s
+from recomart.core.settings import InteractionsFormat as CsvFormat  # [ingest.interactions]
 
 log = logging.getLogger("ingestion")
 NEWLINE, CARRIAGE_RETURN = 10, 13

@@ -14,8 +14,8 @@
 from __future__ import annotations
 
 from dlt_pipelines.sql import quote
-from recomart import schema as s
-from recomart.settings import AUTO, InteractionsFormat
+from recomart.core import schema as s
+from recomart.core.settings import AUTO, InteractionsFormat
 
 ISO_FORMAT = "%Y-%m-%d %H:%M:%S"
 OFFSET_AT_END = r"'([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$'"

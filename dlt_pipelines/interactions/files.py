@@ -10,7 +10,7 @@ from pathlib import Path
 from dlt_pipelines.common import landing_path
 from dlt_pipelines.interactions.helpers import SourceFile, file_sha256
 from dlt_pipelines.interactions.settings import HASHED_KEY, SOURCE_NAME, STATE_KEY
-from recomart import config
+from recomart.core import config
 
 
 def _display_name(path: Path, home: Path) -> str:

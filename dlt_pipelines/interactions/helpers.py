@@ -35,8 +35,8 @@ from dlt_pipelines.interactions.csv_reader import (
     register_numbers,
 )
 from dlt_pipelines.sql import SHOP_ID_MACRO, quote
-from recomart import schema as s
-from recomart.settings import AUTO
+from recomart.core import schema as s
+from recomart.core.settings import AUTO
 
 __all__ = [
     "NATURAL_KEY",

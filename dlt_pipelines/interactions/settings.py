@@ -1,6 +1,6 @@
 """Constants of the interactions source."""
 
-from recomart import schema
+from recomart.core import schema
 
 SOURCE_NAME = "interactions"
 DATASET = schema.RAW_INTERACTIONS_DATASET

@@ -30,7 +30,7 @@ from models_ml.serving.loader import RegistrySource
 from models_ml.serving.metrics import CONTENT_TYPE, Metrics
 from models_ml.serving.settings import API_KEY_ENV, API_KEY_HEADER, ServeSettings
 from models_ml.serving.snapshot import ServingModel
-from recomart import config
+from recomart.core import config
 
 ID_PATH = {
     **schemas.ID_RULES,

@@ -26,8 +26,8 @@ from models_ml.registry import CHAMPION
 from models_ml.serving.snapshot import ModelInfo, ServingModel
 from models_ml.tracking import DB_FILE, tracking_uri
 from models_ml.train import ITEMS_FILE, RUN_FILE
-from recomart import config
-from recomart.schema import CATEGORY, ITEM, PRICE, TITLE
+from recomart.core import config
+from recomart.core.schema import CATEGORY, ITEM, PRICE, TITLE
 
 log = logging.getLogger("recomart.serving")
 

@@ -7,7 +7,7 @@ from threadpoolctl import threadpool_limits
 
 from models_ml.serving.app import create_app
 from models_ml.serving.settings import ServeSettings
-from recomart import config
+from recomart.core import config
 
 
 def run(

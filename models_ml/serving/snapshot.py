@@ -23,7 +23,7 @@ import pandas as pd
 from models_ml.ids import UNKNOWN
 from models_ml.ranking import PAD_ITEM
 from models_ml.recommender import MatrixFactorizationRecommender
-from recomart.schema import CATEGORY, ITEM, PRICE, TITLE
+from recomart.core.schema import CATEGORY, ITEM, PRICE, TITLE
 
 POPULAR = "popular"
 BLEND = "blend"

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import duckdb
 
-from recomart import config, datagen
+from recomart.core import config
+from recomart.demo import datagen
 
 
 def _native_seconds(csv: Path, db: Path) -> float:

@@ -28,8 +28,8 @@ from urllib.parse import quote
 
 import numpy as np
 
-from recomart import config
 from recomart.bench import loadgen
+from recomart.core import config
 
 TARGET_P99_MS_HTTP = 5.0
 TARGET_P99_MS_IN_PROCESS = 0.5

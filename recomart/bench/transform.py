@@ -21,7 +21,9 @@ from pathlib import Path
 
 import duckdb
 
-from recomart import config, datagen, transform
+from dbt_project import build as transform
+from recomart.core import config
+from recomart.demo import datagen
 
 SIZES = (100_000, 1_000_000, 10_000_000)
 

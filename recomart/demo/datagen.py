@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from recomart import schema
+from recomart.core import schema
 
 INTERACTIONS_FILE = Path("interactions") / "interactions.csv"
 CATALOG_FILE = Path("catalog") / "products.json"

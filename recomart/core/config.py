@@ -13,8 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from recomart.env import PROJECT_ROOT
-from recomart.settings import ConfigError, Settings, parse
+from recomart.core.env import PROJECT_ROOT
+from recomart.core.settings import ConfigError, Settings, parse
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 SODA_DIR = PROJECT_ROOT / "soda_checks"
@@ -40,7 +40,7 @@ class Paths:
 @dataclass(frozen=True)
 class Config:
     """Resolved paths, the validated settings, and some sections as plain dicts (their readers
-    index them by key); every default comes from recomart.settings."""
+    index them by key); every default comes from recomart.core.settings."""
 
     paths: Paths
     generator: dict[str, Any] | None  # None: no demo data to generate (a shop's own files)

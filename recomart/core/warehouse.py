@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from recomart import config
+from recomart.core import config
 
 log = logging.getLogger("transformation")
 CANDIDATE_SUFFIX = ".candidate"

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from recomart import config
+from recomart.core import config
 
 log = logging.getLogger("transformation")
 DBT_TIME = re.compile(r"^\d\d:\d\d:\d\d\s+")  # dbt's own clock; our log line has the time

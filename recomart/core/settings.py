@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from recomart import schema as s
+from recomart.core import schema as s
 
 EPOCH_FORMATS = ("epoch_s", "epoch_ms")
 AUTO = "auto"

@@ -37,7 +37,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from recomart import config
+from recomart.core import config
 
 STORE_SCHEMA = "feature_store"  # saved feature tables and the registry, in the warehouse
 REGISTRY_TABLE = "registry"

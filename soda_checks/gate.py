@@ -33,9 +33,9 @@ from typing import Any
 
 import duckdb
 
-from recomart import config, schema
-from recomart.config import SODA_DIR
-from recomart.env import PROJECT_ROOT
+from recomart.core import config, schema
+from recomart.core.config import SODA_DIR
+from recomart.core.env import PROJECT_ROOT
 
 DATASOURCE_FILE = SODA_DIR / "datasource.yml"
 WAREHOUSE_ENV = "RECOMART_WAREHOUSE"  # datasource.yml reads the warehouse path from it

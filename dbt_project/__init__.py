@@ -1,0 +1,1 @@
+"""Transform stage: the dbt project, and `build.py`, which runs it."""
