@@ -18,7 +18,7 @@ export RECOMART_WAREHOUSE ?= $(CURDIR)/data/warehouse/recomart.duckdb
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo generate catalog-api ingest transform quality train docs docs-serve \
-        summary mlflow-ui bench-ingest bench-transform test lint format lock clean clean-all
+        summary mlflow-ui bench-ingest bench-transform test test-fast lint format lock clean clean-all
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -139,8 +139,13 @@ eda: $(STAMP) ## the EDA notebook on the marts (read-only; run make demo first) 
 bench-transform: $(STAMP) ## benchmark: dbt build vs the same SQL in DuckDB, 100K/1M/10M -> reports/
 	$(BIN)/python -m recomart.bench.transform --sizes 100000,1000000,10000000 --repeats 3
 
-test: $(STAMP) ## the test suite (what CI runs)
-	$(BIN)/python -m pytest
+# Two tiers: the fast one (pure logic, single stages on small files; two workers) and the
+# end-to-end one (marked e2e: whole pipelines through dbt, Soda and MLflow, in child processes).
+test-fast: $(STAMP) ## the fast tier: everything but the end-to-end tests (under a minute)
+	$(BIN)/python -m pytest -m "not e2e" -n 2
+
+test: test-fast ## both tiers: the fast one, then the end-to-end one (what CI runs)
+	$(BIN)/python -m pytest -m e2e
 
 lint: $(STAMP) ## ruff (Python) and sqlfluff (dbt SQL)
 	$(BIN)/ruff check .

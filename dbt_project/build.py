@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from recomart.core import config
+from recomart.core.warehouse import prepare_candidate, with_warehouse
 
 log = logging.getLogger("transformation")
 DBT_TIME = re.compile(r"^\d\d:\d\d:\d\d\s+")  # dbt's own clock; our log line has the time
@@ -77,6 +78,14 @@ def run_dbt(command: list[str], cfg: config.Config | None = None) -> None:
         raise DbtError(
             f"dbt {' '.join(command)} exited {proc.returncode}: see the failing model or test above"
         )
+
+
+def run(cfg: config.Config) -> None:
+    """The transform stage: `dbt build` (staging, cleaning, marts, snapshots and their tests) in a
+    candidate copy of the warehouse (recomart.core.warehouse); the quality gate publishes it."""
+    candidate = prepare_candidate(cfg)
+    log.info("dbt build")
+    build(with_warehouse(cfg, candidate))
 
 
 def build(cfg: config.Config | None = None) -> None:

@@ -15,7 +15,8 @@ project's virtual environment, never its Python code: Airflow lives in its own e
   of the warehouse.
 - `quality_gate`: `recomart quality`: the Soda v4 contracts. The gate passes: the candidate
   becomes the live warehouse. It fails: the task fails at once, without retries (a failed check is a
-  verdict on the data, not a transient fault), and every task after it is `upstream_failed`: no
+  verdict on the data, not a transient fault; the command says so with exit code 3, any other
+  non-zero exit is a fault and is retried), and every task after it is `upstream_failed`: no
   training, no promotion, no new batch recommendations; the live marts and the champion model stay
   as they were.
 - `train_register_promote`: `recomart train`: fits ALS, evaluates it against the popularity
@@ -65,8 +66,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RECOMART = os.environ.get("RECOMART_BIN", str(PROJECT_ROOT / ".venv" / "bin" / "recomart"))
 WAREHOUSE_POOL = "recomart_warehouse"
 RETRY_DELAY_VARIABLE = "RECOMART_DAG_RETRY_DELAY_SECONDS"
-# What `recomart quality` prints when a contract check failed (tests/test_quality_gate_e2e.py).
-GATE_FAILED = "Data quality gate FAILED"
+# `recomart quality` exits with this code when the gate's verdict is "failed"
+# (recomart/cli.py EXIT_GATE_FAILED; tests/test_quality_gate_e2e.py holds them equal).
+GATE_FAILED_EXIT = 3
 # Nothing leaves the machine: every tool's opt-out, for every task
 # (recomart/core/env.py sets them too).
 TELEMETRY_OFF = {
@@ -119,23 +121,17 @@ with DAG(
         """`recomart quality`; a failed gate fails the task without retries, stopping the rest."""
         command = [RECOMART, "quality"]
         print("running", shlex.join(command), flush=True)
-        proc = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env={**os.environ, **TELEMETRY_OFF},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        verdict_failed = False
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            print(line, end="", flush=True)
-            verdict_failed = verdict_failed or GATE_FAILED in line
-        if proc.wait() == 0:
+        code = subprocess.run(
+            command, cwd=PROJECT_ROOT, env={**os.environ, **TELEMETRY_OFF}
+        ).returncode
+        if code == 0:
             return
-        if verdict_failed:
+        if code == GATE_FAILED_EXIT:
             raise AirflowFailException(
                 "data quality gate failed: nothing downstream runs; the live warehouse and the"
                 " champion model are unchanged. See reports/data_quality_report.md."
             )
-        raise AirflowException(f"recomart quality exited {proc.returncode}")  # retried
+        raise AirflowException(f"recomart quality exited {code}")  # a fault: retried
 
     train = recomart("train_register_promote", "train")
     summary = recomart("summary", "summary", pool=None)  # read-only

@@ -28,6 +28,10 @@ EXPECTED = (
     ValueError, OSError,
 )  # fmt: skip
 
+# Exit codes: 0 done, 1 a stage failed, 2 a configuration error, 3 the data quality gate
+# failed (a verdict on the data, not a fault to retry: orchestration/airflow_dag.py reads it).
+EXIT_FAILED, EXIT_CONFIG, EXIT_GATE_FAILED = 1, 2, 3
+
 STAGES = {
     "generate": "write the embedded default data (interactions CSV, catalog, manifest)",
     "catalog-api": "serve the generated catalog in the Fake Store API's shape",
@@ -141,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config.load()
     except ConfigError as exc:  # a wrong setting: named, before any stage runs
         logging.getLogger("recomart").error("%s: configuration error: %s", args.command, exc)
-        return 2
+        return EXIT_CONFIG
     started = time.perf_counter()
     try:
         _run(args, cfg)
@@ -158,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             log.error("%s failed: %s", args.command, exc)
         else:
             log.exception("%s failed unexpectedly", args.command)
-        return 1
+        return EXIT_GATE_FAILED if isinstance(exc, QualityGateError) else EXIT_FAILED
     logging.getLogger("recomart").info(
         "%s done in %.1f s", args.command, time.perf_counter() - started
     )

@@ -15,7 +15,7 @@ from dlt_pipelines.catalog_pipeline import catalog_settings, load_catalog
 from dlt_pipelines.interactions_pipeline import load_interactions
 from models_ml.train import run_training
 from models_ml.tune import run_tuning
-from recomart.core import config, warehouse
+from recomart.core import config
 from recomart.core.logs import stage
 from recomart.demo import catalog_api, datagen
 from soda_checks import gate
@@ -125,31 +125,14 @@ def _ingest_interactions(cfg: config.Config, files: str | None, since: datetime 
 
 @stage("transformation")
 def transform_stage(cfg: config.Config) -> None:
-    """dbt build: staging, cleaning, marts, snapshots and their tests, in a candidate copy of the
-    warehouse (recomart.core.warehouse); the quality gate publishes it."""
-
-    candidate = warehouse.prepare_candidate(cfg)
-    logging.getLogger("transformation").info("dbt build")
-    transform.build(warehouse.with_warehouse(cfg, candidate))
+    """dbt build into a candidate copy of the warehouse (dbt_project/build.py)."""
+    transform.run(cfg)
 
 
 @stage("quality")
 def quality(cfg: config.Config) -> dict:
-    """Soda contracts on the candidate dbt built (else on the live warehouse); prints the summary
-    table. Raises QualityGateError when a check fails, before anything trains, and leaves the
-    live warehouse as it was; when the gate passes, the candidate becomes the live warehouse."""
-
-    log = logging.getLogger("quality")
-    candidate = warehouse.pending_candidate(cfg)
-    log.info("Verifying the Soda contracts on %s", candidate or cfg.paths.warehouse)
-    result = gate.run_quality(cfg, warehouse=candidate)
-    print(gate.render_table(result), flush=True)
-    if not result["gate_passed"] and candidate:
-        log.error("live warehouse left unchanged; the rejected build stays in %s", candidate)
-    gate.enforce(result)
-    if candidate:
-        warehouse.publish_candidate(cfg)
-    return result
+    """The quality gate (soda_checks/gate.py): raises QualityGateError before anything trains."""
+    return gate.run(cfg)
 
 
 @stage("training")

@@ -36,6 +36,7 @@ import duckdb
 from recomart.core import config, schema
 from recomart.core.config import SODA_DIR
 from recomart.core.env import PROJECT_ROOT
+from recomart.core.warehouse import pending_candidate, publish_candidate
 
 DATASOURCE_FILE = SODA_DIR / "datasource.yml"
 WAREHOUSE_ENV = "RECOMART_WAREHOUSE"  # datasource.yml reads the warehouse path from it
@@ -59,8 +60,11 @@ COUNTED = ("passed", "warned", "failed", "errored")
 log = logging.getLogger("quality")
 
 
+log = logging.getLogger("quality")
+
+
 class QualityGateError(RuntimeError):
-    """Raised by enforce() when a contract check failed or could not be evaluated."""
+    """Raised by run() when a contract check failed or could not be evaluated."""
 
 
 def contract_files(directory: Path = SODA_DIR, cfg: config.Config | None = None) -> list[Path]:
@@ -122,6 +126,26 @@ def run_quality(
     write_summary(cfg.paths.reports / SUMMARY_NAME, entry)
     _log_summary(entry)
     return entry
+
+
+def run(cfg: config.Config) -> dict:
+    """The gate, whole: verify every contract on the candidate that the transform built (else on
+    the live warehouse), print the table, write the reports; when it passes, publish the
+    candidate as the live warehouse. Returns the run's entry (see run_quality).
+
+    Raises QualityGateError, naming each failed check, when the gate fails: the live warehouse
+    stays as it was and the rejected build stays in the candidate file for a look.
+    """
+    candidate = pending_candidate(cfg)
+    log.info("Verifying the Soda contracts on %s", candidate or cfg.paths.warehouse)
+    result = run_quality(cfg, warehouse=candidate)
+    print(render_table(result), flush=True)
+    if not result["gate_passed"] and candidate:
+        log.error("live warehouse left unchanged; the rejected build stays in %s", candidate)
+    enforce(result)
+    if candidate:
+        publish_candidate(cfg)
+    return result
 
 
 def enforce(result: dict) -> None:

@@ -16,6 +16,8 @@ import pytest
 
 from tests.conftest import config_for, run_stage, small_config
 
+pytestmark = pytest.mark.e2e  # the command line in child processes, as a newcomer runs it
+
 TINY = {"n_users": 60, "n_items": 20, "n_interactions": 600}
 
 

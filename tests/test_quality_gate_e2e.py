@@ -9,6 +9,7 @@ homes are ingested.
 
 from __future__ import annotations
 
+import ast
 import csv
 import hashlib
 import json
@@ -24,6 +25,7 @@ import pytest
 from conftest import config_for, small_config
 
 from recomart import pipeline
+from recomart.cli import EXIT_GATE_FAILED
 from recomart.core.config import SODA_DIR
 from recomart.core.env import PROJECT_ROOT
 from recomart.demo import datagen
@@ -243,7 +245,7 @@ def test_failed_gate_stops_the_run_and_keeps_marts_and_model(runs: dict) -> None
     run = runs["gate"]
     proc, cfg, before = run["proc"], run["cfg"], run["before"]
 
-    assert proc.returncode == 1
+    assert proc.returncode == EXIT_GATE_FAILED  # a verdict, told apart from a fault (exit 1)
     assert f"{RAW}: Few ratings off the scale [rating] failed" in proc.stderr
     assert "Data quality gate FAILED" in proc.stdout
     assert "training" not in {line.split(" - ")[1] for line in proc.stderr.splitlines()
@@ -262,6 +264,15 @@ def test_failed_gate_stops_the_run_and_keeps_marts_and_model(runs: dict) -> None
             " where rejection_reason = 'rating out of range'"
         ).fetchone()[0]
     assert bad >= 1000
+
+
+def test_airflow_reads_the_gate_verdict_from_the_exit_code() -> None:
+    """The DAG runs in Airflow's own environment, so it states the code itself: the same one."""
+    dag = ast.parse((PROJECT_ROOT / "orchestration" / "airflow_dag.py").read_text())
+    assigns = [node for node in ast.walk(dag) if isinstance(node, ast.Assign)]
+    codes = [node.value.value for node in assigns
+             if [getattr(t, "id", None) for t in node.targets] == ["GATE_FAILED_EXIT"]]  # fmt: skip
+    assert codes == [EXIT_GATE_FAILED] == [3]
 
 
 @pytest.mark.parametrize("contract", quality.contract_files(), ids=lambda p: p.stem)

@@ -23,6 +23,8 @@ from layouts import (
 
 from recomart.core.env import PROJECT_ROOT
 
+pytestmark = pytest.mark.e2e  # the whole pipeline in child processes, per layout
+
 LAYOUTS = {
     "movielens-100k": write_movielens_100k,
     "movielens-latest": write_movielens_latest,
