@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dlt
 import duckdb
+from dlt.common.runtime.collector import Collector
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from recomart.core import env
@@ -16,10 +17,15 @@ from recomart.core.config import Config
 
 
 def make_pipeline(
-    name: str, dataset: str, cfg: Config, connection: duckdb.DuckDBPyConnection | None = None
+    name: str,
+    dataset: str,
+    cfg: Config,
+    connection: duckdb.DuckDBPyConnection | None = None,
+    progress: Collector | None = None,
 ) -> dlt.Pipeline:
     """A dlt pipeline named `name` loading into schema `dataset` of the warehouse file; through
-    `connection` when given (see open_warehouse), else dlt opens the file for each step.
+    `connection` when given (see open_warehouse), else dlt opens the file for each step. `progress`
+    is dlt's progress collector (none by default).
 
     Its state and load packages stay inside the project (paths.dlt_pipelines), not in ~/.dlt.
     Loads need not keep rows in insertion order (a table is a set; dbt orders what it needs), which
@@ -36,6 +42,7 @@ def make_pipeline(
         destination=dlt.destinations.duckdb(credentials),
         dataset_name=dataset,
         pipelines_dir=str(cfg.paths.dlt_pipelines),
+        progress=progress,
     )
 
 

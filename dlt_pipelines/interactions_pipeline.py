@@ -16,8 +16,9 @@ import dlt
 from dlt_pipelines.common import make_pipeline, open_warehouse
 from dlt_pipelines.interactions import interactions_source
 from dlt_pipelines.interactions.ahead import ParseAhead
+from dlt_pipelines.interactions.crash import DltCrashPoints
 from dlt_pipelines.interactions.files import staged_dir
-from dlt_pipelines.interactions.settings import DATASET, PIPELINE_NAME
+from dlt_pipelines.interactions.settings import DATASET, FAILED, LOADED, PIPELINE_NAME
 from recomart.core import config
 
 log = logging.getLogger("ingestion")
@@ -40,9 +41,11 @@ def load_interactions(
     """Load new files matching the glob (default: paths.interactions_glob; only files modified at
     or after `since` when given), read as [ingest.interactions] describes.
 
-    Returns {"load_id", "files": [per-file counts and errors], "seconds"}; files loaded before are
-    skipped and not listed. A file with an error (say, a missing column) is listed with its error,
-    loads nothing, and is tried again on the next run.
+    Returns {"load_id", "files": [per-file counts and errors], "settled": [failed paths settled],
+    "seconds"}; files loaded before are skipped and not listed. A file with an error (say, a missing
+    column) is listed with its error, loads nothing, and is tried again on the next run while it is
+    there; once its path is gone (or holds content loaded before) it is listed in "settled"
+    ({"source_file", "status"}).
     """
     cfg = cfg or config.load()
     started = time.perf_counter()
@@ -50,7 +53,7 @@ def load_interactions(
     audit: list[dict] = []
     glob = files_glob or cfg.paths.interactions_glob
     with open_warehouse(cfg) as warehouse:
-        pipeline = make_pipeline(PIPELINE_NAME, DATASET, cfg, warehouse)
+        pipeline = make_pipeline(PIPELINE_NAME, DATASET, cfg, warehouse, DltCrashPoints())
         ahead = ParseAhead(pipeline, glob, cfg.paths.home, fmt, staged_dir(cfg), since)
         try:
             info = pipeline.run(interactions_source(glob, cfg, fmt, since, audit, ahead))
@@ -60,10 +63,16 @@ def load_interactions(
     # what this run parsed; pipeline.run raised if its load failed. (A package a killed run left
     # behind is loaded first; its files are in source_files, not here.)
     audit.sort(key=lambda f: f["source_file"])
-    files = [{k: f[k] for k in AUDIT_COLUMNS} for f in audit]
+    files = [{k: f[k] for k in AUDIT_COLUMNS} for f in audit if f["status"] in (LOADED, FAILED)]
+    settled = [
+        {k: f[k] for k in ("source_file", "status")}
+        for f in audit
+        if f["status"] not in (LOADED, FAILED)
+    ]
     return {
         "load_id": info.loads_ids[-1] if info.loads_ids else None,
         "files": files,
+        "settled": settled,
         "seconds": time.perf_counter() - started,
     }
 

@@ -1,5 +1,8 @@
 """A load killed with SIGKILL at any point, then run again, ends with the warehouse of a clean run.
 
+The ingest kills itself at a named point (the test hook in dlt_pipelines/interactions/crash.py,
+RECOMART_CRASH_AT): mid-parse, parsed, extracted, normalized, and during the load. No timing.
+
 dlt commits a load package (data and source state together) atomically per step; a rerun first
 finishes any package a killed run left behind, and rows are inserted only when their key is new
 (one INSERT ... WHERE NOT EXISTS per table, so a job run twice inserts nothing twice).
@@ -12,12 +15,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import config_for, run_stage, small_config
+from conftest import config_for, run_stage, small_config, with_code_under_test
+
+from dlt_pipelines.interactions.crash import CRASH_AT, POINTS
 
 pytestmark = pytest.mark.e2e
 ROWS = 60_000
@@ -29,7 +33,9 @@ STATE_SQL = {
     " source_line)) from raw_interactions.interactions",
     "quarantine": "select count(*), md5(string_agg(file_sha256 || source_line, ',' order by"
     " file_sha256, source_line)) from raw_interactions.interactions_quarantine",
-    "files": "select count(*), sum(rows), sum(accepted) from raw_interactions.source_files",
+    "files": "select count(*), sum(rows), sum(accepted), md5(string_agg(concat_ws('|', source_file,"
+    " sha256, rows, accepted, quarantined, error, status), ',' order by source_file, sha256))"
+    " from raw_interactions.source_files",
 }
 
 
@@ -47,21 +53,17 @@ def _new_home(root: Path, name: str, generated: Path | None = None) -> tuple[Pat
     return home, cfg_file
 
 
-def _ingest_killed_when(home: Path, cfg_file: Path, ready) -> None:
-    """Start `recomart ingest --source interactions`, SIGKILL it as soon as ready() is true."""
-    env = {**os.environ, "RECOMART_HOME": str(home), "RECOMART_CONFIG": str(cfg_file)}
-    proc = subprocess.Popen(
+def _ingest_killed_at(home: Path, cfg_file: Path, point: str) -> None:
+    """Run `recomart ingest --source interactions` with the crash hook set at `point`; it must die
+    there by SIGKILL."""
+    env = {**os.environ, "RECOMART_HOME": str(home), "RECOMART_CONFIG": str(cfg_file),
+           CRASH_AT: point}  # fmt: skip
+    env.pop("SOURCES__CATALOG__BASE_URL", None)
+    proc = subprocess.run(
         [sys.executable, "-m", "recomart.cli", "ingest", "--source", "interactions"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=with_code_under_test(env), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline:
-        if ready():
-            os.kill(proc.pid, signal.SIGKILL)
-            break
-        time.sleep(0.005)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the load finished before it could be killed"
+    assert proc.returncode == -signal.SIGKILL, f"not killed at {point}:\n{proc.stderr[-3000:]}"
 
 
 @pytest.fixture(scope="module")
@@ -69,43 +71,54 @@ def clean_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("crash")
     home, cfg_file = _new_home(root, "clean")
     run_stage(home, cfg_file, "generate")
-    started = time.monotonic()
     run_stage(home, cfg_file, "ingest", "--source", "interactions")
-    return {
-        "root": root,
-        "generated": home / "data" / "generated",
-        "state": _state(home),
-        "seconds": time.monotonic() - started,
-    }
+    return {"root": root, "generated": home / "data" / "generated", "state": _state(home)}
 
 
-def _pipeline_dir(home: Path) -> Path:
-    return home / "data" / "dlt" / "recomart_interactions"
+def _found(home: Path, pattern: str) -> list[Path]:
+    """Files under the project's dlt folder (pipeline state, packages, staged Parquet)."""
+    return list((home / "data" / "dlt").glob(pattern))
 
 
-KILL_POINTS = {
-    # while reading and parsing the files, before anything is extracted
-    "during_parse": lambda home, t0, clean_s: time.monotonic() - t0 > 0.35 * clean_s,
-    # extracted (data and state in a package on disk), not yet normalized
-    "after_extract": lambda home, t0, clean_s: any(
-        (_pipeline_dir(home) / "normalize" / "extracted").glob("*/new_jobs/*")
+PACKAGES = "recomart_interactions/{}/*/{}/*"  # a package's jobs by step and job state
+EXTRACTED = PACKAGES.format("normalize/extracted", "new_jobs")
+NORMALIZED, LOADED_JOBS = (
+    PACKAGES.format("load/normalized", s) for s in ("*_jobs", "completed_jobs")
+)
+STAGED = "staged/interactions/*/*"
+
+# What each point leaves on disk (crash.py says where the points are), so the test knows the
+# kill came where it says: staged, extracted and normalized files, and jobs already loaded.
+LEFT_BEHIND = {
+    "parsing": lambda home: (
+        any(p.name.endswith(".partial") for p in _found(home, STAGED))
+        and not _found(home, EXTRACTED)
     ),
-    # normalized, while the load jobs run against DuckDB
-    "during_load": lambda home, t0, clean_s: any(
-        (_pipeline_dir(home) / "load" / "normalized").glob("*/*_jobs/*")
+    "parsed": lambda home: (
+        any(p.name == "accepted.parquet" for p in _found(home, STAGED))
+        and not _found(home, EXTRACTED)
     ),
+    "extracted": lambda home: bool(_found(home, EXTRACTED)) and not _found(home, NORMALIZED),
+    "normalized": lambda home: bool(_found(home, NORMALIZED)) and not _found(home, LOADED_JOBS),
+    "loading": lambda home: bool(_found(home, LOADED_JOBS)),
 }
 
 
-@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_every_crash_point_is_tested() -> None:
+    assert set(LEFT_BEHIND) == set(POINTS)
+
+
+@pytest.mark.parametrize("point", POINTS)
 def test_killed_load_then_rerun_equals_a_clean_run(clean_run: dict, point: str) -> None:
     home, cfg_file = _new_home(clean_run["root"], point, clean_run["generated"])
-    t0 = time.monotonic()
-    check = KILL_POINTS[point]
-    _ingest_killed_when(home, cfg_file, lambda: check(home, t0, clean_run["seconds"]))
+    _ingest_killed_at(home, cfg_file, point)
+    assert LEFT_BEHIND[point](home), f"the kill at {point} left another state behind"
+
     run_stage(home, cfg_file, "ingest", "--source", "interactions")
+
     assert _state(home) == clean_run["state"]
     assert clean_run["state"]["files"][1] == ROWS  # every row of the file accounted for
+    assert not _found(home, STAGED)  # what the killed run staged is gone too
     # and a third run changes nothing
     run_stage(home, cfg_file, "ingest", "--source", "interactions")
     assert _state(home) == clean_run["state"]

@@ -71,7 +71,8 @@ select
     'interactions_2026-05.csv' as source_file, md5('file') as sha256, 4321::bigint as size_bytes,
     (select count(*) from raw_interactions.interactions)::bigint as "rows", null::varchar as error,
     (select count(*) from raw_interactions.interactions)::bigint as accepted,
-    0::bigint as quarantined
+    0::bigint as quarantined,
+    (select any_value(_dlt_load_id) from raw_interactions.interactions) as _dlt_load_id
 """
 
 REJECTED = """

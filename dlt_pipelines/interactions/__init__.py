@@ -10,6 +10,11 @@ The fast path: DuckDB reads and types whole files and stages the accepted rows a
 paths.dlt_pipelines/staged/<load id>/; the resources hand dlt SQL models that insert from the
 staged files inside the warehouse (models.py). The staged files are deleted once their load
 completed.
+
+source_files gets a row per file and attempt. A file that failed (say, it lacks a required column)
+is tried again by every load while it is there; a path whose latest attempt failed is settled by a
+row of its own once the path is gone, or holds content loaded before (see settings.py), so that
+the quality gate's file check (the latest attempt of each path) recovers.
 """
 
 from __future__ import annotations
@@ -24,7 +29,14 @@ import dlt
 import pyarrow as pa
 
 from dlt_pipelines.interactions.ahead import ParseAhead
-from dlt_pipelines.interactions.files import land, new_files, staged_dir
+from dlt_pipelines.interactions.crash import crash_point
+from dlt_pipelines.interactions.files import (
+    failed_paths,
+    land,
+    new_files,
+    settled_paths,
+    staged_dir,
+)
 from dlt_pipelines.interactions.helpers import (
     FILES_SCHEMA,
     CsvFormat,
@@ -59,16 +71,20 @@ def interactions_source(
 
     The files are chosen and parsed when extraction starts, not when the source is created: only
     then is the state the one dlt will commit (a rerun after a crash may first restore or wipe it).
-    The per-file counts of the parse are appended to `audit` when given. `ahead`, a parse
-    started before the run, is used when it parsed the files chosen here.
+    The source_files rows (the per-file counts of the parse, then the failed paths settled) are
+    appended to `audit` when given. `ahead`, a parse started before the run, is used when it
+    parsed the files chosen here.
     """
 
     @functools.cache
-    def parsed() -> tuple[ParsedBatch, Path]:
+    def parsed() -> tuple[ParsedBatch, Path, list[dict]]:
         state = dlt.current.source_state()
         if ahead is not None:  # its hashes are current for the files it saw
             state.setdefault(HASHED_KEY, {}).update(ahead.hashed)
         files = new_files(files_glob, cfg.paths.home, state, since)
+        attempted = {f.name for f in files}
+        failed = failed_paths(dlt.current.pipeline())
+        settled = settled_paths(failed, attempted, cfg.paths.home, state)
         load_id = dlt.current.load_package_state()["load_id"]
         stage = staged_dir(cfg) / load_id
         with ThreadPoolExecutor(1) as background:  # the kernel copies while DuckDB parses
@@ -79,32 +95,33 @@ def interactions_source(
             landed = landing.result()
         for f in batch.files:
             f["landed_as"] = landed.get(f["sha256"])
+        crash_point("parsed")  # a test hook (crash.py)
         if audit is not None:
-            audit.extend(batch.files)
+            audit.extend([*batch.files, *settled])
         # State changes are kept only when made during extraction, as here.
         loaded = state.setdefault(STATE_KEY, {})
         loaded.update({f["sha256"]: f["source_file"] for f in batch.files if f["error"] is None})
-        return batch, stage
+        return batch, stage, settled
 
     @dlt.resource(name=s.RAW_INTERACTIONS_TABLE, columns=INTERACTIONS_COLUMNS)
     def interactions() -> Iterator[SqlModel]:
-        batch, _ = parsed()
+        batch, _, _ = parsed()
         if batch.accepted is not None:
             yield interactions_model(batch.accepted, [f["source_file"] for f in batch.files])
 
     @dlt.resource(name=s.RAW_QUARANTINE_TABLE, columns=QUARANTINE_COLUMNS)
     def quarantine() -> Iterator[SqlModel]:
-        batch, stage = parsed()
+        batch, stage, _ = parsed()
         # yielded even when empty, so the table exists from the first load on (the quality
         # contracts count its rows; dlt creates a table only for data it is given)
         yield quarantine_model(write_parquet(batch.quarantined, stage / "quarantine.parquet"))
 
     @dlt.resource(name=FILES_TABLE, columns=FILES_COLUMNS)
     def source_files() -> Iterator[SqlModel]:
-        batch, stage = parsed()
-        if batch.files:
+        batch, stage, settled = parsed()
+        if batch.files or settled:
             load_id = stage.name
-            rows = [{**f, "_dlt_load_id": load_id} for f in batch.files]
+            rows = [{**f, "_dlt_load_id": load_id} for f in [*batch.files, *settled]]
             schema = FILES_SCHEMA.append(pa.field("_dlt_load_id", pa.string()))
             table = pa.Table.from_pylist(rows, schema=schema)
             yield files_model(write_parquet(table, stage / "files.parquet"))

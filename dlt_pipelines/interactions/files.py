@@ -1,4 +1,5 @@
-"""Which interaction files are new, and where they and their parsed rows are kept."""
+"""Which interaction files are new, which failed paths are settled, and where files and their
+parsed rows are kept."""
 
 from __future__ import annotations
 
@@ -7,10 +8,30 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import dlt
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
 from dlt_pipelines.common import landing_path
 from dlt_pipelines.interactions.helpers import SourceFile, file_sha256
-from dlt_pipelines.interactions.settings import HASHED_KEY, SOURCE_NAME, STATE_KEY
+from dlt_pipelines.interactions.settings import (
+    ALREADY_LOADED,
+    FILES_TABLE,
+    HASHED_KEY,
+    REMOVED,
+    SOURCE_NAME,
+    STATE_KEY,
+)
 from recomart.core import config
+from recomart.core import schema as s
+
+# Each path whose latest attempt (in load order) failed, with the content that failed. The quality
+# contract's check "No file lacks a required column" picks the latest attempt the same way.
+LATEST_FAILED_SQL = f"""
+select {s.SOURCE_FILE}, sha256 from {{table}}
+qualify row_number() over (
+    partition by {s.SOURCE_FILE} order by cast(_dlt_load_id as double) desc
+) = 1 and error is not null
+"""
 
 
 def _display_name(path: Path, home: Path) -> str:
@@ -39,6 +60,47 @@ def new_files(
         if sha not in loaded:
             found.append(SourceFile(p, _display_name(p, home), sha))
     return found
+
+
+def failed_paths(pipeline: dlt.Pipeline) -> dict[str, str]:
+    """source_file -> sha256 of each path whose latest attempt failed, from the warehouse."""
+    with pipeline.sql_client() as client:
+        if not client.has_dataset():
+            return {}
+        table = client.make_qualified_table_name(FILES_TABLE)
+        try:
+            return dict(client.execute_sql(LATEST_FAILED_SQL.format(table=table)))
+        except DatabaseUndefinedRelation:  # no file recorded yet
+            return {}
+
+
+def settled_paths(
+    failed: dict[str, str], attempted: set[str], home: Path, state: dict
+) -> list[dict]:
+    """source_files rows for the failed paths (source_file -> sha256 that failed) not attempted
+    again in this load that need no attempt: a path gone (removed), or holding content loaded
+    before (already loaded). A path whose content is still not loaded stays failed."""
+    loaded, hashed = state.get(STATE_KEY, {}), state.get(HASHED_KEY, {})
+    rows = []
+    for name, failed_sha in sorted(failed.items()):
+        if name in attempted:
+            continue
+        path = home / name  # a name is relative to the home, or absolute
+        if not path.is_file():
+            status, sha, size = REMOVED, failed_sha, 0
+        else:
+            stat = path.stat()
+            known = hashed.get(str(path.resolve()))
+            fresh = known and known[:2] == [stat.st_size, stat.st_mtime_ns]
+            sha, size = known[2] if fresh else file_sha256(path), stat.st_size
+            if sha not in loaded:
+                continue
+            status = ALREADY_LOADED
+        rows.append({
+            "source_file": name, "sha256": sha, "size_bytes": size, "rows": 0, "accepted": 0,
+            "quarantined": 0, "error": None, "landed_as": None, "status": status,
+        })  # fmt: skip
+    return rows
 
 
 def land(files: list[SourceFile], cfg: config.Config) -> dict[str, str]:

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dlt_pipelines.interactions import fields
+from dlt_pipelines.interactions.crash import crash_point
 from dlt_pipelines.interactions.csv_reader import (
     CsvFormat,
     Layout,
@@ -34,6 +35,7 @@ from dlt_pipelines.interactions.csv_reader import (
     read_sql,
     register_numbers,
 )
+from dlt_pipelines.interactions.settings import FAILED, LOADED
 from dlt_pipelines.sql import SHOP_ID_MACRO, quote
 from recomart.core import schema as s
 from recomart.core.settings import AUTO
@@ -69,6 +71,7 @@ FILES_SCHEMA = pa.schema([
     pa.field("quarantined", pa.int64(), nullable=False),
     pa.field("error", pa.string()),
     pa.field("landed_as", pa.string()),
+    pa.field("status", pa.string()),
 ])  # fmt: skip
 
 
@@ -85,7 +88,7 @@ class SourceFile:
 class ParsedBatch:
     """The outcome of parsing some files: the staged Parquet file of accepted rows (None when
     there are none; `file_order` indexes `files`), the quarantined rows, and per-file counts
-    (source_file, rows, accepted, quarantined, error)."""
+    (source_file, rows, accepted, quarantined, error, status)."""
 
     accepted: Path | None = None
     quarantined: pa.Table = field(default_factory=QUARANTINE_SCHEMA.empty_table)
@@ -332,6 +335,7 @@ def _write_accepted(con: duckdb.DuckDBPyConnection, target: Path) -> int:
     rows = con.execute(
         f"copy ({_ACCEPTED_SQL}) to {quote(str(partial))} (format parquet)"
     ).fetchall()
+    crash_point("parsing")  # a test hook (crash.py)
     os.replace(partial, target)
     return rows[0][0]
 
@@ -360,13 +364,14 @@ def parse_files(files: list[SourceFile], fmt: CsvFormat | None, stage: Path) -> 
                 "accepted": 0,
                 "quarantined": 0,
                 "error": None,
+                "status": LOADED,
             }
             if not infos[order]["size_bytes"]:
                 continue
             try:
                 parsed[order] = (f, _read_file(con, order, f, fmt))
             except (MissingColumnError, UnreadableFileError) as exc:
-                infos[order]["error"] = str(exc).splitlines()[0]
+                infos[order].update(error=str(exc).splitlines()[0], status=FAILED)
                 continue
             clock.lap("read and type")
         batch.files = list(infos.values())

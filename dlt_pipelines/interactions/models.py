@@ -47,6 +47,7 @@ FILES_COLUMNS = {
     "quarantined": {"data_type": "bigint", "nullable": False},
     "error": {"data_type": "text", "nullable": True},
     "landed_as": {"data_type": "text", "nullable": True},
+    "status": {"data_type": "text", "nullable": True},  # null in rows from before the column
 }
 
 
@@ -108,6 +109,9 @@ def quarantine_model(path: Path) -> SqlModel:
 
 
 def files_model(path: Path) -> SqlModel:
-    """One row per file and attempt, keyed by content and load id: a file that failed is tried
-    again by later loads, and each attempt is recorded. The staged file carries the load id."""
-    return staged_rows_model(FILES_TABLE, FILES_COLUMNS, path, ["sha256", "_dlt_load_id"])
+    """One row per file and attempt, keyed by path, content and load id: a file that failed is
+    tried again by later loads, and each attempt is recorded (so is a failed path settled, see
+    settings.py). The staged file carries the load id."""
+    return staged_rows_model(
+        FILES_TABLE, FILES_COLUMNS, path, [s.SOURCE_FILE, "sha256", "_dlt_load_id"]
+    )
