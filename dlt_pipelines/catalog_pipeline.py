@@ -45,7 +45,7 @@ from dlt_pipelines.catalog.settings import (
     VALID_TO,
 )
 from dlt_pipelines.common import landing_path, make_pipeline, write_once
-from recomart.core import config
+from recomart.core import config, env
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class CatalogSettings:
 
 def catalog_settings() -> CatalogSettings:
     """Read [sources.catalog] from dlt's config and secrets (the environment overrides both)."""
+    env.prepare()  # dlt reads .dlt/ of the project, wherever the process started
 
     def get(key: str, kind: type, default: object, secret: bool = False) -> object:
         provider = dlt.secrets if secret else dlt.config
