@@ -1,191 +1,34 @@
-"""The quality gate: real Soda contracts verified against a small, real DuckDB warehouse.
+"""The quality gate: the real Soda contracts verified against marts built by the real dbt project.
 
-A clean warehouse passes every contract; each case then breaks one thing and expects exactly the
-check that guards it to fail (or warn), the gate to follow, and enforce() to name it.
+Once per module, small generated data without defects goes through the real stages (generate,
+ingest, `dbt build`, the gate that publishes the build). Every case then works on its own copy of
+that warehouse: a clean copy passes every contract; each other case breaks one thing with SQL and
+expects exactly the check that guards it to fail (or warn), the gate to follow, and enforce() to
+name it. Checks that dbt owns (keys, relationships, the invariants of its SQL) are not in the
+contracts and are tested by `dbt build` itself.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import config_for, run_stage, small_config
 
+from dbt_project import build
 from recomart.core import config
 from recomart.core.env import PROJECT_ROOT
 from soda_checks import gate as quality
 
-N_ROWS = 100  # raw interactions: one null rating is 1 %
-
-RAW_PRODUCTS = """
-create table raw_catalog.products as
-select
-    i::varchar as id, 'Product ' || i as title, (9.5 * i)::double as price,
-    'A product.' as description,
-    case when i % 2 = 0 then 'electronics' else 'jewelery' end as category,
-    'https://example.com/' || i || '.png' as image, 4.1::double as rating__rate,
-    120::bigint as rating__count, $load_id as _dlt_load_id, md5('p' || i) as _dlt_id,
-    to_timestamp($load_id::double) as _dlt_valid_from, null::timestamptz as _dlt_valid_to,
-from range(1, 6) as t(i)  -- product 5 gets no interactions
-"""
-
-CATALOG_LOADS = """
-create table raw_catalog._dlt_loads as
-select
-    $load_id as load_id, 'catalog' as schema_name, 0::bigint as status,
-    current_timestamp as inserted_at, 'hash' as schema_version_hash
-"""
-
-RAW_INTERACTIONS = """
-create table raw_interactions.interactions as
-select
-    md5(n::varchar) as interaction_key,  -- not in the real raw table (staging derives it); the
-    -- contract allows extra columns, and the hand-built marts below reuse it
-    (n % 10 + 1)::varchar as user_id,
-    (n % 4 + 1)::varchar as item_id, (n % 5 + 1)::double as rating,
-    timestamp '2026-05-01 00:00:00' + to_hours(7 * n) as "timestamp",
-    ['view', 'add_to_cart', 'purchase'][n % 3 + 1] as event_type,
-    null::double as quantity, null::double as unit_price, null::double as value,
-    null::varchar as transaction_id,
-    'interactions_2026-05.csv' as source_file, (n + 2)::bigint as source_line,
-    $load_id as _dlt_load_id,
-from range($n_rows) as t(n)
-"""
-
-QUARANTINE = """
-create table raw_interactions.interactions_quarantine (
-    file_sha256 varchar, source_file varchar, source_line bigint, raw_line varchar,
-    reason varchar, _dlt_load_id varchar
-)
-"""
-
-SOURCE_FILES = """
-create table raw_interactions.source_files as
-select
-    'interactions_2026-05.csv' as source_file, md5('file') as sha256, 4321::bigint as size_bytes,
-    (select count(*) from raw_interactions.interactions)::bigint as "rows", null::varchar as error,
-    (select count(*) from raw_interactions.interactions)::bigint as accepted,
-    0::bigint as quarantined,
-    (select any_value(_dlt_load_id) from raw_interactions.interactions) as _dlt_load_id
-"""
-
-REJECTED = """
-create table marts.rejected_interactions as
-select
-    interaction_key, user_id, item_id, rating, event_type, "timestamp"::timestamp as event_at,
-    source_file, source_line, 'rating out of range' as rejection_reason,
-    _dlt_load_id as load_id, null::varchar as duplicate_of_interaction_key
-from raw_interactions.interactions
-where false
-"""
-
-MART_INTERACTIONS = """
-create table marts.interactions as
-select
-    r.interaction_key, r.user_id, r.item_id, p.category, r.event_type, r.rating,
-    r.user_id = '10' as is_rating_imputed,  -- user 10 has no observed rating
-    r.quantity, r.value, r."timestamp"::timestamp as event_at, r."timestamp"::date as event_date,
-    hour(r."timestamp")::integer as event_hour,
-    isodow(r."timestamp")::integer as event_day_of_week, r._dlt_load_id as load_id,
-from raw_interactions.interactions as r
-join raw_catalog.products as p on p.id = r.item_id
-"""
-
-USER_FEATURES = """
-create table marts.user_features as
-with
-as_of as (select max(event_at) as features_as_of from marts.interactions),
-observed as (select * from marts.interactions where not is_rating_imputed)
-select
-    i.user_id, mode(i.category) as favourite_category, count(*) as interaction_count,
-    count(o.rating) as rated_count, avg(o.rating) as avg_rating,
-    stddev_samp(o.rating) as rating_std, min(o.rating) as min_rating,
-    max(o.rating) as max_rating, count(distinct i.category) as category_count,
-    count(distinct i.event_date) as active_days,
-    (date_diff('second', max(i.event_at), any_value(features_as_of)) // 86400)::integer
-        as days_since_last_interaction,
-    min(i.event_at) as first_interaction_at, max(i.event_at) as last_interaction_at,
-    any_value(features_as_of) as features_as_of,
-from marts.interactions as i
-left join observed as o using (interaction_key)
-cross join as_of
-group by i.user_id
-"""
-
-ITEM_FEATURES = """
-create table marts.item_features as
-with
-as_of as (select max(event_at) as features_as_of from marts.interactions),
-stats as (
-    select
-        item_id, count(*) as interaction_count, count(distinct user_id) as user_count,
-        count(rating) filter (where not is_rating_imputed) as rating_count,
-        avg(rating) filter (where not is_rating_imputed) as avg_rating,
-        stddev_samp(rating) filter (where not is_rating_imputed) as rating_std,
-        max(event_at) as last_interaction_at,
-        -- weights in (0, 1]: one per interaction, halved every 30 days before features_as_of
-        sum(exp(-ln(2) * date_diff('second', event_at, features_as_of) / 86400 / 30))
-            as popularity_score,
-    from marts.interactions, as_of
-    group by item_id
-)
-select
-    p.id as item_id, p.title, p.category,
-    dense_rank() over (order by p.category)::integer as category_code, p.price,
-    (p.price - avg(p.price) over ()) / stddev_pop(p.price) over () as price_normalised,
-    coalesce(s.interaction_count, 0) as interaction_count,
-    coalesce(s.user_count, 0) as user_count, coalesce(s.rating_count, 0) as rating_count,
-    s.avg_rating, s.rating_std, coalesce(s.popularity_score, 0) as popularity_score,
-    s.last_interaction_at, as_of.features_as_of,
-from raw_catalog.products as p
-left join stats as s on s.item_id = p.id
-cross join as_of
-"""
-
-USER_ITEM_FEATURES = """
-create table marts.user_item_features as
-with
-as_of as (select max(event_at) as features_as_of from marts.interactions),
-observed as (select * from marts.interactions where not is_rating_imputed),
-user_means as (select user_id, avg(rating) as user_mean from observed group by 1),
-item_means as (select item_id, avg(rating) as item_mean from observed group by 1),
-pairs as (
-    select
-        user_id, item_id, any_value(category) as category, count(*) as interaction_count,
-        count(rating) filter (where not is_rating_imputed) as rated_count,
-        avg(rating) filter (where not is_rating_imputed) as avg_rating,
-        mode(event_hour) as preferred_hour, mode(event_day_of_week) as preferred_day_of_week,
-        min(event_at) as first_interaction_at, max(event_at) as last_interaction_at,
-    from marts.interactions
-    group by 1, 2
-)
-select
-    p.user_id, p.item_id, p.category, p.interaction_count, p.rated_count, p.avg_rating,
-    p.avg_rating - u.user_mean as rating_minus_user_mean,
-    p.avg_rating - i.item_mean as rating_minus_item_mean,
-    p.preferred_hour::integer as preferred_hour, 0.5::double as preferred_hour_share,
-    p.preferred_day_of_week::integer as preferred_day_of_week,
-    0.5::double as preferred_day_of_week_share, 0.5::double as category_share,
-    1.0::double as category_affinity,
-    (date_diff('second', p.last_interaction_at, as_of.features_as_of) // 86400)::integer
-        as days_since_last_interaction,
-    p.first_interaction_at, p.last_interaction_at, as_of.features_as_of,
-from pairs as p
-left join user_means as u using (user_id)
-left join item_means as i using (item_id)
-cross join as_of
-"""
-
-STAGED_PRODUCTS = """
-create view staging.stg_catalog__products as
-select id as item_id from raw_catalog.products where _dlt_valid_to is null
-"""
+# small and without defects: every raw check measures 0, and a case controls each share exactly
+SIZES = {"n_users": 120, "n_items": 60, "n_interactions": 2000, "defect_rate": 0}
 
 DATASETS = {
     "raw_interactions.interactions",
@@ -196,42 +39,49 @@ DATASETS = {
     "marts.user_item_features",
 }
 
+FIRST_INTERACTION = "(select min(interaction_key) from marts.interactions)"
+FIRST_USER = "(select min(user_id) from marts.user_features)"
+FIRST_ITEM = "(select min(item_id) from marts.item_features)"
+FIRST_PAIR = "(select min(rowid) from marts.user_item_features)"
 
-def build_warehouse(path: Path) -> None:
-    """Every table the contracts read, with clean rows that agree with each other."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(path)) as con:
-        con.execute("set TimeZone = 'UTC'")
-        for schema in ("raw_interactions", "raw_catalog", "staging", "marts"):
-            con.execute(f"create schema {schema}")
-        load_id = f"{time.time():.6f}"  # dlt's load id: the load's unix epoch
-        con.execute(RAW_PRODUCTS, {"load_id": load_id})
-        con.execute(CATALOG_LOADS, {"load_id": load_id})
-        con.execute(RAW_INTERACTIONS, {"load_id": load_id, "n_rows": N_ROWS})
-        for sql in (
-            STAGED_PRODUCTS,
-            QUARANTINE, SOURCE_FILES, MART_INTERACTIONS, REJECTED, USER_FEATURES, ITEM_FEATURES,
-            USER_ITEM_FEATURES,
-        ):  # fmt: skip
-            con.execute(sql)
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A home whose live warehouse dbt built from generated data and the gate published."""
+    home = tmp_path_factory.mktemp("quality_home")
+    config_file = small_config(home, **SIZES)
+    for stage in ("generate", "ingest", "transform", "quality"):
+        run_stage(home, config_file, stage)
+    cfg = config_for(home, config_file)
+    execute(cfg.paths.warehouse, "checkpoint")  # one file to copy, no write-ahead log beside it
+    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+        raw_rows = con.execute("select count(*) from raw_interactions.interactions").fetchone()[0]
+    return {"config_file": config_file, "warehouse": cfg.paths.warehouse, "raw_rows": raw_rows}
+
+
+@pytest.fixture
+def cfg(built: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[config.Config]:
+    """A Config whose home is tmp_path, holding a copy of the built warehouse."""
+    monkeypatch.setenv("RECOMART_HOME", str(tmp_path))
+    monkeypatch.setenv("RECOMART_CONFIG", str(built["config_file"]))
+    config.load.cache_clear()
+    cfg = config.load()
+    cfg.paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(built["warehouse"], cfg.paths.warehouse)
+    yield cfg
+    config.load.cache_clear()
 
 
 def execute(warehouse: Path, *statements: str) -> None:
     with duckdb.connect(str(warehouse)) as con:
+        con.execute("set TimeZone = 'UTC'")
         for sql in statements:
             con.execute(sql)
 
 
-@pytest.fixture
-def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[config.Config]:
-    """A Config whose home is tmp_path, with a clean warehouse built in it."""
-    monkeypatch.setenv("RECOMART_HOME", str(tmp_path))
-    monkeypatch.delenv("RECOMART_CONFIG", raising=False)
-    config.load.cache_clear()
-    cfg = config.load()
-    build_warehouse(cfg.paths.warehouse)
-    yield cfg
-    config.load.cache_clear()
+def scalar(warehouse: Path, sql: str) -> object:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchone()[0]
 
 
 def not_passed(result: dict) -> list[tuple[str, str, str | None, str]]:
@@ -249,7 +99,7 @@ def find_check(result: dict, dataset: str, name: str, column: str | None) -> dic
     return next(c for c in checks if c["name"] == name and c["column"] == column)
 
 
-def test_clean_warehouse_passes_every_contract(cfg: config.Config) -> None:
+def test_clean_warehouse_passes_every_contract(cfg: config.Config, built: dict) -> None:
     result = quality.run_quality(cfg)
 
     assert set(result["datasets"]) == DATASETS
@@ -264,7 +114,7 @@ def test_clean_warehouse_passes_every_contract(cfg: config.Config) -> None:
     row_count = find_check(
         result, "raw_interactions.interactions", "Row count meets expected threshold", None
     )
-    assert row_count["value"] == N_ROWS
+    assert row_count["value"] == built["raw_rows"] == SIZES["n_interactions"]
     assert row_count["threshold"] == {"level": "fail", "must_be_greater_than": 0}
     quality.enforce(result)  # does not raise
 
@@ -289,52 +139,84 @@ def test_report_appends_one_entry_per_run(cfg: config.Config) -> None:
     assert report["runs"][-1]["datasets"].keys() == second["datasets"].keys()
 
 
+def _share(percent: int) -> str:
+    """The raw rows of the first `percent` % of the file's lines (the generated count is a
+    multiple of 100, so the share is exact)."""
+    return (
+        "source_line in (select source_line from raw_interactions.interactions"
+        f" order by source_line limit {SIZES['n_interactions'] * percent // 100})"
+    )
+
+
+# case -> (statements, (dataset, check, column, the value Soda measures))
 BREAKS = {
-    "duplicate user in user_features": (
-        ["insert into marts.user_features select * from marts.user_features where user_id = 3"],
-        ("marts.user_features", "No duplicate values", "user_id", 1),
-    ),
-    "user_features user without interactions": (
-        [
-            "insert into marts.user_features "
-            "select * replace (99 as user_id) from marts.user_features where user_id = 3"
-        ],
-        ("marts.user_features", "User is in interactions", "user_id", 1),
-    ),
     "rating 7 in marts.interactions": (
-        ["update marts.interactions set rating = 7 where interaction_key = md5('5')"],
+        [f"update marts.interactions set rating = 7 where interaction_key = {FIRST_INTERACTION}"],
         ("marts.interactions", "Rating on the rating scale", "rating", 1),
     ),
-    "interaction item missing from item_features": (
+    "an event type the marts do not accept": (
         [
-            "delete from marts.item_features where item_id = 4",  # item 4: 25 of 100 rows
-            "delete from marts.user_item_features where item_id = 4",  # its pairs go with it
+            "update marts.interactions set event_type = 'click'"
+            f" where interaction_key = {FIRST_INTERACTION}"
         ],
-        ("marts.interactions", "Item is in item_features", "item_id", 25),
+        ("marts.interactions", "Known event types", "event_type", 1),
     ),
-    "raw interactions with 20% missing ratings": (
-        [f"update raw_interactions.interactions set rating = null where source_line < {2 + 20}"],
-        ("raw_interactions.interactions", "Few missing ratings", None, 20.0),
-    ),
-    "infinite normalised price": (
-        ["update marts.item_features set price_normalised = 'inf'::double where item_id = 2"],
-        ("marts.item_features", "No NaN or infinite features", None, 1),
-    ),
-    "two current versions of product 2": (
+    "a clean event after the load that wrote it": (
         [
-            "insert into raw_catalog.products"
-            " select * replace (99.5 as price, md5('p2b') as _dlt_id)"
-            " from raw_catalog.products where id = 2"
+            "update marts.interactions set event_at = event_at + interval 100 years"
+            f" where interaction_key = {FIRST_INTERACTION}"
         ],
-        ("raw_catalog.products", "No duplicate values", "id", 1),
+        ("marts.interactions", "No event in the future", "event_at", 1),
+    ),
+    "hour 24 in marts.interactions": (
+        [
+            "update marts.interactions set event_hour = 24"
+            f" where interaction_key = {FIRST_INTERACTION}"
+        ],
+        ("marts.interactions", "Hour within 0..23", "event_hour", 1),
     ),
     "a column missing from marts.interactions": (
         ["alter table marts.interactions drop column category"],
         ("marts.interactions", "Schema matches expected structure", None, 1),
     ),
-    "hour 24 in marts.interactions": (
-        ["update marts.interactions set event_hour = 24 where interaction_key = md5('7')"],
-        ("marts.interactions", "Hour within 0..23", "event_hour", 1),
+    "a user average off the rating scale": (
+        [f"update marts.user_features set avg_rating = 6 where user_id = {FIRST_USER}"],
+        ("marts.user_features", "Average on the rating scale", "avg_rating", 1),
+    ),
+    "a missing user interaction count": (
+        [f"update marts.user_features set interaction_count = null where user_id = {FIRST_USER}"],
+        ("marts.user_features", "No missing values", "interaction_count", 1),
+    ),
+    "infinite normalised price": (
+        [
+            "update marts.item_features set price_normalised = 'inf'::double"
+            f" where item_id = {FIRST_ITEM}"
+        ],
+        ("marts.item_features", "No NaN or infinite features", None, 1),
+    ),
+    "a negative popularity": (
+        [f"update marts.item_features set popularity_score = -1 where item_id = {FIRST_ITEM}"],
+        ("marts.item_features", "Popularity is not negative", "popularity_score", 1),
+    ),
+    "a category share above 1": (
+        [f"update marts.user_item_features set category_share = 1.5 where rowid = {FIRST_PAIR}"],
+        ("marts.user_item_features", "Share within 0..1", "category_share", 1),
+    ),
+    "raw interactions with 20% missing ratings": (
+        [f"update raw_interactions.interactions set rating = null where {_share(20)}"],
+        ("raw_interactions.interactions", "Few missing ratings", None, 20.0),
+    ),
+    "raw interactions with 10% ratings off the scale": (
+        [f"update raw_interactions.interactions set rating = 9 where {_share(10)}"],
+        ("raw_interactions.interactions", "Few ratings off the scale", "rating", 10.0),
+    ),
+    "two current versions of product 2": (
+        [
+            "insert into raw_catalog.products"
+            " select * replace (99.5 as price, md5('p2b') as _dlt_id)"
+            " from raw_catalog.products where id = '2' and _dlt_valid_to is null"
+        ],
+        ("raw_catalog.products", "No duplicate values", "id", 1),
     ),
 }
 
@@ -359,14 +241,27 @@ def test_one_defect_fails_exactly_its_check(
 
 WARNINGS = {
     "raw interactions with 2% missing ratings": (
-        ["update raw_interactions.interactions set rating = null where source_line in (2, 3)"],
+        [f"update raw_interactions.interactions set rating = null where {_share(2)}"],
         ("raw_interactions.interactions", "Few missing ratings", None, 2.0),
+    ),
+    # the case the load-time rule is for: an event an hour after the load that wrote it, both
+    # long past by the clock of the check (compared with now(), it would pass); dbt rejects it
+    "an event that was in the future when it was loaded": (
+        [
+            "update raw_interactions.interactions"
+            " set _dlt_load_id = cast(epoch(\"timestamp\") - 3600 as varchar)"
+            " where source_line = 2"
+        ],
+        (
+            "raw_interactions.interactions", "Few events in the future", "timestamp",
+            100 / SIZES["n_interactions"],
+        ),
     ),
     "a catalog load ten days old": (
         ["update raw_catalog._dlt_loads set inserted_at = current_timestamp - interval 10 day"],
         ("raw_catalog.products", "Latest load is recent", None, pytest.approx(10, abs=0.01)),
     ),
-}
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("statements, expected", WARNINGS.values(), ids=WARNINGS.keys())
@@ -396,9 +291,8 @@ def test_missing_table_errors_the_gate(cfg: config.Config) -> None:
     assert item_features["errored"] == len(item_features["checks"]) > 0
     assert item_features["score"] == 0.0
     assert any("does not exist" in error for error in item_features["errors"])
-    # the reference check of marts.interactions cannot run either
-    reference = find_check(result, "marts.interactions", "Item is in item_features", "item_id")
-    assert reference["outcome"] == "errored"
+    # the other contracts do not read item_features: they still pass
+    assert {d for d, *_ in not_passed(result)} == {"marts.item_features"}
     assert result["gate_passed"] is False
     with pytest.raises(quality.QualityGateError, match=r"marts\.item_features: contract error"):
         quality.enforce(result)
@@ -445,12 +339,12 @@ def test_readme_cli_command_verifies_a_contract(cfg: config.Config) -> None:
 
 # What happens to an item the catalog lacks is a setting; the gate follows it.
 UNKNOWN_ITEM = [
-    # 10 of the 100 raw rows name item 99, which no catalog version has; with unknown_items =
+    # 10 % of the raw rows name item 99999, which no catalog version has; with unknown_items =
     # keep, dbt keeps them and item_features gets a row for the item
-    "update raw_interactions.interactions set item_id = '99' where source_line < 12",
-    "insert into marts.item_features select * replace ('99' as item_id, null as title,"
+    f"update raw_interactions.interactions set item_id = '99999' where {_share(10)}",
+    "insert into marts.item_features select * replace ('99999' as item_id, null as title,"
     " null as category, null as category_code, null as price, null as price_normalised)"
-    " from marts.item_features where item_id = '1'",
+    f" from marts.item_features where item_id = {FIRST_ITEM}",
 ]
 
 
@@ -471,3 +365,53 @@ def test_the_unknown_item_checks_follow_the_catalog_setting(
         ]
         check = find_check(result, "raw_catalog.products", "Few unknown items", None)
         assert check["value"] == 10.0
+
+
+# Checks dbt owns, not repeated in the contracts: each defect fails the dbt tests that guard it
+# (a key, a relationship, the invariant that the feature marts account for the interactions).
+# case -> (statements, the dbt tests that fail)
+OWNED_BY_DBT = {
+    "duplicate user in user_features": (
+        [
+            "insert into marts.user_features"
+            f" select * from marts.user_features where user_id = {FIRST_USER}"
+        ],
+        {"unique_user_features_user_id", "assert_feature_marts_agree_with_interactions"},
+    ),
+    "user_features user without interactions": (
+        [
+            "insert into marts.user_features select * replace ('nobody' as user_id)"
+            f" from marts.user_features where user_id = {FIRST_USER}"
+        ],
+        {
+            "relationships_user_features_user_id__user_id__ref_interactions_",
+            "assert_feature_marts_agree_with_interactions",
+        },
+    ),
+    "interaction item missing from item_features": (
+        [
+            f"delete from marts.user_item_features where item_id = {FIRST_ITEM}",
+            f"delete from marts.item_features where item_id = {FIRST_ITEM}",
+        ],
+        {
+            "relationships_interactions_item_id__item_id__ref_item_features_",
+            "relationships_stg_catalog__products_item_id__item_id__ref_item_features_",
+            "assert_feature_marts_agree_with_interactions",
+        },
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("statements, failing", OWNED_BY_DBT.values(), ids=OWNED_BY_DBT.keys())
+def test_a_defect_dbt_owns_fails_its_dbt_tests_and_no_contract(
+    cfg: config.Config, statements: list[str], failing: set[str]
+) -> None:
+    execute(cfg.paths.warehouse, *statements)
+
+    with pytest.raises(build.DbtError):
+        build.run_dbt(["test", "--exclude", "test_type:unit", "tag:snapshots"], cfg)
+
+    results = json.loads((cfg.paths.dbt_target / "run_results.json").read_text())["results"]
+    failed = {r["unique_id"].split(".")[2] for r in results if r["status"] != "pass"}
+    assert failed == failing
+    assert not_passed(quality.run_quality(cfg)) == []  # one tool owns each check

@@ -51,6 +51,7 @@ final as (
 
         -- timestamps
         event_at,
+        loaded_at,
 
         -- lineage
         source_file,

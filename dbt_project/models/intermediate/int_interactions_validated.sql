@@ -68,8 +68,11 @@ final as (
             -- LT05 is off on the next line: the lint templater renders var() as a long stand-in
             when event_type not in ('{{ var("event_types") | join("', '") }}')  -- noqa: LT05
                 then 'unknown event_type'
-            -- the clock of the build, in UTC (profiles.yml sets the session time zone)
-            when event_at > cast(current_timestamp as timestamp)
+            -- in the future when it was loaded: a file cannot hold an event that had not happened
+            -- yet when dlt read it (a clock or time zone error at the source). Judged against the
+            -- row's own load time (from its load_id), not the build's clock, so the same data and
+            -- vars build the same marts on any day; such a row stays rejected after its time passes
+            when event_at > loaded_at
                 then 'event in the future'
         end as rejection_reason,
 
@@ -86,6 +89,7 @@ final as (
 
         -- timestamps
         event_at,
+        loaded_at,
 
         -- lineage
         source_file,

@@ -43,6 +43,10 @@ final as (
         -- applied at ingest); the cast also takes a timestamp with time zone, in the session's
         -- UTC (profiles.yml)
         cast("timestamp" as timestamp) as event_at,  -- noqa: RF06
+        -- when the load that wrote the row started: dlt's load id is its Unix time in seconds
+        -- (null if a load id is not a number); converted from epoch microseconds, so no time zone
+        -- is involved
+        make_timestamp(cast(try_cast(_dlt_load_id as double) * 1000000 as bigint)) as loaded_at,
 
         -- lineage
         source_file,
