@@ -112,10 +112,14 @@ def save(
     shutil.rmtree(staging, ignore_errors=True)
     save_recommender(model, staging)
     if items is not None:
-        shop = items.assign(**{ITEM: model.items.decode(items[ITEM])})
-        shop.to_parquet(staging / ITEMS_FILE, index=False)
+        shop_items(model, items).to_parquet(staging / ITEMS_FILE, index=False)
     (staging / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
     return staging
+
+
+def shop_items(model: MatrixFactorizationRecommender, items: pd.DataFrame) -> pd.DataFrame:
+    """Item attributes keyed by codes of the model's vocabulary, re-keyed by the shop's ids."""
+    return items.assign(**{ITEM: model.items.decode(items[ITEM])})
 
 
 def install(staging: str | Path, models_dir: str | Path) -> Path:

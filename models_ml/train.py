@@ -399,7 +399,10 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
             registry.promote(client, train.model_name, model_version)
             package.install(candidate_dir, paths.models)
             t0 = time.perf_counter()
-            frame = batch.recommendations_frame(final, k, train.model_name, model_version, run_id)
+            frame = batch.recommendations_frame(
+                final, k, train.model_name, model_version, run_id,
+                items=package.shop_items(final, marts.catalog),
+            )  # fmt: skip
             rows_written = batch.write_recommendations(paths.warehouse, frame)
             timings["write_recommendations_seconds"] = time.perf_counter() - t0
         else:

@@ -182,13 +182,19 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
             ).fetchall()
         )
         shop_users = set(con.sql("select user_id from marts.interactions").df()["user_id"])
-        shop_items = set(con.sql("select item_id from marts.item_features").df()["item_id"])
+        catalog = con.sql("select item_id, title, category, price from marts.item_features").df()
+    shop_items = set(catalog["item_id"])
     model = package.load_recommender(model_dir)
     assert model.params()["n_factors"] == FACTORS  # ... and the saved model
     assert types["user_id"] == types["item_id"] == "VARCHAR"
     assert table["user_id"].nunique() == len(model.user_ids) == 300
     assert set(table["user_id"]) == shop_users and set(table["item_id"]) <= shop_items
     assert set(table["rank"]) == set(range(1, 11)) and (table["model_version"] == "1").all()
+    # each row carries its item's catalog attributes (from the feature store's training set)
+    shown = table.merge(catalog, on="item_id", how="left", suffixes=("", "_catalog"))
+    for column in ("title", "category", "price"):
+        assert shown[column].notna().all() and shown[column].equals(shown[f"{column}_catalog"])
+    assert types["title"] == "VARCHAR" and types["price"] == "DOUBLE"
     assert len(table) == summary["recommendations_rows"] == 3000
     first_user = model.users.decode(model.user_ids[:1])[0]
     assert first_user == "u0001"
