@@ -24,6 +24,7 @@ from models_ml.matrix import Weighting, confidence_matrix
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import Split, last_days
 from recomart.core.schema import CATEGORY, EVENT, ITEM, QUANTITY, RATING, TIME, USER
+from recomart.core.settings import Train
 
 UNKNOWN_USER = 10**9
 SMALL_MODEL = {"n_factors": 16, "iterations": 10, "regularization": 0.05, "alpha": 20.0}
@@ -348,3 +349,26 @@ def test_load_refuses_an_older_model_format(als: MatrixFactorizationRecommender,
     (directory / "params.json").write_text(json.dumps({**meta, "format_version": 2}))
     with pytest.raises(ValueError, match="retrain"):
         package.load_recommender(directory)
+
+
+def test_the_recommender_has_one_set_of_defaults_the_settings() -> None:
+    """Built without arguments, the recommender is the one [train]'s defaults describe
+    (recomart.core.settings), and so is its confidence weighting."""
+    defaults = Train()
+    built = MatrixFactorizationRecommender()
+    assert built.params() == MatrixFactorizationRecommender.from_settings(defaults).params()
+    params = built.params()
+    assert (params["n_factors"], params["iterations"], params["regularization"]) == (
+        defaults.factors, defaults.iterations, defaults.regularization,
+    )  # fmt: skip
+    assert params["event_weights"] == defaults.event_weights
+    assert params["recent_half_life_days"] == defaults.cold_start.recent_half_life_days
+    weighting = Weighting()
+    assert (weighting.alpha, weighting.scheme, weighting.recency_half_life_days) == (
+        defaults.alpha, defaults.weighting, defaults.recency_half_life_days,
+    )  # fmt: skip
+    assert built._weighting() == weighting
+    # a loaded configuration's values reach the recommender
+    changed = Train(factors=3, cold_start={"few_interactions": 7})
+    params = MatrixFactorizationRecommender.from_settings(changed, rating_max=10.0).params()
+    assert (params["n_factors"], params["few_interactions"], params["rating_max"]) == (3, 7, 10.0)
