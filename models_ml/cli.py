@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from models_ml.recommender import MatrixFactorizationRecommender
-from models_ml.train import MODEL_DIR
+from models_ml import package
 from recomart.core import config
 
 PATH_TEXT = {
@@ -18,8 +17,8 @@ def print_recommendations(
 ) -> None:
     """Print the top n of user_id (a shop id) from <paths.models>/als, with explanations if
     asked."""
-    model = MatrixFactorizationRecommender.load(cfg.paths.models / MODEL_DIR)
-    n = n or cfg.train["k"]
+    model = package.load_local(cfg.paths.models)
+    n = n or cfg.settings.train.k
     path = model.user_path(user_id)
     print(f"user {user_id}: {PATH_TEXT[path]}")
     for rank, (item, score) in enumerate(model.recommend_items(user_id, n), start=1):

@@ -30,17 +30,20 @@ from implicit.nearest_neighbours import bm25_weight
 from scipy.sparse import csr_matrix
 
 from recomart.core.schema import (
+    DEFAULT_EVENT,
     EVENT,
-    EVENT_TYPES,
     ITEM,
     QUANTITY,
     RATING,
-    RATING_MAX,
     RETURN_EVENT,
     TIME,
     USER,
     VALUE,
 )
+from recomart.core.settings import Ratings, Train
+
+DEFAULTS = Train()  # the one set of defaults: recomart.core.settings [train]
+RATING_MAX = Ratings().max
 
 UNKNOWN = -1
 SCHEMES = ("linear", "bm25")
@@ -67,22 +70,23 @@ class IdMap:
 
 
 def default_event_weights() -> dict[str, float]:
-    """Weight 1.0 for every event type in recomart.core.schema.EVENT_TYPES."""
-    return dict.fromkeys(EVENT_TYPES, 1.0)
+    """[train.event_weights] as recomart.core.settings declares them."""
+    return dict(DEFAULTS.event_weights)
 
 
 @dataclass(frozen=True)
 class Weighting:
-    """How interaction rows become confidences (the [train] keys of the same names)."""
+    """How interaction rows become confidences (the [train] keys of the same names, with their
+    defaults)."""
 
-    alpha: float = 20.0
+    alpha: float = DEFAULTS.alpha
     event_weights: Mapping[str, float] = field(default_factory=default_event_weights)
-    scheme: str = "linear"  # "linear" or "bm25"
-    recency_half_life_days: float = 0.0  # 0: no time decay
-    bm25_k1: float = 100.0
-    bm25_b: float = 0.8
+    scheme: str = DEFAULTS.weighting  # "linear" or "bm25"
+    recency_half_life_days: float = DEFAULTS.recency_half_life_days  # 0: no time decay
+    bm25_k1: float = DEFAULTS.bm25_k1
+    bm25_b: float = DEFAULTS.bm25_b
     rating_max: float = RATING_MAX  # [ratings] max: a rating of rating_max weighs 1
-    weight_by: str = "events"  # events | quantity | value
+    weight_by: str = DEFAULTS.weight_by  # events | quantity | value
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:
@@ -111,7 +115,8 @@ def interaction_weights(
     """Per row: event_weights[event_type] * rating / rating_max * amount * recency decay, as
     float64 (the module docstring has the formula).
 
-    Without an event_type column every row is a "view"; a missing rating counts as rating_max;
+    Without an event_type column every row is a DEFAULT_EVENT (a view); a missing rating counts
+    as rating_max;
     the decay needs event_at and counts each row's age from its user's newest row.
     """
     wrong = {
@@ -124,7 +129,7 @@ def interaction_weights(
     if EVENT in interactions:
         per_event = interactions[EVENT].map(dict(event_weights)).to_numpy(dtype=np.float64)
     else:
-        per_event = np.full(len(interactions), float(event_weights.get("view", 1.0)))
+        per_event = np.full(len(interactions), float(event_weights.get(DEFAULT_EVENT, 1.0)))
     missing = np.isnan(per_event)
     if missing.any():
         unknown = sorted(set(interactions.loc[missing, EVENT].astype(str)))
@@ -151,14 +156,15 @@ def interaction_weights(
 def confidence_matrix(
     interactions: pd.DataFrame,
     event_weights: Mapping[str, float] | None = None,
-    alpha: float = 20.0,
+    alpha: float = DEFAULTS.alpha,
     *,
     weighting: Weighting | None = None,
     item_ids: np.ndarray | None = None,
 ) -> tuple[csr_matrix, IdMap, IdMap]:
     """Users x items float32 CSR of confidences, with the user and item id maps.
 
-    Either (event_weights, alpha) for the linear scheme without decay, or a Weighting.
+    Either (event_weights, alpha) for the linear scheme without decay (event_weights None: the
+    [train] defaults), or a Weighting.
     item_ids: the column universe (e.g. the whole catalog, so items without interactions get
     empty columns); default: the items of the rows. Rows sharing a (user, item) pair are summed.
     implicit's ALS reads each stored value as the confidence of a positive preference.
@@ -166,7 +172,12 @@ def confidence_matrix(
     if interactions.empty:
         raise ValueError("no interactions to build a matrix from")
     if weighting is None:
-        weighting = Weighting(alpha=alpha, event_weights=event_weights or default_event_weights())
+        weighting = Weighting(
+            alpha=alpha,
+            event_weights=event_weights or default_event_weights(),
+            scheme="linear",
+            recency_half_life_days=0.0,
+        )
     user_ids, rows = np.unique(interactions[USER].to_numpy(dtype=np.int64), return_inverse=True)
     raw_items = interactions[ITEM].to_numpy(dtype=np.int64)
     if item_ids is None:

@@ -1,12 +1,19 @@
 """The recommender as an MLflow pyfunc model: input shop user ids (string), output ranked
 recommendations with shop item ids (string).
 
-The saved model directory travels as the artifact "recommender"; models_ml and recomart travel
-as code, so `mlflow.pyfunc.load_model(uri)` works wherever the pip requirements are installed.
+The model package (models_ml.package) travels as the artifact "recommender". The code travels
+too, but only what loading and predicting need: the modules of ours that the entry point
+(models_ml/pyfunc_entry.py) imports, directly or not, with their packages' __init__ files
+(shipped_modules: the closure computed from the sources' import statements, like
+tests/test_layers.py). So `mlflow.pyfunc.load_model(uri)` works wherever the pip requirements are
+installed, and a model version holds no data generator, benchmark, feature store or trainer.
 """
 
 from __future__ import annotations
 
+import ast
+import shutil
+import tempfile
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -17,12 +24,13 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-from models_ml.recommender import MatrixFactorizationRecommender
+from models_ml import package
 from recomart.core.schema import ITEM, USER
 
-CODE_ROOT = Path(__file__).resolve().parent.parent  # holds the models_ml and recomart packages
+CODE_ROOT = Path(__file__).resolve().parent.parent  # holds our top-level packages
 ENTRY_POINT = Path(__file__).resolve().parent / "pyfunc_entry.py"
-ARTIFACT = "recommender"
+ENTRY_MODULE = "models_ml.pyfunc_entry"
+ARTIFACT = package.PYFUNC_ARTIFACT
 RANK = "rank"
 SCORE = "score"
 REQUIREMENTS = ("implicit", "numpy", "scipy", "pandas", "threadpoolctl")
@@ -51,7 +59,7 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
     """pyfunc wrapper of MatrixFactorizationRecommender.recommend_ids (shop ids in and out)."""
 
     def load_context(self, context: Any) -> None:
-        self.recommender = MatrixFactorizationRecommender.load(context.artifacts[ARTIFACT])
+        self.recommender = package.load_recommender(context.artifacts[ARTIFACT])
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any]
@@ -88,18 +96,95 @@ def log_pyfunc(
     registered_model_name); return its model URI and registered version (or None).
 
     k is the default list length; MLflow runs the model on example_user_ids (shop ids) while
-    logging.
+    logging. The code logged is shipped_modules()' files only.
     """
-    code = [str(CODE_ROOT / package) for package in ("models_ml", "recomart")]
-    info = mlflow.pyfunc.log_model(
-        name=name,
-        python_model=str(ENTRY_POINT),
-        artifacts={ARTIFACT: str(model_dir)},
-        code_paths=code,
-        signature=signature(k),
-        input_example=pd.DataFrame({USER: [str(u) for u in example_user_ids]}),
-        pip_requirements=[f"{package}=={version(package)}" for package in REQUIREMENTS],
-        registered_model_name=registered_model_name,
-    )
+    with tempfile.TemporaryDirectory(prefix="recomart-pyfunc-code-") as tree:
+        code = copy_code(shipped_modules(), Path(tree))
+        info = mlflow.pyfunc.log_model(
+            name=name,
+            python_model=str(ENTRY_POINT),
+            artifacts={ARTIFACT: str(model_dir)},
+            code_paths=[str(path) for path in code],
+            signature=signature(k),
+            input_example=pd.DataFrame({USER: [str(u) for u in example_user_ids]}),
+            pip_requirements=[f"{dist}=={version(dist)}" for dist in REQUIREMENTS],
+            registered_model_name=registered_model_name,
+        )
     registered = info.registered_model_version
     return info.model_uri, None if registered is None else str(registered)
+
+
+# ------------------------------------------------------------------------- the code it ships
+def our_modules(root: Path = CODE_ROOT) -> dict[str, Path]:
+    """{module name: file} of every module in root's top-level packages (folders with an
+    __init__.py)."""
+    found = {}
+    for top in sorted(p for p in root.iterdir() if (p / "__init__.py").is_file()):
+        for path in top.rglob("*.py"):
+            parts = path.relative_to(root).with_suffix("").parts
+            if not all(part.isidentifier() for part in parts):
+                continue  # not importable (a dbt target folder, a notebook checkpoint, ...)
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def imported_modules(path: Path, module: str, known: set[str]) -> set[str]:
+    """The modules of `known` that `module` (its file `path`) imports anywhere in its body,
+    functions included: `import a.b`, `from a import b` (module b or a name of a), relative
+    imports resolved."""
+    package_name = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package_name.split(".")
+                parent = parts[: len(parts) - node.level + 1]
+                base = ".".join(parent + ([base] if base else []))
+            names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        for name in names:
+            while name and name not in known:
+                name = name.rpartition(".")[0]
+            if name:
+                found.add(name)
+    return found
+
+
+def import_closure(module: str, modules: dict[str, Path]) -> set[str]:
+    """module, every module of ours it imports transitively, and each one's parent packages
+    (importing a.b.c runs a/__init__.py and a/b/__init__.py first)."""
+    known = set(modules)
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parents = [name.rsplit(".", depth)[0] for depth in range(1, name.count(".") + 1)]
+        todo += [p for p in parents if p in known]
+        todo += sorted(imported_modules(modules[name], name, known) - seen)
+    return seen
+
+
+def shipped_modules(root: Path = CODE_ROOT) -> dict[str, Path]:
+    """{module: file} that a logged model carries: the import closure of the entry point."""
+    modules = our_modules(root)
+    return {name: modules[name] for name in sorted(import_closure(ENTRY_MODULE, modules))}
+
+
+def copy_code(modules: dict[str, Path], tree: Path, root: Path = CODE_ROOT) -> list[Path]:
+    """Copy the modules' files into tree, keeping their paths below root; return the top-level
+    package folders made (what log_model's code_paths takes)."""
+    tops = set()
+    for path in modules.values():
+        relative = path.relative_to(root)
+        target = tree / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+        tops.add(tree / relative.parts[0])
+    return sorted(tops)

@@ -2,7 +2,9 @@
 
 The seed's API: MatrixFactorizationRecommender(n_factors=50).fit(train),
 recommend_items(user_id, n_recommendations, exclude_known=True), similar_items(item_id, n),
-explain(user_id, item_id), save(directory) / load(directory).
+explain(user_id, item_id); saving and loading: models_ml.package (save / load_recommender), which
+owns the files. Defaults: those of recomart.core.settings [train] (from_settings builds the
+recommender from a loaded configuration).
 
 Two kinds of ids (models_ml.ids): the frames given to fit() and the batch methods
 (recommend_batch, user_paths, user_ids, item_ids, user_items) use int64 codes; the methods a
@@ -23,59 +25,74 @@ score -inf.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from importlib.metadata import version
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from implicit.cpu.als import AlternatingLeastSquares
-from scipy.sparse import csr_matrix, load_npz, save_npz
+from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 
 from models_ml import coldstart
 from models_ml.ids import Vocabulary
-from models_ml.matrix import UNKNOWN, IdMap, Weighting, confidence_matrix, default_event_weights
+from models_ml.matrix import (
+    DEFAULTS,
+    RATING_MAX,
+    UNKNOWN,
+    IdMap,
+    Weighting,
+    confidence_matrix,
+    default_event_weights,
+)
 from models_ml.ranking import PAD_ITEM, PAD_SCORE, top_k, top_k_dense
-from recomart.core.schema import CATEGORY, ITEM, RATING_MAX, TIME
+from recomart.core.schema import CATEGORY, ITEM, PRICE, TIME
+from recomart.core.settings import Train
 
-FORMAT_VERSION = 3  # 3: shop id vocabularies (string ids) saved with the model
-MODEL_FILE = "als.npz"
-USER_ITEMS_FILE = "user_items.npz"
-IDS_FILE = "ids.npz"
-PARAMS_FILE = "params.json"
-PRICE = "price"
+COLD = DEFAULTS.cold_start
 DENSE_CHUNK = 4096  # users scored densely at a time on the blend path
+
+
+@dataclass(frozen=True)
+class RecommenderState:
+    """Everything a fitted recommender holds, as plain objects: implicit's model, the training
+    matrix, named arrays (ids, cold-start arrays, the vocabularies' arrays) and the constructor
+    params. models_ml.package writes it to files and reads it back."""
+
+    als: AlternatingLeastSquares
+    user_items: csr_matrix
+    arrays: dict[str, np.ndarray]
+    params: dict[str, Any]
 
 
 class MatrixFactorizationRecommender:
     """ALS on the confidence matrix of models_ml.matrix (weighting, BM25, recency), plus
     cold start (models_ml.coldstart). alpha is applied when the matrix is built, so implicit's
-    own alpha stays 1.0. event_weights=None weighs every event type 1.0.
+    own alpha stays 1.0. Every default is the [train] default of recomart.core.settings
+    (event_weights=None: [train.event_weights]); from_settings uses a loaded [train] section.
     """
 
     def __init__(
         self,
-        n_factors: int = 64,
-        iterations: int = 15,
-        regularization: float = 0.05,
-        alpha: float = 20.0,
+        n_factors: int = DEFAULTS.factors,
+        iterations: int = DEFAULTS.iterations,
+        regularization: float = DEFAULTS.regularization,
+        alpha: float = DEFAULTS.alpha,
         event_weights: Mapping[str, float] | None = None,
-        seed: int = 42,
-        weighting: str = "linear",
-        recency_half_life_days: float = 0.0,
-        bm25_k1: float = 100.0,
-        bm25_b: float = 0.8,
-        recent_half_life_days: float = 14.0,
-        few_interactions: int = 3,
-        category_weight: float = 0.5,
-        cold_items: bool = True,
-        price_bands: int = 5,
-        cold_item_shrink: float = 0.5,
+        seed: int = DEFAULTS.seed,
+        weighting: str = DEFAULTS.weighting,
+        recency_half_life_days: float = DEFAULTS.recency_half_life_days,
+        bm25_k1: float = DEFAULTS.bm25_k1,
+        bm25_b: float = DEFAULTS.bm25_b,
+        recent_half_life_days: float = COLD.recent_half_life_days,
+        few_interactions: int = COLD.few_interactions,
+        category_weight: float = COLD.category_weight,
+        cold_items: bool = COLD.cold_items,
+        price_bands: int = COLD.price_bands,
+        cold_item_shrink: float = COLD.cold_item_shrink,
         rating_max: float = RATING_MAX,
-        weight_by: str = "events",
+        weight_by: str = DEFAULTS.weight_by,
     ) -> None:
         self.n_factors = n_factors
         self.iterations = iterations
@@ -97,6 +114,29 @@ class MatrixFactorizationRecommender:
         self.weight_by = weight_by
         self._weighting()  # validate early
         self._model: AlternatingLeastSquares | None = None
+
+    @classmethod
+    def from_settings(
+        cls, train: Train, rating_max: float = RATING_MAX, **overrides: Any
+    ) -> MatrixFactorizationRecommender:
+        """The recommender a [train] section describes (cfg.settings.train), for the top of the
+        rating scale ([ratings] max); overrides are constructor arguments."""
+        params = {
+            "n_factors": train.factors,
+            "iterations": train.iterations,
+            "regularization": train.regularization,
+            "alpha": train.alpha,
+            "event_weights": train.event_weights,
+            "seed": train.seed,
+            "weighting": train.weighting,
+            "recency_half_life_days": train.recency_half_life_days,
+            "bm25_k1": train.bm25_k1,
+            "bm25_b": train.bm25_b,
+            **train.cold_start.model_dump(),
+            "rating_max": rating_max,
+            "weight_by": train.weight_by,
+        }
+        return cls(**{**params, **overrides})
 
     def params(self) -> dict[str, Any]:
         """The constructor arguments, as saved next to the model."""
@@ -419,60 +459,40 @@ class MatrixFactorizationRecommender:
         return out
 
     # ------------------------------------------------------------ persistence
-    def save(self, directory: str | Path) -> Path:
-        """Write the factors, train matrix, id maps and vocabularies, item attributes and params;
-        return the directory."""
+    def state(self) -> RecommenderState:
+        """The fitted recommender as plain objects (models_ml.package saves them)."""
         self._fitted()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self._model.save(str(directory / MODEL_FILE))
-        save_npz(directory / USER_ITEMS_FILE, self._user_items)
-        np.savez(
-            directory / IDS_FILE,
-            user_ids=self._users.ids,
-            item_ids=self._items.ids,
-            popular_ids=self._popular_ids,
-            popular_scores=self._popular_scores,
-            category_names=self._category_names.astype(str),
-            category_codes=self._category_codes,
-            price_bands=self._bands,
-            is_warm=self._is_warm,
+        arrays = {
+            "user_ids": self._users.ids,
+            "item_ids": self._items.ids,
+            "popular_ids": self._popular_ids,
+            "popular_scores": self._popular_scores,
+            "category_names": self._category_names.astype(str),
+            "category_codes": self._category_codes,
+            "price_bands": self._bands,
+            "is_warm": self._is_warm,
             **self._user_vocab.to_arrays("user_vocab"),
             **self._item_vocab.to_arrays("item_vocab"),
-        )
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "params": self.params(),
-            "implicit_version": version("implicit"),
         }
-        (directory / PARAMS_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        return directory
+        return RecommenderState(self._model, self._user_items, arrays, self.params())
 
     @classmethod
-    def load(cls, directory: str | Path) -> MatrixFactorizationRecommender:
-        """Read a model written by save() (of this FORMAT_VERSION; older ones: retrain)."""
-        directory = Path(directory)
-        meta = json.loads((directory / PARAMS_FILE).read_text())
-        if meta["format_version"] != FORMAT_VERSION:
-            raise ValueError(
-                f"the model in {directory} has format {meta['format_version']}, this code reads "
-                f"format {FORMAT_VERSION} (string ids since 3): retrain it (`recomart train`)"
-            )
-        recommender = cls(**meta["params"])
-        with threadpool_limits(1, "blas"):  # implicit warns at construction when BLAS threads
-            recommender._model = AlternatingLeastSquares.load(str(directory / MODEL_FILE))
-        recommender._user_items = csr_matrix(load_npz(directory / USER_ITEMS_FILE))
-        with np.load(directory / IDS_FILE, allow_pickle=False) as ids:
-            recommender._users = IdMap(ids["user_ids"])
-            recommender._items = IdMap(ids["item_ids"])
-            recommender._popular_ids = ids["popular_ids"]
-            recommender._popular_scores = ids["popular_scores"]
-            recommender._category_names = ids["category_names"]
-            recommender._category_codes = ids["category_codes"]
-            recommender._bands = ids["price_bands"]
-            recommender._is_warm = ids["is_warm"]
-            recommender._user_vocab = Vocabulary.from_arrays(ids, "user_vocab")
-            recommender._item_vocab = Vocabulary.from_arrays(ids, "item_vocab")
+    def from_state(cls, state: RecommenderState) -> MatrixFactorizationRecommender:
+        """The recommender whose state() this was (models_ml.package reads it from files)."""
+        recommender = cls(**state.params)
+        arrays = state.arrays
+        recommender._model = state.als
+        recommender._user_items = csr_matrix(state.user_items)
+        recommender._users = IdMap(arrays["user_ids"])
+        recommender._items = IdMap(arrays["item_ids"])
+        recommender._popular_ids = arrays["popular_ids"]
+        recommender._popular_scores = arrays["popular_scores"]
+        recommender._category_names = arrays["category_names"]
+        recommender._category_codes = arrays["category_codes"]
+        recommender._bands = arrays["price_bands"]
+        recommender._is_warm = arrays["is_warm"]
+        recommender._user_vocab = Vocabulary.from_arrays(arrays, "user_vocab")
+        recommender._item_vocab = Vocabulary.from_arrays(arrays, "item_vocab")
         return recommender
 
     # -------------------------------------------------------------- helpers

@@ -1,8 +1,10 @@
-"""One training run: read the marts, hold out a test set ([train.evaluation], models_ml.split),
-fit ALS and two popularity baselines, evaluate all on the same users of the holdout, log
-everything to MLflow (per-user NDCG included), gate the registry (models_ml.registry: a paired
-bootstrap over users), refit for serving, write batch recommendations to the warehouse, save the
-model and a report.
+"""One training run: read the training set through the feature store (models_ml.data), hold out
+a test set ([train.evaluation], models_ml.split), fit ALS and two popularity baselines, evaluate
+all on the same users of the holdout, log everything to MLflow (per-user NDCG included), gate the
+registry (models_ml.registry: a paired bootstrap over users), refit for serving, write batch
+recommendations to the warehouse, save the model package (models_ml.package) and a report.
+
+Settings are the typed [train] section (cfg.settings.train, recomart.core.settings.Train).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,30 +22,27 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from models_ml import batch, plots, registry
+from models_ml import batch, package, plots, registry
 from models_ml.baselines import PopularityRecommender, RecentPopularityRecommender
-from models_ml.data import LOAD_ID, SOURCE_TABLES, Marts, read_marts
+from models_ml.data import LOAD_ID, SOURCE_TABLES, Marts, read_training_data
 from models_ml.evaluate import Scores, evaluate_cold, evaluate_many, rating_metrics
-from models_ml.matrix import matrix_hash
+from models_ml.matrix import RATING_MAX, matrix_hash
 from models_ml.pyfunc import log_pyfunc
-from models_ml.recommender import PARAMS_FILE, MatrixFactorizationRecommender
+from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import EvaluationSettings, Split, holdout
 from models_ml.tracking import tracking_uri, use_experiment
 from recomart.core import config
-from recomart.core.schema import EVENT, ITEM, RATING, RATING_MAX, TIME, USER
+from recomart.core.schema import EVENT, ITEM, RATING, TIME, USER
+from recomart.core.settings import NESTED, Train
+from recomart.features import FeatureStore
 
 log = logging.getLogger("training")
-MODEL_DIR = "als"  # the last trained model: <paths.models>/als
-RUN_FILE = "training.json"  # inside the model directory: the run that produced it
-ITEMS_FILE = "items.parquet"  # inside the model directory: item_id, title, category, price
 REPORT_FILE = "train_metrics.json"  # <paths.reports>/train_metrics.json
-MODEL_ARTIFACTS = "model"  # run artifact folder holding the saved model directory
 PYFUNC_NAME = "recommender"  # name of the logged pyfunc model
 MODEL = "als"
 BASELINES = ("popularity", "recent_popularity")
 PROMOTION_METRIC = "ndcg"
 CHAMPION_KEY = "champion"
-NESTED = ("event_weights", "cold_start", "tune", "evaluation")
 
 
 @dataclass
@@ -78,43 +76,21 @@ class Outcome:
         return self.scores[MODEL].user_ids
 
 
-def hyperparameters(train_cfg: dict[str, Any]) -> dict[str, Any]:
+def hyperparameters(train: Train) -> dict[str, Any]:
     """The [train] section flattened for MLflow: event_weights.view -> event_weight_view,
     cold_start.few_interactions -> cold_start_few_interactions, evaluation.holdout ->
     evaluation_holdout (every setting, defaults included); the tune section left out."""
-    flat = {key: value for key, value in train_cfg.items() if key not in NESTED}
-    flat.update({f"event_weight_{event}": w for event, w in train_cfg["event_weights"].items()})
-    flat.update({f"cold_start_{key}": v for key, v in train_cfg.get("cold_start", {}).items()})
-    settings = EvaluationSettings.from_config(train_cfg).as_dict()
-    flat.update({f"evaluation_{key}": value for key, value in settings.items()})
+    values = train.model_dump()
+    flat = {key: value for key, value in values.items() if key not in NESTED}
+    flat.update({f"event_weight_{event}": w for event, w in train.event_weights.items()})
+    flat.update({f"cold_start_{key}": v for key, v in values["cold_start"].items()})
+    flat.update({f"evaluation_{key}": v for key, v in train.evaluation.as_dict().items()})
     return flat
 
 
-def build_model(
-    train_cfg: dict[str, Any], rating_max: float = RATING_MAX
-) -> MatrixFactorizationRecommender:
-    """A MatrixFactorizationRecommender configured from the [train] section and the top of the
-    rating scale ([ratings] max)."""
-    cold = train_cfg.get("cold_start", {})
-    return MatrixFactorizationRecommender(
-        n_factors=train_cfg["factors"],
-        iterations=train_cfg["iterations"],
-        regularization=train_cfg["regularization"],
-        alpha=train_cfg["alpha"],
-        event_weights=train_cfg["event_weights"],
-        seed=train_cfg["seed"],
-        weighting=train_cfg.get("weighting", "linear"),
-        recency_half_life_days=train_cfg.get("recency_half_life_days", 0.0),
-        bm25_k1=train_cfg.get("bm25_k1", 100.0),
-        bm25_b=train_cfg.get("bm25_b", 0.8),
-        rating_max=rating_max,
-        weight_by=train_cfg.get("weight_by", "events"),
-        **cold,
-    )
-
-
-def recent_half_life(train_cfg: dict[str, Any]) -> float:
-    return float(train_cfg.get("cold_start", {}).get("recent_half_life_days", 14.0))
+def build_model(train: Train, rating_max: float = RATING_MAX) -> MatrixFactorizationRecommender:
+    """The recommender of a [train] section and the top of the rating scale ([ratings] max)."""
+    return MatrixFactorizationRecommender.from_settings(train, rating_max)
 
 
 def frame_hash(frame: pd.DataFrame) -> str:
@@ -126,35 +102,31 @@ def frame_hash(frame: pd.DataFrame) -> str:
     ).hexdigest()
 
 
-def fit_and_evaluate(
-    marts: Marts, train_cfg: dict[str, Any], rating_max: float = RATING_MAX
-) -> Outcome:
+def fit_and_evaluate(marts: Marts, train: Train, rating_max: float = RATING_MAX) -> Outcome:
     """Hold out a test set ([train.evaluation]), fit ALS and both popularity baselines on train,
     evaluate all on the same warm users (one top-N list each) and the cold users apart."""
-    k = train_cfg["k"]
-    settings = EvaluationSettings.from_config(train_cfg)
-    min_rating = train_cfg["min_relevant_rating"]
+    k = train.k
+    settings = train.evaluation
+    min_rating = train.min_relevant_rating
     split = holdout(marts.interactions, settings, min_rating)
     if split.train.empty or split.test.empty:
         raise ValueError(f"holdout {split.label} leaves an empty train or test set")
     log.info("Holdout: %s (%s)", split.label, split.reason)
 
     t0 = time.perf_counter()
-    model = build_model(train_cfg, rating_max).fit(
-        split.train, marts.catalog, marts.users, marts.items
-    )
+    model = build_model(train, rating_max).fit(split.train, marts.catalog, marts.users, marts.items)
     fit_seconds = time.perf_counter() - t0
     recommenders = {
         MODEL: model,
         "popularity": PopularityRecommender().fit(split.train),
-        "recent_popularity": RecentPopularityRecommender(recent_half_life(train_cfg)).fit(
-            split.train
-        ),
+        "recent_popularity": RecentPopularityRecommender(
+            train.cold_start.recent_half_life_days
+        ).fit(split.train),
     }
 
     t0 = time.perf_counter()
     n_catalog = int(marts.catalog[ITEM].nunique())
-    max_k = int(train_cfg.get("plot_max_k", 20))
+    max_k = train.plot_max_k
     scores = evaluate_many(
         recommenders, split.train, split.test, k, min_rating, n_catalog, max_k=max_k
     )
@@ -164,7 +136,7 @@ def fit_and_evaluate(
         name: evaluate_cold(rec, split.train, split.test, k, min_rating, n_catalog)
         for name, rec in recommenders.items()
     }
-    rating = rating_metrics(split.train, split.test, train_cfg.get("rating_regularization", 5.0))
+    rating = rating_metrics(split.train, split.test, train.rating_regularization)
     evaluate_seconds = time.perf_counter() - t0
 
     sizes = {
@@ -236,40 +208,6 @@ def metric_values(outcome: Outcome) -> dict[str, float]:
     return flat
 
 
-def save_model(
-    model: MatrixFactorizationRecommender,
-    models_dir: Path,
-    run: dict,
-    catalog: pd.DataFrame | None = None,
-) -> Path:
-    """Save the candidate into <models_dir>/.als.candidate (whole, or not at all); return it.
-
-    catalog (item_id codes of the model's vocabulary, title, category, price) is saved beside
-    the model as ITEMS_FILE, keyed by shop item ids: the serving API shows it without opening
-    the warehouse.
-    """
-    staging = models_dir / f".{MODEL_DIR}.candidate"
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save(staging)
-    if catalog is not None:
-        shop = catalog.assign(**{ITEM: model.items.decode(catalog[ITEM])})
-        shop.to_parquet(staging / ITEMS_FILE, index=False)
-    (staging / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
-    return staging
-
-
-def install_model(staging: Path, models_dir: Path) -> Path:
-    """Make a saved candidate the local champion copy <models_dir>/als (what serving loads)."""
-    target = models_dir / MODEL_DIR
-    old = models_dir / f".{MODEL_DIR}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-    return target
-
-
 def _log_plots(
     outcome: Outcome, final_recs: np.ndarray, final: MatrixFactorizationRecommender, k: int
 ) -> None:
@@ -289,10 +227,10 @@ def _log_plots(
 
 
 def _champion_gate(
-    client: MlflowClient, train_cfg: dict[str, Any], outcome: Outcome, catalog: pd.DataFrame
+    client: MlflowClient, train: Train, outcome: Outcome, catalog: pd.DataFrame
 ) -> registry.Decision:
     """The gate of models_ml.registry on the per-user promotion metric of this holdout."""
-    k = train_cfg["k"]
+    k = train.k
     metric = f"{PROMOTION_METRIC}_at_{k}"
     per_user = outcome.per_user(metric)
     split, settings = outcome.split, outcome.settings
@@ -303,7 +241,7 @@ def _champion_gate(
             split.train, catalog, outcome.model.users, outcome.model.items
         )
         scores = evaluate_many(
-            {CHAMPION_KEY: champion}, split.train, split.test, k, train_cfg["min_relevant_rating"]
+            {CHAMPION_KEY: champion}, split.train, split.test, k, train.min_relevant_rating
         )[CHAMPION_KEY]
         if not np.array_equal(scores.user_ids, users):
             raise RuntimeError("the refitted champion was scored on other users than the candidate")
@@ -311,13 +249,13 @@ def _champion_gate(
 
     champion = registry.champion_scores(
         client,
-        train_cfg["model_name"],
+        train.model_name,
         metric,
         MODEL,
         outcome.lineage["holdout_sha256"],
         outcome.eval_shop_ids,
         refit_and_score,
-        f"{MODEL_ARTIFACTS}/{PARAMS_FILE}",
+        f"{package.RUN_ARTIFACTS}/{package.PARAMS_FILE}",
     )
     decision = registry.decide(
         metric,
@@ -325,10 +263,10 @@ def _champion_gate(
         {name: per_user[name] for name in BASELINES},
         None if champion is None else champion.values,
         min_eval_users=settings.min_eval_users,
-        min_improvement=train_cfg.get("min_improvement", 0.0),
+        min_improvement=train.min_improvement,
         samples=settings.bootstrap_samples,
         confidence=settings.confidence,
-        seed=train_cfg["seed"],
+        seed=train.seed,
     )
     if champion is not None:
         decision.champion_version = champion.version
@@ -361,22 +299,22 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
     """
     started = time.perf_counter()
     cfg = cfg or config.load()
-    paths, train_cfg = cfg.paths, cfg.train
-    k = train_cfg["k"]
-    EvaluationSettings.from_config(train_cfg)  # a wrong setting fails before any run starts
+    paths, train = cfg.paths, cfg.settings.train  # validated when the config was read
+    k = train.k
     experiment_id = use_experiment(paths.mlflow)
     client = MlflowClient(tracking_uri(paths.mlflow))
 
     with mlflow.start_run(experiment_id=experiment_id) as run:
         run_id = run.info.run_id
-        mlflow.log_params(hyperparameters(train_cfg))
+        mlflow.log_params(hyperparameters(train))
         mlflow.set_tag("warehouse", str(paths.warehouse))
         t0 = time.perf_counter()
-        marts = read_marts(paths.warehouse)  # read-only, closed before anything fits
+        # the feature store's training set: read-only, closed before anything fits
+        marts = read_training_data(FeatureStore(cfg))
         read_seconds = time.perf_counter() - t0
         log.info("Read %d interactions; fitting ALS and the baselines", len(marts.interactions))
         rating_max = cfg.settings.ratings.max
-        outcome = fit_and_evaluate(marts, train_cfg, rating_max)
+        outcome = fit_and_evaluate(marts, train, rating_max)
         timings = {"read_seconds": read_seconds, **outcome.timings}
         log.info(
             "Fitted on %d rows (holdout %s) in %.1f s; NDCG@%d %.4f (popularity %.4f) over"
@@ -415,14 +353,14 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
 
         log.info("Comparing with the champion")
         t0 = time.perf_counter()
-        decision = _champion_gate(client, train_cfg, outcome, marts.catalog)
+        decision = _champion_gate(client, train, outcome, marts.catalog)
         timings["gate_seconds"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         final = outcome.model
-        if train_cfg.get("refit_on_all_data", False):
+        if train.refit_on_all_data:
             log.info("Refitting on all %d rows for serving", len(marts.interactions))
-            final = build_model(train_cfg, rating_max).fit(
+            final = build_model(train, rating_max).fit(
                 marts.interactions, marts.catalog, marts.users, marts.items
             )
             lineage["served_matrix_sha256"] = served_matrix_hash(final)
@@ -438,34 +376,37 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
             "run_id": run_id,
             "holdout_cutoff": outcome.cutoff,
             "k": k,
-            "refit_on_all_data": bool(train_cfg.get("refit_on_all_data", False)),
+            "refit_on_all_data": train.refit_on_all_data,
         }
-        candidate_dir = save_model(final, paths.models, run_info, marts.catalog)
-        mlflow.log_artifacts(str(candidate_dir), artifact_path=MODEL_ARTIFACTS)
+        # the item attributes (title, category, price) travel in the package: serving shows
+        # them without opening the warehouse
+        candidate_dir = package.save(final, paths.models, run_info, marts.catalog)
+        mlflow.log_artifacts(str(candidate_dir), artifact_path=package.RUN_ARTIFACTS)
         timings["save_and_log_artifacts_seconds"] = time.perf_counter() - t0
         log.info("Logging and registering the model in MLflow")
         t0 = time.perf_counter()
         example_users = final.users.decode(final.user_ids[:1]).tolist()
         model_uri, model_version = log_pyfunc(
             candidate_dir, k, example_users, name=PYFUNC_NAME,
-            registered_model_name=train_cfg["model_name"],
+            registered_model_name=train.model_name,
         )  # fmt: skip
         timings["log_pyfunc_seconds"] = time.perf_counter() - t0
 
         rows_written = None
-        model_dir = paths.models / MODEL_DIR  # the champion's local copy: replaced if promoted
+        model_dir = package.local_dir(paths.models)  # the champion's copy: replaced if promoted
         log.info("Gate: %s (%s)", "promote" if decision.promote else "keep", decision.reason)
         if decision.promote:
-            registry.promote(client, train_cfg["model_name"], model_version)
-            install_model(candidate_dir, paths.models)
+            registry.promote(client, train.model_name, model_version)
+            package.install(candidate_dir, paths.models)
             t0 = time.perf_counter()
             frame = batch.recommendations_frame(
-                final, k, train_cfg["model_name"], model_version, run_id
-            )
+                final, k, train.model_name, model_version, run_id,
+                items=package.shop_items(final, marts.catalog),
+            )  # fmt: skip
             rows_written = batch.write_recommendations(paths.warehouse, frame)
             timings["write_recommendations_seconds"] = time.perf_counter() - t0
         else:
-            shutil.rmtree(candidate_dir, ignore_errors=True)
+            package.discard(candidate_dir)
         mlflow.set_tags(
             {
                 "promoted": str(decision.promote).lower(),
@@ -492,7 +433,7 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         "sizes": outcome.sizes,
         "lineage": lineage,
         "promotion": decision.as_dict(),
-        "model_name": train_cfg["model_name"],
+        "model_name": train.model_name,
         "model_version": model_version,
         "recommendations_table": batch.TABLE if rows_written is not None else None,
         "recommendations_rows": rows_written,

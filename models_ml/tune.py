@@ -23,12 +23,14 @@ import mlflow
 import numpy as np
 
 from models_ml.baselines import PopularityRecommender
-from models_ml.data import read_marts
+from models_ml.data import read_training_data
 from models_ml.evaluate import evaluate
-from models_ml.split import EvaluationSettings, holdout
+from models_ml.split import holdout
 from models_ml.tracking import use_experiment
 from models_ml.train import build_model
 from recomart.core import config
+from recomart.core.settings import Train
+from recomart.features import FeatureStore
 
 EXPERIMENT = "recomart-tuning"
 REPORT_FILE = "tuning.json"
@@ -52,6 +54,11 @@ def sample(space: dict[str, list], n_trials: int, seed: int) -> list[dict[str, A
     return [points[i] for i in sorted(chosen)]
 
 
+def with_point(train: Train, point: dict[str, Any]) -> Train:
+    """The [train] section with a grid point's values, validated like the file's."""
+    return Train.model_validate({**train.model_dump(), **point})
+
+
 def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
     """Search, record and return {metric, holdout, validation, trials, best, best_params, ...}.
 
@@ -59,16 +66,16 @@ def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
     leave-last-n) and reference time (models_ml.split.Split.info).
     """
     cfg = cfg or config.load()
-    train_cfg = cfg.train
-    tune_cfg = train_cfg.get("tune", {})
-    k = train_cfg["k"]
+    train = cfg.settings.train
+    tune = train.tune
+    k = train.k
     metric = f"ndcg_at_{k}"
-    settings = EvaluationSettings.from_config(train_cfg)
-    min_rating = train_cfg["min_relevant_rating"]
-    marts = read_marts(cfg.paths.warehouse)
+    settings = train.evaluation
+    min_rating = train.min_relevant_rating
+    marts = read_training_data(FeatureStore(cfg))
     test_split = holdout(marts.interactions, settings, min_rating)
-    if tune_cfg.get("validation_days"):  # validated with the settings (recomart.core.settings)
-        settings = settings.with_holdout_days(tune_cfg["validation_days"])
+    if tune.validation_days:  # validated with the settings (recomart.core.settings)
+        settings = settings.with_holdout_days(tune.validation_days)
     validation = holdout(test_split.train, settings, min_rating)
     if validation.train.empty or validation.test.empty:
         raise ValueError("the training part is too small to carve a validation split from")
@@ -82,11 +89,9 @@ def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
     baseline = baseline_scores[metric]
 
     trials = []
-    for number, point in enumerate(
-        sample(tune_cfg["space"], tune_cfg.get("n_trials", 16), train_cfg["seed"])
-    ):
+    for number, point in enumerate(sample(tune.space, tune.n_trials, train.seed)):
         started = time.perf_counter()
-        model = build_model({**train_cfg, **point}, cfg.settings.ratings.max).fit(
+        model = build_model(with_point(train, point), cfg.settings.ratings.max).fit(
             validation.train, marts.catalog
         )
         fit_seconds = time.perf_counter() - started

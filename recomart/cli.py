@@ -116,7 +116,7 @@ def _run(args: argparse.Namespace, cfg: config.Config) -> None:
         case "bench-movielens":
             print_benchmark(cfg, args.path)
         case "serve":
-            where = ServeSettings.from_config(cfg.serve, host=args.host, port=args.port)
+            where = ServeSettings.from_config(cfg.settings.serve, host=args.host, port=args.port)
             errors.ensure_port_free(where.host, where.port)  # uvicorn would only log and exit
             serve(cfg, args.host, args.port, args.poll_seconds, not args.no_access_log)
         case "docs":

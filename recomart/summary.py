@@ -88,7 +88,7 @@ def _train_lines(cfg: config.Config) -> list[str]:
     metrics = _read_json(cfg.paths.reports / "train_metrics.json")
     if not metrics:
         return ["Model: not trained"]
-    k = cfg.train["k"]
+    k = cfg.settings.train.k
     names = [f"precision_at_{k}", f"recall_at_{k}", f"ndcg_at_{k}"]
     scored = metrics.get("n_eval_users", "?")
     lines = [f"Model (holdout: {_holdout_text(metrics)}, {scored} users scored)"]

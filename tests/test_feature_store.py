@@ -7,12 +7,19 @@ marts.interactions, independently of the SQL and of the store's own joins.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
-from conftest import run_stage
+from conftest import config_for, run_stage, with_code_under_test
 
+from recomart.core import config
+from recomart.core.warehouse import candidate_path
 from recomart.features import FeatureStore, FeatureStoreError
 
 pytestmark = pytest.mark.e2e
@@ -252,3 +259,107 @@ def test_docs_generate_the_lineage_to_training_and_serving(pipeline_run: dict) -
             assert reaches(node, f"source.recomart.{source}")
     catalog = json.loads((target / "catalog.json").read_text())
     assert "model.recomart.user_item_features" in catalog["nodes"]
+
+
+# ----------------------------------------------------------------- the training set, point in time
+def test_training_set_holds_what_was_known_at_its_time(
+    pipeline_run: dict, store: FeatureStore
+) -> None:
+    rows = _sql(
+        pipeline_run,
+        "select user_id::varchar as user_id, item_id::varchar as item_id, event_type, event_at"
+        " from marts.interactions",
+    )
+    catalog = _sql(
+        pipeline_run,
+        "select item_id::varchar as item_id, title, category, price from marts.item_features",
+    )
+    as_of = rows["event_at"].quantile(0.5)
+    known = rows[rows["event_at"] <= as_of]
+    assert 0 < len(known) < len(rows)  # the cutoff leaves something out
+    full, then = store.training_set(), store.training_set(as_of=as_of.isoformat())
+    assert len(full.interactions) == len(rows)
+    assert len(then.interactions) == len(known)
+    assert then.interactions["event_at"].max() <= as_of < full.interactions["event_at"].max()
+
+    def decoded(data) -> pd.DataFrame:
+        users = dict(zip(data.user_codes.tolist(), data.user_names.tolist(), strict=True))
+        items = dict(zip(data.item_codes.tolist(), data.item_names.tolist(), strict=True))
+        frame = data.interactions
+        return pd.DataFrame(
+            {
+                "user_id": frame["user_id"].map(users),
+                "item_id": frame["item_id"].map(items),
+                "event_type": frame["event_type"],
+                "event_at": frame["event_at"],
+            }
+        )
+
+    columns = ["user_id", "item_id", "event_type", "event_at"]
+    for data, expected in ((full, rows), (then, known)):
+        got = decoded(data).sort_values(columns).reset_index(drop=True)
+        want = expected.sort_values(columns).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, want, check_dtype=False)
+        # codes: positions of the ids sorted as text; users of the rows, items of rows + catalog
+        assert data.user_names.tolist() == sorted(set(expected["user_id"]))
+        assert data.item_names.tolist() == sorted(
+            set(expected["item_id"]) | set(catalog["item_id"])
+        )
+        assert data.user_codes.tolist() == list(range(len(data.user_codes)))
+    # item attributes: the catalog's, keyed by code; the same through item_attributes()
+    names = dict(zip(then.item_codes.tolist(), then.item_names.tolist(), strict=True))
+    attributes = then.items.assign(item_id=then.items["item_id"].map(names))
+    want = catalog.sort_values("item_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        attributes.sort_values("item_id").reset_index(drop=True), want, check_dtype=False
+    )
+    pd.testing.assert_frame_equal(store.item_attributes(), want, check_dtype=False)
+
+
+# ----------------------------------------------------- saving never touches the live warehouse
+def _copy_home(pipeline_run: dict, tmp_path: Path) -> tuple[Path, config.Config]:
+    home = tmp_path / "home"
+    shutil.copytree(pipeline_run["home"], home)
+    return home, config_for(home, home / "recomart.toml")
+
+
+def test_saving_features_between_transform_and_quality_lets_the_gate_publish(
+    pipeline_run: dict, tmp_path: Path
+) -> None:
+    home, cfg = _copy_home(pipeline_run, tmp_path)
+    live = cfg.paths.warehouse
+    run_stage(home, home / "recomart.toml", "transform")  # builds the candidate
+    before = live.stat()
+    fs = FeatureStore(cfg)
+    users = fs.get_feature("user_features.interaction_count")
+    saved = fs.save_feature(
+        users.assign(score=1.0)[["user_id", "score"]], "user_scores", "v1", join_keys=["user_id"]
+    )
+    assert saved.relation == "feature_store.main.user_scores__v1"
+    assert cfg.paths.feature_store == live.parent / "feature_store.duckdb"
+    assert cfg.paths.feature_store.is_file()
+    after = live.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+    run_stage(home, home / "recomart.toml", "quality")  # passes and publishes (exit 0)
+    assert not candidate_path(live).exists()
+    with duckdb.connect(str(live), read_only=True) as con:
+        schemas = con.execute("select schema_name from information_schema.schemata").fetchall()
+    schemas = {schema for (schema,) in schemas}
+    assert "feature_store" not in schemas and "marts" in schemas
+    published = FeatureStore(cfg)
+    assert (published.get_feature("user_scores")["score"] == 1.0).all()
+    view = published.create_feature_view(["user_features.avg_rating", "user_scores"], "user_id")
+    assert len(view) == len(users) and (view["user_scores__score"] == 1.0).all()
+
+    # control: a write into the live warehouse at the same moment (what saving used to do)
+    # makes the gate refuse to publish, so the test above could fail
+    run_stage(home, home / "recomart.toml", "transform")
+    with duckdb.connect(str(live)) as con:
+        con.execute("create schema feature_store")
+    env = {**os.environ, "RECOMART_HOME": str(home), "RECOMART_CONFIG": str(home / "recomart.toml")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "recomart.cli", "quality"], env=with_code_under_test(env),
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "changed after the candidate" in proc.stderr

@@ -152,7 +152,7 @@ def test_item_features_equal_hand_computed_values(
 ) -> None:
     features = _sql(pipeline_run, "select * from marts.item_features").set_index("item_id")
     assert len(features) == pipeline_run["manifest"]["catalog"]["products"]
-    half_life = pipeline_run["cfg"].transform["feature_half_life_days"]
+    half_life = pipeline_run["cfg"].settings.transform.feature_half_life_days
     reference = expected_clean["event_at"].max()
     busiest = expected_clean["item_id"].value_counts()
     for item_id in [*busiest.index[:3], busiest.index[-1]]:
@@ -170,17 +170,17 @@ def test_item_features_equal_hand_computed_values(
 
 
 def test_top10_excludes_what_the_user_already_had(pipeline_run: dict) -> None:
-    from models_ml.recommender import MatrixFactorizationRecommender
+    from models_ml import package
 
     metrics = json.loads((pipeline_run["cfg"].paths.reports / "train_metrics.json").read_text())
-    model = MatrixFactorizationRecommender.load(pipeline_run["cfg"].paths.models / "als")
+    model = package.load_local(pipeline_run["cfg"].paths.models)
     cutoff = metrics["holdout_cutoff"]
     train = _sql(
         pipeline_run,
         "select user_id::varchar as user_id, item_id::varchar as item_id"
         f" from marts.interactions where event_at < '{cutoff}'",
     )
-    k = pipeline_run["cfg"].train["k"]
+    k = pipeline_run["cfg"].settings.train.k
     for user_id in train["user_id"].value_counts().index[:20]:
         recommended = [item for item, _ in model.recommend_items(user_id, k, exclude_known=True)]
         assert len(recommended) == k
@@ -195,12 +195,12 @@ def test_mlflow_run_has_metrics_for_model_and_baseline(pipeline_run: dict) -> No
     runs = client.search_runs([experiment.experiment_id])
     assert len(runs) == 1
     metrics = runs[0].data.metrics
-    k = pipeline_run["cfg"].train["k"]
+    k = pipeline_run["cfg"].settings.train.k
     for model in ("als", "popularity"):
         for name in ("precision", "recall", "ndcg"):
             assert 0 <= metrics[f"{model}_{name}_at_{k}"] <= 1
     assert metrics[f"als_ndcg_at_{k}"] > metrics[f"popularity_ndcg_at_{k}"]
-    assert runs[0].data.params["factors"] == str(pipeline_run["cfg"].train["factors"])
+    assert runs[0].data.params["factors"] == str(pipeline_run["cfg"].settings.train.factors)
 
 
 def test_quality_gate_passed_and_summary_says_so(pipeline_run: dict) -> None:

@@ -11,16 +11,15 @@ import pandas as pd
 import pytest
 from conftest import run_stage
 
+from models_ml import package
 from models_ml.data import read_marts
-from models_ml.recommender import MatrixFactorizationRecommender
-from models_ml.train import MODEL_DIR
 
 pytestmark = pytest.mark.e2e
 
 
 def test_batch_recommendations_table_for_every_user(pipeline_run: dict) -> None:
     cfg = pipeline_run["cfg"]
-    k = cfg.train["k"]
+    k = cfg.settings.train.k
     with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
         users = set(con.sql("select user_id::varchar as u from marts.interactions").df()["u"])
         table = con.sql("select * from recommendations.user_recommendations").df()
@@ -37,7 +36,7 @@ def test_batch_recommendations_table_for_every_user(pipeline_run: dict) -> None:
     assert table["model_version"].nunique() == 1 and set(table["item_id"]) <= catalog
     assert not table.duplicated(["user_id", "item_id"]).any()
     # the rows are the champion's lists, in shop ids
-    model = MatrixFactorizationRecommender.load(cfg.paths.models / MODEL_DIR)
+    model = package.load_local(cfg.paths.models)
     some = sorted(users)[:5]
     expected, _ = model.recommend_ids(some, k)
     for user, items in zip(some, expected.tolist(), strict=True):

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from synthetic_marts import SHOP_USERS, planted_interactions, shop_world
 
+from models_ml import package
 from models_ml.baselines import (
     PopularityRecommender,
     RecentPopularityRecommender,
@@ -23,6 +24,7 @@ from models_ml.matrix import Weighting, confidence_matrix
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import Split, last_days
 from recomart.core.schema import CATEGORY, EVENT, ITEM, QUANTITY, RATING, TIME, USER
+from recomart.core.settings import Train
 
 UNKNOWN_USER = 10**9
 SMALL_MODEL = {"n_factors": 16, "iterations": 10, "regularization": 0.05, "alpha": 20.0}
@@ -116,8 +118,8 @@ def test_recent_popularity_prefers_what_is_popular_now() -> None:
 def test_save_and_load_give_identical_recommendations(
     split: Split, als: MatrixFactorizationRecommender, tmp_path
 ) -> None:
-    als.save(tmp_path / "model")
-    loaded = MatrixFactorizationRecommender.load(tmp_path / "model")
+    package.save_recommender(als, tmp_path / "model")
+    loaded = package.load_recommender(tmp_path / "model")
     users = np.append(np.unique(split.train[USER]), UNKNOWN_USER)
     for exclude_known in (True, False):
         before = als.recommend_batch(users, 10, exclude_known)
@@ -168,7 +170,9 @@ def test_recency_halves_the_weight_every_half_life_before_the_users_last_event()
     # user 10: newest 2026-06-21, its other row 10 days older; user 20 active a year earlier:
     # newest 2025-06-21, its other row 20 days before that
     interactions[TIME] = pd.to_datetime(["2026-06-11", "2026-06-21", "2025-06-01", "2025-06-21"])
-    weighting = Weighting(alpha=1.0, event_weights=EVENT_WEIGHTS, recency_half_life_days=10.0)
+    weighting = Weighting(
+        alpha=1.0, event_weights=EVENT_WEIGHTS, scheme="linear", recency_half_life_days=10.0
+    )
     matrix, _, _ = confidence_matrix(interactions, weighting=weighting)
     # (10,100): 1 * 0.5; (10,200): 1 * 1; (20,100): 4 * 0.25 = 1; (20,200): 1 * 1. A decay from
     # the newest event of all (2026-06-21) would leave user 20 with weights of 2^-36.5
@@ -184,14 +188,14 @@ def test_returns_cancel_purchases_and_quantities_scale_by_log2() -> None:
     )  # fmt: skip
     interactions[QUANTITY] = [3.0, -3.0, np.nan, -1.0, 7.0]
     weights = {**EVENT_WEIGHTS, "return": -4.0}
-    weighting = Weighting(alpha=1.0, event_weights=weights, weight_by="quantity")
+    weighting = Weighting(alpha=1.0, event_weights=weights, scheme="linear", weight_by="quantity")
     matrix, _, _ = confidence_matrix(interactions, weighting=weighting)
     # (10,100): 4 * log2(4) - 4 * log2(4) = 0, as if never seen (no stored cell); (10,300): a view
     # without quantity, 1; (20,100): -4 * log2(2) = -4, a dislike; (20,200): 4 * log2(8) = 12
     np.testing.assert_allclose(matrix.toarray(), [[0.0, 0.0, 1.0], [-4.0, 12.0, 0.0]])
     assert matrix.nnz == 3
     # a missing rating counts as the top of the scale, on any scale: 4 * 10 / 10
-    scaled = Weighting(alpha=1.0, event_weights=EVENT_WEIGHTS, rating_max=10.0)
+    scaled = Weighting(alpha=1.0, event_weights=EVENT_WEIGHTS, scheme="linear", rating_max=10.0)
     one = rows((1, 1, "purchase", np.nan), (2, 1, "purchase", 5.0))
     np.testing.assert_allclose(
         confidence_matrix(one, weighting=scaled)[0].toarray(), [[4.0], [2.0]]
@@ -325,8 +329,8 @@ def test_sku_ids_come_back_as_strings_from_every_shop_id_method(shop: dict, tmp_
     with pytest.raises(TypeError):
         model.recommend_batch(["007"], 5)  # the batch methods take codes, not shop ids
     # saved and loaded: the vocabularies travel with the model
-    model.save(tmp_path / "model")
-    loaded = MatrixFactorizationRecommender.load(tmp_path / "model")
+    package.save_recommender(model, tmp_path / "model")
+    loaded = package.load_recommender(tmp_path / "model")
     assert loaded.users == model.users and loaded.items == model.items
     for user in SHOP_USERS:
         assert loaded.recommend_items(user, 5) == model.recommend_items(user, 5)
@@ -340,8 +344,31 @@ def test_fit_refuses_codes_missing_from_the_vocabulary(split: Split) -> None:
 
 
 def test_load_refuses_an_older_model_format(als: MatrixFactorizationRecommender, tmp_path) -> None:
-    directory = als.save(tmp_path / "old")
+    directory = package.save_recommender(als, tmp_path / "old")
     meta = json.loads((directory / "params.json").read_text())
     (directory / "params.json").write_text(json.dumps({**meta, "format_version": 2}))
     with pytest.raises(ValueError, match="retrain"):
-        MatrixFactorizationRecommender.load(directory)
+        package.load_recommender(directory)
+
+
+def test_the_recommender_has_one_set_of_defaults_the_settings() -> None:
+    """Built without arguments, the recommender is the one [train]'s defaults describe
+    (recomart.core.settings), and so is its confidence weighting."""
+    defaults = Train()
+    built = MatrixFactorizationRecommender()
+    assert built.params() == MatrixFactorizationRecommender.from_settings(defaults).params()
+    params = built.params()
+    assert (params["n_factors"], params["iterations"], params["regularization"]) == (
+        defaults.factors, defaults.iterations, defaults.regularization,
+    )  # fmt: skip
+    assert params["event_weights"] == defaults.event_weights
+    assert params["recent_half_life_days"] == defaults.cold_start.recent_half_life_days
+    weighting = Weighting()
+    assert (weighting.alpha, weighting.scheme, weighting.recency_half_life_days) == (
+        defaults.alpha, defaults.weighting, defaults.recency_half_life_days,
+    )  # fmt: skip
+    assert built._weighting() == weighting
+    # a loaded configuration's values reach the recommender
+    changed = Train(factors=3, cold_start={"few_interactions": 7})
+    params = MatrixFactorizationRecommender.from_settings(changed, rating_max=10.0).params()
+    assert (params["n_factors"], params["few_interactions"], params["rating_max"]) == (3, 7, 10.0)

@@ -41,6 +41,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from synthetic_marts import SHOP_USERS, shop_world, write_marts
 
+from models_ml import package
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.registry import CHAMPION
 from models_ml.serving.app import create_app
@@ -48,7 +49,7 @@ from models_ml.serving.holder import ModelHolder
 from models_ml.serving.loader import RegistrySource
 from models_ml.serving.settings import API_KEY_HEADER, ServeSettings
 from models_ml.tracking import tracking_uri
-from models_ml.train import MODEL_DIR, run_training
+from models_ml.train import run_training
 from recomart.core import config
 
 pytestmark = [
@@ -74,7 +75,7 @@ def client(cfg):
 @pytest.fixture(scope="module")
 def model(cfg) -> MatrixFactorizationRecommender:
     """The champion's local copy that training installed: an independent way to the answers."""
-    return MatrixFactorizationRecommender.load(cfg.paths.models / MODEL_DIR)
+    return package.load_local(cfg.paths.models)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,7 @@ def catalog(cfg) -> dict[str, tuple]:
 
 def champion_version(cfg) -> str:
     client = MlflowClient(tracking_uri(cfg.paths.mlflow))
-    return str(client.get_model_version_by_alias(cfg.train["model_name"], CHAMPION).version)
+    return str(client.get_model_version_by_alias(cfg.settings.train.model_name, CHAMPION).version)
 
 
 def users_by_path(model: MatrixFactorizationRecommender, path: str) -> list[str]:
@@ -108,7 +109,7 @@ def test_health_and_model_describe_the_registry_champion(client, cfg) -> None:
     info = client.get("/model").json()
     run = MlflowClient(tracking_uri(cfg.paths.mlflow)).get_run(info["run_id"])
     assert (info["name"], info["version"], info["alias"]) == (
-        cfg.train["model_name"], version, CHAMPION,
+        cfg.settings.train.model_name, version, CHAMPION,
     )  # fmt: skip
     assert info["data_cutoff"] == run.data.tags["snapshot_time"]
     assert info["holdout_cutoff"] == run.data.params["holdout_cutoff"]
@@ -308,7 +309,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> dict:
     summary = run_training(shop_cfg)
     assert summary["promotion"]["promote"], summary["promotion"]
     config.load.cache_clear()
-    model = MatrixFactorizationRecommender.load(shop_cfg.paths.models / MODEL_DIR)
+    model = package.load_local(shop_cfg.paths.models)
     group = dict(zip(catalog["item_id"], catalog["category"], strict=True))
     with TestClient(create_app(shop_cfg, NO_POLL)) as c:
         yield {"client": c, "model": model, "group": group, "catalog": catalog}
@@ -440,7 +441,7 @@ def test_real_server_with_the_warehouse_locked_picks_up_a_new_champion(
         try:
             time.sleep(0.5)
             client = MlflowClient(tracking_uri(cfg.paths.mlflow))
-            name = cfg.train["model_name"]
+            name = cfg.settings.train.model_name
             current = client.get_model_version(name, old)
             source = client.get_model_version_download_uri(name, old)  # the same files
             new = client.create_model_version(name, source, run_id=current.run_id)

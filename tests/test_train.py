@@ -15,9 +15,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from synthetic_marts import planted_interactions, write_marts
 
+from models_ml import package
 from models_ml.data import read_marts
 from models_ml.evaluate import relevant_items
-from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.registry import LOGGED, REFITTED
 from models_ml.split import EvaluationSettings, holdout, last_days
 from models_ml.train import run_training
@@ -27,6 +27,7 @@ from recomart.core.schema import ITEM, RATING, USER
 from recomart.summary import render
 
 PROJECT_TOML = Path(__file__).resolve().parent.parent / "recomart.toml"
+FACTORS = 8  # the fixture's [train] factors: not the project's 16, so its effect is visible
 METRICS = ("precision_at_10", "recall_at_10", "ndcg_at_10")
 MODEL_FILES = {
     "als.npz",
@@ -40,14 +41,19 @@ MODEL_FILES = {
 
 @pytest.fixture
 def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> config.Config:
-    """A RecoMart home in tmp_path: the project's recomart.toml and a small marts warehouse."""
-    toml = PROJECT_TOML.read_text().replace("factors = 64", "factors = 16")
+    """A RecoMart home in tmp_path: the project's recomart.toml with [train] factors = FACTORS,
+    and a small marts warehouse."""
+    toml, replaced = re.subn(
+        r"(?m)^factors = 16(\s)", rf"factors = {FACTORS}\1", PROJECT_TOML.read_text()
+    )
+    assert replaced == 1  # the [train] line, not the tuning grid's `factors = [16, ...]`
     (tmp_path / "recomart.toml").write_text(toml)
     monkeypatch.setenv("RECOMART_HOME", str(tmp_path))
     monkeypatch.setenv("RECOMART_CONFIG", str(tmp_path / "recomart.toml"))
     monkeypatch.chdir(tmp_path)  # so a stray ./mlruns or ./mlflow.db would be seen
     config.load.cache_clear()
     cfg = config.load()
+    assert cfg.settings.train.factors == FACTORS
     interactions, catalog = planted_interactions(
         n_users=300, n_items=120, n_groups=4, n_interactions=8000, seed=5
     )
@@ -75,11 +81,12 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
     assert run.data.metrics["fit_seconds"] > 0
     assert summary["als"]["precision_at_10"] > summary["popularity"]["precision_at_10"]
     params = run.data.params
-    train = cfg.train
+    train = cfg.settings.train
+    assert params["factors"] == str(FACTORS)  # the fixture's override reached the run
     for name in ("factors", "iterations", "alpha", "regularization", "k"):
-        assert params[name] == str(train[name]), name
-    assert params["event_weight_purchase"] == str(train["event_weights"]["purchase"])
-    for name, value in train["evaluation"].items():
+        assert params[name] == str(getattr(train, name)), name
+    assert params["event_weight_purchase"] == str(train.event_weights["purchase"])
+    for name, value in train.evaluation.as_dict().items():
         assert params[f"evaluation_{name}"] == str(value), name
     assert params["holdout_cutoff"] == summary["holdout_cutoff"]
     # auto kept the last 30 days: they score far more than min_eval_users 50 users here
@@ -142,7 +149,16 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
     for name in ("als", "popularity", "recent_popularity"):
         for metric in (*METRICS, "map_at_10", "hit_rate_at_10", "catalog_coverage_at_10"):
             assert 0 <= run.data.metrics[f"{name}_{metric}"] <= 1
-    assert summary["cold_users"]["als"] is None or summary["cold_users"]["als"]["n_users"] > 0
+    # cold users: those whose first interaction falls in the test period (5 on this data)
+    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+        first_seen = con.sql(
+            "select user_id, min(event_at) as t from marts.interactions group by 1"
+        ).df()
+    new_users = int((first_seen["t"] >= pd.Timestamp(summary["holdout_cutoff"])).sum())
+    assert new_users > 0
+    for name in ("als", "popularity", "recent_popularity"):
+        assert summary["cold_users"][name]["n_users"] == new_users, name
+    assert sizes["n_cold_eval_users"] == new_users
     # planted ratings depend on the user-item match, not on biases: only sanity here
     assert 0 < run.data.metrics["rating_mae"] <= run.data.metrics["rating_rmse"] < 4
     assert summary["rating"]["predictor"] == "biased baseline mu + b_u + b_i"
@@ -166,12 +182,19 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
             ).fetchall()
         )
         shop_users = set(con.sql("select user_id from marts.interactions").df()["user_id"])
-        shop_items = set(con.sql("select item_id from marts.item_features").df()["item_id"])
-    model = MatrixFactorizationRecommender.load(model_dir)
+        catalog = con.sql("select item_id, title, category, price from marts.item_features").df()
+    shop_items = set(catalog["item_id"])
+    model = package.load_recommender(model_dir)
+    assert model.params()["n_factors"] == FACTORS  # ... and the saved model
     assert types["user_id"] == types["item_id"] == "VARCHAR"
     assert table["user_id"].nunique() == len(model.user_ids) == 300
     assert set(table["user_id"]) == shop_users and set(table["item_id"]) <= shop_items
     assert set(table["rank"]) == set(range(1, 11)) and (table["model_version"] == "1").all()
+    # each row carries its item's catalog attributes (from the feature store's training set)
+    shown = table.merge(catalog, on="item_id", how="left", suffixes=("", "_catalog"))
+    for column in ("title", "category", "price"):
+        assert shown[column].notna().all() and shown[column].equals(shown[f"{column}_catalog"])
+    assert types["title"] == "VARCHAR" and types["price"] == "DOUBLE"
     assert len(table) == summary["recommendations_rows"] == 3000
     first_user = model.users.decode(model.user_ids[:1])[0]
     assert first_user == "u0001"
@@ -235,8 +258,7 @@ def test_the_champion_moves_only_for_a_better_model(cfg: config.Config) -> None:
         assert con.sql(table_sql).fetchall() == [("1",)]
 
     # A worse model (1 factor, 1 iteration): not promoted either.
-    worse = cfg.train | {"factors": 1, "iterations": 1}
-    third = run_training(config.Config(**{**cfg.__dict__, "train": worse}))
+    third = run_training(config.with_train(cfg, factors=1, iterations=1))
     assert not third["promotion"]["promote"]
     assert third["als"]["ndcg_at_10"] < first["als"]["ndcg_at_10"]
     assert client.get_model_version_by_alias("recomart-recommender", "champion").version == 1
@@ -259,8 +281,7 @@ def test_the_champion_moves_only_for_a_better_model(cfg: config.Config) -> None:
 
 
 def with_evaluation(cfg: config.Config, **settings) -> config.Config:
-    train = cfg.train | {"evaluation": {**cfg.train["evaluation"], **settings}}
-    return config.Config(**{**cfg.__dict__, "train": train})
+    return config.with_train(cfg, evaluation=settings)
 
 
 def test_too_few_scored_users_promote_nothing(cfg: config.Config) -> None:
@@ -315,10 +336,10 @@ def test_leave_last_n_runs_through_training_tuning_and_the_summary(cfg: config.C
     text = render(leave)
     assert f"Model (holdout: leave-last-2, {summary['n_eval_users']} users scored)" in text
 
-    small = leave.train | {
-        "tune": {"n_trials": 2, "space": {"factors": [4, 8], "regularization": [0.05]}}
-    }
-    result = run_tuning(config.Config(**{**cfg.__dict__, "train": small}))
+    small = config.with_train(
+        leave, tune={"n_trials": 2, "space": {"factors": [4, 8], "regularization": [0.05]}}
+    )
+    result = run_tuning(small)
     assert result["holdout"]["strategy"] == result["validation"]["strategy"] == "leave_last_n"
     assert result["holdout_cutoff"] is None and result["validation_cutoff"] is None
     # validation: each user's last two training interactions, for users with 5 or more in all
@@ -327,14 +348,15 @@ def test_leave_last_n_runs_through_training_tuning_and_the_summary(cfg: config.C
 
 
 def test_tuning_uses_a_validation_split_inside_the_training_period(cfg: config.Config) -> None:
-    small = cfg.train | {
-        "tune": {
+    small = config.with_train(
+        cfg,
+        tune={
             "validation_days": 20,
             "n_trials": 3,
             "space": {"factors": [4, 16], "regularization": [0.05], "alpha": [5.0, 20.0]},
-        }
-    }
-    result = run_tuning(config.Config(**{**cfg.__dict__, "train": small}))
+        },
+    )
+    result = run_tuning(small)
     assert len(result["trials"]) == 3
     # validation = the last 20 days of the training rows (all before the holdout cutoff)
     holdout = pd.Timestamp(result["holdout_cutoff"])

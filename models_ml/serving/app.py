@@ -49,10 +49,10 @@ def create_app(
 ) -> FastAPI:
     """The API over cfg's registry. A given holder is used as is (tests, benchmarks)."""
     cfg = cfg or config.load()
-    settings = settings or ServeSettings.from_config(cfg.serve)
+    settings = settings or ServeSettings.from_config(cfg.settings.serve)
     holder = holder or ModelHolder(RegistrySource(cfg), settings)
     metrics = Metrics()
-    default_k = min(int(cfg.train.get("k", 10)), settings.max_k)
+    default_k = min(cfg.settings.train.k, settings.max_k)
     reload_text = (
         f"polling the registry every {settings.poll_seconds:g} s, and POST /admin/reload"
         if settings.poll_seconds > 0

@@ -2,10 +2,11 @@
 
 The model comes from the MLflow registry (tracking store sqlite in paths.mlflow, as training
 writes it): `models:/<name>/<version>` of the version holding the `champion` alias, downloaded to
-a local cache, then read whole into memory. Item metadata (title, category, price) comes from the
-model's own items.parquet, saved at training; a model trained before that file existed falls
-back to one read-only look at the warehouse (closed at once), and to the model's categories if the
-warehouse is busy. Nothing here runs on the request path.
+a local cache, then read whole into memory (models_ml.package finds the model package inside the
+pyfunc model and reads it). Item metadata (title, category, price) comes from the package's own
+items file, which training wrote from the feature store: serving never opens the warehouse. A
+package without that file is served with the model's categories only. Nothing here runs on the
+request path.
 """
 
 from __future__ import annotations
@@ -16,22 +17,16 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-import pandas as pd
-import yaml
-
-from models_ml.data import CATALOG_TABLE
-from models_ml.recommender import MatrixFactorizationRecommender
+from models_ml import package
 from models_ml.registry import CHAMPION
 from models_ml.serving.snapshot import ModelInfo, ServingModel
 from models_ml.tracking import DB_FILE, tracking_uri
-from models_ml.train import ITEMS_FILE, RUN_FILE
 from recomart.core import config
-from recomart.core.schema import CATEGORY, ITEM, PRICE, TITLE
 
 log = logging.getLogger("recomart.serving")
 
-PYFUNC_ARTIFACT = "recommender"  # models_ml.pyfunc.ARTIFACT
+ITEMS_FROM_PACKAGE = "model artifact"
+ITEMS_MISSING = "model categories only (no titles or prices)"
 NO_MODEL_HINT = "run `make train` (or `recomart train`) to train and register a champion"
 
 
@@ -44,8 +39,7 @@ class RegistrySource:
 
     def __init__(self, cfg: config.Config) -> None:
         self.mlflow_dir = Path(cfg.paths.mlflow)
-        self.model_name = cfg.train["model_name"]
-        self.warehouse = Path(cfg.paths.warehouse)
+        self.model_name = cfg.settings.train.model_name
         self._cache = Path(tempfile.mkdtemp(prefix="recomart-serving-"))
         self._client = None
 
@@ -90,9 +84,11 @@ class RegistrySource:
                 artifact_uri=source, dst_path=str(target), tracking_uri=client.tracking_uri
             )
         )
-        model_dir = _recommender_dir(local)
-        model = MatrixFactorizationRecommender.load(model_dir)
-        items, items_source = self._items(model_dir)
+        model_dir = package.pyfunc_package_dir(local)
+        model = package.load_recommender(model_dir)
+        items = package.read_items(model_dir)
+        if items is None:
+            log.warning("model version %s has no item attributes: %s", version, ITEMS_MISSING)
         run = client.get_run(mv.run_id) if mv.run_id else None
         info = ModelInfo(
             name=self.model_name,
@@ -101,7 +97,7 @@ class RegistrySource:
             run_id=mv.run_id,
             trained_at=_iso_ms(run.info.start_time) if run else None,
             data_cutoff=run.data.tags.get("snapshot_time") if run else None,
-            holdout_cutoff=_run_file(model_dir).get("holdout_cutoff")
+            holdout_cutoff=package.read_run(model_dir).get("holdout_cutoff")
             or (run.data.params.get("holdout_cutoff") if run else None),
             metrics={
                 key: float(value)
@@ -110,43 +106,14 @@ class RegistrySource:
             },
             source=f"models:/{self.model_name}/{version}",
             loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            item_metadata=items_source,
+            item_metadata=ITEMS_MISSING if items is None else ITEMS_FROM_PACKAGE,
         )
         serving = ServingModel(model, items, info, max_k, precompute_max_users)
         shutil.rmtree(target, ignore_errors=True)  # everything is in memory now
         return serving
 
-    def _items(self, model_dir: Path) -> tuple[pd.DataFrame | None, str]:
-        path = model_dir / ITEMS_FILE
-        if path.is_file():
-            return pd.read_parquet(path), "model artifact"
-        try:  # an older model: one read-only look at the warehouse, closed at once
-            with duckdb.connect(str(self.warehouse), read_only=True) as con:
-                frame = con.sql(
-                    f"select {ITEM}::varchar as {ITEM}, {TITLE}, {CATEGORY}, {PRICE}"
-                    f" from {CATALOG_TABLE}"
-                ).df()
-            return frame, "warehouse (read once at load)"
-        except (duckdb.Error, OSError) as exc:
-            log.warning("no item metadata in the model and the warehouse is unavailable: %s", exc)
-            return None, "model categories only (no titles or prices)"
-
     def close(self) -> None:
         shutil.rmtree(self._cache, ignore_errors=True)
-
-
-def _recommender_dir(model_root: Path) -> Path:
-    """The saved recommender inside a downloaded pyfunc model (its MLmodel names it)."""
-    mlmodel = yaml.safe_load((model_root / "MLmodel").read_text())
-    artifacts = mlmodel["flavors"]["python_function"].get("artifacts", {})
-    return model_root / artifacts[PYFUNC_ARTIFACT]["path"]
-
-
-def _run_file(model_dir: Path) -> dict:
-    import json
-
-    path = model_dir / RUN_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _iso_ms(millis: int | None) -> str | None:

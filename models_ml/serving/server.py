@@ -18,7 +18,9 @@ def run(
     access_log: bool = True,
 ) -> None:
     """Serve cfg's champion on host:port ([serve] defaults: 127.0.0.1:8000) until interrupted."""
-    settings = ServeSettings.from_config(cfg.serve, host=host, port=port, poll_seconds=poll_seconds)
+    settings = ServeSettings.from_config(
+        cfg.settings.serve, host=host, port=port, poll_seconds=poll_seconds
+    )
     threadpool_limits(1, "blas")  # the whole process: no BLAS thread pool per request
     app = create_app(cfg, settings)
     uvicorn.run(

@@ -1,4 +1,5 @@
-"""Serving settings: recomart.toml [serve], the API key from the environment."""
+"""Serving settings: recomart.toml [serve] (typed: recomart.core.settings.Serve), the API key
+from the environment."""
 
 from __future__ import annotations
 
@@ -6,26 +7,31 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from recomart.core.settings import Serve
+
 API_KEY_ENV = "RECOMART_API_KEY"  # set it to require the header below on every data endpoint
 API_KEY_HEADER = "X-API-Key"
+DEFAULTS = Serve()  # the one set of defaults: recomart.core.settings
 
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """How the API runs. Defaults are those of recomart.toml [serve]."""
+    """How the API runs: the [serve] settings (defaults those of recomart.core.settings.Serve),
+    the API key, and command-line overrides."""
 
-    host: str = "127.0.0.1"
-    port: int = 8000
-    poll_seconds: float = 10.0  # registry polling period for a new champion; 0 disables it
-    max_k: int = 100
-    max_batch: int = 500
-    precompute_max_users: int = 100_000
+    host: str = DEFAULTS.host
+    port: int = DEFAULTS.port
+    poll_seconds: float = DEFAULTS.poll_seconds  # 0 disables polling for a new champion
+    max_k: int = DEFAULTS.max_k
+    max_batch: int = DEFAULTS.max_batch
+    precompute_max_users: int = DEFAULTS.precompute_max_users
     api_key: str | None = None
 
     @classmethod
-    def from_config(cls, serve: dict[str, Any], **overrides: Any) -> ServeSettings:
-        """[serve] values, then $RECOMART_API_KEY, then explicit overrides (None ignored)."""
-        known = {k: v for k, v in serve.items() if k in cls.__dataclass_fields__}
+    def from_config(cls, serve: Serve, **overrides: Any) -> ServeSettings:
+        """[serve] (cfg.settings.serve), then $RECOMART_API_KEY, then explicit overrides (None
+        ignored)."""
+        known: dict[str, Any] = serve.model_dump()
         known["api_key"] = os.environ.get(API_KEY_ENV) or None
         known.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**known)

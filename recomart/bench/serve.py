@@ -60,7 +60,7 @@ def in_process(cfg: config.Config, calls: int, k: int) -> tuple[dict, np.ndarray
     from models_ml.serving.loader import RegistrySource
     from models_ml.serving.settings import ServeSettings
 
-    settings = ServeSettings.from_config(cfg.serve)
+    settings = ServeSettings.from_config(cfg.settings.serve)
     source = RegistrySource(cfg)
     try:
         t0 = time.perf_counter()

@@ -35,18 +35,19 @@ class Paths:
     reports: Path
     dbt_target: Path
     dbt_logs: Path
+    feature_store: Path  # the feature store's own DuckDB file, never the warehouse
+
+
+FEATURE_STORE_FILE = "feature_store.duckdb"  # beside the warehouse unless [paths] names one
 
 
 @dataclass(frozen=True)
 class Config:
-    """Resolved paths, the validated settings, and some sections as plain dicts (their readers
-    index them by key); every default comes from recomart.core.settings."""
+    """Resolved paths and the validated settings: typed sections (cfg.settings.train.factors,
+    cfg.settings.serve.port, ...), every default from recomart.core.settings."""
 
     paths: Paths
     generator: dict[str, Any] | None  # None: no demo data to generate (a shop's own files)
-    transform: dict[str, Any]
-    train: dict[str, Any]
-    serve: dict[str, Any] = field(default_factory=dict)  # [serve]: the HTTP API
     settings: Settings = field(default_factory=lambda: parse({}))
 
 
@@ -54,12 +55,17 @@ def home() -> Path:
     return Path(os.environ.get("RECOMART_HOME", PROJECT_ROOT)).resolve()
 
 
-def _resolve_paths(raw: dict[str, str], base: Path) -> Paths:
-    resolved = {name: base / value for name, value in raw.items() if name != "interactions_glob"}
+def _resolve_paths(raw: dict[str, str | None], base: Path) -> Paths:
+    special = ("interactions_glob", "feature_store")
+    resolved = {name: base / value for name, value in raw.items() if name not in special}
     in_project = base == PROJECT_ROOT
+    feature_store = raw.get("feature_store")
     return Paths(
         home=base,
         interactions_glob=str(base / raw["interactions_glob"]),
+        feature_store=base / feature_store
+        if feature_store
+        else resolved["warehouse"].parent / FEATURE_STORE_FILE,
         # dbt keeps target/ in its project folder, where `dbt docs serve` looks, unless the
         # home is elsewhere (a test or a second environment): then it stays inside that home.
         dbt_target=DBT_PROJECT_DIR / "target" if in_project else base / "dbt_target",
@@ -83,9 +89,6 @@ def load(config_file: str | None = None) -> Config:
     return Config(
         paths=_resolve_paths(settings.paths.model_dump(), home()),
         generator=settings.generator,
-        transform=settings.transform.model_dump(),
-        train=settings.train.model_dump(),
-        serve=settings.serve,
         settings=settings,
     )
 
@@ -97,11 +100,14 @@ def with_settings(cfg: Config, **sections: Any) -> Config:
     """
     raw = {**cfg.settings.model_dump(exclude_none=True), **sections}
     settings = parse(raw, "settings")
-    return replace(
-        cfg,
-        generator=settings.generator,
-        transform=settings.transform.model_dump(),
-        train=settings.train.model_dump(),
-        serve=settings.serve,
-        settings=settings,
-    )
+    return replace(cfg, generator=settings.generator, settings=settings)
+
+
+def with_train(cfg: Config, **changes: Any) -> Config:
+    """cfg with some [train] keys changed, validated again: `with_train(cfg, factors=8)`; a
+    nested section (evaluation, cold_start, tune) is merged key by key."""
+    train = cfg.settings.train.model_dump()
+    for key, value in changes.items():
+        nested = isinstance(value, dict) and isinstance(train.get(key), dict)
+        train[key] = {**train[key], **value} if nested and key != "event_weights" else value
+    return with_settings(cfg, train=train)

@@ -18,9 +18,14 @@ ID_MAX_LENGTH = 256  # longer user or item ids are quarantined (and refused by t
 
 # Our event types. A shop's own names map onto them ([ingest.interactions] event_map); a return or
 # cancellation becomes RETURN_EVENT ([ingest.interactions.returns]).
-EVENT_TYPES = ("view", "add_to_cart", "purchase")
+# The one place the event names are written on the Python side (dbt_project.yml and the Soda
+# contracts receive them as vars from recomart.core.settings).
+VIEW = "view"
+ADD_TO_CART = "add_to_cart"
+PURCHASE = "purchase"
+EVENT_TYPES = (VIEW, ADD_TO_CART, PURCHASE)
 RETURN_EVENT = "return"
-DEFAULT_EVENT = "view"
+DEFAULT_EVENT = VIEW
 RATING_MIN = 1  # the default rating scale ([ratings] in recomart.toml)
 RATING_MAX = 5
 

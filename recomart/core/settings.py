@@ -147,8 +147,8 @@ class Ingest(_Section):
 class Ratings(_Section):
     """[ratings]: the shop's rating scale. Rows without a rating are implicit feedback."""
 
-    min: float = 1.0
-    max: float = 5.0
+    min: float = float(s.RATING_MIN)
+    max: float = float(s.RATING_MAX)
     step: float = 0.0  # 0: any value between min and max; 0.5: half stars; 1: whole stars
 
     @model_validator(mode="after")
@@ -251,8 +251,9 @@ class Evaluation(_Section):
 
     @classmethod
     def from_config(cls, train_cfg: dict[str, Any]) -> Evaluation:
-        """The evaluation settings of a [train] section (a dict: the TOML's or cfg.train);
-        ConfigError names the key and what it may be."""
+        """The evaluation settings of a [train] section given as a plain dict (as in the TOML);
+        ConfigError names the key and what it may be. A loaded configuration has them typed:
+        cfg.settings.train.evaluation."""
         try:
             return cls.model_validate(train_cfg.get("evaluation") or {})
         except ValidationError as exc:
@@ -266,6 +267,10 @@ class Evaluation(_Section):
     def with_holdout_days(self, days: float) -> Evaluation:
         """The same settings with another last_days period (tuning's validation_days)."""
         return Evaluation(**{**self.model_dump(), "holdout_days": days})
+
+
+NESTED = ("event_weights", "cold_start", "tune", "evaluation")  # [train]'s own tables
+EVENT_WEIGHTS = {s.VIEW: 1.0, s.ADD_TO_CART: 2.0, s.PURCHASE: 4.0, s.RETURN_EVENT: -4.0}
 
 
 class Train(_Section):
@@ -288,9 +293,7 @@ class Train(_Section):
     rating_regularization: float = Field(5.0, ge=0)
     model_name: str = "recomart-recommender"
     min_improvement: float = Field(0.0, ge=0)
-    event_weights: dict[str, float] = Field(
-        default_factory=lambda: {"view": 1.0, "add_to_cart": 2.0, "purchase": 4.0, "return": -4.0}
-    )
+    event_weights: dict[str, float] = Field(default_factory=lambda: dict(EVENT_WEIGHTS))
     cold_start: ColdStart = Field(default_factory=ColdStart)
     tune: Tune = Field(default_factory=Tune)
     evaluation: Evaluation = Field(default_factory=Evaluation)
@@ -303,6 +306,17 @@ class Train(_Section):
         if isinstance(data, dict) and "holdout_days" in data:
             raise ValueError("holdout_days has moved: set it in [train.evaluation]")
         return data
+
+    @model_validator(mode="after")
+    def _tune_space(self) -> Train:
+        searchable = [key for key in type(self).model_fields if key not in NESTED]
+        unknown = [key for key in self.tune.space if key not in searchable]
+        if unknown:
+            raise ValueError(
+                f"[train.tune.space] names {', '.join(unknown)}: not a [train] setting"
+                f" (searchable: {', '.join(searchable)})"
+            )
+        return self
 
     @field_validator("event_weights")
     @classmethod
@@ -321,6 +335,18 @@ class Train(_Section):
         return weights
 
 
+class Serve(_Section):
+    """[serve]: the recommendation API (models_ml.serving). The API key comes from the
+    environment ($RECOMART_API_KEY), never from this file."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    poll_seconds: float = Field(10.0, ge=0)  # registry polling for a new champion; 0: never
+    max_k: int = Field(100, ge=1)  # k is bounded 1..max_k
+    max_batch: int = Field(500, ge=1)  # users per POST /recommendations/batch
+    precompute_max_users: int = Field(100_000, ge=0)  # up to this many, lists computed at load
+
+
 class PathSettings(_Section):
     """[paths], relative to the project home."""
 
@@ -332,10 +358,13 @@ class PathSettings(_Section):
     models: str = "data/models"
     logs: str = "logs"
     reports: str = "reports"
+    # the feature store's own DuckDB file (saved feature versions and their registry); None:
+    # feature_store.duckdb beside the warehouse. Never the warehouse itself.
+    feature_store: str | None = None
 
 
 class Settings(_Section):
-    """The whole of recomart.toml ([serve] stays a plain table, read by the API's settings)."""
+    """The whole of recomart.toml, one typed section per table."""
 
     paths: PathSettings = Field(default_factory=PathSettings)
     generator: dict[str, Any] | None = None  # absent: no demo data (a shop's own files)
@@ -344,7 +373,7 @@ class Settings(_Section):
     catalog: Catalog = Field(default_factory=Catalog)
     transform: Transform = Field(default_factory=Transform)
     train: Train = Field(default_factory=Train)
-    serve: dict[str, Any] = Field(default_factory=dict)
+    serve: Serve = Field(default_factory=Serve)
 
     @property
     def accepted_events(self) -> list[str]:

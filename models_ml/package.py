@@ -1,0 +1,171 @@
+"""A trained model on disk: the one module that knows its files, saves, loads and installs it.
+
+A model package is one directory:
+
+    als.npz          implicit's ALS model (the factors)
+    user_items.npz   the training confidence matrix (users x items, CSR)
+    ids.npz          id maps, vocabularies (the shop's ids), cold-start arrays
+    params.json      {"format_version", "params" (the constructor arguments), "implicit_version"}
+    items.parquet    item_id (the shop's id), title, category, price: what serving shows
+    training.json    the run that produced it: run_id, holdout_cutoff, k, refit_on_all_data
+
+Where packages live: training saves a candidate in <paths.models>/.als.candidate, logs it as the
+run artifact folder RUN_ARTIFACTS and inside the pyfunc model as its artifact PYFUNC_ARTIFACT;
+a promoted candidate replaces <paths.models>/als (MODEL_DIR, what `recomart recommend` reads) in
+two renames. Serving downloads the registry's pyfunc model and finds the package inside it
+(pyfunc_package_dir). Nothing here imports MLflow, the training code or the warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from implicit.cpu.als import AlternatingLeastSquares
+from scipy.sparse import csr_matrix, load_npz, save_npz
+from threadpoolctl import threadpool_limits
+
+from models_ml.recommender import MatrixFactorizationRecommender, RecommenderState
+from recomart.core.schema import ITEM
+
+FORMAT_VERSION = 3  # 3: shop id vocabularies (string ids) saved with the model
+MODEL_DIR = "als"  # the champion's local copy: <paths.models>/als
+MODEL_FILE = "als.npz"
+USER_ITEMS_FILE = "user_items.npz"
+IDS_FILE = "ids.npz"
+PARAMS_FILE = "params.json"
+ITEMS_FILE = "items.parquet"
+RUN_FILE = "training.json"
+FILES = (MODEL_FILE, USER_ITEMS_FILE, IDS_FILE, PARAMS_FILE, ITEMS_FILE, RUN_FILE)
+RUN_ARTIFACTS = "model"  # the MLflow run's artifact folder holding the package
+PYFUNC_ARTIFACT = "recommender"  # the pyfunc model's artifact holding the package
+CANDIDATE_DIR = f".{MODEL_DIR}.candidate"
+OLD_DIR = f".{MODEL_DIR}.old"
+
+
+# ------------------------------------------------------------------------------ the recommender
+def save_recommender(model: MatrixFactorizationRecommender, directory: str | Path) -> Path:
+    """Write the recommender's files (factors, matrix, ids, params) into directory; return it."""
+    state = model.state()
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state.als.save(str(directory / MODEL_FILE))
+    save_npz(directory / USER_ITEMS_FILE, state.user_items)
+    np.savez(directory / IDS_FILE, **state.arrays)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "params": state.params,
+        "implicit_version": version("implicit"),
+    }
+    (directory / PARAMS_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    return directory
+
+
+def read_params(directory: str | Path) -> dict[str, Any]:
+    """The constructor arguments saved in directory's params file (ValueError for another
+    format)."""
+    directory = Path(directory)
+    meta = json.loads((directory / PARAMS_FILE).read_text())
+    if meta["format_version"] != FORMAT_VERSION:
+        raise ValueError(
+            f"the model in {directory} has format {meta['format_version']}, this code reads "
+            f"format {FORMAT_VERSION} (string ids since 3): retrain it (`recomart train`)"
+        )
+    return meta["params"]
+
+
+def load_recommender(directory: str | Path) -> MatrixFactorizationRecommender:
+    """The recommender save_recommender wrote (of this FORMAT_VERSION; older ones: retrain)."""
+    directory = Path(directory)
+    params = read_params(directory)
+    with threadpool_limits(1, "blas"):  # implicit warns at construction when BLAS threads
+        als = AlternatingLeastSquares.load(str(directory / MODEL_FILE))
+    with np.load(directory / IDS_FILE, allow_pickle=False) as ids:
+        arrays = {name: ids[name] for name in ids.files}
+    user_items = csr_matrix(load_npz(directory / USER_ITEMS_FILE))
+    return MatrixFactorizationRecommender.from_state(
+        RecommenderState(als, user_items, arrays, params)
+    )
+
+
+# ---------------------------------------------------------------------------- the whole package
+def save(
+    model: MatrixFactorizationRecommender,
+    models_dir: str | Path,
+    run: dict[str, Any],
+    items: pd.DataFrame | None = None,
+) -> Path:
+    """Save a candidate package into <models_dir>/.als.candidate (whole, or not at all) and
+    return its directory.
+
+    items: the item attributes (item_id as codes of the model's vocabulary, title, category,
+    price), saved as ITEMS_FILE keyed by the shop's item ids: serving shows them without opening
+    the warehouse. run: what RUN_FILE records (run_id, holdout_cutoff, ...).
+    """
+    staging = Path(models_dir) / CANDIDATE_DIR
+    shutil.rmtree(staging, ignore_errors=True)
+    save_recommender(model, staging)
+    if items is not None:
+        shop_items(model, items).to_parquet(staging / ITEMS_FILE, index=False)
+    (staging / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
+    return staging
+
+
+def shop_items(model: MatrixFactorizationRecommender, items: pd.DataFrame) -> pd.DataFrame:
+    """Item attributes keyed by codes of the model's vocabulary, re-keyed by the shop's ids."""
+    return items.assign(**{ITEM: model.items.decode(items[ITEM])})
+
+
+def install(staging: str | Path, models_dir: str | Path) -> Path:
+    """Make a saved candidate the local champion copy <models_dir>/als (what `recomart
+    recommend` loads): the old copy is renamed aside, the candidate renamed into place."""
+    models_dir = Path(models_dir)
+    target, old = models_dir / MODEL_DIR, models_dir / OLD_DIR
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    Path(staging).rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def discard(staging: str | Path) -> None:
+    """Remove a candidate that was not promoted."""
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def local_dir(models_dir: str | Path) -> Path:
+    """The champion's local copy under paths.models."""
+    return Path(models_dir) / MODEL_DIR
+
+
+def load_local(models_dir: str | Path) -> MatrixFactorizationRecommender:
+    """The recommender of the champion's local copy (FileNotFoundError before any promotion)."""
+    return load_recommender(local_dir(models_dir))
+
+
+def read_items(directory: str | Path) -> pd.DataFrame | None:
+    """The package's item attributes (item_id as the shop's id, title, category, price), or None
+    for a package saved without them."""
+    path = Path(directory) / ITEMS_FILE
+    return pd.read_parquet(path) if path.is_file() else None
+
+
+def read_run(directory: str | Path) -> dict[str, Any]:
+    """The package's RUN_FILE ({} when absent)."""
+    path = Path(directory) / RUN_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def pyfunc_package_dir(pyfunc_root: str | Path) -> Path:
+    """The package inside a downloaded MLflow pyfunc model (its MLmodel names the artifact)."""
+    root = Path(pyfunc_root)
+    mlmodel = yaml.safe_load((root / "MLmodel").read_text())
+    artifacts = mlmodel["flavors"]["python_function"].get("artifacts", {})
+    return root / artifacts[PYFUNC_ARTIFACT]["path"]

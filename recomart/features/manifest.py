@@ -1,0 +1,121 @@
+"""The dbt half of the registry: feature sets are the dbt models whose YAML declares
+`config.meta.feature_store` (entity, join keys, owner).
+
+Their descriptions, columns, types, tags, snapshots, exposures and lineage come from dbt's
+`manifest.json` (and `catalog.json`, for column types, when `dbt docs generate` wrote one) in the
+dbt target folder. Nothing here opens a database.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+from recomart.features.sets import CURRENT, DBT, Column, FeatureSet
+
+META_KEY = "feature_store"  # config.meta key that marks a dbt model as a feature set
+
+
+class DbtManifest:
+    """The feature sets of one dbt target folder (None: no dbt project built, no dbt sets)."""
+
+    def __init__(self, dbt_target: str | Path | None) -> None:
+        self.dbt_target = None if dbt_target is None else Path(dbt_target)
+
+    @cached_property
+    def manifest(self) -> dict:
+        path = None if self.dbt_target is None else self.dbt_target / "manifest.json"
+        if path is None or not path.exists():
+            raise FileNotFoundError(
+                f"no dbt manifest at {path or 'an unknown dbt target'}: run `recomart transform`"
+                " first"
+            )
+        return json.loads(path.read_text())
+
+    def catalog_types(self) -> dict[str, dict[str, str]]:
+        """{node id: {column: type}} from catalog.json, when `dbt docs generate` wrote one."""
+        path = None if self.dbt_target is None else self.dbt_target / "catalog.json"
+        if path is None or not path.exists():
+            return {}
+        catalog = json.loads(path.read_text())
+        return {
+            node_id: {name.lower(): col["type"] for name, col in node["columns"].items()}
+            for node_id, node in catalog.get("nodes", {}).items()
+        }
+
+    def feature_nodes(self) -> dict[str, dict]:
+        """{name: manifest node} of the models declared as feature sets (none without a dbt
+        target; FileNotFoundError when the target has no manifest yet)."""
+        if self.dbt_target is None:
+            return {}
+        return {
+            node["name"]: node
+            for node in self.manifest["nodes"].values()
+            if node["resource_type"] == "model" and META_KEY in node["config"].get("meta", {})
+        }
+
+    def feature_sets(self) -> dict[str, FeatureSet]:
+        types = self.catalog_types()
+        return {name: self._feature_set(node, types) for name, node in self.feature_nodes().items()}
+
+    def _snapshot_of(self, node_id: str) -> dict | None:
+        for child in self.manifest["child_map"].get(node_id, []):
+            node = self.manifest["nodes"].get(child)
+            if node and node["resource_type"] == "snapshot":
+                return node
+        return None
+
+    def _feature_set(self, node: dict, types: dict[str, dict[str, str]]) -> FeatureSet:
+        meta = node["config"]["meta"][META_KEY]
+        catalog_types = types.get(node["unique_id"], {})
+        columns = tuple(
+            Column(name, catalog_types.get(name.lower(), col.get("data_type")), col["description"])
+            for name, col in node["columns"].items()
+        )
+        snapshot = self._snapshot_of(node["unique_id"])
+        parents = self.manifest["parent_map"].get(node["unique_id"], [])
+        chain = self.upstream_chain(node["unique_id"])
+        return FeatureSet(
+            name=node["name"],
+            description=node["description"],
+            entity=meta.get("entity"),
+            join_keys=tuple(meta["join_keys"]),
+            columns=columns,
+            owner=meta.get("owner"),
+            tags=tuple(node["config"].get("tags", [])),
+            source=DBT,
+            relation=f"{node['schema']}.{node['alias']}",
+            versions=(CURRENT,),
+            snapshot=f"{snapshot['schema']}.{snapshot['alias']}" if snapshot else None,
+            upstream=tuple(short(p) for p in parents),
+            sources=tuple(short(n) for n in chain if n.startswith("source.")),
+            exposures=tuple(
+                short(c)
+                for c in self.manifest["child_map"].get(node["unique_id"], [])
+                if c.startswith("exposure.")
+            ),
+            extra={"dbt_unique_id": node["unique_id"], "path": node["original_file_path"]},
+        )
+
+    def upstream_chain(self, unique_id: str) -> list[str]:
+        """Every node upstream of unique_id, nearest first (breadth-first), without tests."""
+        parent_map = self.manifest["parent_map"]
+        seen: list[str] = []
+        frontier = [unique_id]
+        while frontier:
+            following = []
+            for node in frontier:
+                for parent in parent_map.get(node, []):
+                    if parent not in seen and not parent.startswith("test."):
+                        seen.append(parent)
+                        following.append(parent)
+            frontier = following
+        return seen
+
+
+def short(unique_id: str) -> str:
+    """'model.recomart.user_features' -> 'user_features'; sources keep 'source.table'."""
+    kind, _, rest = unique_id.partition(".")
+    parts = rest.split(".")
+    return ".".join(parts[1:]) if kind == "source" else parts[-1]

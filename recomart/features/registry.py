@@ -1,0 +1,231 @@
+"""The store's own half of the registry: one DuckDB file beside the warehouse, never the warehouse.
+
+Feature sets computed outside dbt are registered (metadata only) and saved (versioned tables) in
+the feature store file (paths.feature_store, default `feature_store.duckdb` beside the warehouse):
+tables `"<name>__<version>"` and the metadata table `registry` (one row per name and version).
+Writing it never touches the live warehouse, so the quality gate's blue-green publish
+(recomart.core.warehouse) is never refused because of a save. Readers open the warehouse
+read-only and ATTACH this file read-only as catalog STORE_CATALOG (`reading`), so one SQL query
+sees the marts and the saved sets.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from recomart.features.errors import FeatureStoreError, check_name, check_version, quote
+from recomart.features.sets import SAVED, Column, FeatureSet
+
+STORE_CATALOG = "feature_store"  # the attach name of the feature store file in a reading query
+STORE_SCHEMA = "main"
+REGISTRY_TABLE = "registry"
+
+REGISTRY_DDL = f"""
+create table if not exists {STORE_SCHEMA}.{REGISTRY_TABLE} (
+    name varchar not null,
+    version varchar not null,
+    description varchar,
+    entity varchar,
+    join_keys varchar not null,      -- JSON list
+    owner varchar,
+    tags varchar not null,           -- JSON list
+    upstream varchar not null,       -- JSON list of feature set or dbt node names
+    table_name varchar,              -- the saved table; null for metadata only
+    columns varchar,                 -- JSON list of {{"name", "data_type"}}
+    created_at timestamp not null,
+    primary key (name, version)
+)
+"""
+
+
+def table_name(name: str, version: str) -> str:
+    """The table of a saved version: '<name>__<version>' with '.' and '-' as '_'."""
+    return f"{name}__{re.sub(r'[.-]', '_', version)}"
+
+
+def saved_relation(table: str) -> str:
+    """The quoted three-part name of a saved table in a `reading` connection."""
+    return quote(STORE_CATALOG, STORE_SCHEMA, table)
+
+
+@contextmanager
+def reading(warehouse: Path | None, store_file: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the warehouse (in memory when there is none) with the feature
+    store file attached read-only as STORE_CATALOG when it exists; closed on exit."""
+    target = str(warehouse) if warehouse is not None and warehouse.exists() else ":memory:"
+    con = duckdb.connect(target, read_only=target != ":memory:")
+    try:
+        if store_file is not None and store_file.exists():
+            con.execute(f"attach '{_literal(store_file)}' as {STORE_CATALOG} (read_only)")
+        yield con
+    finally:
+        con.close()
+
+
+def _literal(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+class MetadataStore:
+    """The feature store file: registrations and saved versions of the sets computed outside
+    dbt. `dbt_names` (the dbt-built sets) are refused: their metadata lives in the dbt YAML."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def rows(self) -> pd.DataFrame:
+        """The registry table, oldest first per name; empty before anything was registered."""
+        if not self.path.exists():
+            return pd.DataFrame()
+        with duckdb.connect(str(self.path), read_only=True) as con:
+            exists = con.execute(
+                "select count(*) from information_schema.tables"
+                " where table_schema = ? and table_name = ?",
+                [STORE_SCHEMA, REGISTRY_TABLE],
+            ).fetchall()[0][0]
+            if not exists:
+                return pd.DataFrame()
+            return con.sql(
+                f"select * from {STORE_SCHEMA}.{REGISTRY_TABLE} order by name, created_at, version"
+            ).df()
+
+    def feature_sets(self) -> dict[str, FeatureSet]:
+        """{name: FeatureSet} of every registered name (its latest metadata, its saved versions,
+        the creation time of each version in extra["created_at"])."""
+        rows = self.rows()
+        sets: dict[str, FeatureSet] = {}
+        for name, versions in rows.groupby("name", sort=True) if len(rows) else []:
+            latest = versions.iloc[-1]
+            saved = versions[versions["table_name"].notna()]
+            columns = json.loads(latest["columns"]) if latest["columns"] else []
+            sets[name] = FeatureSet(
+                name=name,
+                description=latest["description"] or "",
+                entity=latest["entity"],
+                join_keys=tuple(json.loads(latest["join_keys"])),
+                columns=tuple(Column(c["name"], c["data_type"]) for c in columns),
+                owner=latest["owner"],
+                tags=tuple(json.loads(latest["tags"])),
+                source=SAVED,
+                relation=(
+                    f"{STORE_CATALOG}.{STORE_SCHEMA}.{saved.iloc[-1]['table_name']}"
+                    if len(saved)
+                    else None
+                ),
+                versions=tuple(saved["version"]),
+                upstream=tuple(json.loads(latest["upstream"])),
+                extra={
+                    "created_at": {
+                        v: t.isoformat()
+                        for v, t in zip(versions["version"], versions["created_at"], strict=True)
+                    }
+                },
+            )
+        return sets
+
+    # -- writing (the feature store file only) ---------------------------------------------------
+
+    def _write(self) -> duckdb.DuckDBPyConnection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(self.path))
+        con.execute(REGISTRY_DDL)
+        return con
+
+    def register(
+        self,
+        name: str,
+        description: str,
+        join_keys: Sequence[str],
+        entity: str | None,
+        owner: str | None,
+        tags: Iterable[str],
+        upstream: Iterable[str],
+        version: str,
+        dbt_names: Iterable[str] = (),
+        table: str | None = None,
+        columns: list[dict] | None = None,
+        con: duckdb.DuckDBPyConnection | None = None,
+    ) -> None:
+        """Insert (or replace) one registry row, after checking every name."""
+        check_name(name)
+        check_version(version)
+        if name in set(dbt_names):
+            raise FeatureStoreError(
+                f"{name} is built by dbt: describe it in dbt_project/models (its YAML), not here"
+            )
+        keys = [join_keys] if isinstance(join_keys, str) else list(join_keys)
+        if not keys:
+            raise FeatureStoreError("a feature set needs at least one join key")
+        for key in keys:
+            check_name(key, "join key")
+        upstream = list(upstream)
+        for parent in upstream:
+            check_name(parent, "upstream name")
+        row = [
+            name, version, description, entity, json.dumps(keys), owner,
+            json.dumps(list(tags)), json.dumps(upstream), table,
+            json.dumps(columns) if columns is not None else None,
+            datetime.now(UTC).replace(tzinfo=None),
+        ]  # fmt: skip
+        own = con is None
+        con = con or self._write()
+        try:
+            con.execute(
+                f"insert or replace into {STORE_SCHEMA}.{REGISTRY_TABLE}"
+                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+        finally:
+            if own:
+                con.close()
+
+    def save(
+        self,
+        df: pd.DataFrame,
+        name: str,
+        version: str,
+        keys: list[str],
+        metadata: dict,
+        dbt_names: Iterable[str] = (),
+    ) -> None:
+        """Write df as table `<name>__<version>` and its registry row in one transaction.
+
+        metadata: description, entity, owner, tags, upstream of the registry row.
+        """
+        table = table_name(name, version)
+        con = self._write()
+        try:
+            con.execute("begin transaction")
+            con.register("incoming_features", df)
+            con.execute(
+                f"create table {quote(STORE_SCHEMA, table)} as select * from incoming_features"
+            )
+            con.unregister("incoming_features")
+            columns = [
+                {"name": c, "data_type": t}
+                for c, t in con.execute(
+                    "select column_name, data_type from information_schema.columns"
+                    " where table_schema = ? and table_name = ? order by ordinal_position",
+                    [STORE_SCHEMA, table],
+                ).fetchall()
+            ]
+            self.register(
+                name, metadata["description"], keys, metadata["entity"], metadata["owner"],
+                metadata["tags"], metadata["upstream"], version, dbt_names, table, columns, con,
+            )  # fmt: skip
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+        finally:
+            con.close()
