@@ -20,6 +20,8 @@ from recomart.core import config
 from recomart.core.config import SODA_DIR
 from soda_checks import gate as quality
 
+pytestmark = pytest.mark.e2e  # a real ingest, then the raw Soda contract
+
 CHECK = "No file lacks a required column"
 HEADER = "user_id,item_id,rating,timestamp,event_type\n"
 GOOD = HEADER + "1,10,4,2026-05-01 10:00:00,view\n2,20,5,2026-05-01 11:00:00,view\n"

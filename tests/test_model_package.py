@@ -118,6 +118,7 @@ def test_save_install_and_load_a_package(fitted: dict, tmp_path: Path) -> None:
     assert not discarded.exists()
 
 
+@pytest.mark.e2e  # logs to a real MLflow store, loads in a child process
 def test_a_logged_model_ships_only_its_closure_and_predicts_in_a_fresh_process(
     fitted: dict, tmp_path: Path
 ) -> None:

@@ -27,6 +27,8 @@ from recomart.core import config
 from recomart.core.env import PROJECT_ROOT
 from soda_checks import gate as quality
 
+pytestmark = pytest.mark.e2e  # the contracts on marts that the real dbt project built
+
 # small and without defects: every raw check measures 0, and a case controls each share exactly
 SIZES = {"n_users": 120, "n_items": 60, "n_interactions": 2000, "defect_rate": 0}
 

@@ -26,6 +26,8 @@ from recomart.core import config
 from recomart.core.schema import ITEM, RATING, USER
 from recomart.summary import render
 
+pytestmark = pytest.mark.e2e  # the train stage through a real MLflow store and registry
+
 PROJECT_TOML = Path(__file__).resolve().parent.parent / "recomart.toml"
 FACTORS = 8  # the fixture's [train] factors: not the project's 16, so its effect is visible
 METRICS = ("precision_at_10", "recall_at_10", "ndcg_at_10")
