@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import logging
+import os
 import time
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
@@ -96,7 +97,8 @@ def _catalog_url(cfg: config.Config) -> AbstractContextManager[str | None]:
 def _ingest_interactions(cfg: config.Config, files: str | None, since: datetime | None) -> dict:
 
     pattern = files or cfg.paths.interactions_glob
-    if not glob.glob(pattern, recursive=True):  # loaded files stay, so none at all is a mistake
+    # loaded files stay, so no file at all is a mistake (a folder the glob matches is not a file)
+    if not any(os.path.isfile(path) for path in glob.glob(pattern, recursive=True)):
         raise IngestError(
             f"no interaction file matches {pattern}. Run `make generate` for the demo data, or"
             " point [paths] interactions_glob in recomart.toml (or `--files`) at your CSV files."

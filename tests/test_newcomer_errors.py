@@ -60,6 +60,12 @@ def test_missing_input_files(home: tuple[Path, Path]) -> None:
     assert rc == 1 and "Traceback" not in err, err
     assert "no interaction file matches" in err and "make generate" in err, err
 
+    # a glob that matches only a folder is no file either: the same error, not "nothing new"
+    folder = home[0] / "exports" / "2026-11.csv"
+    folder.mkdir(parents=True)
+    rc, err = _recomart(*home, "ingest", "--source", "interactions", "--files", str(folder))
+    assert rc == 1 and "no interaction file matches" in err, err
+
     rc, err = _recomart(*home, "catalog-api", "--port", "0")
     _assert_advice(rc, err, "products.json does not exist", "make generate")
 
