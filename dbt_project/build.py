@@ -89,8 +89,16 @@ def run(cfg: config.Config) -> None:
 
 
 def build(cfg: config.Config | None = None) -> None:
-    """dbt build: models, snapshots, data tests and unit tests, in dependency order."""
-    run_dbt(["build"], cfg)
+    """dbt build: models, snapshots and data tests, in dependency order. Unit tests check the SQL
+    against fixed inputs, not the data, so they run in the test suite (`unit_tests`), not on
+    every build: the way dbt recommends for production runs."""
+    run_dbt(["build", "--exclude-resource-type", "unit_test"], cfg)
+
+
+def unit_tests(cfg: config.Config | None = None) -> None:
+    """dbt's unit tests (`dbt test --select test_type:unit`); the models' parents must exist in
+    cfg's warehouse (a built one: dbt reads their column types)."""
+    run_dbt(["test", "--select", "test_type:unit"], cfg)
 
 
 def docs(cfg: config.Config | None = None) -> None:

@@ -15,7 +15,7 @@ from scipy.sparse import csr_matrix
 
 from models_ml.coldstart import recent_popularity
 from models_ml.matrix import UNKNOWN, IdMap, without_returns
-from models_ml.ranking import PAD_ITEM, PAD_SCORE, top_k
+from models_ml.ranking import CHUNK_CELLS, PAD_ITEM, PAD_SCORE
 from recomart.core.schema import ITEM, USER
 
 
@@ -61,18 +61,39 @@ class PopularityRecommender:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(n_users, k) item ids and (decayed) interaction counts; padding is -1 and -inf."""
         rows = self._users.index(user_ids)
-        n_items = len(self.item_ids)
-        # A strictly decreasing score per ranking position keeps the order and breaks no ties.
-        rank_scores = np.arange(n_items, 0, -1, dtype=np.float32)[:, None]
-        exclude = None
-        if exclude_known:
-            exclude = self._known[np.where(rows == UNKNOWN, len(self._users), rows)]
-        positions, _ = top_k(rank_scores, np.ones((len(rows), 1), dtype=np.float32), k, exclude)
+        known = self._known[np.where(rows == UNKNOWN, len(self._users), rows)]
+        if not exclude_known:
+            known = csr_matrix(known.shape, dtype=known.dtype)
+        positions = first_free_positions(known, k)
         padded = positions == PAD_ITEM
         safe = np.where(padded, 0, positions)
         item_ids = np.where(padded, PAD_ITEM, self.item_ids[safe])
         scores = np.where(padded, PAD_SCORE, self.counts[safe].astype(np.float32))
         return item_ids, scores
+
+
+def first_free_positions(known: csr_matrix, k: int) -> np.ndarray:
+    """(rows, k): per row, the k lowest column positions that are not stored in known (sorted
+    CSR), padded with PAD_ITEM when fewer are left. A fixed ranking minus each user's items:
+    only the first k + (items the user knows) positions can hold the answer, so a row costs
+    that much, not the whole catalog."""
+    n_rows, n_items = known.shape
+    out = np.full((n_rows, k), PAD_ITEM, dtype=np.int64)
+    counts = np.diff(known.indptr)
+    step = max(1, CHUNK_CELLS // (k + int(counts.max(initial=0))))
+    for start in range(0, n_rows, step):
+        part = known[start : start + step]
+        width = min(n_items, k + int(np.diff(part.indptr).max(initial=0)))
+        free = np.ones((part.shape[0], width), dtype=bool)
+        rows = np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))
+        inside = part.indices < width
+        free[rows[inside], part.indices[inside]] = False
+        chosen = free & (np.cumsum(free, axis=1) <= k)
+        r, c = np.nonzero(chosen)  # row-major: each row's positions in increasing order
+        n_chosen = np.bincount(r, minlength=part.shape[0])
+        slot = np.arange(len(r)) - np.repeat(np.cumsum(n_chosen) - n_chosen, n_chosen)
+        out[start + r, slot] = c
+    return out
 
 
 class RecentPopularityRecommender(PopularityRecommender):

@@ -4,9 +4,9 @@ Table recommendations.user_recommendations: one row per (user_id, rank), columns
 item_id, score, title, category, price, model_name, model_version, run_id, generated_at; user_id
 and item_id are the shop's ids (VARCHAR); title, category and price are the item attributes the
 training set brought from the feature store (the ones the model package carries). Written in one
-short
-read-write transaction after training (replace the whole table), so the warehouse is never held
-open while a model fits and readers see the old table or the new one, never a mix.
+short read-write transaction after training (replace the whole table; one insert from Arrow), so
+the warehouse is never held open while a model fits and readers see the old table or the new one,
+never a mix.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from models_ml.ranking import PAD_ITEM
 from models_ml.recommender import MatrixFactorizationRecommender
@@ -26,7 +27,6 @@ from recomart.core.schema import (
     PRICE,
     RECOMMENDATIONS_SCHEMA,
     TITLE,
-    USER,
     USER_RECOMMENDATIONS,
 )
 
@@ -36,72 +36,93 @@ ATTRIBUTES = (TITLE, CATEGORY, PRICE)
 TABLE = f"{RECOMMENDATIONS_SCHEMA}.{USER_RECOMMENDATIONS}"
 
 
-def recommendations_frame(
+def recommendations_tables(
+    model: MatrixFactorizationRecommender,
+    k: int,
+    items: pd.DataFrame | None = None,
+    recommended: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, pa.Table]:
+    """Arrow tables for one insert: `recs` (user_code, rank, item_code, score: top-k of every
+    user the model knows, known items excluded, no padding), `users` and `items` (code, name:
+    the shop ids) and `attributes` (item_id and title, category, price where items has them).
+    recommended: model.recommend_batch(model.user_ids, k) when the caller has it already."""
+    codes = model.user_ids
+    item_codes, scores = recommended or model.recommend_batch(codes, k, exclude_known=True)
+    kept = item_codes.ravel() != PAD_ITEM
+    recs = pa.table(
+        {
+            "user_code": np.repeat(codes, k)[kept],
+            RANK: np.tile(np.arange(1, k + 1, dtype=np.int32), len(codes))[kept],
+            "item_code": item_codes.ravel()[kept],
+            SCORE: scores.ravel()[kept].astype(np.float64),
+        }
+    )
+    item_ids = model.item_ids
+    if items is None:
+        items = pd.DataFrame({ITEM: pd.Series([], dtype=object)})
+    attributes = items[[ITEM, *(c for c in ATTRIBUTES if c in items)]].drop_duplicates(ITEM)
+    return {
+        "recs": recs,
+        "users": pa.table(
+            {"code": codes, "name": pa.array(model.users.decode(codes), pa.string())}
+        ),
+        "items": pa.table(
+            {"code": item_ids, "name": pa.array(model.items.decode(item_ids), pa.string())}
+        ),
+        "attributes": pa.Table.from_pandas(
+            attributes.assign(**{ITEM: attributes[ITEM].astype(str)}), preserve_index=False
+        ),
+    }
+
+
+def write_recommendations(
+    warehouse: str | Path,
     model: MatrixFactorizationRecommender,
     k: int,
     model_name: str,
     model_version: str,
     run_id: str,
-    user_ids: np.ndarray | None = None,
     items: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """Top-k for every user the model knows (or the shop user ids user_ids), known items
-    excluded, no padding; user_id and item_id are shop ids (str). items: the item attributes
-    keyed by shop item id (models_ml.package.shop_items); without them title, category and price
-    are null."""
-    if user_ids is None:
-        codes = model.user_ids
-        names = model.users.decode(codes)
-    else:
-        names = np.asarray(user_ids, dtype=object)
-        codes = model.users.encode(names)
-    item_codes, scores = model.recommend_batch(codes, k, exclude_known=True)
-    kept = item_codes.ravel() != PAD_ITEM
-    frame = pd.DataFrame(
-        {
-            USER: np.repeat(names, k)[kept],
-            RANK: np.tile(np.arange(1, k + 1, dtype=np.int32), len(codes))[kept],
-            ITEM: model.items.decode(item_codes.ravel()[kept]),
-            SCORE: scores.ravel()[kept].astype(np.float64),
-        }
+    recommended: tuple[np.ndarray, np.ndarray] | None = None,
+) -> int:
+    """Replace recommendations.user_recommendations with the top-k of every user the model
+    knows, in one transaction (one insert from Arrow; ids and attributes joined by DuckDB);
+    items: the item attributes keyed by shop item id (models_ml.package.shop_items);
+    recommended: as recommendations_tables takes it. Row count."""
+    tables = recommendations_tables(model, k, items, recommended)
+    present = set(tables["attributes"].column_names)
+    columns = ", ".join(
+        f"a.{c}::{kind} as {c}" if c in present else f"null::{kind} as {c}"
+        for c, kind in zip(ATTRIBUTES, ("varchar", "varchar", "double"), strict=True)
     )
-    if items is not None:
-        attributes = items[[ITEM, *(c for c in ATTRIBUTES if c in items)]].drop_duplicates(ITEM)
-        attributes = attributes.assign(**{ITEM: attributes[ITEM].astype(str).astype(object)})
-        frame = frame.merge(attributes, on=ITEM, how="left")  # keeps the frame's row order
-    for column in ATTRIBUTES:
-        if column not in frame:
-            frame[column] = None
-    frame["model_name"] = model_name
-    frame["model_version"] = str(model_version)
-    frame["run_id"] = run_id
-    frame["generated_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
-    return frame
-
-
-def write_recommendations(warehouse: str | Path, frame: pd.DataFrame) -> int:
-    """Replace recommendations.user_recommendations with frame in one transaction; row count."""
+    generated_at = datetime.now(UTC).replace(tzinfo=None)
     with duckdb.connect(str(warehouse)) as con:
-        con.register("recommendations_df", frame)
+        for name, table in tables.items():
+            con.register(f"batch_{name}", table)
         con.execute("begin transaction")
         try:
             con.execute(f"create schema if not exists {RECOMMENDATIONS_SCHEMA}")
             con.execute(
                 f"""
                 create or replace table {TABLE} as
-                select user_id::varchar as user_id, rank::integer as rank,
-                       item_id::varchar as item_id, score::double as score,
-                       title::varchar as title, category::varchar as category,
-                       price::double as price, model_name, model_version, run_id,
-                       generated_at::timestamp as generated_at
-                from recommendations_df
+                select u.name as user_id, r.rank::integer as rank, i.name as item_id,
+                       r.score::double as score, {columns},
+                       ?::varchar as model_name, ?::varchar as model_version,
+                       ?::varchar as run_id, ?::timestamp as generated_at
+                from batch_recs as r
+                join batch_users as u on u.code = r.user_code
+                join batch_items as i on i.code = r.item_code
+                left join batch_attributes as a on a.{ITEM} = i.name
                 order by user_id, rank
-                """
+                """,
+                [model_name, str(model_version), run_id, generated_at],
             )
+            rows = con.execute(f"select count(*) from {TABLE}").fetchone()[0]
             con.execute("commit")
         except Exception:
             con.execute("rollback")
             raise
         finally:
-            con.unregister("recommendations_df")
-    return len(frame)
+            for name in tables:
+                con.unregister(f"batch_{name}")
+    return rows

@@ -1,42 +1,102 @@
 """Top-k selection shared by the recommenders: dense scores per chunk of users, numpy only.
 
 Slots beyond the items left (after excluding known items) are PAD_ITEM / PAD_SCORE. Ties are
-broken by the lower item index, so rankings are deterministic.
+broken by the lower item index, so rankings are deterministic. Chunks of users are scored on up
+to THREADS threads (numpy's matrix product and partition release the GIL; keep BLAS itself on
+one thread); each chunk writes its own rows, so the result does not depend on the threads.
 """
 
 from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.sparse import csr_matrix
 
 PAD_ITEM = -1
 PAD_SCORE = -np.inf
-CHUNK_CELLS = 1 << 23  # users x items scored at a time (32 MB of float32)
+CHUNK_CELLS = 1 << 23  # users x items scored at a time per thread (32 MB of float32)
+THREADS = min(2, os.cpu_count() or 1)
+
+
+def chunk_rows(n_items: int) -> int:
+    """Users per chunk so that a chunk holds about CHUNK_CELLS scores."""
+    return max(1, CHUNK_CELLS // max(1, n_items))
+
+
+def for_chunks(n_rows: int, step: int, work: Callable[[slice], None]) -> None:
+    """work(rows) for consecutive slices of step rows, on THREADS threads when there are several."""
+    parts = [slice(start, start + step) for start in range(0, n_rows, step)]
+    if len(parts) <= 1 or THREADS == 1:
+        for part in parts:
+            work(part)
+        return
+    with ThreadPoolExecutor(THREADS) as pool:
+        for _ in pool.map(work, parts):  # re-raises a worker's exception
+            pass
+
+
+def mask_excluded(scores: np.ndarray, exclude: csr_matrix | None) -> None:
+    """Set the stored cells of exclude (same shape as scores) to -inf, in place."""
+    if exclude is not None and exclude.nnz:
+        exclude = csr_matrix(exclude)
+        rows = np.repeat(np.arange(exclude.shape[0]), np.diff(exclude.indptr))
+        scores[rows, exclude.indices] = -np.inf
 
 
 def top_k_dense(
-    scores: np.ndarray, k: int, exclude: csr_matrix | None = None
+    scores: np.ndarray, k: int, exclude: csr_matrix | None = None, copy: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k column indices and scores of a dense (users x items) score matrix, best first;
     stored cells of exclude (same shape) are left out; -inf scores count as excluded.
+    copy=False lets a float32 scores array be overwritten (a chunk nobody reads again).
     """
-    scores = np.array(scores, dtype=np.float32, copy=True)
-    if exclude is not None and exclude.nnz:
-        coo = exclude.tocoo()
-        scores[coo.row, coo.col] = -np.inf
-    n_top = min(k, scores.shape[1])
-    idx = np.full((len(scores), k), PAD_ITEM, dtype=np.int64)
-    out = np.full((len(scores), k), PAD_SCORE, dtype=np.float32)
-    if n_top and len(scores):
-        candidates = np.argpartition(-scores, n_top - 1, axis=1)[:, :n_top]
-        candidate_scores = np.take_along_axis(scores, candidates, axis=1)
-        within = np.lexsort((candidates, -candidate_scores))  # best first, ties by index
-        order = np.take_along_axis(candidates, within, axis=1)
+    scores = np.array(scores, dtype=np.float32, copy=copy or None)
+    mask_excluded(scores, exclude)
+    n_rows, n_items = scores.shape
+    n_top = min(k, n_items)
+    idx = np.full((n_rows, k), PAD_ITEM, dtype=np.int64)
+    out = np.full((n_rows, k), PAD_SCORE, dtype=np.float32)
+    if n_top and n_rows:
+        order = _ordered_top(scores, n_top)
         top_scores = np.take_along_axis(scores, order, axis=1)
         finite = np.isfinite(top_scores)
         idx[:, :n_top] = np.where(finite, order, PAD_ITEM)
         out[:, :n_top] = np.where(finite, top_scores, PAD_SCORE)
     return idx, out
+
+
+def _candidates(scores: np.ndarray, n_top: int) -> np.ndarray:
+    """(rows, n_top) column indices holding each row's n_top largest scores (any order), ties
+    at the n_top-th value going to the lower indices.
+
+    The n_top-th largest value comes from np.partition (several times faster than
+    np.argpartition); the cells at or above it are the candidates. A row with ties at that value
+    (more cells than n_top) keeps those above it and the first tied ones.
+    """
+    n_rows, n_items = scores.shape
+    if n_top == n_items:
+        return np.broadcast_to(np.arange(n_items), (n_rows, n_items)).copy()
+    threshold = np.partition(scores, n_items - n_top, axis=1)[:, n_items - n_top, None]
+    chosen = scores >= threshold
+    tied = np.flatnonzero(np.count_nonzero(chosen, axis=1) != n_top)
+    if len(tied):
+        rows, at = scores[tied], threshold[tied]
+        above = rows > at
+        equal = rows == at
+        room = n_top - np.count_nonzero(above, axis=1, keepdims=True)
+        chosen[tied] = above | (equal & (np.cumsum(equal, axis=1) <= room))
+    return (np.flatnonzero(chosen) % n_items).reshape(n_rows, n_top)
+
+
+def _ordered_top(scores: np.ndarray, n_top: int) -> np.ndarray:
+    """The n_top best column indices per row, best first, ties by the lower index."""
+    candidates = _candidates(scores, n_top)
+    candidate_scores = np.take_along_axis(scores, candidates, axis=1)
+    within = np.lexsort((candidates, -candidate_scores))
+    return np.take_along_axis(candidates, within, axis=1)
 
 
 def top_k(
@@ -54,10 +114,11 @@ def top_k(
     user_vectors = np.asarray(user_vectors, dtype=np.float32)
     indices = np.full((len(user_vectors), k), PAD_ITEM, dtype=np.int64)
     scores = np.full((len(user_vectors), k), PAD_SCORE, dtype=np.float32)
-    step = max(1, CHUNK_CELLS // max(1, item_vectors.shape[0]))
-    for start in range(0, len(user_vectors), step):
-        part = slice(start, start + step)
+
+    def work(part: slice) -> None:
         dense = user_vectors[part] @ item_vectors.T
         part_exclude = None if exclude is None else exclude[part]
-        indices[part], scores[part] = top_k_dense(dense, k, part_exclude)
+        indices[part], scores[part] = top_k_dense(dense, k, part_exclude, copy=False)
+
+    for_chunks(len(user_vectors), chunk_rows(item_vectors.shape[0]), work)
     return indices, scores

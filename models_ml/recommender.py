@@ -46,7 +46,7 @@ from models_ml.matrix import (
     confidence_matrix,
     default_event_weights,
 )
-from models_ml.ranking import PAD_ITEM, PAD_SCORE, top_k, top_k_dense
+from models_ml.ranking import PAD_ITEM, PAD_SCORE, chunk_rows, for_chunks, top_k, top_k_dense
 from recomart.core.schema import CATEGORY, ITEM, PRICE, TIME
 from recomart.core.settings import Train
 
@@ -347,22 +347,26 @@ class MatrixFactorizationRecommender:
         popularity = np.zeros(len(self._items))
         pop_rows = self._items.index(self._popular_ids)
         popularity[pop_rows[pop_rows != UNKNOWN]] = self._popular_scores[pop_rows != UNKNOWN]
-        relative = coldstart.within_category_popularity(popularity[rec], codes)
+        relative = (w * coldstart.within_category_popularity(popularity[rec], codes)).astype(
+            np.float32
+        )
         n_cats = len(self._category_names)
         out_idx = np.full((len(rows), k), PAD_ITEM, dtype=np.int64)
         out_sc = np.full((len(rows), k), PAD_SCORE, dtype=np.float32)
-        for start in range(0, len(rows), DENSE_CHUNK):
-            part = slice(start, start + DENSE_CHUNK)
-            als = self._model.user_factors[rows[part]] @ item_vectors.T
-            low, high = als.min(axis=1, keepdims=True), als.max(axis=1, keepdims=True)
-            scaled = (als - low) / np.where(high > low, high - low, 1.0)
+
+        def work(part: slice) -> None:  # float32, in place: one chunk-sized temporary
+            blended = self._model.user_factors[rows[part]] @ item_vectors.T
+            low, high = blended.min(axis=1, keepdims=True), blended.max(axis=1, keepdims=True)
+            blended -= low
+            blended *= ((1 - w) / np.where(high > low, high - low, 1.0)).astype(np.float32)
             affinity = coldstart.category_affinity(
                 self._user_items[rows[part]], self._category_codes, n_cats
-            )
-            blended = (1 - w) * scaled + w * affinity[:, codes] * relative[None, :]
+            ).astype(np.float32)
+            blended += affinity[:, codes] * relative[None, :]
             part_exclude = exclude[part] if exclude is not None else None
-            idx, sc = top_k_dense(blended.astype(np.float32), k, part_exclude)
-            out_idx[part], out_sc[part] = idx, sc
+            out_idx[part], out_sc[part] = top_k_dense(blended, k, part_exclude, copy=False)
+
+        for_chunks(len(rows), min(DENSE_CHUNK, chunk_rows(len(rec))), work)
         return out_idx, out_sc
 
     def recommend_ids(

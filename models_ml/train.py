@@ -30,6 +30,7 @@ from models_ml.matrix import RATING_MAX, matrix_hash
 from models_ml.pyfunc import log_pyfunc
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import EvaluationSettings, Split, holdout
+from models_ml.timing import Timings
 from models_ml.tracking import tracking_uri, use_experiment
 from recomart.core import config
 from recomart.core.schema import EVENT, ITEM, RATING, TIME, USER
@@ -102,42 +103,50 @@ def frame_hash(frame: pd.DataFrame) -> str:
     ).hexdigest()
 
 
-def fit_and_evaluate(marts: Marts, train: Train, rating_max: float = RATING_MAX) -> Outcome:
+def fit_and_evaluate(
+    marts: Marts, train: Train, rating_max: float = RATING_MAX, timings: Timings | None = None
+) -> Outcome:
     """Hold out a test set ([train.evaluation]), fit ALS and both popularity baselines on train,
-    evaluate all on the same warm users (one top-N list each) and the cold users apart."""
+    evaluate all on the same warm users (one top-N list each) and the cold users apart.
+    timings: where the phases' seconds go (a new Timings by default; Outcome.timings)."""
+    timings = Timings() if timings is None else timings
     k = train.k
     settings = train.evaluation
     min_rating = train.min_relevant_rating
-    split = holdout(marts.interactions, settings, min_rating)
+    with timings.phase("holdout"):
+        split = holdout(marts.interactions, settings, min_rating)
     if split.train.empty or split.test.empty:
         raise ValueError(f"holdout {split.label} leaves an empty train or test set")
     log.info("Holdout: %s (%s)", split.label, split.reason)
 
-    t0 = time.perf_counter()
-    model = build_model(train, rating_max).fit(split.train, marts.catalog, marts.users, marts.items)
-    fit_seconds = time.perf_counter() - t0
-    recommenders = {
-        MODEL: model,
-        "popularity": PopularityRecommender().fit(split.train),
-        "recent_popularity": RecentPopularityRecommender(
-            train.cold_start.recent_half_life_days
-        ).fit(split.train),
-    }
+    with timings.phase("fit"):
+        model = build_model(train, rating_max).fit(
+            split.train, marts.catalog, marts.users, marts.items
+        )
+    with timings.phase("fit_baselines"):
+        recommenders = {
+            MODEL: model,
+            "popularity": PopularityRecommender().fit(split.train),
+            "recent_popularity": RecentPopularityRecommender(
+                train.cold_start.recent_half_life_days
+            ).fit(split.train),
+        }
 
-    t0 = time.perf_counter()
     n_catalog = int(marts.catalog[ITEM].nunique())
     max_k = train.plot_max_k
-    scores = evaluate_many(
-        recommenders, split.train, split.test, k, min_rating, n_catalog, max_k=max_k
-    )
+    with timings.phase("evaluate"):
+        scores = evaluate_many(
+            recommenders, split.train, split.test, k, min_rating, n_catalog, max_k=max_k
+        )
     metrics = {name: s.metrics for name, s in scores.items()}
     curves = {name: s.curve for name, s in scores.items()}
-    cold = {
-        name: evaluate_cold(rec, split.train, split.test, k, min_rating, n_catalog)
-        for name, rec in recommenders.items()
-    }
-    rating = rating_metrics(split.train, split.test, train.rating_regularization)
-    evaluate_seconds = time.perf_counter() - t0
+    with timings.phase("evaluate_cold"):
+        cold = {
+            name: evaluate_cold(rec, split.train, split.test, k, min_rating, n_catalog)
+            for name, rec in recommenders.items()
+        }
+    with timings.phase("rating_metrics"):
+        rating = rating_metrics(split.train, split.test, train.rating_regularization)
 
     sizes = {
         "n_interactions": len(marts.interactions),
@@ -150,8 +159,19 @@ def fit_and_evaluate(marts: Marts, train: Train, rating_max: float = RATING_MAX)
         "n_cold_eval_users": 0 if cold[MODEL] is None else cold[MODEL]["n_users"],
     }
     cutoff = None if split.cutoff is None else split.cutoff.isoformat()
+    with timings.phase("lineage_hashes"):
+        lineage = _lineage(marts, split, model)
+    return Outcome(
+        model, split, cutoff, metrics, cold, rating, curves, sizes, timings, lineage, scores,
+        settings,
+    )  # fmt: skip
+
+
+def _lineage(marts: Marts, split: Split, model: MatrixFactorizationRecommender) -> dict[str, Any]:
+    """What the run trained on: tables, holdout, load ids and the hashes of its matrices."""
+    cutoff = None if split.cutoff is None else split.cutoff.isoformat()
     vocabularies = marts.users.fingerprint() + marts.items.fingerprint()
-    lineage = {
+    return {
         "source_tables": list(SOURCE_TABLES),
         "holdout_strategy": split.strategy,
         "holdout_cutoff": cutoff,
@@ -167,11 +187,6 @@ def fit_and_evaluate(marts: Marts, train: Train, rating_max: float = RATING_MAX)
             (frame_hash(split.train) + frame_hash(split.test) + vocabularies).encode()
         ).hexdigest(),
     }
-    timings = {"fit_seconds": fit_seconds, "evaluate_seconds": evaluate_seconds}
-    return Outcome(
-        model, split, cutoff, metrics, cold, rating, curves, sizes, timings, lineage, scores,
-        settings,
-    )  # fmt: skip
 
 
 def evaluation_summary(outcome: Outcome) -> dict[str, Any]:
@@ -206,6 +221,36 @@ def metric_values(outcome: Outcome) -> dict[str, float]:
         if isinstance(value, int | float) and metric != "n_ratings":
             flat[f"rating_{metric}"] = float(value)
     return flat
+
+
+def _log_evaluation(outcome: Outcome, latest_load_id: Any, k: int) -> None:
+    """The holdout's params, the lineage tags, the metrics and the per-user promotion metric."""
+    lineage, split = outcome.lineage, outcome.split
+    holdout_params = {
+        "holdout_strategy": split.strategy,
+        **({"holdout_cutoff": outcome.cutoff} if outcome.cutoff else {}),
+        "holdout_reference_time": lineage["train_reference_time"],
+    }
+    mlflow.log_params({**holdout_params, **outcome.sizes})
+    mlflow.set_tags(
+        {
+            "holdout_strategy": split.label,
+            "holdout_reason": split.reason,
+            "training_rows": str(outcome.sizes["n_train_rows"]),
+            "latest_load_id": str(latest_load_id),
+            "source_tables": ",".join(lineage["source_tables"]),
+            "snapshot_time": lineage["snapshot_time"],
+            "train_matrix_sha256": lineage["train_matrix_sha256"],
+            registry.HOLDOUT_TAG: lineage["holdout_sha256"],
+            "rating_predictor": outcome.rating["predictor"],
+        }
+    )
+    mlflow.log_dict(lineage, "lineage.json")
+    mlflow.log_metrics(
+        {**metric_values(outcome), "n_eval_users": float(outcome.sizes["n_eval_users"])}
+    )
+    metric = f"{PROMOTION_METRIC}_at_{k}"
+    registry.log_per_user(metric, outcome.eval_shop_ids, outcome.per_user(metric))
 
 
 def _log_plots(
@@ -301,123 +346,97 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
     cfg = cfg or config.load()
     paths, train = cfg.paths, cfg.settings.train  # validated when the config was read
     k = train.k
-    experiment_id = use_experiment(paths.mlflow)
-    client = MlflowClient(tracking_uri(paths.mlflow))
-
-    with mlflow.start_run(experiment_id=experiment_id) as run:
+    timings = Timings()
+    with timings.phase("mlflow_setup"):
+        experiment_id = use_experiment(paths.mlflow)
+        client = MlflowClient(tracking_uri(paths.mlflow))
+        run = mlflow.start_run(experiment_id=experiment_id)
+    with run:  # ends the run, failed or not
         run_id = run.info.run_id
-        mlflow.log_params(hyperparameters(train))
-        mlflow.set_tag("warehouse", str(paths.warehouse))
-        t0 = time.perf_counter()
-        # the feature store's training set: read-only, closed before anything fits
-        marts = read_training_data(FeatureStore(cfg))
-        read_seconds = time.perf_counter() - t0
+        with timings.phase("mlflow_setup"):
+            mlflow.log_params(hyperparameters(train))
+            mlflow.set_tag("warehouse", str(paths.warehouse))
+        with timings.phase("read"):
+            # the feature store's training set: read-only, closed before anything fits
+            marts = read_training_data(FeatureStore(cfg))
         log.info("Read %d interactions; fitting ALS and the baselines", len(marts.interactions))
         rating_max = cfg.settings.ratings.max
-        outcome = fit_and_evaluate(marts, train, rating_max)
-        timings = {"read_seconds": read_seconds, **outcome.timings}
+        outcome = fit_and_evaluate(marts, train, rating_max, timings)
         log.info(
             "Fitted on %d rows (holdout %s) in %.1f s; NDCG@%d %.4f (popularity %.4f) over"
             " %d users",
-            outcome.sizes["n_train_rows"], outcome.split.label, outcome.timings["fit_seconds"], k,
+            outcome.sizes["n_train_rows"], outcome.split.label, timings["fit_seconds"], k,
             outcome.metrics["als"][f"ndcg_at_{k}"], outcome.metrics["popularity"][f"ndcg_at_{k}"],
             outcome.sizes["n_eval_users"],
         )  # fmt: skip
         lineage = outcome.lineage
-        split = outcome.split
-        holdout_params = {
-            "holdout_strategy": split.strategy,
-            **({"holdout_cutoff": outcome.cutoff} if outcome.cutoff else {}),
-            "holdout_reference_time": lineage["train_reference_time"],
-        }
-        mlflow.log_params({**holdout_params, **outcome.sizes})
-        mlflow.set_tags(
-            {
-                "holdout_strategy": split.label,
-                "holdout_reason": split.reason,
-                "training_rows": str(outcome.sizes["n_train_rows"]),
-                "latest_load_id": str(marts.latest_load_id),
-                "source_tables": ",".join(lineage["source_tables"]),
-                "snapshot_time": lineage["snapshot_time"],
-                "train_matrix_sha256": lineage["train_matrix_sha256"],
-                registry.HOLDOUT_TAG: lineage["holdout_sha256"],
-                "rating_predictor": outcome.rating["predictor"],
-            }
-        )
-        mlflow.log_dict(lineage, "lineage.json")
-        mlflow.log_metrics(
-            {**metric_values(outcome), "n_eval_users": float(outcome.sizes["n_eval_users"])}
-        )
-        metric = f"{PROMOTION_METRIC}_at_{k}"
-        registry.log_per_user(metric, outcome.eval_shop_ids, outcome.per_user(metric))
+        with timings.phase("log_evaluation"):
+            _log_evaluation(outcome, marts.latest_load_id, k)
 
         log.info("Comparing with the champion")
-        t0 = time.perf_counter()
-        decision = _champion_gate(client, train, outcome, marts.catalog)
-        timings["gate_seconds"] = time.perf_counter() - t0
+        with timings.phase("gate"):
+            decision = _champion_gate(client, train, outcome, marts.catalog)
 
-        t0 = time.perf_counter()
         final = outcome.model
         if train.refit_on_all_data:
             log.info("Refitting on all %d rows for serving", len(marts.interactions))
-            final = build_model(train, rating_max).fit(
-                marts.interactions, marts.catalog, marts.users, marts.items
-            )
-            lineage["served_matrix_sha256"] = served_matrix_hash(final)
+            with timings.phase("refit"):
+                final = build_model(train, rating_max).fit(
+                    marts.interactions, marts.catalog, marts.users, marts.items
+                )
+            with timings.phase("lineage_hashes"):
+                lineage["served_matrix_sha256"] = served_matrix_hash(final)
             mlflow.set_tag("served_matrix_sha256", lineage["served_matrix_sha256"])
-        timings["refit_seconds"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        final_recs, _ = final.recommend_batch(final.user_ids, k)
-        timings["batch_recommend_seconds"] = time.perf_counter() - t0
-        _log_plots(outcome, final_recs, final, k)
+        with timings.phase("batch_recommend"):
+            final_recs, final_scores = final.recommend_batch(final.user_ids, k)
+        with timings.phase("plots"):
+            _log_plots(outcome, final_recs, final, k)
 
-        t0 = time.perf_counter()
-        run_info = {
-            "run_id": run_id,
-            "holdout_cutoff": outcome.cutoff,
-            "k": k,
-            "refit_on_all_data": train.refit_on_all_data,
-        }
-        # the item attributes (title, category, price) travel in the package: serving shows
-        # them without opening the warehouse
-        candidate_dir = package.save(final, paths.models, run_info, marts.catalog)
-        mlflow.log_artifacts(str(candidate_dir), artifact_path=package.RUN_ARTIFACTS)
-        timings["save_and_log_artifacts_seconds"] = time.perf_counter() - t0
+        with timings.phase("save_and_log_artifacts"):
+            run_info = {
+                "run_id": run_id,
+                "holdout_cutoff": outcome.cutoff,
+                "k": k,
+                "refit_on_all_data": train.refit_on_all_data,
+            }
+            # the item attributes (title, category, price) travel in the package: serving
+            # shows them without opening the warehouse
+            candidate_dir = package.save(final, paths.models, run_info, marts.catalog)
+            mlflow.log_artifacts(str(candidate_dir), artifact_path=package.RUN_ARTIFACTS)
         log.info("Logging and registering the model in MLflow")
-        t0 = time.perf_counter()
-        example_users = final.users.decode(final.user_ids[:1]).tolist()
-        model_uri, model_version = log_pyfunc(
-            candidate_dir, k, example_users, name=PYFUNC_NAME,
-            registered_model_name=train.model_name,
-        )  # fmt: skip
-        timings["log_pyfunc_seconds"] = time.perf_counter() - t0
+        with timings.phase("log_pyfunc"):
+            example_users = final.users.decode(final.user_ids[:1]).tolist()
+            model_uri, model_version = log_pyfunc(
+                candidate_dir, k, example_users, name=PYFUNC_NAME,
+                registered_model_name=train.model_name,
+            )  # fmt: skip
 
         rows_written = None
         model_dir = package.local_dir(paths.models)  # the champion's copy: replaced if promoted
         log.info("Gate: %s (%s)", "promote" if decision.promote else "keep", decision.reason)
         if decision.promote:
-            registry.promote(client, train.model_name, model_version)
-            package.install(candidate_dir, paths.models)
-            t0 = time.perf_counter()
-            frame = batch.recommendations_frame(
-                final, k, train.model_name, model_version, run_id,
-                items=package.shop_items(final, marts.catalog),
-            )  # fmt: skip
-            rows_written = batch.write_recommendations(paths.warehouse, frame)
-            timings["write_recommendations_seconds"] = time.perf_counter() - t0
+            with timings.phase("promote"):
+                registry.promote(client, train.model_name, model_version)
+                package.install(candidate_dir, paths.models)
+            with timings.phase("write_recommendations"):
+                rows_written = batch.write_recommendations(
+                    paths.warehouse, final, k, train.model_name, model_version, run_id,
+                    items=package.shop_items(final, marts.catalog),
+                    recommended=(final_recs, final_scores),
+                )  # fmt: skip
         else:
             package.discard(candidate_dir)
-        mlflow.set_tags(
-            {
-                "promoted": str(decision.promote).lower(),
-                "promotion_reason": decision.reason,
-                "model_version": str(model_version),
-            }
-        )
-        mlflow.log_dict(decision.as_dict(), "promotion.json")
-        mlflow.log_metrics({**timings, **gate_metrics(decision)})
-
-    timings["total_seconds"] = time.perf_counter() - started
+        with timings.phase("mlflow_finish"):
+            mlflow.set_tags(
+                {
+                    "promoted": str(decision.promote).lower(),
+                    "promotion_reason": decision.reason,
+                    "model_version": str(model_version),
+                }
+            )
+            mlflow.log_dict(decision.as_dict(), "promotion.json")
+            mlflow.log_metrics({**timings, **gate_metrics(decision)})
+    timings.close(started)
     report = Path(paths.reports) / REPORT_FILE
     summary = {
         "run_id": run_id,

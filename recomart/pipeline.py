@@ -22,6 +22,7 @@ from recomart.demo import catalog_api, datagen
 from soda_checks import gate
 
 ingest_log = logging.getLogger("ingestion")
+TIMINGS_FILE = "run_timings.json"
 
 
 class IngestError(RuntimeError):
@@ -64,6 +65,7 @@ def ingest(
         )
     elif source in ("all", "catalog"):
         ingest_log.info("Ingesting the product catalog")
+        started = time.perf_counter()
         try:
             with _catalog_url(cfg) as url:
                 catalog = load_catalog(cfg, base_url=url)
@@ -73,7 +75,7 @@ def ingest(
             "Ingested %d products from %s (load %s)",
             catalog["products"], catalog["base_url"], catalog["load_id"],
         )  # fmt: skip
-        result["catalog"] = catalog
+        result["catalog"] = {**catalog, "seconds": time.perf_counter() - started}
     failed = [f for f in result.get("interactions", {}).get("files", []) if f["error"]]
     if failed:
         raise IngestError("; ".join(f["error"] for f in failed))
@@ -169,7 +171,21 @@ def run_all(cfg: config.Config) -> None:
     if cfg.generator is None:  # the shop's own data: nothing to generate
         del steps["generate"]
     started = time.perf_counter()
+    seconds: dict[str, float] = {}
     for number, (name, step) in enumerate(steps.items(), start=1):  # progress: where, how long
         log.info("step %d/%d: %s (%.0f s so far)", number, len(steps), name,
                  time.perf_counter() - started)  # fmt: skip
-        step(cfg)
+        t0 = time.perf_counter()
+        result = step(cfg)
+        seconds[name] = round(time.perf_counter() - t0, 3)
+        for source in ("interactions", "catalog") if name == "ingest" else ():
+            if source in result:
+                seconds[f"ingest {source}"] = round(result[source]["seconds"], 3)
+    seconds["total"] = round(time.perf_counter() - started, 3)
+    write_timings(cfg, seconds)
+
+
+def write_timings(cfg: config.Config, seconds: dict[str, float]) -> None:
+    """<reports>/run_timings.json: seconds per step of the last whole run (`make bench-demo`)."""
+    cfg.paths.reports.mkdir(parents=True, exist_ok=True)
+    (cfg.paths.reports / TIMINGS_FILE).write_text(json.dumps(seconds, indent=2) + "\n")

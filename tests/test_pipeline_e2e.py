@@ -224,3 +224,38 @@ def test_auto_holdout_keeps_the_last_days_on_the_demo_data(pipeline_run: dict) -
     headline = f"Model (holdout: last 30 days from {evaluation['cutoff']}, {scored} users scored)"
     assert headline in pipeline_run["summary"]
     assert "holdout chosen by auto: last 30 days score" in pipeline_run["summary"]
+
+
+def test_imputed_ratings_are_medians_of_what_was_observed_before(
+    pipeline_run: dict, expected_clean: pd.DataFrame
+) -> None:
+    """Each missing rating: the median of the item's clean ratings strictly before the event,
+    else of all clean ratings before it, else the middle of the scale (computed here row by
+    row, the slow obvious way)."""
+    rows = expected_clean.assign(event_at=expected_clean["event_at"].dt.tz_localize(None))
+    observed = rows.dropna(subset=["rating"])
+    missing = rows[rows["rating"].isna()]
+    assert len(missing) >= 10
+    want = []
+    for row in missing.itertuples():
+        before = observed[observed["event_at"] < row.event_at]
+        of_item = before.loc[before["item_id"] == row.item_id, "rating"]
+        value = of_item.median() if len(of_item) else before["rating"].median()
+        value = 3.0 if np.isnan(value) else value  # nothing before: the middle of 1..5
+        want.append((row.user_id, row.item_id, row.event_type, row.event_at, value))
+    want = pd.DataFrame(want, columns=["user_id", "item_id", "event_type", "event_at", "want"])
+    got = _sql(
+        pipeline_run,
+        "select user_id::varchar as user_id, item_id::varchar as item_id, event_type, event_at,"
+        " rating from marts.interactions where is_rating_imputed",
+    )
+    both = want.merge(got, on=["user_id", "item_id", "event_type", "event_at"], how="outer")
+    assert len(both) == len(want) == len(got)
+    np.testing.assert_allclose(both["rating"], both["want"])
+    assert both["want"].nunique() > 1  # not one constant: item and global medians both show
+
+
+def test_dbt_unit_tests_pass_apart_from_the_build(pipeline_run: dict) -> None:
+    from dbt_project import build
+
+    build.unit_tests(pipeline_run["cfg"])  # raises DbtError when one fails
