@@ -80,22 +80,48 @@ def _run(command: list[str], home: Path) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
 
 
-def _clean(home: Path) -> None:
-    """Everything of a previous run goes, except the generated data and the config."""
-    for child in home.iterdir():
-        if child.name in ("recomart.toml", "bench.log"):
+# What a project keeps from one run to the next, besides its data: dbt's parse cache (in the
+# home's dbt_target) and the MLflow store (whose champion the next model is compared with).
+TOOL_STATE = ("dbt_target", "data/mlflow")
+
+
+def _clean(home: Path, cold: bool) -> None:
+    """Everything of a previous run goes, except the generated data and the config, and (not
+    cold) the tools' state of TOOL_STATE."""
+    keep = {"recomart.toml", "bench.log", "data/generated", *(() if cold else TOOL_STATE)}
+    for child in [*home.iterdir(), *(home / "data").glob("*")]:
+        name = child.relative_to(home).as_posix()
+        if name in keep or name == "data" or not child.exists():
             continue
-        if child.name == "data":
-            for sub in child.iterdir():
-                if sub.name != "generated":
-                    shutil.rmtree(sub)
-        elif child.is_dir():
+        if child.is_dir():
             shutil.rmtree(child)
         else:
             child.unlink()
 
 
+def _summary(runs: list[dict]) -> dict:
+    """Medians of runs: wall and pipeline seconds, per step and per training phase; peak GB."""
+
+    def median(get) -> float:
+        return statistics.median(get(run) for run in runs)
+
+    steps = {step: median(lambda r, s=step: r["steps"][s]) for step in runs[0]["steps"]}
+    return {
+        "runs": len(runs),
+        "wall_seconds": median(lambda r: r["wall_seconds"]),
+        "pipeline_seconds": steps["total"],
+        "peak_gb": max(r["peak_gb"] for r in runs),
+        "steps": steps,
+        "train_phases": {
+            phase: median(lambda r, p=phase: r["train_phases"].get(p, 0.0))
+            for phase in runs[0]["train_phases"]
+        },
+    }
+
+
 def bench_size(name: str, repeats: int, root: Path) -> dict:
+    """Run 1 is cold (a fresh clone's first run: no dbt parse cache, no MLflow store); runs
+    2..repeats are warm (the tools' state of the run before kept, the data and warehouse not)."""
     sizes, catalog, target, label = SIZES[name]
     home = root / name
     home.mkdir(parents=True, exist_ok=True)
@@ -107,41 +133,34 @@ def bench_size(name: str, repeats: int, root: Path) -> dict:
         generate_seconds, _ = _run(["generate", "--force"], home)
     runs = []
     for repeat in range(repeats):
-        _clean(home)
+        _clean(home, cold=repeat == 0)
         seconds, peak_gb = _run(["demo"], home)
         steps = json.loads((home / "reports" / "run_timings.json").read_text())
         train = json.loads((home / "reports" / "train_metrics.json").read_text())
-        runs.append({"wall_seconds": seconds, "peak_gb": peak_gb, "steps": steps,
-                     "train_phases": train["timings"]})  # fmt: skip
-        print(f"{name} run {repeat + 1}/{repeats}: {seconds:.1f} s, peak {peak_gb:.2f} GB, "
-              f"{json.dumps(steps)}", flush=True)  # fmt: skip
-
-    def median(get) -> float:
-        return statistics.median(get(run) for run in runs)
-
-    steps = {step: median(lambda r, s=step: r["steps"][s]) for step in runs[0]["steps"]}
-    phases = {
-        phase: median(lambda r, p=phase: r["train_phases"].get(p, 0.0))
-        for phase in runs[0]["train_phases"]
-    }
+        runs.append({"cold": repeat == 0, "wall_seconds": seconds, "peak_gb": peak_gb,
+                     "steps": steps, "train_phases": train["timings"]})  # fmt: skip
+        kind = "cold" if repeat == 0 else "warm"
+        print(f"{name} run {repeat + 1}/{repeats} ({kind}): {seconds:.1f} s,"
+              f" peak {peak_gb:.2f} GB, {json.dumps(steps)}", flush=True)  # fmt: skip
+    cold = _summary(runs[:1])
+    warm = _summary(runs[1:]) if len(runs) > 1 else None
+    shown = warm or cold
     result = {
         "label": label,
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "sizes": sizes,
         "catalog_source": catalog,
         "repeats": repeats,
         "generate_seconds": generate_seconds,
-        "wall_seconds": median(lambda r: r["wall_seconds"]),
-        "pipeline_seconds": steps["total"],
+        "cold": cold,
+        "warm": warm,
         "peak_gb": max(r["peak_gb"] for r in runs),
-        "steps": steps,
-        "train_phases": phases,
         "target_seconds": target,
         "target_peak_gb": TARGET_MEMORY_GB.get(name),
         "runs": runs,
     }
     if name in TARGET_CATALOG_RATE:
-        catalog_seconds = steps["ingest catalog"]
-        result["catalog_products_per_second"] = sizes["n_items"] / catalog_seconds
+        result["catalog_products_per_second"] = sizes["n_items"] / shown["steps"]["ingest catalog"]
         result["target_products_per_second"] = TARGET_CATALOG_RATE[name]
     return result
 
@@ -150,34 +169,41 @@ def _markdown(results: dict[str, dict], started: str) -> str:
     lines = [
         "# `make bench-demo`: the whole pipeline, per stage",
         "",
-        f"Written by `python -m recomart.bench.demo` ({started}, {os.cpu_count()} cores). Medians"
-        " of the repeats; `pipeline` is ingest to train in one `recomart demo` process (data"
-        " generation apart), `wall` the whole process (imports, summary), `peak` its maximum"
-        " resident memory.",
+        f"Written by `python -m recomart.bench.demo` (last run {started}, {os.cpu_count()} cores;"
+        " each size says when it was measured: sizes not run keep their last figures).",
+        "`pipeline` is ingest to train in one `recomart demo` process (data generation apart);"
+        " `cold` is a fresh clone's first run (dbt parses the whole project, MLflow creates its"
+        " store), `warm` the median of the runs after it (dbt's parse cache and the MLflow store"
+        " kept, the data and warehouse not: a shop's next daily run). The stage columns and the"
+        " training phases are the warm medians where there are warm runs. `peak` is the largest"
+        " resident memory of the `recomart demo` process and its children.",
         "",
-        "| size | repeats | pipeline s (target) | wall s | peak GB | ingest | transform | gate"
-        " | train | catalog products/s |",
+        "| size | measured | runs | pipeline s cold / warm (target) | peak GB | ingest | transform"
+        " | gate | train | catalog products/s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results.values():
-        s = r["steps"]
+        shown = r["warm"] or r["cold"]
+        s = shown["steps"]
+        warm = f"{r['warm']['pipeline_seconds']:.1f}" if r["warm"] else "-"
         rate = r.get("catalog_products_per_second")
         rate_text = f"{rate:,.0f} (> {r['target_products_per_second']:,})" if rate else ""
         peak = f"{r['peak_gb']:.2f}" + (
             f" (< {r['target_peak_gb']:.0f})" if r["target_peak_gb"] else ""
         )
         lines.append(
-            f"| {r['label']} | {r['repeats']} | {r['pipeline_seconds']:.1f}"
-            f" (< {r['target_seconds']}) | {r['wall_seconds']:.1f} | {peak} | {s['ingest']:.1f}"
-            f" | {s['transform']:.1f}"
-            f" | {s['quality gate']:.1f} | {s['train']:.1f} | {rate_text} |"
+            f"| {r['label']} | {r['measured_at']} | {r['repeats']}"
+            f" | {r['cold']['pipeline_seconds']:.1f} / {warm} (< {r['target_seconds']})"
+            f" | {peak} | {s['ingest']:.1f} | {s['transform']:.1f} | {s['quality gate']:.1f}"
+            f" | {s['train']:.1f} | {rate_text} |"
         )
-    lines += ["", "## Training phases (seconds, medians)", ""]
-    phases = sorted({p for r in results.values() for p in r["train_phases"]})
+    lines += ["", "## Training phases (seconds, warm medians where there are warm runs)", ""]
+    shown = {name: (r["warm"] or r["cold"])["train_phases"] for name, r in results.items()}
+    phases = sorted({p for values in shown.values() for p in values})
     lines.append("| phase | " + " | ".join(results) + " |")
     lines.append("|---|" + "---|" * len(results))
     for phase in phases:
-        values = [r["train_phases"].get(phase) for r in results.values()]
+        values = [shown[name].get(phase) for name in results]
         lines.append(
             f"| {phase.removesuffix('_seconds')} | "
             + " | ".join("" if v is None else f"{v:.2f}" for v in values)
@@ -199,12 +225,16 @@ def main(argv: list[str] | None = None) -> None:
     cfg = config.load()
     root = cfg.paths.home / "data" / "bench" / "demo"
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    results = {}
     report = cfg.paths.reports
     report.mkdir(parents=True, exist_ok=True)
+    # sizes not run this time keep their last figures (each says when it was measured)
+    previous = report / "bench_demo.json"
+    kept = json.loads(previous.read_text())["results"] if previous.exists() else {}
+    results = {name: kept[name] for name in SIZES if name in kept and name not in names}
     for name in names:
         repeats = args.repeats_large if name == "10m" else args.repeats
         results[name] = bench_size(name, repeats, root)
+        results = {n: results[n] for n in SIZES if n in results}  # the table's order
         # written after each size: a long run leaves what it measured so far
         figures = {"started": started, "cores": os.cpu_count(), "results": results}
         (report / "bench_demo.json").write_text(json.dumps(figures, indent=2) + "\n")

@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from recomart.core.frames import to_frame
 from recomart.core.schema import (
     CATEGORY,
     EVENT,
@@ -119,8 +120,8 @@ def training_set(
         )
     con.execute(sql["user_codes"])
     con.execute(sql["item_codes"])
-    interactions = con.sql(sql["interactions"]).df()
-    items = con.sql(sql["items"]).df()
+    interactions = to_frame(con.sql(sql["interactions"]))
+    items = to_frame(con.sql(sql["items"]))
     users = con.sql(f"select {USER}, code from user_codes order by code").fetchnumpy()
     vocabulary = con.sql(f"select {ITEM}, code from item_codes order by code").fetchnumpy()
     return TrainingSet(
