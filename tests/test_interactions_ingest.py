@@ -405,3 +405,33 @@ def test_a_log_without_ratings_loads_as_implicit_feedback(home: Path) -> None:
     cfg = _cfg(home)
     load_interactions(cfg, str(home / "in" / "*.csv"))
     assert _loaded(cfg) == [("u-1", "SKU-1", None, "2026-05-01 00:00:00", "view", 2)]
+
+
+def test_a_file_larger_than_the_parse_memory_parses_by_spilling(home: Path) -> None:
+    """With a small parse_memory_limit DuckDB spills to disk: every row still counted, accepted
+    rows staged, the defects quarantined, and nothing left of the spill."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from dlt_pipelines.interactions.helpers import SPILL_DIR, SourceFile, file_sha256, parse_files
+    from recomart.core.settings import InteractionsFormat
+
+    n = 400_000
+    rng = np.random.default_rng(1)
+    ratings = rng.integers(1, 6, n).astype(str)
+    seconds = np.arange(n) % 86_400
+    times = [f"2026-05-01 {s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in seconds]
+    times[::1000] = ["yesterday"] * len(times[::1000])  # unparseable: quarantined
+    lines = [
+        f"u{i % 5000},sku-{i % 997},{r},{t},view"
+        for i, (r, t) in enumerate(zip(ratings, times, strict=True))
+    ]
+    path = _write(home, "big.csv", HEADER + "\n".join(lines) + "\n")
+    fmt = InteractionsFormat(parse_memory_limit="40MB")
+    stage = home / "stage" / "load-1"
+    batch = parse_files([SourceFile(path, "big.csv", file_sha256(path))], fmt, stage)
+    (info,) = batch.files
+    assert (info["rows"], info["quarantined"], info["error"]) == (n, n // 1000, None)
+    assert pq.read_metadata(batch.accepted).num_rows == n - n // 1000
+    assert batch.quarantined.num_rows == n // 1000
+    assert not (stage.parent / SPILL_DIR).exists()  # DuckDB removed what it spilled

@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("ingestion")
+SPILL_DIR = ".spill"  # under the staging folder: where a parse beyond its memory limit spills
 BLANK = "blank"  # reason of a record with no data at all (a whitespace-only line): not a row
 # What makes two rows the same interaction: null-safe equality of the parsed values.
 NATURAL_KEY = s.CSV_COLUMNS
@@ -352,7 +353,11 @@ def parse_files(files: list[SourceFile], fmt: CsvFormat | None, stage: Path) -> 
     clock = _Clock()
     infos: dict[int, dict] = {}
     parsed: dict[int, tuple[SourceFile, Layout]] = {}
-    with duckdb.connect() as con:
+    # bounded memory: past the limit DuckDB spills the typed rows to disk beside the stage
+    spill = stage.parent / SPILL_DIR  # DuckDB makes it (and removes it) when it spills
+    spill.parent.mkdir(parents=True, exist_ok=True)
+    limits = {"memory_limit": fmt.parse_memory_limit, "temp_directory": str(spill)}
+    with duckdb.connect(config=limits) as con:
         con.execute("set TimeZone = 'UTC'").fetchall()
         con.execute(SHOP_ID_MACRO).fetchall()
         for order, f in enumerate(files):

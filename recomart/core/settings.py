@@ -68,6 +68,8 @@ class InteractionsFormat(_Section):
     event_map: dict[str, str] = Field(default_factory=dict)  # the file's event name -> ours
     default_event: str = s.DEFAULT_EVENT  # the event of a row that names none (or no column)
     returns: Returns = Field(default_factory=Returns)
+    # DuckDB's memory while parsing; beyond it, it spills to disk (a file of any size parses)
+    parse_memory_limit: str = "2GB"
 
     _default_event = field_validator("default_event")(lambda v: _choice(v, s.EVENT_TYPES))
 
@@ -81,6 +83,13 @@ class InteractionsFormat(_Section):
     _column_map = field_validator("column_map")(
         lambda mapping: _mapped_onto(mapping, s.CSV_COLUMNS, "our columns")
     )
+
+    @field_validator("parse_memory_limit")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if not re.fullmatch(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", value):
+            raise ValueError(f'a size such as "2GB" or "512MB", got {value!r}')
+        return value.strip()
 
     @field_validator("timestamp_format")
     @classmethod
