@@ -27,13 +27,14 @@ INFO = ModelInfo(name="m", version="1", alias="champion", run_id=None, trained_a
                  data_cutoff=None, holdout_cutoff=None)  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def world():
+@pytest.fixture(scope="module", params=["default", "no cold items"])
+def world(request):
     rows, catalog, user_names, item_names = synthetic_model.interactions(SPEC)
     users = Vocabulary(np.append(user_names, NOBODY_WITH_FACTORS))  # still sorted: "zz" > hex
-    model = MatrixFactorizationRecommender(n_factors=SPEC.factors, iterations=3, seed=1).fit(
-        rows, catalog, users=users, items=Vocabulary(item_names)
-    )
+    options = {"cold_items": False, "category_weight": 0.3} if request.param != "default" else {}
+    model = MatrixFactorizationRecommender(
+        n_factors=SPEC.factors, iterations=3, seed=1, **options
+    ).fit(rows, catalog, users=users, items=Vocabulary(item_names))
     items = catalog.assign(**{ITEM: model.items.decode(catalog[ITEM])})
     return {
         "model": model,
@@ -48,6 +49,7 @@ def test_the_generated_shop_looks_like_one(world) -> None:
     assert 0.1 < (paths == "blend").mean() < 0.35  # few-interaction users exist
     assert (paths == "als").mean() > 0.5
     assert not model._is_warm.all()  # some catalog items were never interacted with
+    assert (model.user_items.data < 0).any()  # returns: negative cells, still "known" items
     names = model.users.decode(model.user_ids[:3])
     assert all(len(n) == 36 and n.count("-") == 4 for n in names)  # UUIDs
 

@@ -5,7 +5,7 @@
    SKU-like item ids, users' activity log-normal (about a fifth have at most 3 items: the
    blend path), item popularity a power law (Zipf, exponent 1) over a shuffled catalog with
    categories and prices, a couple of percent of catalog items never seen (cold items), views,
-   carts and purchases over 180 days;
+   carts, purchases and a few returns (negative feedback) over 180 days;
 2. fits the project's MatrixFactorizationRecommender on it (the real fit: confidence matrix,
    BM25, implicit's ALS, cold start), with few ALS iterations (serving cost depends on the sizes,
    not on how converged the factors are);
@@ -37,6 +37,7 @@ from recomart.core.schema import (
     ITEM,
     PRICE,
     PURCHASE,
+    RETURN_EVENT,
     TIME,
     TITLE,
     USER,
@@ -44,6 +45,7 @@ from recomart.core.schema import (
 )
 
 BUILD_FILE = "build.json"
+GENERATOR_VERSION = 2  # a home built by another version is built again
 N_CATEGORIES = 200
 COLD_ITEM_SHARE = 0.02  # catalog items without interactions
 ZIPF_EXPONENT = 1.0
@@ -95,7 +97,9 @@ def interactions(spec: Spec) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np
     items = order[rng.choice(n_warm, size=len(users), p=p / p.sum())].astype(np.int64)
     n = len(users)
     events = rng.choice(
-        np.array([VIEW, ADD_TO_CART, PURCHASE], dtype=object), size=n, p=[0.8, 0.15, 0.05]
+        np.array([VIEW, ADD_TO_CART, PURCHASE, RETURN_EVENT], dtype=object),
+        size=n,
+        p=[0.8, 0.15, 0.045, 0.005],
     )
     start = pd.Timestamp("2026-05-01", tz="UTC")
     seconds = rng.integers(0, DAYS * 86_400, size=n)
@@ -126,7 +130,11 @@ def build(home: Path, spec: Spec, model_name: str, k: int, rebuild: bool = False
     marker = home / BUILD_FILE
     if not rebuild and marker.is_file():
         built = json.loads(marker.read_text())
-        if built.get("spec") == asdict(spec) and built.get("model_name") == model_name:
+        if (
+            built.get("spec") == asdict(spec)
+            and built.get("model_name") == model_name
+            and built.get("generator_version") == GENERATOR_VERSION
+        ):
             return built
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
@@ -154,6 +162,7 @@ def build(home: Path, spec: Spec, model_name: str, k: int, rebuild: bool = False
     timings["save_and_register_seconds"] = round(time.perf_counter() - t, 1)
     built = {
         "spec": asdict(spec),
+        "generator_version": GENERATOR_VERSION,
         "model_name": model_name,
         "version": version,
         "interaction_rows": n_rows,
