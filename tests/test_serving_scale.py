@@ -5,7 +5,8 @@ item ids, a fifth of the users with at most 3 items: the blend path, cold catalo
 twice: every list precomputed, and every list scored per request (precompute_max_users = 0).
 Both must give what MatrixFactorizationRecommender.recommend_items gives (per request exactly,
 precomputed up to float32 rounding), for known users, users with few interactions, unknown
-users and a user the vocabulary knows but the matrix does not; the per-request ServingModel
+users and a user the vocabulary knows but the matrix does not (and similar items equal the
+model's similar_items); the per-request ServingModel
 holds nothing per user but numpy arrays. The synthetic builder registers a champion that the
 real loader serves.
 """
@@ -96,6 +97,20 @@ def test_known_items_are_excluded_per_request(world) -> None:
         assert history and not listed & history
         with_known = {i["item_id"] for i in live.recommend(user, 50, exclude_known=False)["items"]}
         assert with_known & history or len(history) > 50
+
+
+def test_similar_items_equal_the_models(world) -> None:
+    model, live = world["model"], world["per_request"]
+    cold = [i for i in live._item_codes if model.is_cold_item(i)]
+    assert cold
+    for item in [*list(live._item_codes)[:150], *cold]:
+        for k in (1, 10, 400):  # 400: more than every item
+            expected = model.similar_items(item, k)
+            got = live.similar(item, k)
+            assert [(i["item_id"], i["score"]) for i in got] == expected, (item, k)
+            assert all(i["title"] for i in got)
+    with pytest.raises(KeyError):
+        live.similar("no-such-item", 5)
 
 
 def test_nothing_per_user_but_numpy_arrays(world) -> None:

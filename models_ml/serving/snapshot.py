@@ -15,6 +15,9 @@ not depend on the user prepared at load (the recommendable items' factors as one
 float32 matrix, their codes, item -> column positions, the blend's per-item popularity terms).
 A request costs one (1 x factors) @ (factors x items) product and an argpartition over the
 items: O(n_items * factors), nothing O(n_users); the answers equal recommend_batch's.
+Similar items (GET /items/{id}/similar) the same way (Neighbours): float64 factors and norms
+of the recommendable items prepared at load, one product and a partial sort per request, the
+answers of the model's similar_items.
 
 A ServingModel is never changed after construction: the holder swaps whole objects.
 """
@@ -88,6 +91,7 @@ class ServingModel:
         item_names = model.items.decode(model.item_ids).tolist()
         self._item_codes = dict(zip(item_names, model.item_ids.tolist(), strict=True))
         self._meta = _metadata(model, item_names, items)
+        self._neighbours = Neighbours(model)
         paths = model.user_paths(self._user_codes)
         self._paths = np.zeros(self.n_users, dtype=np.int8)
         for code, path in enumerate(PATHS):
@@ -172,11 +176,56 @@ class ServingModel:
 
     def similar(self, item_id: str, k: int) -> list[dict[str, Any]]:
         """The k items closest to item_id (cosine of item factors); KeyError if unknown."""
-        pairs = self.model.similar_items(item_id, k)
+        pairs = self._neighbours.similar(self._item_codes[item_id], k)
         return [
-            {"rank": rank, "score": score, **self.item(item)}
-            for rank, (item, score) in enumerate(pairs, start=1)
+            {"rank": rank, "score": score, **self._meta[code]}
+            for rank, (code, score) in enumerate(pairs, start=1)
         ]
+
+
+class Neighbours:
+    """The n items closest to an item, as MatrixFactorizationRecommender.similar_items computes
+    them (cosine of float64 item factors over the recommendable items, the item itself left
+    out, ties by item code), with the float64 factors and their norms computed once here
+    instead of per call, and a partial sort instead of a full sort of every item."""
+
+    def __init__(self, model: MatrixFactorizationRecommender) -> None:
+        state = model.state()
+        is_warm = np.asarray(state.arrays["is_warm"], dtype=bool)
+        rec = np.flatnonzero(is_warm | bool(state.params["cold_items"]))
+        self._item_ids = np.asarray(state.arrays["item_ids"], dtype=np.int64)
+        self._rec_codes = self._item_ids[rec]
+        self._factors = state.als.item_factors
+        self._vectors = state.als.item_factors[rec].astype(np.float64)
+        self._norms = np.linalg.norm(self._vectors, axis=1)
+        self._column = np.full(len(self._item_ids), -1, dtype=np.int64)
+        self._column[rec] = np.arange(len(rec))
+
+    def similar(self, code: int, n: int) -> list[tuple[int, float]]:
+        """(item code, cosine) of the n items closest to the item of `code` (a known item's
+        code), best first."""
+        row = int(np.searchsorted(self._item_ids, code))
+        query = self._factors[row].astype(np.float64)
+        qn = np.linalg.norm(query)
+        if qn == 0:
+            return []
+        cosine = np.divide(
+            self._vectors @ query,
+            self._norms * qn,
+            out=np.zeros(len(self._vectors)),
+            where=self._norms > 0,
+        )
+        if self._column[row] >= 0:
+            cosine[self._column[row]] = -np.inf
+        negative = -cosine
+        if 0 < n < len(negative):  # every item as good as the n-th best, ties included
+            kth = np.partition(negative, n - 1)[n - 1]
+            candidates = np.flatnonzero(negative <= kth)
+        else:
+            candidates = np.arange(len(negative))
+        order = candidates[np.lexsort((self._rec_codes[candidates], negative[candidates]))][:n]
+        order = order[cosine[order] > -1.1]
+        return list(zip(self._rec_codes[order].tolist(), cosine[order].tolist(), strict=True))
 
 
 class Scorer:
