@@ -34,7 +34,7 @@ import pandas as pd
 from models_ml import coldstart
 from models_ml.ids import UNKNOWN
 from models_ml.ranking import PAD_ITEM, top_k_dense
-from models_ml.recommender import MatrixFactorizationRecommender
+from models_ml.recommender import MatrixFactorizationRecommender, RecommenderState
 from recomart.core.schema import CATEGORY, ITEM, PRICE, TITLE
 
 POPULAR = "popular"
@@ -91,7 +91,8 @@ class ServingModel:
         item_names = model.items.decode(model.item_ids).tolist()
         self._item_codes = dict(zip(item_names, model.item_ids.tolist(), strict=True))
         self._meta = _metadata(model, item_names, items)
-        self._neighbours = Neighbours(model)
+        state = model.state()  # the model's arrays (not copies), read once for both below
+        self._neighbours = Neighbours(state)
         paths = model.user_paths(self._user_codes)
         self._paths = np.zeros(self.n_users, dtype=np.int8)
         for code, path in enumerate(PATHS):
@@ -107,7 +108,7 @@ class ServingModel:
                 for exclude in (True, False)
             }
         else:
-            self._scorer = Scorer(model)
+            self._scorer = Scorer(state)
 
     @property
     def precomputed(self) -> bool:
@@ -189,8 +190,7 @@ class Neighbours:
     out, ties by item code), with the float64 factors and their norms computed once here
     instead of per call, and a partial sort instead of a full sort of every item."""
 
-    def __init__(self, model: MatrixFactorizationRecommender) -> None:
-        state = model.state()
+    def __init__(self, state: RecommenderState) -> None:
         is_warm = np.asarray(state.arrays["is_warm"], dtype=bool)
         rec = np.flatnonzero(is_warm | bool(state.params["cold_items"]))
         self._item_ids = np.asarray(state.arrays["item_ids"], dtype=np.int64)
@@ -233,8 +233,7 @@ class Scorer:
     computes it for that user (same formulas, same float32 products, same ties), with every
     array that does not depend on the user built once here. Read-only after construction."""
 
-    def __init__(self, model: MatrixFactorizationRecommender) -> None:
-        state = model.state()  # the model's arrays, not copies
+    def __init__(self, state: RecommenderState) -> None:
         arrays, params = state.arrays, state.params
         is_warm = np.asarray(arrays["is_warm"], dtype=bool)
         rec = np.flatnonzero(is_warm | bool(params["cold_items"]))  # recommendable columns
