@@ -76,8 +76,10 @@ mlflow-ui: $(STAMP) ## MLflow UI on 127.0.0.1:5000 over the project's store
 serve: $(STAMP) ## the recommendation API (FastAPI) on the champion, 127.0.0.1:8000, docs at /docs
 	$(RECOMART) serve
 
-bench-serve: $(STAMP) ## benchmark: API latency in process and over HTTP at 200 rps, 60 s -> reports/
+bench-serve: $(STAMP) ## benchmark: API latency at 200 rps: the champion, then 500K users x 50K items -> reports/
 	$(BIN)/python -m recomart.bench.serve --duration 60 --rates 200 --concurrency 1,8,32
+	$(BIN)/python -m recomart.bench.serve --synthetic-users 500000 --synthetic-items 50000 \
+	  --duration 60 --rates 200 --concurrency 1,8,32
 
 bench-ingest: $(STAMP) ## benchmark: CSV ingestion vs DuckDB read_csv, 1M and 10M rows -> reports/
 	$(BIN)/python -m recomart.bench.ingest --sizes 1000000,10000000 --repeats 5

@@ -103,17 +103,20 @@ def impute_item_factors(
     return factors
 
 
-def category_affinity(
-    user_items: csr_matrix, category_codes: np.ndarray, n_categories: int
-) -> np.ndarray:
-    """(n_users, n_categories): each user's share of stored cells per item category."""
+def category_onehot(category_codes: np.ndarray, n_categories: int) -> csr_matrix:
+    """(n_items, n_categories) CSR: a 1 in each item's category column."""
+    return csr_matrix(
+        (np.ones(len(category_codes)), (np.arange(len(category_codes)), category_codes)),
+        shape=(len(category_codes), n_categories),
+    )
+
+
+def category_affinity(user_items: csr_matrix, onehot: csr_matrix) -> np.ndarray:
+    """(n_users, n_categories): each user's share of stored cells per item category (onehot:
+    category_onehot of the items)."""
     user_items = csr_matrix(user_items)
     binary = csr_matrix(
         (np.ones(user_items.nnz), user_items.indices, user_items.indptr), shape=user_items.shape
-    )
-    onehot = csr_matrix(
-        (np.ones(len(category_codes)), (np.arange(len(category_codes)), category_codes)),
-        shape=(len(category_codes), n_categories),
     )
     counts = np.asarray((binary @ onehot).todense(), dtype=np.float64)
     totals = counts.sum(axis=1, keepdims=True)

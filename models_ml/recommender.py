@@ -66,6 +66,21 @@ class RecommenderState:
     params: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What scoring needs that depends on the model, not on the user: built once per fitted or
+    loaded model (MatrixFactorizationRecommender._prepared), so a call costs O(its users x
+    items x factors) and nothing O(all users)."""
+
+    rec: np.ndarray  # matrix columns of the recommendable items
+    rec_codes: np.ndarray  # their item codes
+    vectors: np.ndarray  # their factors, contiguous float32
+    column: np.ndarray  # matrix column -> position in rec (-1: not recommendable)
+    relative: np.ndarray  # blend: w * within-category popularity of each rec item (float32)
+    rec_categories: np.ndarray  # the category code of each rec item
+    categories: csr_matrix  # items x categories one-hot (category shares of a user's items)
+
+
 class MatrixFactorizationRecommender:
     """ALS on the confidence matrix of models_ml.matrix (weighting, BM25, recency), plus
     cold start (models_ml.coldstart). alpha is applied when the matrix is built, so implicit's
@@ -114,6 +129,8 @@ class MatrixFactorizationRecommender:
         self.weight_by = weight_by
         self._weighting()  # validate early
         self._model: AlternatingLeastSquares | None = None
+        self._prep: Prepared | None = None
+        self._neighbours: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_settings(
@@ -230,6 +247,7 @@ class MatrixFactorizationRecommender:
             )
             model._YtY = None  # implicit caches Y'Y: recompute with the imputed rows
         self._model = model
+        self._prep, self._neighbours = None, None
         return self
 
     def _set_item_attributes(self, catalog: pd.DataFrame | None) -> None:
@@ -303,8 +321,8 @@ class MatrixFactorizationRecommender:
     def user_paths(self, user_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Per user code: "als", "blend" (few interactions) or "popular" (unknown user)."""
         rows = self._fitted()._users.index(_codes(user_ids))
-        n_items = np.diff(self._user_items.indptr)
-        few = (rows != UNKNOWN) & (n_items[np.maximum(rows, 0)] <= self.few_interactions)
+        indptr, safe = self._user_items.indptr, np.maximum(rows, 0)
+        few = (rows != UNKNOWN) & (indptr[safe + 1] - indptr[safe] <= self.few_interactions)
         return np.where(rows == UNKNOWN, "popular", np.where(few, "blend", "als"))
 
     # --------------------------------------------------------- recommending
@@ -322,14 +340,13 @@ class MatrixFactorizationRecommender:
         paths = self.user_paths(user_ids)
         item_ids = np.full((len(rows), k), PAD_ITEM, dtype=np.int64)
         scores = np.full((len(rows), k), PAD_SCORE, dtype=np.float32)
-        rec = np.flatnonzero(self._recommendable())
-        item_vectors = self._model.item_factors[rec]
+        prep = self._prepared()
         for path, scorer in (("als", self._top_als), ("blend", self._top_blend)):
             chosen = np.flatnonzero(paths == path)
             if len(chosen):
-                exclude = self._user_items[rows[chosen]][:, rec] if exclude_known else None
-                idx, sc = scorer(rows[chosen], rec, item_vectors, k, exclude)
-                item_ids[chosen] = np.where(idx == PAD_ITEM, PAD_ITEM, self._items.ids[rec][idx])
+                exclude = self._known_columns(rows[chosen], prep) if exclude_known else None
+                idx, sc = scorer(rows[chosen], prep, k, exclude)
+                item_ids[chosen] = np.where(idx == PAD_ITEM, PAD_ITEM, prep.rec_codes[idx])
                 scores[chosen] = sc
         unknown = np.flatnonzero(paths == "popular")
         n_popular = min(k, len(self._popular_ids))
@@ -337,36 +354,79 @@ class MatrixFactorizationRecommender:
         scores[unknown, :n_popular] = self._popular_scores[:n_popular]
         return item_ids, scores
 
-    def _top_als(self, rows, rec, item_vectors, k, exclude):
-        return top_k(item_vectors, self._model.user_factors[rows], k, exclude)
+    def prepare(self) -> None:
+        """Build now what scoring and similar items prepare on first use (a server calls it at
+        load, so no request pays for it)."""
+        self._prepared()
+        self._neighbour_vectors()
 
-    def _top_blend(self, rows, rec, item_vectors, k, exclude):
+    def _neighbour_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """The recommendable items' float64 factors and their norms (similar_items)."""
+        if self._neighbours is None:
+            vectors = self._model.item_factors[self._prepared().rec].astype(np.float64)
+            self._neighbours = (vectors, np.linalg.norm(vectors, axis=1))
+        return self._neighbours
+
+    def _prepared(self) -> Prepared:
+        if self._prep is None:
+            rec = np.flatnonzero(self._recommendable())
+            column = np.full(len(self._items), -1, dtype=np.int64)
+            column[rec] = np.arange(len(rec))
+            popularity = np.zeros(len(self._items))
+            pop_rows = self._items.index(self._popular_ids)
+            found = pop_rows != UNKNOWN
+            popularity[pop_rows[found]] = self._popular_scores[found]
+            rec_categories = self._category_codes[rec]
+            relative = coldstart.within_category_popularity(popularity[rec], rec_categories)
+            self._prep = Prepared(
+                rec=rec,
+                rec_codes=self._items.ids[rec],
+                vectors=np.ascontiguousarray(self._model.item_factors[rec], dtype=np.float32),
+                column=column,
+                relative=(self.category_weight * relative).astype(np.float32),
+                rec_categories=rec_categories,
+                categories=coldstart.category_onehot(
+                    self._category_codes, len(self._category_names)
+                ),
+            )
+        return self._prep
+
+    def _known_columns(self, rows: np.ndarray, prep: Prepared) -> csr_matrix:
+        """(len(rows) x recommendable items): the stored cells of these users' matrix rows."""
+        indptr, indices = self._user_items.indptr, self._user_items.indices
+        starts, lengths = indptr[rows], indptr[rows + 1] - indptr[rows]
+        offsets = np.cumsum(lengths) - lengths
+        cells = np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
+        columns = prep.column[indices[cells]]
+        keep = columns >= 0
+        row_of = np.repeat(np.arange(len(rows)), lengths)[keep]
+        return csr_matrix(
+            (np.ones(int(keep.sum()), dtype=np.float32), (row_of, columns[keep])),
+            shape=(len(rows), len(prep.rec)),
+        )
+
+    def _top_als(self, rows, prep, k, exclude):
+        return top_k(prep.vectors, self._model.user_factors[rows], k, exclude)
+
+    def _top_blend(self, rows, prep, k, exclude):
         """(1 - w) * ALS scaled to 0..1 per user + w * category share * recent popularity."""
         w = self.category_weight
-        codes = self._category_codes[rec]
-        popularity = np.zeros(len(self._items))
-        pop_rows = self._items.index(self._popular_ids)
-        popularity[pop_rows[pop_rows != UNKNOWN]] = self._popular_scores[pop_rows != UNKNOWN]
-        relative = (w * coldstart.within_category_popularity(popularity[rec], codes)).astype(
-            np.float32
-        )
-        n_cats = len(self._category_names)
         out_idx = np.full((len(rows), k), PAD_ITEM, dtype=np.int64)
         out_sc = np.full((len(rows), k), PAD_SCORE, dtype=np.float32)
 
         def work(part: slice) -> None:  # float32, in place: one chunk-sized temporary
-            blended = self._model.user_factors[rows[part]] @ item_vectors.T
+            blended = self._model.user_factors[rows[part]] @ prep.vectors.T
             low, high = blended.min(axis=1, keepdims=True), blended.max(axis=1, keepdims=True)
             blended -= low
             blended *= ((1 - w) / np.where(high > low, high - low, 1.0)).astype(np.float32)
             affinity = coldstart.category_affinity(
-                self._user_items[rows[part]], self._category_codes, n_cats
+                self._user_items[rows[part]], prep.categories
             ).astype(np.float32)
-            blended += affinity[:, codes] * relative[None, :]
+            blended += affinity[:, prep.rec_categories] * prep.relative[None, :]
             part_exclude = exclude[part] if exclude is not None else None
             out_idx[part], out_sc[part] = top_k_dense(blended, k, part_exclude, copy=False)
 
-        for_chunks(len(rows), min(DENSE_CHUNK, chunk_rows(len(rec))), work)
+        for_chunks(len(rows), min(DENSE_CHUNK, chunk_rows(len(prep.rec))), work)
         return out_idx, out_sc
 
     def recommend_ids(
@@ -397,18 +457,23 @@ class MatrixFactorizationRecommender:
         Raises KeyError for an item the model does not know.
         """
         row = self._item_row(item_id)
-        rec = np.flatnonzero(self._recommendable())
-        vectors = self._model.item_factors[rec].astype(np.float64)
-        norms = np.linalg.norm(vectors, axis=1)
+        prep = self._prepared()
+        vectors, norms = self._neighbour_vectors()
         query = self._model.item_factors[row].astype(np.float64)
         qn = np.linalg.norm(query)
         if qn == 0:
             return []
-        cosine = np.divide(vectors @ query, norms * qn, out=np.zeros(len(rec)), where=norms > 0)
-        cosine[rec == row] = -np.inf
-        order = np.lexsort((self._items.ids[rec], -cosine))[:n]
+        cosine = np.divide(vectors @ query, norms * qn, out=np.zeros(len(norms)), where=norms > 0)
+        if prep.column[row] >= 0:
+            cosine[prep.column[row]] = -np.inf
+        if 0 < n < len(cosine):  # every item as good as the n-th best, ties included
+            kth = np.partition(-cosine, n - 1)[n - 1]
+            candidates = np.flatnonzero(-cosine <= kth)
+        else:
+            candidates = np.arange(len(cosine))
+        order = candidates[np.lexsort((prep.rec_codes[candidates], -cosine[candidates]))][:n]
         order = order[cosine[order] > -1.1]
-        names = self.items.decode(self._items.ids[rec][order])
+        names = self.items.decode(prep.rec_codes[order])
         return list(zip(names.tolist(), cosine[order].tolist(), strict=True))
 
     def explain(self, user_id: str, item_id: str, n: int = 5) -> dict[str, Any]:

@@ -121,7 +121,7 @@ def test_nothing_per_user_but_numpy_arrays(world) -> None:
     def sized(value) -> int:
         return len(value) if isinstance(value, dict | list | set | tuple) else 0
 
-    for holder in (live, live._scorer):
+    for holder in (live, live.model):
         for name, value in vars(holder).items():
             assert sized(value) < n_users, f"{type(holder).__name__}.{name}: {type(value)}"
     assert live._paths.dtype == np.int8
