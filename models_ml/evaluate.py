@@ -44,40 +44,47 @@ class Recommender(Protocol):
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-def _group(pairs: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray]]:
-    pairs = pairs.sort_values([USER, ITEM])
-    users = pairs[USER].to_numpy(dtype=np.int64)
-    items = pairs[ITEM].to_numpy(dtype=np.int64)
+def _pair_keys(users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """One int64 per (user code, item code): codes are below 2^31."""
+    return (users.astype(np.int64) << 32) | items.astype(np.int64)
+
+
+def _group(keys: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Distinct pair keys -> sorted user ids and, per user, its sorted item ids."""
+    keys = np.unique(keys)
+    users, items = keys >> 32, keys & 0xFFFFFFFF
     user_ids, starts = np.unique(users, return_index=True)
     return user_ids, np.split(items, starts[1:]) if len(items) else []
 
 
-def _relevant_pairs(test: pd.DataFrame, min_rating: float) -> pd.DataFrame:
-    """Distinct (user, item) of the test rows that count as relevant: not returns, and rated at
+def _relevant_keys(test: pd.DataFrame, min_rating: float) -> np.ndarray:
+    """(user, item) keys of the test rows that count as relevant: not returns, and rated at
     least min_rating, or not rated at all (an implicit-feedback log)."""
     test = without_returns(test)
     ratings = test[RATING]
     keep = (ratings.isna() | (ratings >= min_rating)).to_numpy()
-    return test.loc[keep, [USER, ITEM]].drop_duplicates()
+    return _pair_keys(test[USER].to_numpy()[keep], test[ITEM].to_numpy()[keep])
 
 
 def relevant_items(
     train: pd.DataFrame, test: pd.DataFrame, min_rating: float = 0
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Warm users: sorted ids of the evaluated users and, per user, their relevant item ids."""
-    pairs = _relevant_pairs(test, min_rating)
-    pairs = pairs[pairs[USER].isin(train[USER].unique())]
-    seen = train[[USER, ITEM]].drop_duplicates()
-    pairs = pairs.merge(seen, on=[USER, ITEM], how="left", indicator=True)
-    return _group(pairs[pairs["_merge"] == "left_only"])
+    """Warm users: sorted ids of the evaluated users and, per user, their relevant item ids
+    (not in the user's train items). Whole arrays: pairs as int64 keys, np.isin."""
+    keys = _relevant_keys(test, min_rating)
+    train_users = train[USER].to_numpy(dtype=np.int64)
+    seen = _pair_keys(train_users, train[ITEM].to_numpy(dtype=np.int64))
+    warm = np.isin(keys >> 32, np.unique(train_users)) & ~np.isin(keys, seen)
+    return _group(keys[warm])
 
 
 def cold_relevant_items(
     train: pd.DataFrame, test: pd.DataFrame, min_rating: float = 0
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Cold users (not in train): sorted ids and, per user, all their test item ids."""
-    pairs = _relevant_pairs(test, min_rating)
-    return _group(pairs[~pairs[USER].isin(train[USER].unique())])
+    keys = _relevant_keys(test, min_rating)
+    cold = ~np.isin(keys >> 32, np.unique(train[USER].to_numpy(dtype=np.int64)))
+    return _group(keys[cold])
 
 
 @dataclass

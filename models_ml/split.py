@@ -127,11 +127,15 @@ def _split_at(
 
 def last_days(interactions: pd.DataFrame, holdout_days: float) -> Split:
     """Test = event_at >= max(event_at) - holdout_days (the cutoff instant belongs to test)."""
+    return _split_at(interactions, _days_cutoff(interactions, holdout_days), LAST_DAYS,
+                     {"holdout_days": holdout_days})  # fmt: skip
+
+
+def _days_cutoff(interactions: pd.DataFrame, holdout_days: float) -> pd.Timestamp:
     if not holdout_days > 0:
         raise ValueError(f"holdout_days must be positive, got {holdout_days}")
     _check(interactions)
-    cutoff = interactions[TIME].max() - pd.Timedelta(days=holdout_days)
-    return _split_at(interactions, cutoff, LAST_DAYS, {"holdout_days": holdout_days})
+    return interactions[TIME].max() - pd.Timedelta(days=holdout_days)
 
 
 def last_share(interactions: pd.DataFrame, holdout_share: float) -> Split:
@@ -150,6 +154,12 @@ def leave_last_n(interactions: pd.DataFrame, n: int = 1) -> Split:
     Order within a user: event_at, then item id, event type, rating and row order, so equal
     timestamps split the same way whatever order the rows came in (for distinct rows).
     """
+    return _make(interactions, _last_n_rows(interactions, n), None, LEAVE_LAST_N,
+                 {"leave_last_n": n})  # fmt: skip
+
+
+def _last_n_rows(interactions: pd.DataFrame, n: int) -> np.ndarray:
+    """The rows leave_last_n puts in test (boolean, aligned with the rows)."""
     if n < 1:
         raise ValueError(f"leave_last_n must be at least 1, got {n}")
     _check(interactions)
@@ -165,7 +175,7 @@ def leave_last_n(interactions: pd.DataFrame, n: int = 1) -> Split:
     test_sorted = (count > n) & (position >= count - n)
     in_test = np.zeros(len(order), dtype=bool)
     in_test[order] = test_sorted
-    return _make(interactions, in_test, None, LEAVE_LAST_N, {"leave_last_n": n})
+    return in_test
 
 
 def _sort_key(column: pd.Series) -> np.ndarray:
@@ -195,17 +205,27 @@ def holdout(
         return last_share(interactions, settings.holdout_share)
     if settings.holdout == LEAVE_LAST_N:
         return leave_last_n(interactions, settings.leave_last_n)
-    by_days = last_days(interactions, settings.holdout_days)
-    by_users = leave_last_n(interactions, settings.leave_last_n)
-    scored, could = count_eval_users(by_days, min_rating), count_eval_users(by_users, min_rating)
+    # both candidates judged on masks and the id columns; only the chosen one is split
+    cutoff = _days_cutoff(interactions, settings.holdout_days)
+    by_days = (interactions[TIME] >= cutoff).to_numpy()
+    by_users = _last_n_rows(interactions, settings.leave_last_n)
+    ids = interactions[[c for c in (USER, ITEM, RATING, EVENT) if c in interactions]]
+    scored, could = (
+        len(relevant_items(ids.loc[~mask], ids.loc[mask], min_rating)[0]) if mask.any() else 0
+        for mask in (by_days, by_users)
+    )
     enough = max(settings.min_eval_users, settings.min_eval_share * could)
+    days_label = describe(LAST_DAYS, {"holdout_days": settings.holdout_days})
+    users_label = describe(LEAVE_LAST_N, {"leave_last_n": settings.leave_last_n})
     if scored >= enough:
-        chosen, verdict = by_days, ">="
+        params = {"holdout_days": settings.holdout_days}
+        chosen, verdict = _make(interactions, by_days, cutoff, LAST_DAYS, params), ">="
     else:
-        chosen, verdict = by_users, "<"
+        params = {"leave_last_n": settings.leave_last_n}
+        chosen, verdict = _make(interactions, by_users, None, LEAVE_LAST_N, params), "<"
     reason = (
-        f"{by_days.label} score {scored} users {verdict} {enough:g} (min_eval_users"
+        f"{days_label} score {scored} users {verdict} {enough:g} (min_eval_users"
         f" {settings.min_eval_users}, min_eval_share {settings.min_eval_share:g} of the {could}"
-        f" {by_users.label} scores): {chosen.label}"
+        f" {users_label} scores): {chosen.label}"
     )
     return replace(chosen, reason=reason, requested=AUTO)
