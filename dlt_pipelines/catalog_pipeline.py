@@ -48,6 +48,7 @@ from dlt_pipelines.catalog.settings import (
     PIPELINE_NAME,
     PRODUCT_ID,
     PRODUCTS_TABLE,
+    ROW_HASH,
     SOURCE_NAME,
     VALID_TO,
 )
@@ -151,6 +152,9 @@ def load_catalog(cfg: config.Config | None = None, base_url: str | None = None) 
             " lists): loading them row by row, which is much slower",
             url,
         )
+    else:
+        with _timed(seconds, "rehash"):
+            _adopt_row_hashes(pipeline, table)
 
     def land_listing(load_id: str) -> Path:
         return _land(cfg, load_id, fetched)
@@ -225,6 +229,31 @@ def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
         yield
     finally:
         seconds[step] = seconds.get(step, 0.0) + time.perf_counter() - started
+
+
+def _adopt_row_hashes(pipeline: dlt.Pipeline, table: pa.Table) -> None:
+    """Give the current versions that dlt hashed (loaded as dicts: before listings went to dlt as
+    Arrow, or a listing that could not) the hash `table` has for the same values, so that they
+    compare equal and the load does not re-version every product once. The md5 of the row's
+    JSON, columns in name order, as catalog.table computes it; only when the warehouse table has
+    each of the listing's columns. Closed versions keep theirs: scd2 compares current ones only.
+    """
+    if pipeline.default_schema_name is None:
+        return  # nothing loaded yet
+    known = pipeline.default_schema.tables.get(PRODUCTS_TABLE, {}).get("columns", {})
+    columns = sorted(name for name in table.column_names if name != ROW_HASH)
+    if not known or not set(columns) <= set(known):
+        return
+    fields = ", ".join(f'"{name}" := "{name}"' for name in columns)
+    try:
+        with pipeline.sql_client() as client:
+            qualified = client.make_qualified_table_name(PRODUCTS_TABLE)
+            client.execute_sql(
+                f"update {qualified} set {ROW_HASH} = md5(to_json(struct_pack({fields})))"
+                f" where {VALID_TO} is null and length({ROW_HASH}) <> 32"  # md5: 32 hex digits
+            )
+    except Exception as error:  # the merge then re-versions them once: not wrong, only noisy
+        log.warning("catalog: current versions not re-hashed (%s)", error)
 
 
 def _products_load_id(extract_info: ExtractInfo) -> str:

@@ -640,3 +640,24 @@ def test_values_arrow_cannot_hold_in_one_column_load_row_by_row(
     assert [row[0] for row in current(cfg)] == [str(i) for i in range(1, N_PRODUCTS + 1)]
     again = load_catalog(cfg, base_url=server.url)  # dlt's own hashes: nothing changed
     assert (again["changed"], again["unchanged"]) == (0, N_PRODUCTS)
+
+
+def test_versions_hashed_by_dlt_are_not_re_versioned(
+    cfg: config.Config, server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warehouse loaded while listings went to dlt as dicts (dlt's own row hashes): the first
+    load through Arrow re-hashes its current versions and finds nothing changed but the price
+    that did change."""
+    with monkeypatch.context() as patch:
+        patch.setattr("dlt_pipelines.catalog_pipeline.listing_table", lambda *_: None)
+        load_catalog(cfg, base_url=server.url)
+    old_hashes = {row[2] for row in history(cfg)}
+    assert {len(h) for h in old_hashes} != {32}  # dlt's, not md5
+    server.products[2]["price"] = 11.25  # product 3
+
+    summary = load_catalog(cfg, base_url=server.url)
+
+    assert (summary["new"], summary["changed"], summary["unchanged"]) == (0, 1, N_PRODUCTS - 1)
+    assert [row[0] for row in history(cfg) if not row[3]] == ["3"]
+    assert len(every_row(cfg)) == N_PRODUCTS + 1
+    assert current(cfg) == expected(server.products)
