@@ -27,6 +27,8 @@ from recomart.core.settings import Catalog
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "json",
            ".ndjson": "json", ".parquet": "parquet", ".pq": "parquet"}  # fmt: skip
 PREVIEW = 5  # offending rows named in an error
+NUMERIC_TYPES = {"DOUBLE", "FLOAT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT",
+                 "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT"}  # fmt: skip
 # The products in the API's shape (its rating columns empty), with `_dlt_id`, the hash of the
 # values that dlt's scd2 compares between loads to tell a changed product (dlt computes it for
 # rows it gets as dicts, not for Arrow tables). Not sorted: the warehouse keeps no row order.
@@ -111,7 +113,9 @@ def _select(con: duckdb.DuckDBPyConnection, path: Path, order: int, settings: Ca
         separator = quote(settings.category_separator)
         category = f"nullif(trim(split_part({category}, {separator}, 1)), '')"
     price = "cast(null as double)"
-    if "price" in ours:
+    if "price" in ours and types[ours["price"]] in NUMERIC_TYPES:  # no round trip through text
+        price = f'cast("{ours["price"]}" as double)'
+    elif "price" in ours:
         price = f"try_cast({raw_text('price')} as double)"
     columns = {
         s.CATALOG_ID: f"shop_id({raw_text(s.CATALOG_ID)})",
