@@ -97,6 +97,9 @@ def test_sort_desc_then_page(base_url: str) -> None:
     assert _ids(get(f"{base_url}/products?sort=desc")[2]) == list(range(N_PRODUCTS, 0, -1))
     assert _ids(get(f"{base_url}/products?sort=desc&limit=3&offset=2")[2]) == [21, 20, 19]
     assert _ids(get(f"{base_url}/products?sort=asc&limit=2&offset=21")[2]) == [22, 23]
+    assert _ids(get(f"{base_url}/products?sort=desc&limit=5&offset=21")[2]) == [2, 1]
+    assert _ids(get(f"{base_url}/products?sort=desc&offset=23")[2]) == []
+    assert _ids(get(f"{base_url}/products?sort=desc&limit=0")[2]) == []
 
 
 def test_one_product(base_url: str) -> None:

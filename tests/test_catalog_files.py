@@ -86,6 +86,10 @@ def test_a_changed_file_gives_new_versions_only_for_changed_products(home: Path)
         " order by _dlt_valid_from",
     )
     assert versions == [("Dr. No (1962)", False), ("Dr. No (1962 remastered)", True)]
+    closed = warehouse_rows(
+        cfg, "select id from raw_catalog.products where _dlt_valid_to is not null"
+    )
+    assert closed == [("007",)]  # by row hash: the other three versions are untouched
 
 
 def test_json_and_parquet_catalogs_with_prices(home: Path) -> None:

@@ -22,7 +22,7 @@ from dlt_pipelines.catalog.helpers import (
     fetch_products,
     make_auth,
 )
-from dlt_pipelines.catalog.settings import PRODUCT_ID, PRODUCTS_TABLE, SOURCE_NAME
+from dlt_pipelines.catalog.settings import PRODUCT_ID, PRODUCTS_TABLE, ROW_HASH, SOURCE_NAME
 
 __all__ = [
     "CatalogLoadError",
@@ -38,9 +38,10 @@ __all__ = [
 def catalog_source(
     products: Sequence[dict[str, Any]] | pa.Table, retire_absent: bool = False
 ) -> dlt.sources.DltResource:
-    """The `products` resource over a complete catalog listing: what fetch_products returned
-    (dicts), or the Arrow table of the catalog files. Product ids are text, as the shop writes
-    them (an API's integer ids become their decimal text).
+    """The `products` resource over a complete catalog listing: an Arrow table with its `_dlt_id`
+    row hash (catalog.table.listing_table of what fetch_products returned, or the catalog files),
+    or dicts (a listing Arrow cannot hold flat; dlt hashes them). Product ids are text, as the
+    shop writes them (an API's integer ids become their decimal text).
 
     A product whose attributes changed gets a new current version and its old one is closed.
     retire_absent=False (the default): `id` is the merge key, so only the products in the listing
@@ -51,7 +52,12 @@ def catalog_source(
     return dlt.resource(
         products if isinstance(products, pa.Table) else list(products),
         name=PRODUCTS_TABLE,
-        write_disposition={"disposition": "merge", "strategy": "scd2"},
+        write_disposition={
+            "disposition": "merge",
+            "strategy": "scd2",
+            # dlt hashes rows it gets as dicts; an Arrow table brings its hash (catalog.table)
+            "row_version_column_name": ROW_HASH,
+        },
         # scd2 identifies versions by a hash of the whole row, not by a primary key. With `id` as
         # merge key, only the versions of the ids in the listing are compared (and closed). The
         # hint is stated both ways: dlt keeps a column hint in its stored schema until it is

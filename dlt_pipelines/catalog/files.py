@@ -27,9 +27,11 @@ from recomart.core.settings import Catalog
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "json",
            ".ndjson": "json", ".parquet": "parquet", ".pq": "parquet"}  # fmt: skip
 PREVIEW = 5  # offending rows named in an error
+NUMERIC_TYPES = {"DOUBLE", "FLOAT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT",
+                 "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT"}  # fmt: skip
 # The products in the API's shape (its rating columns empty), with `_dlt_id`, the hash of the
 # values that dlt's scd2 compares between loads to tell a changed product (dlt computes it for
-# rows it gets as dicts, not for Arrow tables).
+# rows it gets as dicts, not for Arrow tables). Not sorted: the warehouse keeps no row order.
 PRODUCTS_SQL = f"""
 select
     "{s.CATALOG_ID}", title, price, description, category, image,
@@ -40,7 +42,6 @@ select
         category: category, image: image
     }})) as _dlt_id
 from listed
-order by file_order, file_row
 """
 
 
@@ -112,7 +113,9 @@ def _select(con: duckdb.DuckDBPyConnection, path: Path, order: int, settings: Ca
         separator = quote(settings.category_separator)
         category = f"nullif(trim(split_part({category}, {separator}, 1)), '')"
     price = "cast(null as double)"
-    if "price" in ours:
+    if "price" in ours and types[ours["price"]] in NUMERIC_TYPES:  # no round trip through text
+        price = f'cast("{ours["price"]}" as double)'
+    elif "price" in ours:
         price = f"try_cast({raw_text('price')} as double)"
     columns = {
         s.CATALOG_ID: f"shop_id({raw_text(s.CATALOG_ID)})",
@@ -150,7 +153,15 @@ def read_catalog_files(home: Path, settings: Catalog) -> CatalogFiles:
 
 
 def _check(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
-    """Raise CatalogLoadError for rows without an id, ids listed twice, or no rows at all."""
+    """Raise CatalogLoadError for rows without an id, ids listed twice, or no rows at all.
+
+    One pass counts rows, ids and distinct ids; the rows to name are looked for only when the
+    counts show a problem (listing the rows of every id would cost more than the load)."""
+    rows, ids, distinct = con.execute(
+        f'select count(*), count("{s.CATALOG_ID}"), count(distinct "{s.CATALOG_ID}") from listed'
+    ).fetchall()[0]
+    if rows and rows == ids == distinct:
+        return
     missing = con.execute(
         f'select file_order, file_row from listed where "{s.CATALOG_ID}" is null'
         f" order by file_order, file_row limit {PREVIEW}"

@@ -10,15 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import requests
 from dlt.common.configuration import resolve_configuration
 from dlt.common.configuration.specs import RuntimeConfiguration
+from dlt.common.jsonpath import TJsonPath
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth, BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
 from requests.auth import AuthBase
 
 from dlt_pipelines.catalog.settings import PRODUCT_ID, PRODUCTS_PATH, TOTAL_COUNT_HEADER
+from recomart.core.memory import bulk_allocation
 
 
 class CatalogLoadError(RuntimeError):
@@ -85,6 +88,22 @@ class ListOffsetPaginator(OffsetPaginator):
         return not data or len(data) < self.limit
 
 
+class ListClient(RESTClient):
+    """dlt's RESTClient, parsing a page that is a plain JSON list with orjson: the page's items
+    as they are, several times faster than `response.json()` on pages of thousands of products.
+    Anything else (an object, a data selector) goes dlt's way."""
+
+    def extract_response(self, response: requests.Response, data_selector: TJsonPath) -> Any:
+        if data_selector == "$":
+            try:
+                data = orjson.loads(response.content)
+            except orjson.JSONDecodeError:  # not JSON, or JSON orjson refuses (a 2^64 integer)
+                data = None
+            if isinstance(data, list):
+                return data
+        return super().extract_response(response, data_selector)
+
+
 def make_auth(token: str | None, api_key: str | None, api_key_header: str) -> AuthBase | None:
     """A bearer token, or an API key sent in the `api_key_header` header, or no auth."""
     if token and api_key:
@@ -107,6 +126,7 @@ class FetchedCatalog:
     pages: int
     total_count: int | None = None  # the X-Total-Count header of the first page, if any
     urls: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)  # the products' ids as text, once checked
 
 
 def fetch_products(base_url: str, page_size: int, auth: AuthBase | None = None) -> FetchedCatalog:
@@ -118,16 +138,17 @@ def fetch_products(base_url: str, page_size: int, auth: AuthBase | None = None) 
     X-Total-Count when the API sends that header.
     """
     runtime = resolve_configuration(RuntimeConfiguration())
-    client = RESTClient(base_url=base_url.rstrip("/") + "/", auth=auth, config=runtime)
+    client = ListClient(base_url=base_url.rstrip("/") + "/", auth=auth, config=runtime)
     paginator = ListOffsetPaginator(page_size)
     fetched = FetchedCatalog(base_url=base_url, products=[], pages=0)
     try:
-        for page in client.paginate(PRODUCTS_PATH, paginator=paginator, data_selector="$"):
-            fetched.pages += 1
-            fetched.urls.append(page.response.url)
-            if fetched.pages == 1 and TOTAL_COUNT_HEADER in page.response.headers:
-                fetched.total_count = _int_or_none(page.response.headers[TOTAL_COUNT_HEADER])
-            fetched.products.extend(page)
+        with bulk_allocation():  # pages of thousands of dicts
+            for page in client.paginate(PRODUCTS_PATH, paginator=paginator, data_selector="$"):
+                fetched.pages += 1
+                fetched.urls.append(page.response.url)
+                if fetched.pages == 1 and TOTAL_COUNT_HEADER in page.response.headers:
+                    fetched.total_count = _int_or_none(page.response.headers[TOTAL_COUNT_HEADER])
+                fetched.products.extend(page)
     except CatalogLoadError:
         raise
     except Exception as error:
@@ -138,32 +159,39 @@ def fetch_products(base_url: str, page_size: int, auth: AuthBase | None = None) 
             url=url,
             page=paginator.page or None,
         ) from error
-    check_products(fetched, base_url)
+    fetched.ids = check_products(fetched, base_url)
     return fetched
 
 
-def check_products(fetched: FetchedCatalog, base_url: str) -> None:
-    """Raise CatalogLoadError unless `fetched` is a whole catalog of uniquely identified items."""
-    seen: dict[str, int] = {}
-    for position, item in enumerate(fetched.products):
+def check_products(fetched: FetchedCatalog, base_url: str) -> list[str]:
+    """Raise CatalogLoadError unless `fetched` is a whole catalog of uniquely identified items;
+    return the items' ids as text, in listing order."""
+    ids: list[str] = []
+    for position, item in enumerate(fetched.products):  # one cheap pass: types and text ids
         product_id = item.get(PRODUCT_ID) if isinstance(item, dict) else None
-        if isinstance(product_id, bool) or not (
-            isinstance(product_id, int) or (isinstance(product_id, str) and product_id.strip())
-        ):
+        if type(product_id) is int:
+            ids.append(str(product_id))
+        elif isinstance(product_id, str) and product_id.strip():
+            ids.append(product_id.strip())
+        elif isinstance(product_id, int) and not isinstance(product_id, bool):
+            ids.append(str(int(product_id)))
+        else:
             raise CatalogLoadError(
                 f"catalog load from {base_url}: item {position + 1} of the list is not a product"
                 f" with an integer or text `{PRODUCT_ID}`: {str(item)[:200]}. Nothing was loaded",
                 url=base_url,
             )
-        product_id = str(product_id).strip()
-        if product_id in seen:
-            raise CatalogLoadError(
-                f"catalog load from {base_url}: product id {product_id} is listed twice (items"
-                f" {seen[product_id] + 1} and {position + 1}); the listing changed while it was"
-                " paged, or the API pages inconsistently. Nothing was loaded",
-                url=base_url,
-            )
-        seen[product_id] = position
+    if len(set(ids)) != len(ids):  # find the first repeat only when there is one
+        seen: dict[str, int] = {}
+        for position, product_id in enumerate(ids):
+            if product_id in seen:
+                raise CatalogLoadError(
+                    f"catalog load from {base_url}: product id {product_id} is listed twice"
+                    f" (items {seen[product_id] + 1} and {position + 1}); the listing changed"
+                    " while it was paged, or the API pages inconsistently. Nothing was loaded",
+                    url=base_url,
+                )
+            seen[product_id] = position
     if not fetched.products:
         raise CatalogLoadError(
             f"catalog load from {base_url}: the API listed no products. An empty listing is"
@@ -177,6 +205,7 @@ def check_products(fetched: FetchedCatalog, base_url: str) -> None:
             f" (pages: {fetched.pages}). Nothing was loaded",
             url=base_url,
         )
+    return ids
 
 
 def describe_failure(error: BaseException, runtime: RuntimeConfiguration) -> str:

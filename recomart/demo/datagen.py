@@ -10,17 +10,19 @@ Python loops) from one seed: the same arguments give byte-identical files.
 
 from __future__ import annotations
 
-import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from recomart.core import schema
+from recomart.core.memory import bulk_allocation
 
 INTERACTIONS_FILE = Path("interactions") / "interactions.csv"
 CATALOG_FILE = Path("catalog") / "products.json"
@@ -259,7 +261,11 @@ def _category_sizes(n_items: int) -> np.ndarray:
 
 
 def _make_products(rng: np.random.Generator, world: World) -> list[dict[str, Any]]:
-    """Build the catalog: one Fake Store-shaped dict per item, ids 1..n_items."""
+    """Build the catalog: one Fake Store-shaped dict per item, ids 1..n_items.
+
+    Every text is picked from tables of the few distinct titles and descriptions (brand x
+    adjective x category noun x feature) by numpy indexing; the only pass over the items is the
+    one that puts their values into dicts."""
     n = len(world.item_category)
     median = np.array([c.median_price for c in CATEGORIES])[world.item_category]
     sigma = np.array([c.price_sigma for c in CATEGORIES])[world.item_category]
@@ -271,23 +277,43 @@ def _make_products(rng: np.random.Generator, world: World) -> list[dict[str, Any
     adjective = rng.integers(0, len(ADJECTIVES), n)
     brand = rng.integers(0, len(BRANDS), n)
     feature = rng.integers(0, len(FEATURES), n)
-    products = []
-    for i in range(n):  # one loop over the catalog (small), not over interactions
-        spec = CATEGORIES[world.item_category[i]]
-        noun = spec.nouns[noun_pick[i] % len(spec.nouns)]
-        title = f"{BRANDS[brand[i]]} {ADJECTIVES[adjective[i]]} {noun}"
-        products.append(
+    category = world.item_category
+    n_nouns = np.array([len(c.nouns) for c in CATEGORIES])
+    noun = noun_pick % n_nouns[category]
+    # title of (brand, adjective, category, noun); description adds the feature
+    titles = np.empty((len(BRANDS), len(ADJECTIVES), len(CATEGORIES), n_nouns.max()), object)
+    descriptions = np.empty((*titles.shape, len(FEATURES)), object)
+    for b, a, c, k in np.ndindex(titles.shape):
+        spec = CATEGORIES[c]
+        if k < len(spec.nouns):
+            titles[b, a, c, k] = title = f"{BRANDS[b]} {ADJECTIVES[a]} {spec.nouns[k]}"
+            for f, text in enumerate(FEATURES):
+                descriptions[b, a, c, k, f] = f"{title}, from our {spec.name} range. {text}"
+    ids = np.arange(1, n + 1)
+    columns = zip(
+        ids.tolist(),
+        titles[brand, adjective, category, noun].tolist(),
+        price.tolist(),
+        descriptions[brand, adjective, category, noun, feature].tolist(),
+        np.array([c.name for c in CATEGORIES], object)[category].tolist(),
+        [IMAGE_URL.format(id=i) for i in ids.tolist()],
+        rate.tolist(),
+        count.tolist(),
+        strict=True,
+    )
+    with bulk_allocation():
+        return [
             {
-                "id": i + 1,
+                "id": i,
                 "title": title,
-                "price": float(price[i]),
-                "description": f"{title}, from our {spec.name} range. {FEATURES[feature[i]]}",
-                "category": spec.name,
-                "image": IMAGE_URL.format(id=i + 1),
-                "rating": {"rate": float(rate[i]), "count": int(count[i])},
+                "price": p,
+                "description": description,
+                "category": name,
+                "image": image,
+                "rating": {"rate": r, "count": c},
             }
-        )
-    return products
+            for i, title, p, description, name, image, r, c in columns
+        ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -515,8 +541,10 @@ def _write_csv(rows: dict[str, np.ndarray], path: Path) -> None:
 
 
 def _write_json(data: Any, path: Path) -> None:
+    """`data` as JSON indented by 2, UTF-8, ending in a newline: the bytes of
+    `json.dumps(data, indent=2, ensure_ascii=False)`, written by orjson (~30x faster)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
 
 
 def _manifest(
@@ -531,8 +559,8 @@ def _manifest(
     n_items = params["n_items"]
     item = rows[schema.CSV_ITEM]
     seen = np.bincount(item[item <= n_items], minlength=n_items + 1)[1:]
-    names = [product["category"] for product in products]
-    categories = {c.name: names.count(c.name) for c in CATEGORIES if c.name in names}
+    names = Counter(product["category"] for product in products)
+    categories = {c.name: names[c.name] for c in CATEGORIES if c.name in names}
     return {
         **params,
         "files": {
