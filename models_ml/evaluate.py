@@ -151,15 +151,21 @@ def evaluate_many(
     min_rating: float = 0,
     n_catalog_items: int | None = None,
     max_k: int | None = None,
+    max_users: int | None = None,
+    seed: int = 0,
 ) -> dict[str, Scores]:
     """Warm-user Scores of every recommender on the same users, one top-N call each.
 
-    Recommendations exclude the items each user had in train. ValueError when no user of the
-    test period has a relevant item.
+    Recommendations exclude the items each user had in train. More warm users than max_users:
+    a random sample of max_users of them (seeded: the same train and test give the same users).
+    ValueError when no user of the test period has a relevant item.
     """
     user_ids, relevant = relevant_items(train, test, min_rating)
     if len(user_ids) == 0:
         raise ValueError("no user of the test period has a relevant item: nothing to evaluate")
+    if max_users is not None and len(user_ids) > max_users:
+        kept = np.sort(np.random.default_rng(seed).choice(len(user_ids), max_users, replace=False))
+        user_ids, relevant = user_ids[kept], [relevant[i] for i in kept]
     return {
         name: score_users(rec, user_ids, relevant, k, n_catalog_items, max_k)
         for name, rec in recommenders.items()

@@ -136,8 +136,9 @@ def fit_and_evaluate(
     max_k = train.plot_max_k
     with timings.phase("evaluate"):
         scores = evaluate_many(
-            recommenders, split.train, split.test, k, min_rating, n_catalog, max_k=max_k
-        )
+            recommenders, split.train, split.test, k, min_rating, n_catalog, max_k=max_k,
+            max_users=settings.max_eval_users, seed=train.seed,
+        )  # fmt: skip
     metrics = {name: s.metrics for name, s in scores.items()}
     curves = {name: s.curve for name, s in scores.items()}
     with timings.phase("evaluate_cold"):
@@ -286,8 +287,9 @@ def _champion_gate(
             split.train, catalog, outcome.model.users, outcome.model.items
         )
         scores = evaluate_many(
-            {CHAMPION_KEY: champion}, split.train, split.test, k, train.min_relevant_rating
-        )[CHAMPION_KEY]
+            {CHAMPION_KEY: champion}, split.train, split.test, k, train.min_relevant_rating,
+            max_users=settings.max_eval_users, seed=train.seed,
+        )[CHAMPION_KEY]  # fmt: skip
         if not np.array_equal(scores.user_ids, users):
             raise RuntimeError("the refitted champion was scored on other users than the candidate")
         return scores.per_user[metric]

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models_ml.evaluate import evaluate_many
 from models_ml.registry import bootstrap_means, decide, paired_bootstrap
 from models_ml.split import (
     EvaluationSettings,
@@ -308,3 +309,28 @@ def test_a_baseline_not_beaten_clearly_blocks_a_first_champion() -> None:
     assert first.promote and first.reason.startswith("first champion: ndcg_at_10 gain over")
     with pytest.raises(ValueError, match="users"):
         decide("ndcg_at_10", candidate, {"popularity": candidate[:10]}, None)
+
+
+def test_more_warm_users_than_max_users_are_sampled_the_same_way_every_time():
+    from models_ml.baselines import PopularityRecommender
+
+    rng = np.random.default_rng(2)
+    n = 4000
+    rows = pd.DataFrame(
+        {
+            USER: rng.integers(0, 300, n),
+            ITEM: rng.integers(0, 50, n),
+            RATING: rng.integers(1, 6, n).astype(float),
+        }
+    )
+    train, test = rows.iloc[:3000], rows.iloc[3000:]
+    rec = {"pop": PopularityRecommender().fit(train)}
+    everyone = evaluate_many(rec, train, test, 10)["pop"]
+    once = evaluate_many(rec, train, test, 10, max_users=40, seed=7)["pop"]
+    again = evaluate_many(rec, train, test, 10, max_users=40, seed=7)["pop"]
+    assert len(everyone.user_ids) > 40 and len(once.user_ids) == 40
+    np.testing.assert_array_equal(once.user_ids, again.user_ids)
+    assert set(once.user_ids) < set(everyone.user_ids)
+    picked = np.searchsorted(everyone.user_ids, once.user_ids)
+    ndcg = "ndcg_at_10"
+    np.testing.assert_array_equal(once.per_user[ndcg], everyone.per_user[ndcg][picked])

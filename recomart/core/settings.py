@@ -244,7 +244,8 @@ class Evaluation(_Section):
     interactions per user of leave_last_n; min_eval_users: the fewest scored users for auto to keep
     last_days, and for the gate to promote anything; min_eval_share: the least share, of the users
     leave_last_n would score, that auto's last_days must score; bootstrap_samples and confidence:
-    the gate's paired bootstrap.
+    the gate's paired bootstrap; max_eval_users: above it, a seeded random sample of this many
+    warm users is scored (the same users for the model, the baselines and the champion).
     """
 
     holdout: str = "auto"
@@ -255,6 +256,7 @@ class Evaluation(_Section):
     min_eval_share: float = Field(0.5, ge=0, le=1)
     bootstrap_samples: int = Field(1000, ge=1)
     confidence: float = Field(0.95, gt=0, lt=1)
+    max_eval_users: int = Field(100_000, ge=1)
 
     _holdout = field_validator("holdout")(lambda v: _choice(v, HOLDOUTS))
 
