@@ -2,11 +2,12 @@
 
 Each size gets its own home under data/bench/demo/<size>/ with a copy of recomart.toml whose
 [generator] (and, for the catalog sizes, [catalog]) is changed. The data is generated once per size
-(timed apart: a shop brings its own files). Then, `--repeats` times, everything but the generated
-data is removed and `recomart demo` runs in a child process: its wall time and peak memory (the
-child's maximum resident set, from wait4) are taken here; the stages' and training phases' seconds
-from the reports the run writes (run_timings.json, train_metrics.json). Medians go to
-reports/bench_demo.json and reports/bench_demo.md.
+(timed apart: a shop brings its own files; sizes with the same generator settings share it). Then
+`recomart demo` runs `--repeats` times in a child process: the first run cold (everything but the
+generated data removed), the others warm (dbt's parse cache and the MLflow store of the run before
+kept). Its wall time and peak memory (the child's maximum resident set, from wait4) are taken
+here; the stages' and training phases' seconds from the reports the run writes
+(run_timings.json, train_metrics.json). Figures go to reports/bench_demo.json and .md.
 """
 
 from __future__ import annotations
@@ -40,14 +41,6 @@ SIZES: dict[str, tuple[dict[str, int], str, float, str]] = {
 }  # fmt: skip
 TARGET_MEMORY_GB = {"10m": 8.0}
 TARGET_CATALOG_RATE = {"catalog-file": 50_000, "catalog-rest": 20_000}  # products/s
-STEPS = ("ingest", "transform", "quality gate", "train")
-ENV = {
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "RUNTIME__DLTHUB_TELEMETRY": "false",
-    "SODA_CORE_TELEMETRY_ENABLED": "false",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-}
 RECOMART = Path(sys.executable).with_name("recomart")
 
 
@@ -65,7 +58,8 @@ def bench_toml(text: str, sizes: dict[str, int], catalog: str) -> str:
 
 def _run(command: list[str], home: Path) -> tuple[float, float]:
     """Run a recomart command in home: (wall seconds, peak resident GB of the child)."""
-    env = {**os.environ, **ENV, "RECOMART_HOME": str(home),
+    # the command switches every tool's telemetry off itself (recomart.core.env)
+    env = {**os.environ, "RECOMART_HOME": str(home),
            "RECOMART_CONFIG": str(home / "recomart.toml")}  # fmt: skip
     env.pop("SOURCES__CATALOG__BASE_URL", None)
     log = (home / "bench.log").open("ab")
@@ -119,6 +113,15 @@ def _summary(runs: list[dict]) -> dict:
     }
 
 
+def _generated_twin(name: str, root: Path) -> Path | None:
+    """The generated data of another size with the same generator settings, if there is one."""
+    for other, (sizes, *_) in SIZES.items():
+        generated = root / other / "data" / "generated"
+        if other != name and sizes == SIZES[name][0] and (generated / "manifest.json").exists():
+            return generated
+    return None
+
+
 def bench_size(name: str, repeats: int, root: Path) -> dict:
     """Run 1 is cold (a fresh clone's first run: no dbt parse cache, no MLflow store); runs
     2..repeats are warm (the tools' state of the run before kept, the data and warehouse not)."""
@@ -130,7 +133,12 @@ def bench_size(name: str, repeats: int, root: Path) -> dict:
     generate_seconds = None
     if not manifest.exists() or (home / "recomart.toml").read_text() != toml:
         (home / "recomart.toml").write_text(toml)
-        generate_seconds, _ = _run(["generate", "--force"], home)
+        twin = _generated_twin(name, root)
+        if twin is not None:  # same generator settings: the same data, linked not regenerated
+            shutil.rmtree(home / "data" / "generated", ignore_errors=True)
+            shutil.copytree(twin, home / "data" / "generated", copy_function=os.link)
+        else:
+            generate_seconds, _ = _run(["generate", "--force"], home)
     runs = []
     for repeat in range(repeats):
         _clean(home, cold=repeat == 0)
