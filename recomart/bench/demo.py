@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -113,6 +114,15 @@ def _summary(runs: list[dict]) -> dict:
     }
 
 
+def _generated_as(generated: Path, settings: dict) -> bool:
+    """True when generated/ holds the data of these [generator] settings (its manifest says)."""
+    manifest = generated / "manifest.json"
+    if not manifest.exists():
+        return False
+    made = json.loads(manifest.read_text())
+    return all(str(made.get(key)) == str(value) for key, value in settings.items())
+
+
 def _generated_twin(name: str, root: Path) -> Path | None:
     """The generated data of another size with the same generator settings, if there is one."""
     for other, (sizes, *_) in SIZES.items():
@@ -129,10 +139,9 @@ def bench_size(name: str, repeats: int, root: Path) -> dict:
     home = root / name
     home.mkdir(parents=True, exist_ok=True)
     toml = bench_toml((config.PROJECT_ROOT / "recomart.toml").read_text(), sizes, catalog)
-    manifest = home / "data" / "generated" / "manifest.json"
+    (home / "recomart.toml").write_text(toml)
     generate_seconds = None
-    if not manifest.exists() or (home / "recomart.toml").read_text() != toml:
-        (home / "recomart.toml").write_text(toml)
+    if not _generated_as(home / "data" / "generated", tomllib.loads(toml)["generator"]):
         twin = _generated_twin(name, root)
         if twin is not None:  # same generator settings: the same data, linked not regenerated
             shutil.rmtree(home / "data" / "generated", ignore_errors=True)
