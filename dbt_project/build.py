@@ -88,11 +88,14 @@ def run(cfg: config.Config) -> None:
     build(with_warehouse(cfg, candidate))
 
 
+BUILD = ["build", "--exclude-resource-type", "unit_test"]  # what the pipeline runs
+
+
 def build(cfg: config.Config | None = None) -> None:
     """dbt build: models, snapshots and data tests, in dependency order. Unit tests check the SQL
     against fixed inputs, not the data, so they run in the test suite (`unit_tests`), not on
     every build: the way dbt recommends for production runs."""
-    run_dbt(["build", "--exclude-resource-type", "unit_test"], cfg)
+    run_dbt(BUILD, cfg)
 
 
 def unit_tests(cfg: config.Config | None = None) -> None:
