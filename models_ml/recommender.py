@@ -74,7 +74,7 @@ class Prepared:
 
     rec: np.ndarray  # matrix columns of the recommendable items
     rec_codes: np.ndarray  # their item codes
-    vectors: np.ndarray  # their factors, contiguous float32
+    vectors: np.ndarray  # their factors, float32, column-major (items x factors)
     column: np.ndarray  # matrix column -> position in rec (-1: not recommendable)
     relative: np.ndarray  # blend: w * within-category popularity of each rec item (float32)
     rec_categories: np.ndarray  # the category code of each rec item
@@ -381,7 +381,8 @@ class MatrixFactorizationRecommender:
             self._prep = Prepared(
                 rec=rec,
                 rec_codes=self._items.ids[rec],
-                vectors=np.ascontiguousarray(self._model.item_factors[rec], dtype=np.float32),
+                # column-major: vectors.T is contiguous, the fast layout of users @ vectors.T
+                vectors=np.asfortranarray(self._model.item_factors[rec], dtype=np.float32),
                 column=column,
                 relative=(self.category_weight * relative).astype(np.float32),
                 rec_categories=rec_categories,

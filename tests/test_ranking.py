@@ -72,3 +72,16 @@ def test_first_free_positions_is_the_ranking_minus_known_items():
     for row in range(n_users):
         free = [j for j in range(n_items) if not dense[row, j]][:k]
         assert got[row].tolist() == free + [ranking.PAD_ITEM] * (k - len(free)), row
+
+
+def test_wide_rows_take_the_block_path_and_still_match_a_full_sort():
+    rng = np.random.default_rng(9)
+    scores = rng.integers(0, 40, size=(30, 4000)).astype(np.float32)  # many ties
+    scores[3, :] = 1.0  # all tied
+    scores[4, 5:] = -np.inf  # five finite scores only
+    exclude = sparse_random(30, 4000, density=0.1, format="csr", random_state=3)
+    assert scores.shape[1] >= ranking.MIN_BLOCK * ranking.BLOCKS_PER_TOP * 12
+    idx, out = ranking.top_k_dense(scores, 12, exclude)
+    want_idx, want_out = reference_top_k(scores, 12, exclude)
+    np.testing.assert_array_equal(idx, want_idx)
+    np.testing.assert_array_equal(out, want_out)
