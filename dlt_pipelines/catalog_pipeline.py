@@ -20,9 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +53,7 @@ from dlt_pipelines.catalog.settings import (
 from dlt_pipelines.catalog.table import listing_table
 from dlt_pipelines.common import landing_path, make_pipeline, write_once
 from recomart.core import config, env
+from recomart.core.timing import Timings
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +118,9 @@ def load_catalog(cfg: config.Config | None = None, base_url: str | None = None) 
     settings = catalog_settings()
     source = cfg.settings.catalog.source
     pipeline = make_pipeline(PIPELINE_NAME, DATASET, cfg)
-    seconds: dict[str, float] = {}
+    seconds = Timings(suffix="")
     if source == "files" and base_url is None:
-        with _timed(seconds, "read"):
+        with seconds.phase("read"):
             listing = read_catalog_files(cfg.paths.home, cfg.settings.catalog)
         pattern = str(cfg.paths.home / cfg.settings.catalog.files)
 
@@ -141,9 +140,9 @@ def load_catalog(cfg: config.Config | None = None, base_url: str | None = None) 
             ' SOURCES__CATALOG__BASE_URL), or [catalog] source = "files" or "none" in recomart.toml'
         )
     auth = make_auth(settings.token, settings.api_key, settings.api_key_header)
-    with _timed(seconds, "fetch"):
+    with seconds.phase("fetch"):
         fetched = fetch_products(url, settings.page_size, auth)
-    with _timed(seconds, "table"):
+    with seconds.phase("table"):
         # columns for dlt; rows (dlt's slow path) only for what Arrow cannot hold flat
         table = listing_table(fetched.products, fetched.ids)
     if table is None:
@@ -153,7 +152,7 @@ def load_catalog(cfg: config.Config | None = None, base_url: str | None = None) 
             url,
         )
     else:
-        with _timed(seconds, "rehash"):
+        with seconds.phase("rehash"):
             _adopt_row_hashes(pipeline, table)
 
     def land_listing(load_id: str) -> Path:
@@ -178,7 +177,7 @@ def _load(
     origin: str,
     cfg: config.Config,
     retire_absent: bool,
-    seconds: dict[str, float],
+    seconds: Timings,
 ) -> dict:
     """extract -> land -> normalize -> load, as one unit: on failure, no package is left pending.
     `land(load_id)` keeps the listing as it came; `origin` (URL or files) names it in errors.
@@ -190,14 +189,14 @@ def _load(
             # this one, out of order. Its raw data is in the landing area.
             log.warning("dropping catalog load packages left pending by an interrupted run")
             pipeline.abort_packages()
-        with _timed(seconds, "extract"):
+        with seconds.phase("extract"):
             extract_info = pipeline.extract(catalog_source(products, retire_absent))
         load_id = _products_load_id(extract_info)
-        with _timed(seconds, "land"):
+        with seconds.phase("land"):
             landed = land(load_id)
-        with _timed(seconds, "normalize"):
+        with seconds.phase("normalize"):
             pipeline.normalize()
-        with _timed(seconds, "load"):  # the scd2 merge included
+        with seconds.phase("load"):  # the scd2 merge included
             pipeline.load(raise_on_failed_jobs=True)
     except Exception as error:
         _abort(pipeline)
@@ -209,7 +208,7 @@ def _load(
             f" as the previous load left it{kept}",
             url=origin,
         ) from error
-    with _timed(seconds, "changes"):
+    with seconds.phase("changes"):
         changes = _changes(pipeline, load_id, len(products))
     steps = ", ".join(f"{step} {value:.2f} s" for step, value in seconds.items())
     log.info("catalog load %s: %s", load_id, steps)
@@ -220,15 +219,6 @@ def _load(
         "landing": str(landed),
         "seconds": {name: round(value, 3) for name, value in seconds.items()},
     }
-
-
-@contextmanager
-def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        seconds[step] = seconds.get(step, 0.0) + time.perf_counter() - started
 
 
 def _adopt_row_hashes(pipeline: dlt.Pipeline, table: pa.Table) -> None:

@@ -73,8 +73,8 @@ class PopularityRecommender:
 
 
 def first_free_positions(known: csr_matrix, k: int) -> np.ndarray:
-    """(rows, k): per row, the k lowest column positions that are not stored in known (sorted
-    CSR), padded with PAD_ITEM when fewer are left. A fixed ranking minus each user's items:
+    """(rows, k): per row, the k lowest column positions that are not stored in known (CSR),
+    padded with PAD_ITEM when fewer are left. A fixed ranking minus each user's items:
     only the first k + (items the user knows) positions can hold the answer, so a row costs
     that much, not the whole catalog."""
     n_rows, n_items = known.shape

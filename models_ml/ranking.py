@@ -3,10 +3,10 @@
 Slots beyond the items left (after excluding known items) are PAD_ITEM / PAD_SCORE. Ties are
 broken by the lower item index, so rankings are deterministic. A row's top k is found without
 np.argpartition (several times slower): by the k-th largest of its block maxima on wide rows,
-by np.partition's k-th value on narrow ones, then only the candidates are sorted. Chunks of
-users are scored on up
-to THREADS threads (numpy's matrix product and partition release the GIL; keep BLAS itself on
-one thread); each chunk writes its own rows, so the result does not depend on the threads.
+by np.partition's k-th value on narrow ones (each the faster there), then only the candidates
+are sorted. Chunks of users are scored on up to THREADS threads (numpy's matrix product and
+partition release the GIL; keep BLAS itself on one thread); each chunk writes its own rows, so
+the result does not depend on the threads.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ PAD_ITEM = -1
 PAD_SCORE = -np.inf
 CHUNK_CELLS = 1 << 23  # users x items scored at a time per thread (32 MB of float32)
 THREADS = min(2, os.cpu_count() or 1)
+BLOCKS_PER_TOP = 4  # a wide row is cut in 4 * n_top blocks
+MIN_BLOCK = 64  # of at least this many items (narrower rows: np.partition)
 
 
 def chunk_rows(n_items: int) -> int:
@@ -103,10 +105,6 @@ def _ordered_top(scores: np.ndarray, n_top: int) -> np.ndarray:
     candidate_scores = np.take_along_axis(scores, candidates, axis=1)
     within = np.lexsort((candidates, -candidate_scores))
     return np.take_along_axis(candidates, within, axis=1)
-
-
-BLOCKS_PER_TOP = 4  # a wide row is cut in 4 * n_top blocks
-MIN_BLOCK = 64  # of at least this many items
 
 
 def _ordered_top_by_blocks(scores: np.ndarray, n_top: int, n_blocks: int) -> np.ndarray:

@@ -121,8 +121,12 @@ def _make(
 def _split_at(
     interactions: pd.DataFrame, cutoff: pd.Timestamp, strategy: str, params: dict[str, Any]
 ) -> Split:
-    in_test = (interactions[TIME] >= cutoff).to_numpy()
-    return _make(interactions, in_test, cutoff, strategy, params)
+    return _make(interactions, _from(interactions, cutoff), cutoff, strategy, params)
+
+
+def _from(interactions: pd.DataFrame, cutoff: pd.Timestamp) -> np.ndarray:
+    """The rows at or after cutoff (the test rows of a time holdout)."""
+    return (interactions[TIME] >= cutoff).to_numpy()
 
 
 def last_days(interactions: pd.DataFrame, holdout_days: float) -> Split:
@@ -186,11 +190,11 @@ def _sort_key(column: pd.Series) -> np.ndarray:
     return pd.factorize(column, sort=True)[0]
 
 
-def count_eval_users(split: Split, min_rating: float = 0) -> int:
+def count_eval_users(train: pd.DataFrame, test: pd.DataFrame, min_rating: float = 0) -> int:
     """Warm users with a relevant test item (models_ml.evaluate.relevant_items): who is scored."""
-    if split.train.empty or split.test.empty:
+    if train.empty or test.empty:
         return 0
-    return len(relevant_items(split.train, split.test, min_rating)[0])
+    return len(relevant_items(train, test, min_rating)[0])
 
 
 def holdout(
@@ -207,12 +211,11 @@ def holdout(
         return leave_last_n(interactions, settings.leave_last_n)
     # both candidates judged on masks and the id columns; only the chosen one is split
     cutoff = _days_cutoff(interactions, settings.holdout_days)
-    by_days = (interactions[TIME] >= cutoff).to_numpy()
+    by_days = _from(interactions, cutoff)
     by_users = _last_n_rows(interactions, settings.leave_last_n)
     ids = interactions[[c for c in (USER, ITEM, RATING, EVENT) if c in interactions]]
     scored, could = (
-        len(relevant_items(ids.loc[~mask], ids.loc[mask], min_rating)[0]) if mask.any() else 0
-        for mask in (by_days, by_users)
+        count_eval_users(ids.loc[~mask], ids.loc[mask], min_rating) for mask in (by_days, by_users)
     )
     enough = max(settings.min_eval_users, settings.min_eval_share * could)
     days_label = describe(LAST_DAYS, {"holdout_days": settings.holdout_days})

@@ -30,11 +30,11 @@ from models_ml.matrix import RATING_MAX, matrix_hash
 from models_ml.pyfunc import log_pyfunc
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import EvaluationSettings, Split, holdout
-from models_ml.timing import Timings
 from models_ml.tracking import tracking_uri, use_experiment
 from recomart.core import config
 from recomart.core.schema import EVENT, ITEM, RATING, TIME, USER
 from recomart.core.settings import NESTED, Train
+from recomart.core.timing import Timings
 from recomart.features import FeatureStore
 
 log = logging.getLogger("training")

@@ -148,7 +148,7 @@ def test_auto_falls_back_to_leave_last_n_when_the_last_days_score_too_few_users(
     data = years_of_users(n_old=60, n_recent=3)
     settings = EvaluationSettings()  # auto, 30 days, min_eval_users 50, leave-last-1
     by_days = last_days(data, 30)
-    assert count_eval_users(by_days) == 3
+    assert count_eval_users(by_days.train, by_days.test) == 3
     split = holdout(data, settings)
     assert split.strategy == "leave_last_n" and split.requested == "auto"
     assert split.reason == (
@@ -157,7 +157,7 @@ def test_auto_falls_back_to_leave_last_n_when_the_last_days_score_too_few_users(
     )
     assert split.cutoff is None
     # every user has more than one interaction: 63 users, one test row each, all scored
-    assert len(split.test) == 63 and count_eval_users(split) == 63
+    assert len(split.test) == 63 and count_eval_users(split.train, split.test) == 63
     info = split.info()
     assert info["strategy"] == "leave_last_n" and info["params"] == {"leave_last_n": 1}
     assert info["cutoff"] is None and info["reference_time"] == "2018-06-20T00:00:00"

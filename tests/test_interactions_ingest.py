@@ -407,9 +407,10 @@ def test_a_log_without_ratings_loads_as_implicit_feedback(home: Path) -> None:
     assert _loaded(cfg) == [("u-1", "SKU-1", None, "2026-05-01 00:00:00", "view", 2)]
 
 
-def test_a_file_larger_than_the_parse_memory_parses_by_spilling(home: Path) -> None:
-    """With a small parse_memory_limit DuckDB spills to disk: every row still counted, accepted
-    rows staged, the defects quarantined, and nothing left of the spill."""
+def test_a_file_parses_within_a_small_parse_memory_limit(home: Path) -> None:
+    """A 400K-row file parses with parse_memory_limit = 40 MB: every row counted, accepted rows
+    staged, the defects quarantined, and no spill folder left behind. (Whether DuckDB spilled
+    is not observable here; the limit only has to leave the parse correct.)"""
     import numpy as np
     import pyarrow.parquet as pq
 

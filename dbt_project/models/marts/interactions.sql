@@ -105,25 +105,12 @@ cumulative_counts as (
 ),
 
 medians_before as (
-    -- the median of n sorted values: the mean of the ((n + 1) // 2)-th and the (n // 2 + 1)-th,
-    -- the j-th being the smallest value whose cumulative count reaches j (as median() does)
     select
         item_id,
         event_at,
-        case
-            when max(item_total) > 0
-                then (
-                    min(rating_value) filter (where item_at_most >= (item_total + 1) // 2)
-                    + min(rating_value) filter (where item_at_most >= item_total // 2 + 1)
-                ) / 2.0
-        end as item_median_rating,
-        case
-            when max(global_total) > 0
-                then (
-                    min(rating_value) filter (where global_at_most >= (global_total + 1) // 2)
-                    + min(rating_value) filter (where global_at_most >= global_total // 2 + 1)
-                ) / 2.0
-        end as global_median_rating
+        -- each at the last instant strictly before the row's (counts_before)
+        {{ median_from_counts('rating_value', 'item_at_most', 'item_total') }} as item_median_rating,
+        {{ median_from_counts('rating_value', 'global_at_most', 'global_total') }} as global_median_rating
     from cumulative_counts
     group by item_id, event_at
 ),
