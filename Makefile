@@ -53,7 +53,7 @@ quality: $(STAMP) ## Soda v4 contracts: quality gate, reports/data_quality_repor
 train: $(STAMP) ## train ALS from the marts, evaluate vs popularity, log to MLflow
 	$(RECOMART) train
 
-tune: $(STAMP) ## hyperparameter search on a validation split of the training period
+tune: $(STAMP) ## choose model family + parameters on validation folds -> reports/tuning.json
 	$(RECOMART) tune
 
 MOVIELENS ?= ../shared/data/movielens-100k/u.data

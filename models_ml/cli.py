@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from models_ml import package
+from models_ml.families import TITLES
 from recomart.core import config
 
 PATH_TEXT = {
-    "als": "collaborative (ALS)",
-    "blend": "few interactions: ALS blended with their categories",
+    "als": "collaborative ({model})",
+    "blend": "few interactions: {model} blended with their categories",
     "popular": "no history: recent popularity",
 }
 
@@ -20,7 +21,7 @@ def print_recommendations(
     model = package.load_local(cfg.paths.models)
     n = n or cfg.settings.train.k
     path = model.user_path(user_id)
-    print(f"user {user_id}: {PATH_TEXT[path]}")
+    print(f"user {user_id}: {PATH_TEXT[path].format(model=TITLES[model.family])}")
     for rank, (item, score) in enumerate(model.recommend_items(user_id, n), start=1):
         cold = " (no interactions yet)" if model.is_cold_item(item) else ""
         print(f"{rank:>3}. item {item:<8} score {score:9.4f}  {model.item_category(item)}{cold}")

@@ -66,6 +66,38 @@ def price_bands(prices: np.ndarray, n_bands: int) -> np.ndarray:
     return bands
 
 
+def cold_item_averages(
+    is_warm: np.ndarray, category_codes: np.ndarray, bands: np.ndarray
+) -> tuple[np.ndarray, csr_matrix]:
+    """The cold items (is_warm False) and, per cold item, the averaging row over the warm items
+    with the same (category, price band), else the same category, else none: (cold indices,
+    CSR n_cold x n_items whose rows sum to 1, or to 0 without a match)."""
+    n_items = len(is_warm)
+    cold = np.flatnonzero(~is_warm)
+    warm = np.flatnonzero(is_warm)
+    n_bands = int(bands.max()) + 2 if n_items else 1  # band -1 gets its own slot
+    pair = category_codes * n_bands + (bands + 1)
+    warm_pair_counts = np.bincount(pair[warm], minlength=int(pair.max(initial=0)) + 1)
+    use_pair = warm_pair_counts[pair[cold]] > 0
+    # each cold item's group: its pair when warm items share it, else its category
+    cold_key = np.where(use_pair, pair[cold], -1 - category_codes[cold])
+    warm_keys = (pair[warm], -1 - category_codes[warm])
+    rows, columns = [], []
+    for keys in warm_keys:
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        lo = np.searchsorted(sorted_keys, cold_key, side="left")
+        hi = np.searchsorted(sorted_keys, cold_key, side="right")
+        counts = hi - lo
+        starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+        rows.append(np.repeat(np.arange(len(cold)), counts))
+        columns.append(warm[order[starts + np.arange(int(counts.sum()))]])
+    row, column = np.concatenate(rows), np.concatenate(columns)
+    sizes = np.bincount(row, minlength=len(cold))
+    values = 1.0 / sizes[row] if len(row) else np.zeros(0)
+    return cold, csr_matrix((values, (row, column)), shape=(len(cold), n_items))
+
+
 def impute_item_factors(
     item_factors: np.ndarray,
     is_warm: np.ndarray,
@@ -77,30 +109,36 @@ def impute_item_factors(
     of the warm items with the same (category, price band), else the same category, else 0.
     """
     factors = np.array(item_factors, dtype=np.float32, copy=True)
-    cold = np.flatnonzero(~is_warm)
-    if not len(cold):
-        return factors
-    warm = np.flatnonzero(is_warm)
-    n_bands = int(bands.max()) + 2  # band -1 gets its own slot
-    n_cats = int(category_codes.max()) + 1
-    dims = factors.shape[1]
-
-    def group_means(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
-        counts = np.bincount(keys[warm], minlength=n_keys).astype(np.float64)
-        sums = np.zeros((n_keys, dims))
-        np.add.at(sums, keys[warm], factors[warm])
-        return sums / np.maximum(counts, 1)[:, None], counts
-
-    pair = category_codes * n_bands + (bands + 1)
-    pair_means, pair_counts = group_means(pair, n_cats * n_bands)
-    cat_means, cat_counts = group_means(category_codes, n_cats)
-    use_pair = pair_counts[pair[cold]] > 0
-    use_cat = ~use_pair & (cat_counts[category_codes[cold]] > 0)
-    imputed = np.zeros((len(cold), dims))
-    imputed[use_pair] = pair_means[pair[cold][use_pair]]
-    imputed[use_cat] = cat_means[category_codes[cold][use_cat]]
-    factors[cold] = (shrink * imputed).astype(np.float32)
+    cold, averages = cold_item_averages(is_warm, category_codes, bands)
+    if len(cold):
+        factors[cold] = (shrink * (averages @ factors.astype(np.float64))).astype(np.float32)
     return factors
+
+
+def impute_item_weights(
+    weights: np.ndarray | csr_matrix,
+    is_warm: np.ndarray,
+    category_codes: np.ndarray,
+    bands: np.ndarray,
+    shrink: float,
+) -> np.ndarray | csr_matrix:
+    """An item-item W (models_ml.families) whose cold items' rows and columns are shrink * the
+    mean rows and columns of their similar warm items (the groups of impute_item_factors)."""
+    cold, averages = cold_item_averages(is_warm, category_codes, bands)
+    if not len(cold):
+        return weights
+    if isinstance(weights, np.ndarray):
+        weights = weights.copy()
+        weights[:, cold] = shrink * np.asarray(averages @ weights.T).T
+        weights[cold] = shrink * np.asarray(averages @ weights)
+        return weights
+    spread = csr_matrix(
+        (np.ones(len(cold)), (cold, np.arange(len(cold)))), shape=(len(is_warm), len(cold))
+    )
+    columns = weights @ (shrink * averages.T)  # n_items x n_cold
+    weights = weights + columns @ spread.T
+    rows = spread @ (shrink * averages @ weights)
+    return csr_matrix(weights + rows, dtype=np.float32)
 
 
 def category_onehot(category_codes: np.ndarray, n_categories: int) -> csr_matrix:

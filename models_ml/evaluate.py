@@ -3,13 +3,14 @@ users apart.
 
 - Warm users: present in train with at least one relevant test item. Their relevant items:
   test items they did not have in train, with a rating >= min_rating. Recommendations exclude
-  their train items. This is the headline (the "als" / "popularity" / "recent_popularity" rows).
+  their train items. This is the headline (the "model" / "popularity" / "recent_popularity" rows).
 - Cold users: absent from train, with at least one test item (rating >= min_rating); every
   test item is relevant. Scored separately: what a new visitor gets (recent popularity for the
   model).
 - Ratings: the biased baseline (models_ml.rating) fitted on observed train ratings, RMSE and MAE
   on the observed (not imputed) test ratings; the global mean as a reference.
-Metrics at k (models_ml.metrics): precision, recall, NDCG, MAP, hit rate, catalog coverage.
+Metrics at k (models_ml.metrics): precision, recall, NDCG, MAP, hit rate; beyond accuracy,
+catalog coverage, novelty and popularity bias (from the training rows' item popularity).
 `evaluate_many` scores several recommenders on the same warm users with one top-N call each and
 keeps every metric per user (Scores.per_user), which the champion gate's paired bootstrap needs.
 """
@@ -27,9 +28,12 @@ from models_ml.matrix import without_returns
 from models_ml.metrics import (
     catalog_coverage_at_k,
     hits_at_k,
+    item_popularity,
     mae,
     metrics_from_hits,
+    novelty_at_k,
     per_user_from_hits,
+    popularity_bias_at_k,
     rmse,
 )
 from models_ml.rating import PREDICTOR, BiasedBaseline
@@ -103,6 +107,22 @@ class Scores:
     curve: dict[str, list[float]] | None = None
 
 
+@dataclass(frozen=True)
+class Popularity:
+    """The training rows' item popularity (models_ml.metrics.item_popularity): sorted item ids,
+    the share of training users who have each, the number of training users."""
+
+    items: np.ndarray
+    shares: np.ndarray
+    n_users: int
+
+    @classmethod
+    def of(cls, train: pd.DataFrame) -> Popularity:
+        users = train[USER].to_numpy(dtype=np.int64)
+        items, shares = item_popularity(users, train[ITEM].to_numpy(dtype=np.int64))
+        return cls(items, shares, len(np.unique(users)))
+
+
 def score_recommendations(
     recommended: np.ndarray,
     user_ids: np.ndarray,
@@ -110,9 +130,11 @@ def score_recommendations(
     k: int,
     n_catalog_items: int | None = None,
     max_k: int | None = None,
+    popularity: Popularity | None = None,
 ) -> Scores:
     """Scores of (n_users, >= max(k, max_k)) recommended ids: metrics at k from each list's first
-    k (a ranked list's prefix is its top k), the curve at K = 1 .. max_k from the same lists."""
+    k (a ranked list's prefix is its top k), the curve at K = 1 .. max_k from the same lists;
+    with popularity, novelty_at_<k> and popularity_bias_at_<k> of the lists too."""
     depth = max(k, max_k or 0)
     hits = hits_at_k(recommended, relevant, depth)
     n_relevant = np.array([len(items) for items in relevant], dtype=np.float64)
@@ -121,6 +143,14 @@ def score_recommendations(
     metrics["n_users"] = len(user_ids)
     if n_catalog_items:
         metrics[f"catalog_coverage_at_{k}"] = catalog_coverage_at_k(recommended, n_catalog_items, k)
+    if popularity is not None:
+        pop = popularity
+        metrics[f"novelty_at_{k}"] = novelty_at_k(
+            recommended, pop.items, pop.shares, pop.n_users, k
+        )
+        metrics[f"popularity_bias_at_{k}"] = popularity_bias_at_k(
+            recommended, pop.items, pop.shares, k
+        )
     curve = None
     if max_k:
         curve = {}
@@ -137,10 +167,13 @@ def score_users(
     k: int,
     n_catalog_items: int | None = None,
     max_k: int | None = None,
+    popularity: Popularity | None = None,
 ) -> Scores:
     """Scores of one recommender's top max(k, max_k) lists (one call) for these users."""
     recommended, _ = recommender.recommend_batch(user_ids, max(k, max_k or 0), exclude_known=True)
-    return score_recommendations(recommended, user_ids, relevant, k, n_catalog_items, max_k)
+    return score_recommendations(
+        recommended, user_ids, relevant, k, n_catalog_items, max_k, popularity
+    )
 
 
 def evaluate_many(
@@ -154,7 +187,8 @@ def evaluate_many(
     max_users: int | None = None,
     seed: int = 0,
 ) -> dict[str, Scores]:
-    """Warm-user Scores of every recommender on the same users, one top-N call each.
+    """Warm-user Scores of every recommender on the same users, one top-N call each (metrics
+    beyond accuracy included: novelty and popularity bias against the train rows).
 
     Recommendations exclude the items each user had in train. More warm users than max_users:
     a random sample of max_users of them (seeded: the same train and test give the same users).
@@ -166,8 +200,9 @@ def evaluate_many(
     if max_users is not None and len(user_ids) > max_users:
         kept = np.sort(np.random.default_rng(seed).choice(len(user_ids), max_users, replace=False))
         user_ids, relevant = user_ids[kept], [relevant[i] for i in kept]
+    popularity = Popularity.of(train)
     return {
-        name: score_users(rec, user_ids, relevant, k, n_catalog_items, max_k)
+        name: score_users(rec, user_ids, relevant, k, n_catalog_items, max_k, popularity)
         for name, rec in recommenders.items()
     }
 

@@ -196,14 +196,20 @@ def confidence_matrix(
     matrix.sum_duplicates()
     matrix.eliminate_zeros()  # bought and returned: as if unobserved
     if weighting.scheme == "bm25":
-        negative = matrix.multiply(matrix < 0).tocsr()
-        positive = matrix - negative
-        positive.eliminate_zeros()
-        matrix = bm25_weight(positive, K1=weighting.bm25_k1, B=weighting.bm25_b).tocsr()
-        matrix.data = np.maximum(matrix.data, 1e-6)  # an item everyone has gets idf <= 0
-        matrix = matrix + negative
+        matrix = bm25_cells(matrix, weighting.bm25_k1, weighting.bm25_b)
     matrix = (weighting.alpha * matrix).astype(np.float32)
     return csr_matrix(matrix), IdMap(user_ids), IdMap(items)
+
+
+def bm25_cells(matrix: csr_matrix, k1: float, b: float) -> csr_matrix:
+    """The positive cells BM25-weighted (implicit's bm25_weight), the negative ones as they are."""
+    matrix = csr_matrix(matrix)
+    negative = matrix.multiply(matrix < 0).tocsr()
+    positive = matrix - negative
+    positive.eliminate_zeros()
+    weighted = bm25_weight(positive, K1=k1, B=b).tocsr()
+    weighted.data = np.maximum(weighted.data, 1e-6)  # an item everyone has gets idf <= 0
+    return csr_matrix(weighted + negative)
 
 
 def without_returns(interactions: pd.DataFrame) -> pd.DataFrame:

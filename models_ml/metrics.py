@@ -173,6 +173,51 @@ def catalog_coverage_at_k(
     return len(distinct) / n_catalog_items
 
 
+def item_popularity(
+    train_users: np.ndarray, train_items: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted item ids of the training rows and the share of training users who have each."""
+    pairs = np.unique(np.stack([train_users, train_items]).astype(np.int64), axis=1)
+    items, counts = np.unique(pairs[1], return_counts=True)
+    return items, counts / max(1, len(np.unique(pairs[0])))
+
+
+def _shares(top: np.ndarray, items: np.ndarray, shares: np.ndarray, floor: float) -> np.ndarray:
+    """The popularity share of each recommended id (padding: NaN); unseen items get floor."""
+    out = np.full(top.shape, np.nan)
+    valid = top != PAD
+    pos = np.clip(np.searchsorted(items, top[valid]), 0, max(0, len(items) - 1))
+    found = items[pos] == top[valid] if len(items) else np.zeros(len(pos), dtype=bool)
+    out[valid] = np.where(found, shares[pos] if len(items) else floor, floor)
+    return out
+
+
+def novelty_at_k(
+    recommended: np.ndarray | Sequence[Sequence[int]],
+    items: np.ndarray,
+    shares: np.ndarray,
+    n_users: int,
+    k: int,
+) -> float:
+    """Mean self-information -log2(share of training users with the item) over the top-k lists
+    (padding excluded; an item no training user has counts as 1 user). Higher: less obvious
+    items. items, shares: item_popularity of the training rows; n_users: training users."""
+    values = _shares(_as_matrix(recommended, k), items, shares, 1.0 / max(1, n_users))
+    return float(np.nanmean(-np.log2(values))) if np.isfinite(values).any() else 0.0
+
+
+def popularity_bias_at_k(
+    recommended: np.ndarray | Sequence[Sequence[int]],
+    items: np.ndarray,
+    shares: np.ndarray,
+    k: int,
+) -> float:
+    """Average recommendation popularity: the mean share of training users who have a
+    recommended item, over the top-k lists (padding excluded). Higher: more popularity bias."""
+    values = _shares(_as_matrix(recommended, k), items, shares, 0.0)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else 0.0
+
+
 def rmse(predicted: np.ndarray, actual: np.ndarray) -> float:
     """Root mean squared error."""
     diff = np.asarray(predicted, dtype=np.float64) - np.asarray(actual, dtype=np.float64)

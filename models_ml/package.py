@@ -2,10 +2,11 @@
 
 A model package is one directory:
 
-    als.npz          implicit's ALS model (the factors)
+    model.npz        the family's Scorer (models_ml.families): factors, item-item weights
     user_items.npz   the training confidence matrix (users x items, CSR)
     ids.npz          id maps, vocabularies (the shop's ids), cold-start arrays
-    params.json      {"format_version", "params" (the constructor arguments), "implicit_version"}
+    params.json      {"format_version", "params" (the constructor arguments, family included),
+                     "implicit_version"}
     items.parquet    item_id (the shop's id), title, category, price: what serving shows
     training.json    the run that produced it: run_id, holdout_cutoff, k, refit_on_all_data
 
@@ -27,16 +28,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from implicit.cpu.als import AlternatingLeastSquares
-from scipy.sparse import csr_matrix, load_npz, save_npz
-from threadpoolctl import threadpool_limits
+from scipy.sparse import csr_matrix, issparse, load_npz, save_npz
 
+from models_ml.families import Scorer
 from models_ml.recommender import MatrixFactorizationRecommender, RecommenderState
 from recomart.core.schema import ITEM
 
-FORMAT_VERSION = 3  # 3: shop id vocabularies (string ids) saved with the model
+FORMAT_VERSION = 4  # 3: shop id vocabularies (string ids); 4: model families (model.npz)
+READABLE = (3, 4)  # 3: an ALS model in implicit's als.npz, read as family "als"
 MODEL_DIR = "als"  # the champion's local copy: <paths.models>/als
-MODEL_FILE = "als.npz"
+MODEL_FILE = "model.npz"
+ALS_FILE_V3 = "als.npz"
 USER_ITEMS_FILE = "user_items.npz"
 IDS_FILE = "ids.npz"
 PARAMS_FILE = "params.json"
@@ -55,7 +57,7 @@ def save_recommender(model: MatrixFactorizationRecommender, directory: str | Pat
     state = model.state()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state.als.save(str(directory / MODEL_FILE))
+    save_scorer(state.scorer, directory / MODEL_FILE)
     save_npz(directory / USER_ITEMS_FILE, state.user_items)
     np.savez(directory / IDS_FILE, **state.arrays)
     meta = {
@@ -72,25 +74,68 @@ def read_params(directory: str | Path) -> dict[str, Any]:
     format)."""
     directory = Path(directory)
     meta = json.loads((directory / PARAMS_FILE).read_text())
-    if meta["format_version"] != FORMAT_VERSION:
+    if meta["format_version"] not in READABLE:
         raise ValueError(
             f"the model in {directory} has format {meta['format_version']}, this code reads "
-            f"format {FORMAT_VERSION} (string ids since 3): retrain it (`recomart train`)"
+            f"formats {READABLE} (string ids since 3): retrain it (`recomart train`)"
         )
     return meta["params"]
 
 
+def save_scorer(scorer: Scorer, path: Path) -> None:
+    """One .npz: the factors, the scales, the family, and W dense or as CSR parts."""
+    arrays = {**scorer.arrays(), "family": np.array(scorer.family)}
+    weights = scorer.item_weights
+    if issparse(weights):
+        weights = csr_matrix(weights)
+        arrays.update(
+            weights_data=weights.data,
+            weights_indices=weights.indices,
+            weights_indptr=weights.indptr,
+            weights_shape=np.array(weights.shape),
+        )
+    elif weights is not None:
+        arrays["item_weights"] = weights
+    np.savez(path, **arrays)
+
+
+def load_scorer(directory: Path, params: dict[str, Any]) -> Scorer:
+    """The Scorer save_scorer wrote, or a format-3 package's ALS factors."""
+    if not (directory / MODEL_FILE).is_file() and (directory / ALS_FILE_V3).is_file():
+        with np.load(directory / ALS_FILE_V3, allow_pickle=False) as als:
+            return Scorer(
+                "als", als["user_factors"], als["item_factors"],
+                regularization=float(params["regularization"]),
+            )  # fmt: skip
+    with np.load(directory / MODEL_FILE, allow_pickle=False) as saved:
+        weights = None
+        if "item_weights" in saved.files:
+            weights = saved["item_weights"]
+        elif "weights_data" in saved.files:
+            weights = csr_matrix(
+                (saved["weights_data"], saved["weights_indices"], saved["weights_indptr"]),
+                shape=tuple(saved["weights_shape"]),
+            )
+        return Scorer(
+            str(saved["family"]),
+            saved["user_factors"],
+            saved["item_factors"],
+            weights,
+            factor_scale=float(saved["factor_scale"]),
+            regularization=float(saved["regularization"]),
+        )
+
+
 def load_recommender(directory: str | Path) -> MatrixFactorizationRecommender:
-    """The recommender save_recommender wrote (of this FORMAT_VERSION; older ones: retrain)."""
+    """The recommender save_recommender wrote (formats READABLE; older ones: retrain)."""
     directory = Path(directory)
     params = read_params(directory)
-    with threadpool_limits(1, "blas"):  # implicit warns at construction when BLAS threads
-        als = AlternatingLeastSquares.load(str(directory / MODEL_FILE))
+    scorer = load_scorer(directory, params)
     with np.load(directory / IDS_FILE, allow_pickle=False) as ids:
         arrays = {name: ids[name] for name in ids.files}
     user_items = csr_matrix(load_npz(directory / USER_ITEMS_FILE))
     return MatrixFactorizationRecommender.from_state(
-        RecommenderState(als, user_items, arrays, params)
+        RecommenderState(scorer, user_items, arrays, params)
     )
 
 

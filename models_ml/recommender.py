@@ -1,4 +1,5 @@
-"""Implicit-feedback matrix factorisation (implicit's ALS) with cold-start handling.
+"""The recommender: one model family (models_ml.families: implicit's ALS by default, BPR, EASE,
+item-kNN or the EASE + ALS hybrid) on the confidence matrix, with cold-start handling.
 
 The seed's API: MatrixFactorizationRecommender(n_factors=50).fit(train),
 recommend_items(user_id, n_recommendations, exclude_known=True), similar_items(item_id, n),
@@ -14,12 +15,14 @@ item_category) take and return the shop's ids, str. The vocabularies given to fi
 their own names (str(code)).
 
 Which path serves a user (see models_ml.coldstart for the formulas):
-- known user with more than `few_interactions` items: ALS scores (user factors . item factors);
-- known user with at most `few_interactions` items: a blend of ALS and their categories;
+- known user with more than `few_interactions` items: the family's scores ("als" path, the name
+  kept for every family: (x_u @ W)[j] + U[u] . V[j], models_ml.families);
+- known user with at most `few_interactions` items: a blend of those scores and their categories;
 - unknown user: recent popularity (time-decayed counts); scores are those decayed counts.
 Scores are comparable within one user's list only. Items: the catalog given to fit() plus the
 training items; catalog items without interactions get factors imputed from catalog similarity
-(category, price band). Lists shorter than k are padded with item code -1 (shop id None) and
+(category, price band), and for the item-item families the rows and columns of W the same way.
+Lists shorter than k are padded with item code -1 (shop id None) and
 score -inf.
 """
 
@@ -31,11 +34,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from implicit.cpu.als import AlternatingLeastSquares
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_matrix, issparse
 from threadpoolctl import threadpool_limits
 
-from models_ml import coldstart
+from models_ml import coldstart, families
+from models_ml.families import Scorer
 from models_ml.ids import Vocabulary
 from models_ml.matrix import (
     DEFAULTS,
@@ -56,11 +59,11 @@ DENSE_CHUNK = 4096  # users scored densely at a time on the blend path
 
 @dataclass(frozen=True)
 class RecommenderState:
-    """Everything a fitted recommender holds, as plain objects: implicit's model, the training
+    """Everything a fitted recommender holds, as plain objects: the family's Scorer, the training
     matrix, named arrays (ids, cold-start arrays, the vocabularies' arrays) and the constructor
     params. models_ml.package writes it to files and reads it back."""
 
-    als: AlternatingLeastSquares
+    scorer: Scorer
     user_items: csr_matrix
     arrays: dict[str, np.ndarray]
     params: dict[str, Any]
@@ -74,7 +77,8 @@ class Prepared:
 
     rec: np.ndarray  # matrix columns of the recommendable items
     rec_codes: np.ndarray  # their item codes
-    vectors: np.ndarray  # their factors, float32, column-major (items x factors)
+    vectors: np.ndarray  # their factors, float32, column-major (items x factors; 0 columns)
+    weights: np.ndarray | csr_matrix | None  # W's columns of the recommendable items
     column: np.ndarray  # matrix column -> position in rec (-1: not recommendable)
     relative: np.ndarray  # blend: w * within-category popularity of each rec item (float32)
     rec_categories: np.ndarray  # the category code of each rec item
@@ -82,10 +86,12 @@ class Prepared:
 
 
 class MatrixFactorizationRecommender:
-    """ALS on the confidence matrix of models_ml.matrix (weighting, BM25, recency), plus
-    cold start (models_ml.coldstart). alpha is applied when the matrix is built, so implicit's
-    own alpha stays 1.0. Every default is the [train] default of recomart.core.settings
-    (event_weights=None: [train.event_weights]); from_settings uses a loaded [train] section.
+    """A model family (models_ml.families; `family`, default ALS) on the confidence matrix of
+    models_ml.matrix (weighting, BM25, recency), plus cold start (models_ml.coldstart). alpha is
+    applied when the matrix is built, so implicit's own alpha stays 1.0. Every default is the
+    [train] default of recomart.core.settings (event_weights=None: [train.event_weights]);
+    from_settings uses a loaded [train] section. The class keeps the seed API's name for every
+    family (Recommender is the same class).
     """
 
     def __init__(
@@ -108,7 +114,33 @@ class MatrixFactorizationRecommender:
         cold_item_shrink: float = COLD.cold_item_shrink,
         rating_max: float = RATING_MAX,
         weight_by: str = DEFAULTS.weight_by,
+        family: str = DEFAULTS.family,
+        ease_l2: float = DEFAULTS.ease_l2,
+        ease_dropout: float = DEFAULTS.ease_dropout,
+        ease_zero_diagonal: bool = DEFAULTS.ease_zero_diagonal,
+        ease_max_items: int = DEFAULTS.ease_max_items,
+        bpr_factors: int = DEFAULTS.bpr_factors,
+        bpr_learning_rate: float = DEFAULTS.bpr_learning_rate,
+        bpr_regularization: float = DEFAULTS.bpr_regularization,
+        bpr_iterations: int = DEFAULTS.bpr_iterations,
+        knn_similarity: str = DEFAULTS.knn_similarity,
+        knn_neighbours: int = DEFAULTS.knn_neighbours,
+        hybrid_weight: float = DEFAULTS.hybrid_weight,
     ) -> None:
+        if family not in families.FAMILIES:
+            raise ValueError(f"family must be one of {families.FAMILIES}, got {family!r}")
+        self.family = family
+        self.ease_l2 = ease_l2
+        self.ease_dropout = ease_dropout
+        self.ease_zero_diagonal = ease_zero_diagonal
+        self.ease_max_items = ease_max_items
+        self.bpr_factors = bpr_factors
+        self.bpr_learning_rate = bpr_learning_rate
+        self.bpr_regularization = bpr_regularization
+        self.bpr_iterations = bpr_iterations
+        self.knn_similarity = knn_similarity
+        self.knn_neighbours = knn_neighbours
+        self.hybrid_weight = hybrid_weight
         self.n_factors = n_factors
         self.iterations = iterations
         self.regularization = regularization
@@ -128,7 +160,7 @@ class MatrixFactorizationRecommender:
         self.rating_max = rating_max
         self.weight_by = weight_by
         self._weighting()  # validate early
-        self._model: AlternatingLeastSquares | None = None
+        self._model: Scorer | None = None
         self._prep: Prepared | None = None
         self._neighbours: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -152,6 +184,7 @@ class MatrixFactorizationRecommender:
             **train.cold_start.model_dump(),
             "rating_max": rating_max,
             "weight_by": train.weight_by,
+            **{key: getattr(train, key) for key in families.PARAMS},
         }
         return cls(**{**params, **overrides})
 
@@ -176,6 +209,7 @@ class MatrixFactorizationRecommender:
             "cold_item_shrink": self.cold_item_shrink,
             "rating_max": self.rating_max,
             "weight_by": self.weight_by,
+            **{key: getattr(self, key) for key in families.PARAMS},
         }
 
     def _weighting(self) -> Weighting:
@@ -206,12 +240,16 @@ class MatrixFactorizationRecommender:
         vocabularies of the codes (models_ml.data.Marts.users/.items); omitted, a code c is the
         shop id str(c). Time decay counts back from each user's newest event_at (models_ml.matrix);
         recent popularity, for unknown users, from the newest event_at of all rows. BLAS runs on
-        one thread.
+        one thread. ValueError from a family that cannot fit this matrix (EASE above
+        ease_max_items).
         """
         reference = interactions[TIME].max() if TIME in interactions else None
-        weighting = self._weighting()
+        weighting = self._weighting().as_dict()
         if TIME not in interactions:
-            weighting = Weighting(**{**weighting.as_dict(), "recency_half_life_days": 0.0})
+            weighting["recency_half_life_days"] = 0.0
+        if self.family in families.ITEM_ITEM:  # X'X and neighbours of the linear weights
+            weighting["scheme"] = "linear"
+        weighting = Weighting(**weighting)
         catalog_ids = None if catalog is None else catalog[ITEM].to_numpy(dtype=np.int64)
         user_items, self._users, self._items = confidence_matrix(
             interactions, weighting=weighting, item_ids=catalog_ids
@@ -228,24 +266,13 @@ class MatrixFactorizationRecommender:
         else:
             pop_ids, pop_scores = coldstart.recent_popularity(interactions, 0.0)
         self._popular_ids, self._popular_scores = pop_ids, pop_scores.astype(np.float64)
-        with threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(
-                factors=self.n_factors,
-                regularization=self.regularization,
-                alpha=1.0,
-                iterations=self.iterations,
-                random_state=self.seed,
-            )
-            model.fit(user_items, show_progress=False)
+        model = families.fit(self.family, user_items, self.alpha, self.params())
         if self.cold_items and not self._is_warm.all():
-            model.item_factors = coldstart.impute_item_factors(
-                model.item_factors,
-                self._is_warm,
-                self._category_codes,
-                self._bands,
-                self.cold_item_shrink,
-            )
-            model._YtY = None  # implicit caches Y'Y: recompute with the imputed rows
+            groups = (self._is_warm, self._category_codes, self._bands, self.cold_item_shrink)
+            if model.has_factors:
+                model.item_factors = coldstart.impute_item_factors(model.item_factors, *groups)
+            if model.item_weights is not None:
+                model.item_weights = coldstart.impute_item_weights(model.item_weights, *groups)
         self._model = model
         self._prep, self._neighbours = None, None
         return self
@@ -341,7 +368,7 @@ class MatrixFactorizationRecommender:
         item_ids = np.full((len(rows), k), PAD_ITEM, dtype=np.int64)
         scores = np.full((len(rows), k), PAD_SCORE, dtype=np.float32)
         prep = self._prepared()
-        for path, scorer in (("als", self._top_als), ("blend", self._top_blend)):
+        for path, scorer in (("als", self._top_model), ("blend", self._top_blend)):
             chosen = np.flatnonzero(paths == path)
             if len(chosen):
                 exclude = self._known_columns(rows[chosen], prep) if exclude_known else None
@@ -367,6 +394,20 @@ class MatrixFactorizationRecommender:
             self._neighbours = (vectors, np.linalg.norm(vectors, axis=1))
         return self._neighbours
 
+    def _scores(self, rows: np.ndarray, prep: Prepared) -> np.ndarray:
+        """Dense float32 scores (len(rows) x recommendable items) of the family's formula."""
+        model = self._model
+        scores = np.zeros((len(rows), len(prep.rec)), dtype=np.float32)
+        if prep.weights is not None:
+            history = self._user_items[rows] @ prep.weights
+            scores += history.toarray() if issparse(history) else history
+        if model.has_factors:
+            factors = model.user_factors[rows] @ prep.vectors.T
+            if model.factor_scale != 1.0:
+                factors *= np.float32(model.factor_scale)
+            scores += factors
+        return scores
+
     def _prepared(self) -> Prepared:
         if self._prep is None:
             rec = np.flatnonzero(self._recommendable())
@@ -378,11 +419,15 @@ class MatrixFactorizationRecommender:
             popularity[pop_rows[found]] = self._popular_scores[found]
             rec_categories = self._category_codes[rec]
             relative = coldstart.within_category_popularity(popularity[rec], rec_categories)
+            weights = self._model.item_weights
+            if weights is not None:
+                weights = csr_matrix(weights[:, rec]) if issparse(weights) else weights[:, rec]
             self._prep = Prepared(
                 rec=rec,
                 rec_codes=self._items.ids[rec],
                 # column-major: vectors.T is contiguous, the fast layout of users @ vectors.T
                 vectors=np.asfortranarray(self._model.item_factors[rec], dtype=np.float32),
+                weights=weights,
                 column=column,
                 relative=(self.category_weight * relative).astype(np.float32),
                 rec_categories=rec_categories,
@@ -406,17 +451,32 @@ class MatrixFactorizationRecommender:
             shape=(len(rows), len(prep.rec)),
         )
 
-    def _top_als(self, rows, prep, k, exclude):
-        return top_k(prep.vectors, self._model.user_factors[rows], k, exclude)
+    def _top_model(self, rows, prep, k, exclude):
+        """Top k of the family's scores: from the factors alone (ALS, BPR) by ranking.top_k,
+        else dense chunks of _scores."""
+        if prep.weights is None:
+            return top_k(prep.vectors, self._model.user_factors[rows], k, exclude)
+        out_idx = np.full((len(rows), k), PAD_ITEM, dtype=np.int64)
+        out_sc = np.full((len(rows), k), PAD_SCORE, dtype=np.float32)
+
+        def work(part: slice) -> None:
+            part_exclude = exclude[part] if exclude is not None else None
+            out_idx[part], out_sc[part] = top_k_dense(
+                self._scores(rows[part], prep), k, part_exclude, copy=False
+            )
+
+        for_chunks(len(rows), chunk_rows(len(prep.rec)), work)
+        return out_idx, out_sc
 
     def _top_blend(self, rows, prep, k, exclude):
-        """(1 - w) * ALS scaled to 0..1 per user + w * category share * recent popularity."""
+        """(1 - w) * the family's scores scaled to 0..1 per user + w * category share * recent
+        popularity."""
         w = self.category_weight
         out_idx = np.full((len(rows), k), PAD_ITEM, dtype=np.int64)
         out_sc = np.full((len(rows), k), PAD_SCORE, dtype=np.float32)
 
         def work(part: slice) -> None:  # float32, in place: one chunk-sized temporary
-            blended = self._model.user_factors[rows[part]] @ prep.vectors.T
+            blended = self._scores(rows[part], prep)
             low, high = blended.min(axis=1, keepdims=True), blended.max(axis=1, keepdims=True)
             blended -= low
             blended *= ((1 - w) / np.where(high > low, high - low, 1.0)).astype(np.float32)
@@ -451,20 +511,29 @@ class MatrixFactorizationRecommender:
         return list(zip(names.tolist(), scores[0][kept].tolist(), strict=True))
 
     def similar_items(self, item_id: str, n: int = 10) -> list[tuple[str, float]]:
-        """The n recommendable items (shop ids) closest to item_id (cosine of item factors),
-        best first.
+        """The n recommendable items (shop ids) closest to item_id, best first: the cosine of
+        item factors (ALS, BPR), or the item's row of W for the item-item families (EASE,
+        item-kNN, hybrid: what having this one item adds to each other item's score; items it
+        adds nothing to are left out).
 
-        Works for cold catalog items too (their imputed factors come from catalog similarity).
-        Raises KeyError for an item the model does not know.
+        Works for cold catalog items too (their imputed factors or W rows come from catalog
+        similarity). Raises KeyError for an item the model does not know.
         """
         row = self._item_row(item_id)
         prep = self._prepared()
-        vectors, norms = self._neighbour_vectors()
-        query = self._model.item_factors[row].astype(np.float64)
-        qn = np.linalg.norm(query)
-        if qn == 0:
-            return []
-        cosine = np.divide(vectors @ query, norms * qn, out=np.zeros(len(norms)), where=norms > 0)
+        if prep.weights is not None:
+            weights = prep.weights[row]
+            cosine = (weights.toarray() if issparse(weights) else weights).ravel()
+            cosine = np.where(cosine != 0, cosine, -np.inf).astype(np.float64)
+        else:
+            vectors, norms = self._neighbour_vectors()
+            query = self._model.item_factors[row].astype(np.float64)
+            qn = np.linalg.norm(query)
+            if qn == 0:
+                return []
+            cosine = np.divide(
+                vectors @ query, norms * qn, out=np.zeros(len(norms)), where=norms > 0
+            )
         if prep.column[row] >= 0:
             cosine[prep.column[row]] = -np.inf
         if 0 < n < len(cosine):  # every item as good as the n-th best, ties included
@@ -473,7 +542,7 @@ class MatrixFactorizationRecommender:
         else:
             candidates = np.arange(len(cosine))
         order = candidates[np.lexsort((prep.rec_codes[candidates], -cosine[candidates]))][:n]
-        order = order[cosine[order] > -1.1]
+        order = order[np.isfinite(cosine[order])]
         names = self.items.decode(prep.rec_codes[order])
         return list(zip(names.tolist(), cosine[order].tolist(), strict=True))
 
@@ -481,9 +550,10 @@ class MatrixFactorizationRecommender:
         """Why item_id scores what it scores for user_id (both shop ids).
 
         Returns {user_id, item_id, path ("als" / "blend" / "popular"), score, is_cold_item,
-        category, contributions: [{item_id, category, contribution}] (the user's items that
-        drove the ALS score most, from implicit's ALS explanation: score = sum of
-        contributions), similar_liked_items (for a cold item: the user's items with its
+        category, contributions: [{item_id, category, contribution}] (the user's n items that
+        drove the score most: x_ui * W[i, j] for the item-item part, implicit's ALS explanation
+        for the ALS part; score = the sum of all contributions; none for BPR, whose score does
+        not split by item), similar_liked_items (for a cold item: the user's items with its
         category and price band, the catalog similarity it was recommended through)}; every
         id in it a shop id. KeyError for an unknown item.
         """
@@ -506,16 +576,16 @@ class MatrixFactorizationRecommender:
             out["score"] = float(self._popular_scores[where[0]]) if len(where) else 0.0
             return out
         user_row = int(self._users.index(user_code)[0])
-        with threadpool_limits(1, "blas"):
-            total, top, _ = self._model.explain(user_row, self._user_items, item_row, N=n)
-        out["score"] = float(total)
+        total, by_item = self._contributions(user_row, item_row)
+        out["score"] = total
+        top = sorted(by_item.items(), key=lambda pair: (-pair[1], pair[0]))[:n]
         rows = np.array([row for row, _ in top], dtype=np.int64)
         names = self.items.decode(self._items.ids[rows])
         out["contributions"] = [
             {
                 "item_id": name,
                 "category": str(self._category_names[self._category_codes[row]]),
-                "contribution": float(score),
+                "contribution": score,
             }
             for name, (row, score) in zip(names.tolist(), top, strict=True)
         ]
@@ -527,6 +597,31 @@ class MatrixFactorizationRecommender:
             ]
             out["similar_liked_items"] = self.items.decode(self._items.ids[same]).tolist()
         return out
+
+    def _contributions(self, user_row: int, item_row: int) -> tuple[float, dict[int, float]]:
+        """The family's score of (user, item) and its split over the user's items (matrix
+        columns): x_ui * W[i, j], plus the scaled ALS explanation; BPR's score does not split."""
+        model = self._model
+        liked = self._user_items[user_row]
+        total, by_item = 0.0, {}
+        if model.item_weights is not None:
+            column = model.item_weights[liked.indices][:, [item_row]]
+            column = column.toarray() if issparse(column) else column
+            parts = liked.data.astype(np.float64) * np.asarray(column, dtype=np.float64).ravel()
+            total += float(parts.sum())
+            by_item = {int(i): float(c) for i, c in zip(liked.indices, parts, strict=True)}
+        if not model.has_factors:
+            return total, by_item
+        if model.family == "bpr":
+            score = model.user_factors[user_row] @ model.item_factors[item_row]
+            return total + model.factor_scale * float(score), by_item
+        with threadpool_limits(1, "blas"):
+            als_total, top, _ = model.als().explain(
+                user_row, self._user_items, item_row, N=max(1, len(liked.indices))
+            )
+        for row, contribution in top:
+            by_item[int(row)] = by_item.get(int(row), 0.0) + model.factor_scale * contribution
+        return total + model.factor_scale * float(als_total), by_item
 
     # ------------------------------------------------------------ persistence
     def state(self) -> RecommenderState:
@@ -551,7 +646,7 @@ class MatrixFactorizationRecommender:
         """The recommender whose state() this was (models_ml.package reads it from files)."""
         recommender = cls(**state.params)
         arrays = state.arrays
-        recommender._model = state.als
+        recommender._model = state.scorer
         recommender._user_items = csr_matrix(state.user_items)
         recommender._users = IdMap(arrays["user_ids"])
         recommender._items = IdMap(arrays["item_ids"])
@@ -603,3 +698,6 @@ def _covering(vocabulary: Vocabulary | None, codes: np.ndarray, kind: str) -> Vo
             f"(e.g. {codes[missing][:3].tolist()}): pass the vocabulary read with the rows"
         )
     return vocabulary
+
+
+Recommender = MatrixFactorizationRecommender  # every family, by a name that says so

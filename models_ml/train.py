@@ -1,5 +1,6 @@
 """One training run: read the training set through the feature store (models_ml.data), hold out
-a test set ([train.evaluation], models_ml.split), fit ALS and two popularity baselines, evaluate
+a test set ([train.evaluation], models_ml.split), fit the model ([train] family, models_ml.families:
+ALS by default) and two popularity baselines, evaluate
 all on the same users of the holdout, log everything to MLflow (per-user NDCG included), gate the
 registry (models_ml.registry: a paired bootstrap over users), refit for serving, write batch
 recommendations to the warehouse, save the model package (models_ml.package) and a report.
@@ -40,7 +41,7 @@ from recomart.features import FeatureStore
 log = logging.getLogger("training")
 REPORT_FILE = "train_metrics.json"  # <paths.reports>/train_metrics.json
 PYFUNC_NAME = "recommender"  # name of the logged pyfunc model
-MODEL = "als"
+MODEL = "model"  # the trained family's key beside the baselines
 BASELINES = ("popularity", "recent_popularity")
 PROMOTION_METRIC = "ndcg"
 CHAMPION_KEY = "champion"
@@ -53,7 +54,7 @@ class Outcome:
     model: MatrixFactorizationRecommender
     split: Split
     cutoff: str | None  # test = event_at >= cutoff; None for leave-last-n (no single cutoff)
-    metrics: dict[str, dict[str, float]]  # "als" / "popularity" / "recent_popularity"
+    metrics: dict[str, dict[str, float]]  # "model" / "popularity" / "recent_popularity"
     cold_users: dict[str, dict[str, float] | None]
     rating: dict[str, Any]
     curves: dict[str, dict[str, list[float]]]
@@ -106,8 +107,8 @@ def frame_hash(frame: pd.DataFrame) -> str:
 def fit_and_evaluate(
     marts: Marts, train: Train, rating_max: float = RATING_MAX, timings: Timings | None = None
 ) -> Outcome:
-    """Hold out a test set ([train.evaluation]), fit ALS and both popularity baselines on train,
-    evaluate all on the same warm users (one top-N list each) and the cold users apart.
+    """Hold out a test set ([train.evaluation]), fit the model and both popularity baselines on
+    train, evaluate all on the same warm users (one top-N list each) and the cold users apart.
     timings: where the phases' seconds go (a new Timings by default; Outcome.timings)."""
     timings = Timings() if timings is None else timings
     k = train.k
@@ -207,7 +208,8 @@ def served_matrix_hash(model: MatrixFactorizationRecommender) -> str:
 
 
 def metric_values(outcome: Outcome) -> dict[str, float]:
-    """Flat MLflow metrics: als_ndcg_at_10, cold_als_ndcg_at_10, rating_rmse, ... (no counts)."""
+    """Flat MLflow metrics: model_ndcg_at_10, cold_model_ndcg_at_10, rating_rmse, ... (no
+    counts)."""
     flat = {
         f"{name}_{metric}": value
         for name, values in outcome.metrics.items()
@@ -337,8 +339,9 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
 
     Summary keys: run_id, experiment_id, tracking_uri, holdout_cutoff (None for leave-last-n),
     evaluation (the holdout's strategy, params, reason, cutoff, reference time, n_eval_users),
-    k, als, popularity and recent_popularity (each {<metric>_at_<k>, n_users}), cold_users (the
-    same per model for users new in the test period), rating (RMSE/MAE of the rating
+    k, family, model (the family fitted), popularity and recent_popularity (each
+    {<metric>_at_<k>, n_users}), cold_users (the same per model for users new in the test
+    period), rating (RMSE/MAE of the rating
     predictor), n_eval_users, sizes, lineage, promotion (the gate's decision: n_users, means,
     the bootstrap interval of every comparison), model_version, recommendations_rows,
     timings (seconds), model_dir (the champion's local copy: this model only if promoted),
@@ -357,18 +360,19 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         run_id = run.info.run_id
         with timings.phase("mlflow_setup"):
             mlflow.log_params(hyperparameters(train))
-            mlflow.set_tag("warehouse", str(paths.warehouse))
+            mlflow.set_tags({"warehouse": str(paths.warehouse), "family": train.family})
         with timings.phase("read"):
             # the feature store's training set: read-only, closed before anything fits
             marts = read_training_data(FeatureStore(cfg))
-        log.info("Read %d interactions; fitting ALS and the baselines", len(marts.interactions))
+        log.info("Read %d interactions; fitting %s and the baselines", len(marts.interactions),
+                 train.family)  # fmt: skip
         rating_max = cfg.settings.ratings.max
         outcome = fit_and_evaluate(marts, train, rating_max, timings)
         log.info(
             "Fitted on %d rows (holdout %s) in %.1f s; NDCG@%d %.4f (popularity %.4f) over"
             " %d users",
             outcome.sizes["n_train_rows"], outcome.split.label, timings["fit_seconds"], k,
-            outcome.metrics["als"][f"ndcg_at_{k}"], outcome.metrics["popularity"][f"ndcg_at_{k}"],
+            outcome.metrics[MODEL][f"ndcg_at_{k}"], outcome.metrics["popularity"][f"ndcg_at_{k}"],
             outcome.sizes["n_eval_users"],
         )  # fmt: skip
         lineage = outcome.lineage
@@ -447,7 +451,8 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         "holdout_cutoff": outcome.cutoff,
         "evaluation": evaluation_summary(outcome),
         "k": k,
-        **outcome.metrics,  # "als", "popularity", "recent_popularity"
+        "family": train.family,
+        **outcome.metrics,  # "model", "popularity", "recent_popularity"
         "cold_users": outcome.cold_users,
         "rating": outcome.rating,
         "n_eval_users": outcome.sizes["n_eval_users"],

@@ -1,69 +1,68 @@
-"""Hyperparameter search on a validation split carved from the training part only.
+"""`make tune`: choose the model family and its parameters on validation folds inside the
+training period.
 
 The holdout of [train.evaluation] (the one training uses, models_ml.split.holdout) is set aside
-first and never looked at; its training part is split again the same way (same strategy, and
-for "auto" the same rule on the same min_eval_users) into a fit part and a validation part. The
-one difference: `[train.tune] validation_days`, when set, replaces holdout_days for that second
-split (last_days, or auto's first choice). Each
-trial draws one point of the grid [train.tune.space] (seeded, without repetition), fits the
-recommender and scores NDCG@K on the validation users. The log of every trial and the best
-parameters go to <paths.reports>/tuning.json and to one MLflow run in the experiment
-"recomart-tuning"; copy the best values into recomart.toml [train] to use them.
+first and never looked at. Its training part is split again the same way (same strategy, and
+for "auto" the same rule on the same min_eval_users) into a fit part and a validation part:
+that is fold 1. Fold 2 splits fold 1's fit part the same way, and so on for [train.tune] folds
+(rolling origins: each validation window is older than the last; a fold with no fit or
+validation rows ends the list). `validation_days`, when set, replaces holdout_days for the folds.
+
+models_ml.selection searches [train.tune.space.<family>] for each family named there and picks
+the best mean NDCG@K over the folds. The log of every trial and the choice go to
+<paths.reports>/tuning.json and to one MLflow run in the experiment "recomart-tuning"; copy the
+`toml` lines of the report into recomart.toml [train] to use them (family included).
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import time
+import statistics
 from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 
 from models_ml.baselines import PopularityRecommender
 from models_ml.data import read_training_data
 from models_ml.evaluate import evaluate
-from models_ml.split import holdout
+from models_ml.selection import Fold, select, validation_ndcg
+from models_ml.split import Split, holdout
 from models_ml.tracking import use_experiment
 from models_ml.train import build_model
 from recomart.core import config
-from recomart.core.settings import Train
+from recomart.core.settings import Evaluation, Train
 from recomart.features import FeatureStore
 
 EXPERIMENT = "recomart-tuning"
 REPORT_FILE = "tuning.json"
 
 
-def grid(space: dict[str, list]) -> list[dict[str, Any]]:
-    """Every combination of the space's values, in a fixed order."""
-    keys = sorted(space)
-    return [
-        dict(zip(keys, values, strict=True))
-        for values in itertools.product(*(space[k] for k in keys))
-    ]
-
-
-def sample(space: dict[str, list], n_trials: int, seed: int) -> list[dict[str, Any]]:
-    """n_trials distinct grid points drawn with the seed (the whole grid if it is smaller)."""
-    points = grid(space)
-    if n_trials >= len(points):
-        return points
-    chosen = np.random.default_rng(seed).choice(len(points), size=n_trials, replace=False)
-    return [points[i] for i in sorted(chosen)]
-
-
 def with_point(train: Train, point: dict[str, Any]) -> Train:
-    """The [train] section with a grid point's values, validated like the file's."""
+    """The [train] section with a candidate's values, validated like the file's."""
     return Train.model_validate({**train.model_dump(), **point})
 
 
-def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
-    """Search, record and return {metric, holdout, validation, trials, best, best_params, ...}.
+def rolling_folds(rows, settings: Evaluation, n_folds: int, min_rating: float) -> list[Split]:
+    """Up to n_folds splits: the first of `rows`, each next one of the previous fit part."""
+    splits: list[Split] = []
+    part = rows
+    for _ in range(n_folds):
+        split = holdout(part, settings, min_rating)
+        if split.train.empty or split.test.empty:
+            break
+        splits.append(split)
+        part = split.train
+    return splits
 
-    holdout and validation: each split's strategy, params, reason, cutoff (None for
-    leave-last-n) and reference time (models_ml.split.Split.info).
+
+def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
+    """Search, record and return {metric, holdout, validation, folds, trials, best_by_family,
+    best, best_params, popularity_baseline, toml, run_id, report}.
+
+    holdout, validation (fold 1) and folds: each split's strategy, params, reason, cutoff (None
+    for leave-last-n) and reference time (models_ml.split.Split.info). A trial: {trial,
+    family, params, mean (NDCG@K over the folds), std, per_fold, seconds}.
     """
     cfg = cfg or config.load()
     train = cfg.settings.train
@@ -76,48 +75,38 @@ def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
     test_split = holdout(marts.interactions, settings, min_rating)
     if tune.validation_days:  # validated with the settings (recomart.core.settings)
         settings = settings.with_holdout_days(tune.validation_days)
-    validation = holdout(test_split.train, settings, min_rating)
-    if validation.train.empty or validation.test.empty:
+    splits = rolling_folds(test_split.train, settings, tune.folds, min_rating)
+    if not splits:
         raise ValueError("the training part is too small to carve a validation split from")
-    baseline_scores = evaluate(
-        PopularityRecommender().fit(validation.train),
-        validation.train,
-        validation.test,
+    folds = [Fold(split.train, split.test) for split in splits]
+    baseline = statistics.fmean(
+        evaluate(PopularityRecommender().fit(f.train), f.train, f.validation, k, min_rating)[metric]
+        for f in folds
+    )
+    rating_max = cfg.settings.ratings.max
+    fit_and_score = validation_ndcg(
+        lambda point: build_model(with_point(train, point), rating_max),
         k,
         min_rating,
+        catalog=marts.catalog,
     )
-    baseline = baseline_scores[metric]
-
-    trials = []
-    for number, point in enumerate(sample(tune.space, tune.n_trials, train.seed)):
-        started = time.perf_counter()
-        model = build_model(with_point(train, point), cfg.settings.ratings.max).fit(
-            validation.train, marts.catalog
-        )
-        fit_seconds = time.perf_counter() - started
-        scores = evaluate(model, validation.train, validation.test, k, min_rating)
-        trials.append(
-            {
-                "trial": number,
-                "params": point,
-                metric: scores[metric],
-                f"precision_at_{k}": scores[f"precision_at_{k}"],
-                "fit_seconds": fit_seconds,
-            }
-        )
-    best = max(trials, key=lambda t: (t[metric], -t["trial"]))
+    chosen = select(folds, tune.space, fit_and_score, tune.n_trials, train.seed)
+    best = chosen["best"]
+    first = splits[0]
     result = {
         "metric": metric,
         "holdout_cutoff": test_split.info()["cutoff"],
-        "validation_cutoff": validation.info()["cutoff"],
+        "validation_cutoff": first.info()["cutoff"],
         "holdout": test_split.info(),
-        "validation": validation.info(),
-        "n_validation_users": baseline_scores["n_users"],
-        "n_validation_fit_rows": len(validation.train),
-        "n_validation_rows": len(validation.test),
+        "validation": first.info(),
+        "folds": [split.info() for split in splits],
+        "n_validation_users": evaluate(
+            PopularityRecommender().fit(first.train), first.train, first.test, k, min_rating
+        )["n_users"],
+        "n_validation_fit_rows": len(first.train),
+        "n_validation_rows": len(first.test),
         "popularity_baseline": baseline,
-        "trials": trials,
-        "best": best,
+        **chosen,
         "best_params": best["params"],
         "toml": "\n".join(f"{key} = {json.dumps(value)}" for key, value in best["params"].items()),
     }
@@ -131,17 +120,20 @@ def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
         mlflow.log_params(
             {
                 "holdout_strategy": test_split.strategy,
-                "validation_strategy": validation.strategy,
+                "validation_strategy": first.strategy,
+                "n_folds": len(folds),
                 "n_validation_users": result["n_validation_users"],
-                "n_trials": len(trials),
+                "n_trials": len(chosen["trials"]),
             }
         )
-        if validation.cutoff is not None:
+        if first.cutoff is not None:
             mlflow.log_param("validation_cutoff", result["validation_cutoff"])
-        for trial in trials:
-            mlflow.log_metric(f"validation_{metric}", trial[metric], step=trial["trial"])
+        for trial in chosen["trials"]:
+            mlflow.log_metric(f"validation_{metric}", trial["mean"], step=trial["trial"])
+        for family, trial in chosen["best_by_family"].items():
+            mlflow.log_metric(f"best_{family}_validation_{metric}", trial["mean"])
         mlflow.log_metrics(
-            {f"best_validation_{metric}": best[metric], f"popularity_validation_{metric}": baseline}
+            {f"best_validation_{metric}": best["mean"], f"popularity_validation_{metric}": baseline}
         )
         mlflow.log_dict(result, REPORT_FILE)
         result["run_id"] = run.info.run_id

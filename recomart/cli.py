@@ -39,7 +39,7 @@ STAGES = {
     "transform": "dbt build: staging, cleaning, feature marts, snapshots, tests",
     "quality": "Soda v4 contracts: the quality gate and its report",
     "train": "ALS from the marts vs popularity, tracked in MLflow",
-    "tune": "hyperparameter search on a validation split of the training period",
+    "tune": "choose the model family and its parameters on validation folds of the training period",
     "recommend": "recommendations (and why) for one user from the trained model",
     "bench-movielens": "the model on MovieLens 100K, Microsoft Recommenders' protocol",
     "serve": "the recommendation API (FastAPI) on the registry's champion, 127.0.0.1:8000",
@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("user_id", help="the shop's user id (text)")
             cmd.add_argument("-n", type=int, default=None, help="how many (default: [train] k)")
             cmd.add_argument("--explain", action="store_true", help="which items drove each one")
+        if name == "tune":
+            cmd.add_argument(
+                "--apply", action="store_true",
+                help="write the chosen family and parameters into the config file's [train]",
+            )  # fmt: skip
         if name == "bench-movielens":
             cmd.add_argument("--path", help="a MovieLens ratings file (default: ../shared/...)")
         if name == "serve":
@@ -110,7 +115,7 @@ def _run(args: argparse.Namespace, cfg: config.Config) -> None:
         case "train":
             pipeline.train(cfg)
         case "tune":
-            pipeline.tune(cfg)
+            pipeline.tune(cfg, apply=args.apply)
         case "recommend":
             print_recommendations(cfg, args.user_id, args.n, args.explain)
         case "bench-movielens":

@@ -148,16 +148,26 @@ def train(cfg: config.Config) -> dict:
 
 
 @stage("tuning")
-def tune(cfg: config.Config) -> dict:
-    """Hyperparameter search on a validation split carved from the training period."""
+def tune(cfg: config.Config, apply: bool = False) -> dict:
+    """Model family and hyperparameter search on validation folds inside the training period."""
 
     log = logging.getLogger("tuning")
     log.info("Tuning")
     result = run_tuning(cfg)
-    log.info("best %s %.4f with %s", result["metric"], result["best"][result["metric"]],
-             result["best_params"])  # fmt: skip
-    log.info("search log in %s; to use it, set in recomart.toml [train]:\n%s",
-             result["report"], result["toml"])  # fmt: skip
+    for family, trial in result["best_by_family"].items():
+        log.info("%-8s best validation %s %.4f (+/- %.4f over %d folds)", family,
+                 result["metric"], trial["mean"], trial["std"], len(trial["per_fold"]))  # fmt: skip
+    log.info("chosen: %s, validation %s %.4f (popularity %.4f) with %s",
+             result["best"]["family"], result["metric"], result["best"]["mean"],
+             result["popularity_baseline"], result["best_params"])  # fmt: skip
+    if apply:
+        path = config.config_path()
+        config.write_train_values(path, result["best_params"])
+        log.info("search log in %s; [train] of %s now says:\n%s", result["report"], path,
+                 result["toml"])  # fmt: skip
+    else:
+        log.info("search log in %s; to use it, set in recomart.toml [train] (or run `recomart"
+                 " tune --apply`):\n%s", result["report"], result["toml"])  # fmt: skip
     return result
 
 

@@ -96,7 +96,7 @@ def _train_lines(cfg: config.Config) -> list[str]:
     if evaluation.get("requested") == "auto":
         lines.append(f"  holdout chosen by auto: {evaluation.get('reason', '')}")
     lines.append(f"  {'':<18}" + "".join(f"{n:>16}" for n in names))
-    for model in ("als", "popularity", "recent_popularity"):
+    for model in ("model", "popularity", "recent_popularity"):
         if model in metrics:
             values = metrics[model]
             row = "".join(f"{values.get(n, float('nan')):>16.4f}" for n in names)

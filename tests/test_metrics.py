@@ -9,14 +9,18 @@ import numpy as np
 import pytest
 
 from models_ml.metrics import (
+    PAD,
     average_precision_at_k,
     catalog_coverage_at_k,
     dcg_at_k,
     hit_rate_at_k,
+    item_popularity,
     mae,
     map_at_k,
     mean_metrics_at_k,
     ndcg_at_k,
+    novelty_at_k,
+    popularity_bias_at_k,
     precision_at_k,
     recall_at_k,
     rmse,
@@ -152,3 +156,17 @@ def test_rmse_and_mae() -> None:
     predicted, actual = np.array([4.0, 1.0, 3.0, 5.0]), np.array([3.0, 3.0, 3.0, 4.0])
     assert rmse(predicted, actual) == pytest.approx(1.2247449)
     assert mae(predicted, actual) == pytest.approx(1.0)
+
+
+def test_novelty_and_popularity_bias_by_hand() -> None:
+    # training rows: users 10, 11, 12 all have item 1, only user 10 has item 2 (twice: one user)
+    items, shares = item_popularity(np.array([10, 11, 12, 10, 10]), np.array([1, 1, 1, 2, 2]))
+    assert items.tolist() == [1, 2] and np.allclose(shares, [1.0, 1 / 3])
+    recommended = [[1, 2], [1, 3], [PAD, PAD]]  # item 3 is unseen; padding is left out
+    # novelty: -log2 of shares [1, 1/3, 1, 1/3 (unseen: one user of three)] = [0, 1.585, 0, 1.585]
+    assert novelty_at_k(recommended, items, shares, 3, 2) == pytest.approx(np.log2(3) / 2)
+    # popularity bias: mean share [1, 1/3, 1, 0 (unseen)] = 7/12
+    assert popularity_bias_at_k(recommended, items, shares, 2) == pytest.approx(7 / 12)
+    # at k = 1 only item 1 is recommended: nothing novel, all popular
+    assert novelty_at_k(recommended, items, shares, 3, 1) == 0.0
+    assert popularity_bias_at_k(recommended, items, shares, 1) == 1.0

@@ -196,10 +196,10 @@ def test_mlflow_run_has_metrics_for_model_and_baseline(pipeline_run: dict) -> No
     assert len(runs) == 1
     metrics = runs[0].data.metrics
     k = pipeline_run["cfg"].settings.train.k
-    for model in ("als", "popularity"):
+    for model in ("model", "popularity"):
         for name in ("precision", "recall", "ndcg"):
             assert 0 <= metrics[f"{model}_{name}_at_{k}"] <= 1
-    assert metrics[f"als_ndcg_at_{k}"] > metrics[f"popularity_ndcg_at_{k}"]
+    assert metrics[f"model_ndcg_at_{k}"] > metrics[f"popularity_ndcg_at_{k}"]
     assert runs[0].data.params["factors"] == str(pipeline_run["cfg"].settings.train.factors)
 
 

@@ -113,7 +113,9 @@ def test_health_and_model_describe_the_registry_champion(client, cfg) -> None:
     )  # fmt: skip
     assert info["data_cutoff"] == run.data.tags["snapshot_time"]
     assert info["holdout_cutoff"] == run.data.params["holdout_cutoff"]
-    assert info["metrics"]["als_ndcg_at_10"] == pytest.approx(run.data.metrics["als_ndcg_at_10"])
+    assert info["metrics"]["model_ndcg_at_10"] == pytest.approx(
+        run.data.metrics["model_ndcg_at_10"]
+    )
     started = datetime.fromtimestamp(run.info.start_time / 1000, UTC)
     assert info["trained_at"] == started.isoformat(timespec="seconds")
     assert info["item_metadata"] == "model artifact"

@@ -22,6 +22,7 @@ from models_ml.registry import LOGGED, REFITTED
 from models_ml.split import EvaluationSettings, holdout, last_days
 from models_ml.train import run_training
 from models_ml.tune import run_tuning
+from recomart import pipeline
 from recomart.core import config
 from recomart.core.schema import ITEM, RATING, USER
 from recomart.summary import render
@@ -32,7 +33,7 @@ PROJECT_TOML = Path(__file__).resolve().parent.parent / "recomart.toml"
 FACTORS = 8  # the fixture's [train] factors: not the project's 16, so its effect is visible
 METRICS = ("precision_at_10", "recall_at_10", "ndcg_at_10")
 MODEL_FILES = {
-    "als.npz",
+    "model.npz",
     "ids.npz",
     "user_items.npz",
     "params.json",
@@ -77,11 +78,11 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
     assert [r.info.run_id for r in runs] == [summary["run_id"]]
     run = runs[0]
     assert run.info.status == "FINISHED"
-    for model in ("als", "popularity"):
+    for model in ("model", "popularity"):
         for metric in METRICS:
             assert run.data.metrics[f"{model}_{metric}"] == summary[model][metric]
     assert run.data.metrics["fit_seconds"] > 0
-    assert summary["als"]["precision_at_10"] > summary["popularity"]["precision_at_10"]
+    assert summary["model"]["precision_at_10"] > summary["popularity"]["precision_at_10"]
     params = run.data.params
     train = cfg.settings.train
     assert params["factors"] == str(FACTORS)  # the fixture's override reached the run
@@ -136,9 +137,9 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
             tracking_uri=summary["tracking_uri"],
         )
     )
-    assert list(per_user.columns) == [USER, "als", "popularity", "recent_popularity"]
+    assert list(per_user.columns) == [USER, "model", "popularity", "recent_popularity"]
     assert len(per_user) == scored and per_user[USER].is_monotonic_increasing
-    for name in ("als", "popularity", "recent_popularity"):
+    for name in ("model", "popularity", "recent_popularity"):
         assert per_user[name].mean() == pytest.approx(run.data.metrics[f"{name}_ndcg_at_10"])
 
     # Lineage: source tables, load ids, cutoff, matrix hash; baselines and cold users beside.
@@ -148,7 +149,7 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
     assert len(tags["train_matrix_sha256"]) == 64
     assert summary["lineage"]["train_load_ids"] == ["synthetic"]
     assert summary["lineage"]["holdout_cutoff"] == summary["holdout_cutoff"]
-    for name in ("als", "popularity", "recent_popularity"):
+    for name in ("model", "popularity", "recent_popularity"):
         for metric in (*METRICS, "map_at_10", "hit_rate_at_10", "catalog_coverage_at_10"):
             assert 0 <= run.data.metrics[f"{name}_{metric}"] <= 1
     # cold users: those whose first interaction falls in the test period (5 on this data)
@@ -158,7 +159,7 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
         ).df()
     new_users = int((first_seen["t"] >= pd.Timestamp(summary["holdout_cutoff"])).sum())
     assert new_users > 0
-    for name in ("als", "popularity", "recent_popularity"):
+    for name in ("model", "popularity", "recent_popularity"):
         assert summary["cold_users"][name]["n_users"] == new_users, name
     assert sizes["n_cold_eval_users"] == new_users
     # planted ratings depend on the user-item match, not on biases: only sanity here
@@ -225,10 +226,10 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
     # The report holds the same numbers.
     report = json.loads((cfg.paths.reports / "train_metrics.json").read_text())
     assert report == json.loads(json.dumps(summary))
-    for model in ("als", "popularity"):
+    for model in ("model", "popularity"):
         for metric in METRICS:
             assert report[model][metric] == run.data.metrics[f"{model}_{metric}"]
-    assert report["n_eval_users"] == summary["als"]["n_users"] > 0
+    assert report["n_eval_users"] == summary["model"]["n_users"] > 0
 
 
 def test_the_champion_moves_only_for_a_better_model(cfg: config.Config) -> None:
@@ -253,7 +254,7 @@ def test_the_champion_moves_only_for_a_better_model(cfg: config.Config) -> None:
     assert run.data.tags["promotion_reason"] == reason
     logged = mlflow.artifacts.load_dict(f"runs:/{second['run_id']}/promotion.json")
     assert logged["reason"] == reason and logged["n_users"] == n
-    assert logged["champion_value"] == pytest.approx(first["als"]["ndcg_at_10"])
+    assert logged["champion_value"] == pytest.approx(first["model"]["ndcg_at_10"])
     training = json.loads((cfg.paths.models / "als" / "training.json").read_text())
     assert training["run_id"] == first["run_id"] == champion.run_id
     with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
@@ -262,7 +263,7 @@ def test_the_champion_moves_only_for_a_better_model(cfg: config.Config) -> None:
     # A worse model (1 factor, 1 iteration): not promoted either.
     third = run_training(config.with_train(cfg, factors=1, iterations=1))
     assert not third["promotion"]["promote"]
-    assert third["als"]["ndcg_at_10"] < first["als"]["ndcg_at_10"]
+    assert third["model"]["ndcg_at_10"] < first["model"]["ndcg_at_10"]
     assert client.get_model_version_by_alias("recomart-recommender", "champion").version == 1
 
     # New data (a different holdout): the champion's recipe is refitted and scored on it.
@@ -278,7 +279,7 @@ def test_the_champion_moves_only_for_a_better_model(cfg: config.Config) -> None:
     assert fourth["promotion"]["champion_scored_by"] == REFITTED
     assert fourth["holdout_cutoff"] != first["holdout_cutoff"]
     # Same recipe, same data: the refitted champion scores what the candidate scores.
-    assert fourth["promotion"]["champion_value"] == pytest.approx(fourth["als"]["ndcg_at_10"])
+    assert fourth["promotion"]["champion_value"] == pytest.approx(fourth["model"]["ndcg_at_10"])
     assert not fourth["promotion"]["promote"]
 
 
@@ -339,7 +340,8 @@ def test_leave_last_n_runs_through_training_tuning_and_the_summary(cfg: config.C
     assert f"Model (holdout: leave-last-2, {summary['n_eval_users']} users scored)" in text
 
     small = config.with_train(
-        leave, tune={"n_trials": 2, "space": {"factors": [4, 8], "regularization": [0.05]}}
+        leave,
+        tune={"n_trials": 2, "space": {"als": {"factors": [4, 8], "regularization": [0.05]}}},
     )
     result = run_tuning(small)
     assert result["holdout"]["strategy"] == result["validation"]["strategy"] == "leave_last_n"
@@ -349,29 +351,60 @@ def test_leave_last_n_runs_through_training_tuning_and_the_summary(cfg: config.C
     assert result["n_validation_users"] > 50
 
 
-def test_tuning_uses_a_validation_split_inside_the_training_period(cfg: config.Config) -> None:
+def test_tuning_uses_validation_folds_inside_the_training_period(cfg: config.Config) -> None:
     small = config.with_train(
         cfg,
         tune={
             "validation_days": 20,
+            "folds": 3,
             "n_trials": 3,
-            "space": {"factors": [4, 16], "regularization": [0.05], "alpha": [5.0, 20.0]},
+            "space": {
+                "als": {"factors": [4, 16], "regularization": [0.05], "alpha": [5.0, 20.0]},
+                "ease": {"ease_l2": [10.0, 100.0]},
+                "hybrid": {"hybrid_weight": [0.5]},
+            },
         },
     )
     result = run_tuning(small)
-    assert len(result["trials"]) == 3
-    # validation = the last 20 days of the training rows (all before the holdout cutoff)
+    assert [t["family"] for t in result["trials"]] == ["als"] * 3 + ["ease"] * 2 + ["hybrid"]
+    # fold 1 validates on the last 20 days of the training rows (all before the holdout
+    # cutoff), each next fold on the 20 days before
     holdout = pd.Timestamp(result["holdout_cutoff"])
-    validation = pd.Timestamp(result["validation_cutoff"])
-    assert holdout - pd.Timedelta(days=21) < validation < holdout - pd.Timedelta(days=19)
-    best = max(result["trials"], key=lambda t: t["ndcg_at_10"])
-    assert result["best_params"] == best["params"]
+    cutoffs = [pd.Timestamp(fold["cutoff"]) for fold in result["folds"]]
+    assert len(cutoffs) == 3 and cutoffs[0] == pd.Timestamp(result["validation_cutoff"])
+    for newer, older in zip([holdout, *cutoffs], cutoffs, strict=False):
+        assert pd.Timedelta(days=19) < newer - older < pd.Timedelta(days=21)
+    for trial in result["trials"]:
+        assert len(trial["per_fold"]) == 3
+        assert trial["mean"] == pytest.approx(sum(trial["per_fold"]) / 3)
+    best = max(result["trials"], key=lambda t: t["mean"])
+    assert result["best"] == best and result["best_params"] == best["params"]
+    als, ease = result["best_by_family"]["als"], result["best_by_family"]["ease"]
+    hybrid = result["trials"][-1]["params"]
+    assert hybrid == {**als["params"], **ease["params"], "hybrid_weight": 0.5, "family": "hybrid"}
     saved = json.loads((cfg.paths.reports / "tuning.json").read_text())
-    assert saved["best_params"] == result["best_params"] and len(saved["trials"]) == 3
+    assert saved["best_params"] == result["best_params"] and len(saved["trials"]) == 6
     client = MlflowClient(tracking_uri=f"sqlite:///{cfg.paths.mlflow / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("recomart-tuning")
     (run,) = client.search_runs([experiment.experiment_id])
-    assert run.data.params["best_factors"] == str(result["best_params"]["factors"])
+    assert run.data.params["best_family"] == best["family"]
+
+
+def test_tune_apply_writes_the_choice_into_the_config_file(cfg: config.Config) -> None:
+    path = config.config_path()
+    before = path.read_text()
+    space = {"ease": {"ease_l2": [10.0, 100.0]}, "itemknn": {"knn_neighbours": [20]}}
+    small = config.with_train(cfg, tune={"folds": 1, "space": space})
+    result = pipeline.tune(small, apply=True)
+    config.load.cache_clear()
+    train = config.load().settings.train
+    chosen = result["best_params"]
+    assert train.family == chosen["family"] in ("ease", "itemknn")
+    for key, value in chosen.items():
+        assert getattr(train, key) == value
+    after = path.read_text()
+    assert "# The recommender (models_ml/)" in after  # comments kept
+    assert len(after.splitlines()) - len(before.splitlines()) <= len(chosen)
 
 
 def test_relevant_items_are_new_test_items_of_train_users() -> None:

@@ -35,15 +35,16 @@ LAYOUTS = {
 
 @pytest.fixture(scope="module", params=list(LAYOUTS))
 def shop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """One layout through ingest, transform, quality and train with its example config."""
+    """One layout through ingest, transform, quality, `tune --apply` (the family and parameters
+    chosen on validation folds, written into the config) and train, with its example config."""
     name = request.param
     home = tmp_path_factory.mktemp(name)
     written = LAYOUTS[name](home / "data" / name)
     config_file = home / "recomart.toml"
     shutil.copyfile(PROJECT_ROOT / "examples" / name / "recomart.toml", config_file)
     cfg = config_for(home, config_file)
-    for stage in ("ingest", "transform", "quality", "train"):
-        run_stage(home, config_file, stage)
+    for stage in (["ingest"], ["transform"], ["quality"], ["tune", "--apply"], ["train"]):
+        run_stage(home, config_file, *stage)
     return {"name": name, "home": home, "cfg": cfg, "written": written}
 
 
@@ -83,10 +84,15 @@ def test_the_gate_passes_on_clean_data(shop: dict) -> None:
     assert last["failed"] == 0 and last["errored"] == 0
 
 
-def test_the_model_beats_popularity_on_enough_scored_users(shop: dict) -> None:
+def test_the_selected_model_beats_popularity_on_enough_scored_users(shop: dict) -> None:
+    """On the pipeline's own time-based (or leave-last-n) test period, never seen by tuning."""
     metrics = json.loads((shop["cfg"].paths.reports / "train_metrics.json").read_text())
+    tuning = json.loads((shop["cfg"].paths.reports / "tuning.json").read_text())
+    assert metrics["family"] == tuning["best"]["family"]
+    assert tuning["holdout_cutoff"] == metrics["holdout_cutoff"]
+    assert len(tuning["folds"]) >= 2 and len(tuning["best_by_family"]) == 5
     k = metrics["k"]
-    als, popular = metrics["als"][f"ndcg_at_{k}"], metrics["popularity"][f"ndcg_at_{k}"]
+    als, popular = metrics["model"][f"ndcg_at_{k}"], metrics["popularity"][f"ndcg_at_{k}"]
     assert als > popular, (als, popular)
     assert metrics["n_eval_users"] >= 50
     assert metrics["promotion"]["promote"], metrics["promotion"]

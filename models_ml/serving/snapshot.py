@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models_ml.families import TITLES
 from models_ml.ids import UNKNOWN
 from models_ml.ranking import PAD_ITEM
 from models_ml.recommender import MatrixFactorizationRecommender
@@ -34,8 +35,8 @@ from recomart.core.schema import CATEGORY, ITEM, PRICE, TITLE
 POPULAR = "popular"
 BLEND = "blend"
 STRATEGY_TEXT = {
-    "als": "collaborative filtering (ALS)",
-    BLEND: "cold start, few interactions: ALS blended with the user's categories",
+    "als": "collaborative filtering ({model})",
+    BLEND: "cold start, few interactions: {model} blended with the user's categories",
     POPULAR: "cold start, no history: recent popularity (time-decayed interaction counts)",
 }
 EXPLAIN_DRIVERS = 3  # driving items listed per recommendation when explain=true
@@ -153,7 +154,7 @@ class ServingModel:
             "user_id": user_id,
             "strategy": strategy,
             "cold_start": strategy != "als",
-            "strategy_description": STRATEGY_TEXT[strategy],
+            "strategy_description": STRATEGY_TEXT[strategy].format(model=TITLES[self.model.family]),
             "items": items,
         }
 

@@ -77,7 +77,7 @@ def _resolve_paths(raw: dict[str, str | None], base: Path) -> Paths:
 @cache
 def load(config_file: str | None = None) -> Config:
     """Read the config file (default: $RECOMART_CONFIG or recomart.toml) into a Config."""
-    path = Path(config_file or os.environ.get("RECOMART_CONFIG", PROJECT_ROOT / "recomart.toml"))
+    path = Path(config_file) if config_file else config_path()
     try:
         with path.open("rb") as fh:
             raw = tomllib.load(fh)
@@ -91,6 +91,25 @@ def load(config_file: str | None = None) -> Config:
         generator=settings.generator,
         settings=settings,
     )
+
+
+def config_path() -> Path:
+    """The config file load() reads: $RECOMART_CONFIG or <project>/recomart.toml."""
+    return Path(os.environ.get("RECOMART_CONFIG", PROJECT_ROOT / "recomart.toml"))
+
+
+def write_train_values(path: Path, values: dict[str, Any]) -> None:
+    """Set [train] keys in a config file, comments and layout kept (tomlkit); the result is
+    validated before it replaces the file (ConfigError, file unchanged, if it is not valid)."""
+    import tomlkit  # only `recomart tune --apply` edits a config file
+
+    document = tomlkit.parse(path.read_text())
+    train = document.setdefault("train", tomlkit.table())
+    for key, value in values.items():
+        train[key] = value
+    text = tomlkit.dumps(document)
+    parse(tomllib.loads(text), str(path))
+    path.write_text(text)
 
 
 def with_settings(cfg: Config, **sections: Any) -> Config:

@@ -8,7 +8,8 @@ Soda error. Imports nothing of ours but the column names.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from copy import deepcopy
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -226,10 +227,45 @@ class ColdStart(_Section):
     cold_item_shrink: float = Field(0.5, ge=0)
 
 
+TUNE_SPACE = {  # [train.tune.space.<family>] by default: each family's usual good region
+    "als": {
+        "factors": [16, 64, 128],
+        "regularization": [0.2, 5.0, 50.0],
+        "alpha": [5.0, 40.0],
+        "weighting": ["linear", "bm25"],
+        "recency_half_life_days": [0.0, 30.0],
+    },
+    "ease": {
+        "ease_l2": [20.0, 100.0, 500.0, 2000.0],
+        "ease_dropout": [0.0, 0.3],
+        "ease_zero_diagonal": [True, False],
+    },
+    "bpr": {"bpr_factors": [64], "bpr_learning_rate": [0.005, 0.01], "bpr_iterations": [100]},
+    "itemknn": {"knn_similarity": ["cosine", "bm25"], "knn_neighbours": [50, 200]},
+    "hybrid": {"hybrid_weight": [0.2, 0.5]},
+}
+
+
 class Tune(_Section):
+    """[train.tune] (models_ml.tune): validation folds inside the training period and a search
+    space per model family ([train.tune.space.<family>], {setting: [values]})."""
+
     validation_days: float | None = Field(None, gt=0)  # None: [train.evaluation] holdout_days
-    n_trials: int = Field(16, ge=1)
-    space: dict[str, list[Any]] = Field(default_factory=dict)
+    folds: int = Field(3, ge=1)  # rolling validation windows, averaged
+    n_trials: int = Field(8, ge=1)  # per family: a seeded sample of its grid (all if smaller)
+    space: dict[str, dict[str, list[Any]]] = Field(default_factory=lambda: deepcopy(TUNE_SPACE))
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _per_family(cls, space: Any) -> Any:
+        if isinstance(space, dict):
+            flat = [key for key, value in space.items() if not isinstance(value, dict)]
+            if flat:
+                raise ValueError(
+                    f"[train.tune.space] is one table per model family, e.g. "
+                    f"[train.tune.space.als] (got {', '.join(flat)} directly in it)"
+                )
+        return space
 
 
 HOLDOUTS = ("auto", "last_days", "last_share", "leave_last_n")
@@ -281,6 +317,7 @@ class Evaluation(_Section):
 
 
 NESTED = ("event_weights", "cold_start", "tune", "evaluation")  # [train]'s own tables
+Family = Literal["als", "bpr", "ease", "itemknn", "hybrid"]  # models_ml.families
 EVENT_WEIGHTS = {s.VIEW: 1.0, s.ADD_TO_CART: 2.0, s.PURCHASE: 4.0, s.RETURN_EVENT: -4.0}
 
 
@@ -298,6 +335,19 @@ class Train(_Section):
     bm25_b: float = Field(0.8, ge=0, le=1)
     recency_half_life_days: float = Field(30.0, ge=0)
     weight_by: str = "events"  # events | quantity | value: what scales an event's weight
+    # the model family (models_ml.families) and the parameters of those beyond ALS
+    family: Family = "als"
+    ease_l2: float = Field(500.0, gt=0)
+    ease_dropout: float = Field(0.0, ge=0, lt=1)
+    ease_zero_diagonal: bool = True
+    ease_max_items: int = Field(20_000, ge=1)
+    bpr_factors: int = Field(64, ge=1)
+    bpr_learning_rate: float = Field(0.01, gt=0)
+    bpr_regularization: float = Field(0.01, ge=0)
+    bpr_iterations: int = Field(100, ge=1)
+    knn_similarity: Literal["cosine", "bm25"] = "cosine"
+    knn_neighbours: int = Field(100, ge=1)
+    hybrid_weight: float = Field(0.3, ge=0, le=1)
     min_relevant_rating: float = 0.0
     refit_on_all_data: bool = True
     plot_max_k: int = Field(20, ge=1)
@@ -320,13 +370,19 @@ class Train(_Section):
 
     @model_validator(mode="after")
     def _tune_space(self) -> Train:
-        searchable = [key for key in type(self).model_fields if key not in NESTED]
-        unknown = [key for key in self.tune.space if key not in searchable]
-        if unknown:
-            raise ValueError(
-                f"[train.tune.space] names {', '.join(unknown)}: not a [train] setting"
-                f" (searchable: {', '.join(searchable)})"
-            )
+        searchable = [key for key in type(self).model_fields if key not in (*NESTED, "family")]
+        families = get_args(Family)
+        for family, space in self.tune.space.items():
+            if family not in families:
+                raise ValueError(
+                    f"[train.tune.space.{family}]: not a model family ({', '.join(families)})"
+                )
+            unknown = [key for key in space if key not in searchable]
+            if unknown:
+                raise ValueError(
+                    f"[train.tune.space.{family}] names {', '.join(unknown)}: not a [train]"
+                    f" setting (searchable: {', '.join(searchable)})"
+                )
         return self
 
     @field_validator("event_weights")

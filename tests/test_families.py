@@ -1,0 +1,164 @@
+"""The model families behind one recommender (models_ml.families): real implicit, real numpy
+solves, planted data. Each family must learn the planted tastes, serve, explain, save and load
+through the same recommender and package as ALS; EASE's weights must satisfy the equations
+that define them."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.sparse import csr_matrix
+from scipy.sparse import random as sparse_random
+from synthetic_marts import planted_interactions
+
+from models_ml import package
+from models_ml.baselines import PopularityRecommender
+from models_ml.evaluate import evaluate
+from models_ml.families import FAMILIES, ease_weights, fit
+from models_ml.recommender import Recommender
+from models_ml.split import Split, last_days
+from recomart.core.schema import ITEM, USER
+from recomart.core.settings import Train
+
+COLD = [10_001, 10_002]  # catalog items nobody interacted with
+SMALL = {
+    "n_factors": 16,
+    "iterations": 10,
+    "regularization": 0.05,
+    "alpha": 20.0,
+    "ease_l2": 50.0,
+    "bpr_factors": 16,
+    "bpr_iterations": 50,
+    "knn_neighbours": 30,
+    "seed": 42,
+}
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[Split, object]:
+    """300 users in 4 taste groups over 120 items, 8000 interactions; two more catalog items
+    nobody touched (cold), each like an existing item."""
+    interactions, catalog = planted_interactions(
+        n_users=300, n_items=120, n_groups=4, n_interactions=8000, seed=3
+    )
+    cold = catalog.iloc[:2].assign(**{ITEM: COLD})
+    return last_days(interactions, holdout_days=30), pd.concat([catalog, cold], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def models(data) -> dict[str, Recommender]:
+    split, catalog = data
+    return {
+        family: Recommender(**SMALL, family=family).fit(split.train, catalog) for family in FAMILIES
+    }
+
+
+def test_every_family_learns_the_planted_tastes(data, models) -> None:
+    split, _ = data
+    popular = evaluate(PopularityRecommender().fit(split.train), split.train, split.test, 10)
+    for family, model in models.items():
+        scores = evaluate(model, split.train, split.test, 10)
+        assert scores["n_users"] == popular["n_users"] > 150
+        assert scores["ndcg_at_10"] > 1.3 * popular["ndcg_at_10"], (family, scores)
+
+
+def test_every_family_saves_loads_serves_and_explains(data, models, tmp_path) -> None:
+    split, _ = data
+    users = np.array([*split.train[USER].unique()[:30], 10**9])  # the last one unknown
+    for family, model in models.items():
+        loaded = package.load_recommender(package.save_recommender(model, tmp_path / family))
+        assert loaded.family == family
+        ids, scores = model.recommend_batch(users, 10)
+        loaded_ids, loaded_scores = loaded.recommend_batch(users, 10)
+        np.testing.assert_array_equal(ids, loaded_ids)
+        np.testing.assert_allclose(scores, loaded_scores, rtol=1e-6)
+        item = model.items.decode(ids[:1, 0])[0]
+        assert loaded.similar_items(item, 5) == model.similar_items(item, 5)
+        assert len(model.similar_items(item, 5)) == 5
+        user = model.users.decode(users[:1])[0]
+        why = model.explain(user, item, n=500)
+        assert why["path"] == "als" and why["score"] != 0
+        if family != "bpr":  # BPR's score does not split by the user's items
+            total = sum(c["contribution"] for c in why["contributions"])
+            assert total == pytest.approx(why["score"], rel=1e-3), family
+
+
+def test_item_item_contributions_are_the_users_rows_of_w(data, models) -> None:
+    """explain splits an EASE score exactly: x_ui * W[i, j] over the user's items i."""
+    model = models["ease"]
+    user_row, item_row = 0, 5
+    liked = model.user_items[user_row]
+    weights = model._model.item_weights
+    expected = float(liked.data @ weights[liked.indices, item_row])
+    user = model.users.decode(model.user_ids[:1])[0]
+    item = model.items.decode(model.item_ids[item_row : item_row + 1])[0]
+    assert model.explain(user, item, n=1000)["score"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_cold_catalog_items_get_weights_from_their_category(data, models) -> None:
+    cold = COLD
+    for family in ("ease", "itemknn", "hybrid", "als"):
+        model = models[family]
+        name = model.items.decode(np.array(cold[:1]))[0]
+        assert model.is_cold_item(name)
+        similar = model.similar_items(name, 3)
+        assert len(similar) == 3, family  # imputed from its category and price band
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_ease_weights_satisfy_their_defining_equations(dropout: float) -> None:
+    """EASE (zero diagonal): for each column j, (G + L) W_j - G_j is zero off the diagonal
+    (the Lagrange multiplier of diag(W) = 0 sits on it) and W_jj = 0. DLAE: (G + L) W = G."""
+    x = sparse_random(200, 40, density=0.15, random_state=1, format="csr")
+    gram = (x.T @ x).toarray()
+    penalty = 7.0 + dropout / (1 - dropout) * np.diag(gram)
+    params = {"ease_l2": 7.0, "ease_dropout": dropout, "ease_max_items": 1000}
+    constrained = ease_weights(x, {**params, "ease_zero_diagonal": True}).astype(np.float64)
+    residual = (gram + np.diag(penalty)) @ constrained - gram
+    off_diagonal = residual - np.diag(np.diag(residual))
+    assert np.abs(np.diag(constrained)).max() == 0.0
+    assert np.abs(off_diagonal).max() < 1e-4 * np.abs(gram).max()
+    assert np.abs(np.diag(residual)).min() > 1e-3  # the constraint binds
+    free = ease_weights(x, {**params, "ease_zero_diagonal": False}).astype(np.float64)
+    np.testing.assert_allclose((gram + np.diag(penalty)) @ free, gram, atol=1e-4)
+
+
+def test_ease_refuses_a_catalog_above_its_memory_bound() -> None:
+    x = csr_matrix(np.eye(30, dtype=np.float32))
+    params = {"ease_l2": 1.0, "ease_dropout": 0.0, "ease_zero_diagonal": True}
+    with pytest.raises(ValueError, match=r"30 x 30 .*ease_max_items = 20.*'als' or 'itemknn'"):
+        ease_weights(x, {**params, "ease_max_items": 20})
+
+
+def test_item_knn_keeps_k_neighbours_per_item() -> None:
+    x = sparse_random(300, 60, density=0.2, random_state=2, format="csr", dtype=np.float32)
+    p = {"knn_similarity": "bm25", "knn_neighbours": 7}
+    scorer = fit("itemknn", x, 1.0, p)
+    assert scorer.item_weights.shape == (60, 60)
+    assert np.diff(scorer.item_weights.indptr).max() <= 7
+
+
+def test_the_hybrid_weight_moves_it_from_ease_to_als(data) -> None:
+    """hybrid_weight 0 ranks as EASE alone, 1 as ALS alone (same parameters)."""
+    split, _ = data
+    users = split.train[USER].unique()[:50]
+    common = {**SMALL, "weighting": "linear", "few_interactions": 0}
+
+    def top(family: str, **extra) -> np.ndarray:
+        model = Recommender(**common, family=family, **extra).fit(split.train)
+        return model.recommend_batch(users, 10)[0]
+
+    np.testing.assert_array_equal(top("hybrid", hybrid_weight=0.0), top("ease"))
+    np.testing.assert_array_equal(top("hybrid", hybrid_weight=1.0), top("als"))
+
+
+def test_the_family_comes_from_the_train_settings() -> None:
+    train = Train(family="ease", ease_l2=123.0, ease_zero_diagonal=False)
+    model = Recommender.from_settings(train)
+    params = model.params()
+    assert (params["family"], params["ease_l2"], params["ease_zero_diagonal"]) == (
+        "ease",
+        123.0,
+        False,
+    )
+    with pytest.raises(ValueError, match="family must be one of"):
+        Recommender(family="svd")
