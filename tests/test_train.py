@@ -232,6 +232,32 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
     assert report["n_eval_users"] == summary["model"]["n_users"] > 0
 
 
+def test_another_family_trains_registers_and_serves_like_als(cfg: config.Config) -> None:
+    """An ALS champion, then the EASE + ALS hybrid: logged, gated against the ALS champion
+    (refitted from its saved recipe when needed), saved and loaded by the pyfunc model alike."""
+    first = run_training(cfg)
+    hybrid = config.with_train(cfg, family="hybrid", ease_l2=20.0, hybrid_weight=0.5)
+    summary = run_training(hybrid)
+    assert (first["family"], summary["family"]) == ("als", "hybrid")
+    run = MlflowClient(tracking_uri=summary["tracking_uri"]).get_run(summary["run_id"])
+    assert run.data.params["family"] == "hybrid" and run.data.tags["family"] == "hybrid"
+    assert summary["model"]["ndcg_at_10"] > summary["popularity"]["ndcg_at_10"]
+    champion = {c["other"] for c in summary["promotion"]["comparisons"]}
+    assert "champion" in champion  # the gate compared it with the ALS champion
+    for key in ("novelty_at_10", "popularity_bias_at_10", "catalog_coverage_at_10"):
+        assert run.data.metrics[f"model_{key}"] == summary["model"][key]
+    logged = mlflow.artifacts.download_artifacts(
+        run_id=summary["run_id"], artifact_path=package.RUN_ARTIFACTS,
+        tracking_uri=summary["tracking_uri"],
+    )  # fmt: skip
+    model = package.load_recommender(logged)
+    assert model.family == "hybrid"
+    users = [*model.users.decode(model.user_ids[:3]).tolist(), "no-such-user"]
+    pyfunc = mlflow.pyfunc.load_model(summary["model_uri"])
+    predicted = pyfunc.predict(pd.DataFrame({USER: users}), params={"k": 5})
+    assert predicted[ITEM].tolist() == model.recommend_ids(users, 5)[0].ravel().tolist()
+
+
 def test_the_champion_moves_only_for_a_better_model(cfg: config.Config) -> None:
     first = run_training(cfg)
     client = MlflowClient(tracking_uri=first["tracking_uri"])
