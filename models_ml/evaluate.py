@@ -24,6 +24,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from models_ml.arrays import unique_sorted
 from models_ml.matrix import without_returns
 from models_ml.metrics import (
     catalog_coverage_at_k,
@@ -55,7 +56,7 @@ def _pair_keys(users: np.ndarray, items: np.ndarray) -> np.ndarray:
 
 def _group(keys: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """Distinct pair keys -> sorted user ids and, per user, its sorted item ids."""
-    keys = np.unique(keys)
+    keys = unique_sorted(keys)
     users, items = keys >> 32, keys & 0xFFFFFFFF
     user_ids, starts = np.unique(users, return_index=True)
     return user_ids, np.split(items, starts[1:]) if len(items) else []
@@ -78,7 +79,7 @@ def relevant_items(
     keys = _relevant_keys(test, min_rating)
     train_users = train[USER].to_numpy(dtype=np.int64)
     seen = _pair_keys(train_users, train[ITEM].to_numpy(dtype=np.int64))
-    warm = np.isin(keys >> 32, np.unique(train_users)) & ~np.isin(keys, seen)
+    warm = np.isin(keys >> 32, unique_sorted(train_users)) & ~np.isin(keys, seen)
     return _group(keys[warm])
 
 
@@ -87,7 +88,7 @@ def cold_relevant_items(
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Cold users (not in train): sorted ids and, per user, all their test item ids."""
     keys = _relevant_keys(test, min_rating)
-    cold = ~np.isin(keys >> 32, np.unique(train[USER].to_numpy(dtype=np.int64)))
+    cold = ~np.isin(keys >> 32, unique_sorted(train[USER].to_numpy(dtype=np.int64)))
     return _group(keys[cold])
 
 
@@ -120,7 +121,7 @@ class Popularity:
     def of(cls, train: pd.DataFrame) -> Popularity:
         users = train[USER].to_numpy(dtype=np.int64)
         items, shares = item_popularity(users, train[ITEM].to_numpy(dtype=np.int64))
-        return cls(items, shares, len(np.unique(users)))
+        return cls(items, shares, len(unique_sorted(users)))
 
 
 def score_recommendations(

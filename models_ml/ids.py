@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from models_ml.arrays import unique_sorted
+
 UNKNOWN = -1
 
 
@@ -64,7 +66,7 @@ class Vocabulary:
     @classmethod
     def identity(cls, codes: Iterable[int] | np.ndarray) -> Vocabulary:
         """The unique integer codes given (non-negative), each named str(code)."""
-        unique = np.unique(np.asarray(codes, dtype=np.int64))
+        unique = unique_sorted(np.asarray(codes, dtype=np.int64))
         return cls(unique.astype(str), unique)
 
     def __len__(self) -> int:

@@ -29,6 +29,7 @@ import pandas as pd
 from implicit.nearest_neighbours import bm25_weight
 from scipy.sparse import csr_matrix
 
+from models_ml.arrays import unique_sorted
 from recomart.core.schema import (
     DEFAULT_EVENT,
     EVENT,
@@ -183,7 +184,7 @@ def confidence_matrix(
     if item_ids is None:
         items, cols = np.unique(raw_items, return_inverse=True)
     else:
-        items = np.unique(np.concatenate([np.asarray(item_ids, dtype=np.int64), raw_items]))
+        items = unique_sorted(np.concatenate([np.asarray(item_ids, dtype=np.int64), raw_items]))
         cols = np.searchsorted(items, raw_items)
     values = interaction_weights(
         interactions,

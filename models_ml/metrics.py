@@ -20,6 +20,8 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
+from models_ml.arrays import unique_sorted
+
 PAD = -1
 
 
@@ -55,7 +57,7 @@ def hits_at_k(
     )
     # Encode (user, item) pairs as one int64 key and look the recommended pairs up in the relevant.
     codes, inverse = np.unique(np.concatenate([rel_items, top.ravel()]), return_inverse=True)
-    rel_keys = np.unique(rel_users * len(codes) + inverse[: len(rel_items)])
+    rel_keys = unique_sorted(rel_users * len(codes) + inverse[: len(rel_items)])
     rec_users = np.repeat(np.arange(len(top), dtype=np.int64), k)
     rec_keys = rec_users * len(codes) + inverse[len(rel_items) :]
     found = np.isin(rec_keys, rel_keys) & (top.ravel() != PAD)
@@ -169,17 +171,18 @@ def catalog_coverage_at_k(
     top = _as_matrix(recommended, k)
     if n_catalog_items <= 0:
         raise ValueError(f"n_catalog_items must be positive, got {n_catalog_items}")
-    distinct = np.unique(top[top != PAD])
+    distinct = unique_sorted(top[top != PAD])
     return len(distinct) / n_catalog_items
 
 
 def item_popularity(
     train_users: np.ndarray, train_items: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted item ids of the training rows and the share of training users who have each."""
-    pairs = np.unique(np.stack([train_users, train_items]).astype(np.int64), axis=1)
-    items, counts = np.unique(pairs[1], return_counts=True)
-    return items, counts / max(1, len(np.unique(pairs[0])))
+    """Sorted item ids of the training rows and the share of training users who have each
+    (ids: non-negative codes below 2^31)."""
+    pairs = unique_sorted((np.asarray(train_users, np.int64) << 32) | np.asarray(train_items))
+    items, counts = np.unique(pairs & 0xFFFFFFFF, return_counts=True)
+    return items, counts / max(1, len(unique_sorted(pairs >> 32)))
 
 
 def _shares(top: np.ndarray, items: np.ndarray, shares: np.ndarray, floor: float) -> np.ndarray:

@@ -6,6 +6,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse import random as sparse_random
 
 from models_ml import ranking
+from models_ml.arrays import unique_sorted
 from models_ml.baselines import first_free_positions
 
 
@@ -85,3 +86,9 @@ def test_wide_rows_take_the_block_path_and_still_match_a_full_sort():
     want_idx, want_out = reference_top_k(scores, 12, exclude)
     np.testing.assert_array_equal(idx, want_idx)
     np.testing.assert_array_equal(out, want_out)
+
+
+def test_unique_sorted_is_np_unique() -> None:
+    rng = np.random.default_rng(4)
+    for values in (rng.integers(0, 50, 1000), rng.integers(-(2**40), 2**40, 300), [], [7]):
+        np.testing.assert_array_equal(unique_sorted(np.array(values)), np.unique(values))
