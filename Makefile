@@ -14,6 +14,7 @@ export RUNTIME__DLTHUB_TELEMETRY := false
 export SODA_CORE_TELEMETRY_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
+export DVC_NO_ANALYTICS := true
 export RECOMART_WAREHOUSE ?= $(CURDIR)/data/warehouse/recomart.duckdb
 
 .DEFAULT_GOAL := help
@@ -50,14 +51,14 @@ transform: $(STAMP) ## dbt build: staging, cleaning, feature marts, snapshots, t
 quality: $(STAMP) ## Soda v4 contracts: quality gate, reports/data_quality_report.json
 	$(RECOMART) quality
 
-train: $(STAMP) ## train ALS from the marts, evaluate vs popularity, log to MLflow
+train: $(STAMP) ## train the [train] family (ALS by default) from the marts, gate vs popularity, MLflow
 	$(RECOMART) train
 
 tune: $(STAMP) ## choose model family + parameters on validation folds -> reports/tuning.json
 	$(RECOMART) tune
 
 MOVIELENS ?= ../shared/data/movielens-100k/u.data
-bench-movielens: $(STAMP) ## ALS on MovieLens 100K, Microsoft Recommenders' protocol -> reports/
+bench-movielens: $(STAMP) ## every model family on MovieLens 100K (Microsoft Recommenders protocol) -> reports/
 	$(RECOMART) bench-movielens --path $(MOVIELENS)
 
 docs: $(STAMP) ## dbt docs generate (catalog and lineage)

@@ -10,7 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
+
 from recomart.core import config
+from recomart.core.schema import MARTS_SCHEMA
 from recomart.core.warehouse import prepare_candidate, with_warehouse
 
 log = logging.getLogger("transformation")
@@ -86,6 +89,27 @@ def run(cfg: config.Config) -> None:
     candidate = prepare_candidate(cfg)
     log.info("dbt build")
     build(with_warehouse(cfg, candidate))
+    write_summary(candidate, cfg.paths.reports / SUMMARY_FILE)
+
+
+SUMMARY_FILE = "transform.json"  # what dbt built: rows per mart (DVC's transform stage output)
+
+
+def write_summary(candidate: Path, path: Path) -> dict[str, int]:
+    """{mart: rows} of the candidate's marts schema, written to path and returned."""
+    with duckdb.connect(str(candidate), read_only=True) as con:
+        tables = con.execute(
+            "select table_name from information_schema.tables where table_schema = ?"
+            " and table_type = 'BASE TABLE' order by table_name",
+            [MARTS_SCHEMA],
+        ).fetchall()
+        rows = {
+            name: con.execute(f'select count(*) from {MARTS_SCHEMA}."{name}"').fetchone()[0]
+            for (name,) in tables
+        }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"marts": rows}, indent=2) + "\n")
+    return rows
 
 
 BUILD = ["build", "--exclude-resource-type", "unit_test"]  # what the pipeline runs

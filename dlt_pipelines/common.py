@@ -56,12 +56,12 @@ def open_warehouse(cfg: Config) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def landing_path(cfg: Config, source: str, kind: str, name: str) -> Path:
-    """Where raw input is kept as it arrived: data/raw/<source>/<yyyy-mm-dd>/<kind>/<name>.
+    """Where raw input is kept as it arrived: <paths.raw>/<source>/<yyyy-mm-dd>/<kind>/<name>.
 
     The date is the load date (UTC). Files there are never overwritten, so any load can be replayed.
     """
     day = datetime.now(UTC).strftime("%Y-%m-%d")
-    folder = cfg.paths.home / "data" / "raw" / source / day / kind
+    folder = cfg.paths.raw / source / day / kind
     folder.mkdir(parents=True, exist_ok=True)
     return folder / name
 

@@ -36,10 +36,13 @@ from recomart.core import config
 from recomart.core.schema import EVENT, ITEM, RATING, TIME, USER
 from recomart.core.settings import NESTED, Train
 from recomart.core.timing import Timings
+from recomart.core.versioning import data_version
 from recomart.features import FeatureStore
 
 log = logging.getLogger("training")
 REPORT_FILE = "train_metrics.json"  # <paths.reports>/train_metrics.json
+SETTINGS_ARTIFACT = "train_settings.json"  # the run's [train] section
+DATA_TAG_PREFIX = "data_"  # data_features_md5, data_git_commit, data_dvc_lock_sha256
 PYFUNC_NAME = "recommender"  # name of the logged pyfunc model
 MODEL = "model"  # the trained family's key beside the baselines
 BASELINES = ("popularity", "recent_popularity")
@@ -361,6 +364,12 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         with timings.phase("mlflow_setup"):
             mlflow.log_params(hyperparameters(train))
             mlflow.set_tags({"warehouse": str(paths.warehouse), "family": train.family})
+            # the [train] section as it was (recomart reproduce refits from it)
+            mlflow.log_dict(train.model_dump(mode="json"), SETTINGS_ARTIFACT)
+        with timings.phase("data_version"):
+            # the DVC version of the exported marts this run trains on (recomart reproduce)
+            version = data_version(paths.home, paths.features)
+            mlflow.set_tags({f"{DATA_TAG_PREFIX}{key}": value for key, value in version.items()})
         with timings.phase("read"):
             # the feature store's training set: read-only, closed before anything fits
             marts = read_training_data(FeatureStore(cfg))
@@ -458,6 +467,7 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         "n_eval_users": outcome.sizes["n_eval_users"],
         "sizes": outcome.sizes,
         "lineage": lineage,
+        "data_version": version,
         "promotion": decision.as_dict(),
         "model_name": train.model_name,
         "model_version": model_version,

@@ -77,6 +77,7 @@ TELEMETRY_OFF = {
     "SODA_CORE_TELEMETRY_ENABLED": "false",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
+    "DVC_NO_ANALYTICS": "true",
 }
 
 default_args = {

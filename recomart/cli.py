@@ -20,12 +20,13 @@ from recomart.core import config, env, logs
 from recomart.core.settings import ConfigError
 from recomart.core.warehouse import PublishError
 from recomart.demo import catalog_api, datagen
+from recomart.reproduce import ReproduceError, print_reproduction, reproduce
 from soda_checks.gate import QualityGateError
 
 # Failures with a message that says what to do; anything else also prints its traceback.
 EXPECTED = (
     pipeline.IngestError, DbtError, QualityGateError, PublishError, FileNotFoundError,
-    ValueError, OSError,
+    ValueError, OSError, ReproduceError,
 )  # fmt: skip
 
 # Exit codes: 0 done, 1 a stage failed, 2 a configuration error, 3 the data quality gate
@@ -41,6 +42,7 @@ STAGES = {
     "train": "ALS from the marts vs popularity, tracked in MLflow",
     "tune": "choose the model family and its parameters on validation folds of the training period",
     "recommend": "recommendations (and why) for one user from the trained model",
+    "reproduce": "retrain a past MLflow run on the data version it recorded, compare its metrics",
     "bench-movielens": "the model on MovieLens 100K, Microsoft Recommenders' protocol",
     "serve": "the recommendation API (FastAPI) on the registry's champion, 127.0.0.1:8000",
     "docs": "dbt docs generate",
@@ -79,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
                 "--apply", action="store_true",
                 help="write the chosen family and parameters into the config file's [train]",
             )  # fmt: skip
+        if name == "reproduce":
+            cmd.add_argument("run_id", help="the MLflow run id of a training run")
         if name == "bench-movielens":
             cmd.add_argument("--path", help="a MovieLens ratings file (default: ../shared/...)")
         if name == "serve":
@@ -118,6 +122,8 @@ def _run(args: argparse.Namespace, cfg: config.Config) -> None:
             pipeline.tune(cfg, apply=args.apply)
         case "recommend":
             print_recommendations(cfg, args.user_id, args.n, args.explain)
+        case "reproduce":
+            print_reproduction(reproduce(cfg, args.run_id))
         case "bench-movielens":
             print_benchmark(cfg, args.path)
         case "serve":

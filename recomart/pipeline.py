@@ -19,6 +19,7 @@ from models_ml.tune import run_tuning
 from recomart.core import config
 from recomart.core.logs import stage
 from recomart.demo import catalog_api, datagen
+from recomart.features.export import export_marts
 from soda_checks import gate
 
 ingest_log = logging.getLogger("ingestion")
@@ -135,8 +136,16 @@ def transform_stage(cfg: config.Config) -> None:
 
 @stage("quality")
 def quality(cfg: config.Config) -> dict:
-    """The quality gate (soda_checks/gate.py): raises QualityGateError before anything trains."""
-    return gate.run(cfg)
+    """The quality gate (soda_checks/gate.py): raises QualityGateError before anything trains.
+    When it passes, the published marts are exported as Parquet to [paths] features (what DVC
+    versions, recomart.features.export)."""
+    result = gate.run(cfg)
+    rows = export_marts(cfg.paths.warehouse, cfg.paths.features)
+    logging.getLogger("quality").info(
+        "Exported %d marts (%s rows) to %s", len(rows), f"{sum(rows.values()):,}",
+        cfg.paths.features,
+    )  # fmt: skip
+    return result
 
 
 @stage("training")

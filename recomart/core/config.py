@@ -33,6 +33,8 @@ class Paths:
     models: Path
     logs: Path
     reports: Path
+    raw: Path  # the landing area (append-only)
+    features: Path  # the published marts as Parquet, written after the gate passes
     dbt_target: Path
     dbt_logs: Path
     feature_store: Path  # the feature store's own DuckDB file, never the warehouse

@@ -425,6 +425,8 @@ class PathSettings(_Section):
     models: str = "data/models"
     logs: str = "logs"
     reports: str = "reports"
+    raw: str = "data/raw"  # the landing area: input as it arrived, append-only (DVC-versioned)
+    features: str = "data/features"  # the published marts as Parquet, after the gate (DVC)
     # the feature store's own DuckDB file (saved feature versions and their registry); None:
     # feature_store.duckdb beside the warehouse. Never the warehouse itself.
     feature_store: str | None = None
