@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import logging
 import mmap
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,16 @@ from recomart.core.settings import InteractionsFormat as CsvFormat  # [ingest.in
 
 log = logging.getLogger("ingestion")
 NEWLINE, CARRIAGE_RETURN = 10, 13
+DUCKDB_MAX_LINE = 2_097_152  # read_csv's default max_line_size: a longer line needs it raised
+QUOTED = 120  # characters of a file's content an error message may quote (escaped)
+CODECS = {"utf-8": "utf-8-sig", "latin-1": "latin-1"}  # [ingest.interactions] encoding
+
+
+def excerpt(text: str, limit: int = QUOTED) -> str:
+    """At most `limit` characters of text, escaped (repr), with how much was left out: what an
+    error may quote of a file's content."""
+    shown = repr(text[:limit])
+    return shown if len(text) <= limit else f"{shown}... ({len(text):,} characters)"
 
 
 class MissingColumnError(ValueError):
@@ -32,9 +43,9 @@ class MissingColumnError(ValueError):
 
     def __init__(self, path: Path, missing: list[str], found: list[str]) -> None:
         self.path, self.missing = path, missing
+        header = excerpt(", ".join(found)) if found else "no columns"
         super().__init__(
-            f"{path}: missing required column(s) {', '.join(missing)}; "
-            f"header has {', '.join(found) or 'no columns'}"
+            f"{path}: missing required column(s) {', '.join(missing)}; header has {header}"
         )
 
 
@@ -42,7 +53,8 @@ class UnreadableFileError(ValueError):
     """DuckDB could not read the file as CSV with the configured format."""
 
     def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{path}: not readable as CSV: {reason.splitlines()[0]}")
+        first = reason.splitlines()[0] if reason else ""
+        super().__init__(f"{path}: not readable as CSV: {excerpt(first, 300)[1:-1]}")
 
 
 @dataclass
@@ -52,11 +64,12 @@ class Lines:
     path: Path
     size: int
     breaks: np.ndarray
+    encoding: str = "utf-8"
 
     CHUNK = 1 << 22
 
     @classmethod
-    def of(cls, path: Path) -> Lines:
+    def of(cls, path: Path, encoding: str = "utf-8") -> Lines:
         parts, offset, buffer = [], 0, bytearray(cls.CHUNK)
         with path.open("rb") as fh:
             while n := fh.readinto(buffer):
@@ -64,7 +77,13 @@ class Lines:
                 parts.append(np.flatnonzero(chunk == NEWLINE) + offset)
                 offset += n
         breaks = np.concatenate(parts) if parts else np.empty(0, np.int64)
-        return cls(path, offset, breaks)
+        return cls(path, offset, breaks, encoding)
+
+    @property
+    def longest(self) -> int:
+        """The length in bytes of the longest line (the last one too when it has no break)."""
+        ends = np.append(self.breaks, self.size)
+        return int(np.diff(ends, prepend=-1).max()) if self.size else 0
 
     @property
     def count(self) -> int:
@@ -115,7 +134,7 @@ class Lines:
         starts, ends = self._bounds(np.asarray(numbers))
         with self.path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
             return [
-                data[start:end].removesuffix(b"\r").decode("utf-8", "replace")
+                data[start:end].removesuffix(b"\r").decode(self.encoding, "replace")
                 for start, end in zip(starts.tolist(), ends.tolist(), strict=True)
             ]
 
@@ -141,25 +160,38 @@ def file_columns(path: Path, fmt: CsvFormat) -> list[str]:
         return list(fmt.columns)
     with path.open("rb") as fh:
         for raw in fh:
-            line = _decode(path, raw)
+            line = _decode(path, raw, fmt.encoding)
             if line.strip():
-                return [name.strip() for name in next(csv.reader([line], delimiter=fmt.delimiter))]
+                try:
+                    names = next(csv.reader([line], delimiter=fmt.delimiter))
+                except csv.Error as exc:  # e.g. a field past the csv module's size limit
+                    raise UnreadableFileError(path, f"header line: {exc}") from exc
+                return [name.strip() for name in names]
     return []
 
 
-def _decode(path: Path, raw: bytes) -> str:
+def _decode(path: Path, raw: bytes, encoding: str = "utf-8") -> str:
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode(CODECS[encoding])
     except UnicodeDecodeError as exc:
-        raise UnreadableFileError(
-            path, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
-        ) from exc
+        raise UnreadableFileError(path, _not_text(encoding, f"at byte {exc.start}")) from exc
 
 
-def read_sql(path: Path, fmt: CsvFormat) -> tuple[str, dict, list[str], list[str]]:
+def _not_text(encoding: str, where: str) -> str:
+    return (
+        f"not {encoding.upper()} text (an invalid byte sequence {where}); save it as UTF-8, or "
+        'set [ingest.interactions] encoding (e.g. "latin-1") to the encoding it has'
+    )
+
+
+def read_sql(
+    path: Path, fmt: CsvFormat, longest_line: int = 0
+) -> tuple[str, dict, list[str], list[str]]:
     """A DuckDB `read_csv(...)` of the file, every field as text, its columns renamed to ours
     (s.CSV_COLUMNS; a column the file lacks is null); with its parameters, the file's own
-    columns (c0, c1, ... in file order) and which of ours the file has.
+    columns (c0, c1, ... in file order) and which of ours the file has. Its max_line_size
+    covers longest_line, so no line is skipped or refused for its length (DuckDB drops a last
+    line over its limit without a word).
 
     Raises MissingColumnError when a required column is absent after mapping.
     """
@@ -176,9 +208,13 @@ def read_sql(path: Path, fmt: CsvFormat) -> tuple[str, dict, list[str], list[str
         f"(select {columns}, {', '.join(own)} from read_csv($path, columns = {{"
         + ", ".join(f"'{c}': 'VARCHAR'" for c in own)
         + "}, header = $header, delim = $delim, quote = '\"', escape = '\"',"
-        " auto_detect = false, null_padding = true{parallel}))"
+        " auto_detect = false, null_padding = true, encoding = $encoding,"
+        " max_line_size = $max_line{parallel}))"
     )
-    params = {"path": str(path), "header": fmt.header, "delim": fmt.delimiter}
+    params = {
+        "path": str(path), "header": fmt.header, "delim": fmt.delimiter,
+        "encoding": fmt.encoding, "max_line": max(DUCKDB_MAX_LINE, longest_line + 16),
+    }  # fmt: skip
     return read, params, own, list(picked)
 
 
@@ -193,6 +229,10 @@ def create_from_csv(
     try:
         con.execute(statement.replace("{parallel}", ""), params).fetchall()
     except duckdb.Error as exc:
+        if "invalid unicode" in str(exc).lower():  # the first line says where, not what
+            line = re.search(r"on Line: (\d+)", str(exc))
+            where = f"on line {line[1]}" if line else "in the file"
+            raise UnreadableFileError(path, _not_text(params["encoding"], where)) from exc
         if "parallel=false" not in str(exc):  # DuckDB's hint for quoted line breaks
             raise UnreadableFileError(path, str(exc)) from exc
         try:

@@ -4,6 +4,9 @@ parsed rows are kept."""
 from __future__ import annotations
 
 import glob
+import hashlib
+import itertools
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +26,8 @@ from dlt_pipelines.interactions.settings import (
 )
 from recomart.core import config
 from recomart.core import schema as s
+
+WILDCARD = re.compile(r"[*?\[]")
 
 # Each path whose latest attempt (in load order) failed, with the content that failed. The quality
 # contract's check "No file lacks a required column" picks the latest attempt the same way.
@@ -46,9 +51,20 @@ def new_files(
     content was not loaded before. A file unchanged since it was last hashed (same path, size
     and mtime, remembered in the state) is not read again."""
     loaded, hashed = state.get(STATE_KEY, {}), state.setdefault(HASHED_KEY, {})
+    folder = glob_folder(files_glob)
     found = []
-    for p in sorted(Path(p).resolve() for p in glob.glob(files_glob, recursive=True)):
+    for match in sorted(Path(p).absolute() for p in glob.glob(files_glob, recursive=True)):
+        p = match.resolve()
         if not p.is_file():
+            continue
+        if not p.is_relative_to(folder):  # a symlink or '..' leading out: never opened
+            name = _display_name(match, home)
+            reason = (
+                f"{name}: refused, it leads outside the configured folder {folder} (a symlink "
+                "or '..'); nothing of it was read"
+            )
+            sha = hashlib.sha256(f"refused:{match}".encode()).hexdigest()
+            found.append(SourceFile(match, name, sha, refused=reason))
             continue
         stat = p.stat()
         if since and datetime.fromtimestamp(stat.st_mtime, UTC) < since:
@@ -60,6 +76,14 @@ def new_files(
         if sha not in loaded:
             found.append(SourceFile(p, _display_name(p, home), sha))
     return found
+
+
+def glob_folder(files_glob: str) -> Path:
+    """The folder a glob reads from: its leading part without wildcards, symlinks resolved."""
+    parts = Path(files_glob).absolute().parts
+    fixed = [part for part in itertools.takewhile(lambda x: not WILDCARD.search(x), parts)]
+    folder = Path(*fixed)
+    return (folder if len(fixed) < len(parts) else folder.parent).resolve()
 
 
 def failed_paths(pipeline: dlt.Pipeline) -> dict[str, str]:
@@ -107,6 +131,8 @@ def land(files: list[SourceFile], cfg: config.Config) -> dict[str, str]:
     """Copy each file, as it arrived, to the landing area; return sha256 -> landed path."""
     landed = {}
     for f in files:
+        if f.refused:  # outside the folder: never copied
+            continue
         target = landing_path(cfg, SOURCE_NAME, "csv", f"{f.sha256[:12]}_{f.path.name}")
         if not target.exists():
             shutil.copy2(f.path, target)

@@ -83,6 +83,7 @@ class SourceFile:
     path: Path
     name: str
     sha256: str
+    refused: str | None = None  # why the file is not read (outside the configured folder)
 
 
 @dataclass
@@ -282,12 +283,13 @@ def _read_file(con: duckdb.DuckDBPyConnection, order: int, f: SourceFile, fmt: C
 
     Raises MissingColumnError or UnreadableFileError; then nothing is read.
     """
-    source, params, own, present = read_sql(f.path, fmt)
+    lines = Lines.of(f.path, fmt.encoding)
+    source, params, own, present = read_sql(f.path, fmt, lines.longest)
     epoch_first = AUTO in fmt.formats and _epoch_first(con, source, params)
     statement = type_sql(f"typed_{order}", source, own, present, fmt, epoch_first)
     create_from_csv(con, f.path, statement, params)
     records = con.execute(f"select count(*) from typed_{order}").fetchall()[0][0]
-    file_layout = layout(Lines.of(f.path), records, fmt.header)
+    file_layout = layout(lines, records, fmt.header)
     if file_layout.numbers is not None:  # lines and records differ (blank lines)
         register_numbers(con, file_layout, f"lines_{order}")
     return file_layout
@@ -364,13 +366,16 @@ def parse_files(files: list[SourceFile], fmt: CsvFormat | None, stage: Path) -> 
             infos[order] = {
                 "source_file": f.name,
                 "sha256": f.sha256,
-                "size_bytes": f.path.stat().st_size,
+                "size_bytes": f.path.lstat().st_size,
                 "rows": 0,
                 "accepted": 0,
                 "quarantined": 0,
                 "error": None,
                 "status": LOADED,
             }
+            if f.refused:  # never opened: nothing of it is read, copied or quoted
+                infos[order].update(error=f.refused, status=FAILED, size_bytes=0)
+                continue
             if not infos[order]["size_bytes"]:
                 continue
             try:

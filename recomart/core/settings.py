@@ -71,6 +71,7 @@ class InteractionsFormat(_Section):
     returns: Returns = Field(default_factory=Returns)
     # DuckDB's memory while parsing; beyond it, it spills to disk (a file of any size parses)
     parse_memory_limit: str = "2GB"
+    encoding: Literal["utf-8", "latin-1"] = "utf-8"  # the files' text encoding
 
     _default_event = field_validator("default_event")(lambda v: _choice(v, s.EVENT_TYPES))
 

@@ -12,9 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-IDENTIFIER = re.compile(r"^[A-Za-z0-9_.\-]+$")
+# matched whole (fullmatch): `$` alone would let a trailing newline through
+NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+IDENTIFIER = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
 class FeatureStoreError(ValueError):
@@ -22,7 +23,7 @@ class FeatureStoreError(ValueError):
 
 
 def check_name(name: Any, what: str = "feature name") -> str:
-    if not isinstance(name, str) or not NAME.match(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         raise FeatureStoreError(
             f"invalid {what} {name!r}: use a lowercase identifier (letters, digits, underscores)"
         )
@@ -30,7 +31,7 @@ def check_name(name: Any, what: str = "feature name") -> str:
 
 
 def check_version(version: Any) -> str:
-    if not isinstance(version, str) or not VERSION.match(version):
+    if not isinstance(version, str) or not VERSION.fullmatch(version):
         raise FeatureStoreError(
             f"invalid version {version!r}: letters, digits, '_', '.', '-', at most 63 characters"
         )
@@ -40,7 +41,7 @@ def check_version(version: Any) -> str:
 def quote(*parts: str) -> str:
     """A qualified identifier, each part validated then double-quoted."""
     for part in parts:
-        if not IDENTIFIER.match(part):
+        if not isinstance(part, str) or not IDENTIFIER.fullmatch(part):
             raise FeatureStoreError(f"invalid identifier {part!r}")
     return ".".join(f'"{part}"' for part in parts)
 

@@ -70,6 +70,30 @@ def reading(warehouse: Path | None, store_file: Path | None) -> Iterator[duckdb.
         con.close()
 
 
+def _check_table_free(con: duckdb.DuckDBPyConnection, name: str, version: str, table: str) -> None:
+    """FeatureStoreError when another version (or an unregistered table) has table's name."""
+    taken = con.execute(
+        f"select version from {STORE_SCHEMA}.{REGISTRY_TABLE}"
+        " where table_name = ? and version <> ?",
+        [table, version],
+    ).fetchall()
+    orphan = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [STORE_SCHEMA, table],
+    ).fetchone()[0]
+    if taken or orphan:
+        other = f"version {taken[0][0]!r}" if taken else "an unregistered table"
+        raise FeatureStoreError(
+            f"version {version!r} of {name} would be stored as table {table}, which {other} of"
+            f" {name} already uses ('.' and '-' become '_'): use another version"
+        )
+
+
+def _text(value: object) -> str | None:
+    """A nullable text column's value: None for NULL (None or NaN, as pandas reads it)."""
+    return value if isinstance(value, str) else None
+
+
 def _literal(path: Path) -> str:
     return str(path).replace("'", "''")
 
@@ -107,14 +131,16 @@ class MetadataStore:
         for name, versions in rows.groupby("name", sort=True) if len(rows) else []:
             latest = versions.iloc[-1]
             saved = versions[versions["table_name"].notna()]
-            columns = json.loads(latest["columns"]) if latest["columns"] else []
+            # the latest row with columns: a metadata-only row has none (NULL, NaN in pandas)
+            described = versions[versions["columns"].notna()]
+            columns = json.loads(described.iloc[-1]["columns"]) if len(described) else []
             sets[name] = FeatureSet(
                 name=name,
-                description=latest["description"] or "",
-                entity=latest["entity"],
+                description=_text(latest["description"]) or "",
+                entity=_text(latest["entity"]),
                 join_keys=tuple(json.loads(latest["join_keys"])),
                 columns=tuple(Column(c["name"], c["data_type"]) for c in columns),
-                owner=latest["owner"],
+                owner=_text(latest["owner"]),
                 tags=tuple(json.loads(latest["tags"])),
                 source=SAVED,
                 relation=(
@@ -156,7 +182,9 @@ class MetadataStore:
         columns: list[dict] | None = None,
         con: duckdb.DuckDBPyConnection | None = None,
     ) -> None:
-        """Insert (or replace) one registry row, after checking every name."""
+        """Insert one registry row, after checking every name. A saved version is immutable:
+        registering or saving it again is refused; a metadata-only row may be replaced (new
+        metadata) or filled by saving that version."""
         check_name(name)
         check_version(version)
         if name in set(dbt_names):
@@ -180,6 +208,16 @@ class MetadataStore:
         own = con is None
         con = con or self._write()
         try:
+            existing = con.execute(
+                f"select table_name from {STORE_SCHEMA}.{REGISTRY_TABLE}"
+                " where name = ? and version = ?",
+                [name, version],
+            ).fetchall()
+            if existing and existing[0][0] is not None:
+                raise FeatureStoreError(
+                    f"version {version!r} of {name} is saved; versions are immutable: use a new"
+                    " version"
+                )
             con.execute(
                 f"insert or replace into {STORE_SCHEMA}.{REGISTRY_TABLE}"
                 " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -204,6 +242,11 @@ class MetadataStore:
         """
         table = table_name(name, version)
         con = self._write()
+        try:
+            _check_table_free(con, name, version, table)
+        except FeatureStoreError:
+            con.close()
+            raise
         try:
             con.execute("begin transaction")
             con.register("incoming_features", df)
