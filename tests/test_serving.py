@@ -165,6 +165,10 @@ def test_explain_names_the_users_items_that_drove_each_one(client, model) -> Non
         assert all(d["title"] for d in drivers)
     plain = client.get(f"/recommendations/{user}", params={"k": 3}).json()
     assert [i["item_id"] for i in plain["items"]] == [i["item_id"] for i in body["items"]]
+    # explanations cost a solve per item: k is bounded for them ([serve] max_explain_k)
+    too_many = client.get(f"/recommendations/{user}", params={"k": 21, "explain": True})
+    assert too_many.status_code == 422 and "explain=true allows k up to 20" in too_many.text
+    assert client.get(f"/recommendations/{user}", params={"k": 21}).status_code == 200
 
 
 def test_similar_items_and_an_unknown_item(client, model) -> None:
@@ -293,6 +297,12 @@ def test_openapi_schema_fuzzed_never_a_500(cfg) -> None:
                 fuzz()
             except Unsatisfiable:  # no invalid request exists (no parameters, no body)
                 assert mode == schemathesis.GenerationMode.NEGATIVE
+    # oversized bodies: refused with the documented 413, never a 500
+    batch = next(op for op in operations if op.path == "/recommendations/batch")
+    huge = batch.Case(body={"user_ids": ["u" * 1000] * 2000})  # about 2 MB, limit 1 MB
+    response = huge.call()
+    assert response.status_code == 413
+    huge.validate_response(response, checks=checks)
     holder.stop()
     assert seen.get(200) and seen.get(422)  # both valid and invalid requests were made
 

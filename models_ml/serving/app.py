@@ -7,11 +7,14 @@ GET  /model    GET /health    GET /metrics    POST /admin/reload    GET /docs (O
 
 Bad input answers 422 (FastAPI's validation detail plus a one-line `message`), an unknown item
 404, no model yet 503 telling to run `make train`, a missing or wrong API key 401 (only when
-$RECOMART_API_KEY is set; /health, /metrics and the docs stay open).
+$RECOMART_API_KEY is set; /health, /metrics and the docs stay open). Limits before any route
+(models_ml.serving.guard): bodies over [serve] max_body_bytes 413, slower than
+body_timeout_seconds 408, admin routes loopback-only without a key (403); explain=true takes
+k up to max_explain_k, EXPLAIN_SLOTS at a time.
 """
 
+import asyncio
 import gc
-import secrets
 import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -25,6 +28,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
 from models_ml.serving import schemas
+from models_ml.serving.guard import Guard, key_ok
 from models_ml.serving.holder import ModelHolder
 from models_ml.serving.loader import RegistrySource
 from models_ml.serving.metrics import CONTENT_TYPE, Metrics
@@ -32,6 +36,7 @@ from models_ml.serving.settings import API_KEY_ENV, API_KEY_HEADER, ServeSetting
 from models_ml.serving.snapshot import ServingModel
 from recomart.core import config
 
+EXPLAIN_SLOTS = 2  # explanations computed at once (each in a worker thread)
 ID_PATH = {
     **schemas.ID_RULES,
     "description": f"the shop's id: 1..{schemas.ID_MAX_LENGTH} characters, no control characters",
@@ -52,6 +57,7 @@ def create_app(
     settings = settings or ServeSettings.from_config(cfg.settings.serve)
     holder = holder or ModelHolder(RegistrySource(cfg), settings)
     metrics = Metrics()
+    explaining = asyncio.Semaphore(EXPLAIN_SLOTS)
     default_k = min(cfg.settings.train.k, settings.max_k)
     reload_text = (
         f"polling the registry every {settings.poll_seconds:g} s, and POST /admin/reload"
@@ -83,14 +89,13 @@ def create_app(
     )
     app.state.holder = holder
     app.state.metrics = metrics
+    app.add_middleware(Guard, settings=settings)  # inside the timing: refusals are counted
     app.add_middleware(_Timing, metrics=metrics)
 
     key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
 
     async def require_key(key: Annotated[str | None, Depends(key_header)]) -> None:
-        if settings.api_key and not (
-            key and secrets.compare_digest(key.encode(), settings.api_key.encode())
-        ):
+        if not key_ok(settings, key):  # the Guard refused it already; this documents it
             raise HTTPException(401, f"missing or wrong {API_KEY_HEADER} header")
 
     async def model() -> ServingModel:
@@ -131,8 +136,14 @@ def create_app(
         exclude_known: bool = True,
         explain: bool = False,
     ) -> Response:
-        if explain:  # explanations solve a small system per item: off the event loop
-            out = await run_in_threadpool(served.recommend, user_id, k, exclude_known, True)
+        if explain:  # explanations solve a small system per item: off the event loop, bounded
+            if k > settings.max_explain_k:  # a validation error like any other (422)
+                msg = f"explain=true allows k up to {settings.max_explain_k} (got {k})"
+                raise RequestValidationError(
+                    [{"type": "less_than_equal", "loc": ("query", "k"), "msg": msg}]
+                )
+            async with explaining:  # at most EXPLAIN_SLOTS at once: plain requests keep going
+                out = await run_in_threadpool(served.recommend, user_id, k, exclude_known, True)
         else:
             out = served.recommend(user_id, k, exclude_known)
         out.update(k=k, exclude_known=exclude_known, model_version=served.info.version)
@@ -144,6 +155,8 @@ def create_app(
         responses={
             **PROBLEMS,
             400: {"model": schemas.Problem, "description": "the body is not readable JSON"},
+            408: {"model": schemas.Problem, "description": "the body came too slowly"},
+            413: {"model": schemas.Problem, "description": "the body is over max_body_bytes"},
         },
         dependencies=Protected,
         summary=f"top k for up to {settings.max_batch} users in one call",
@@ -219,7 +232,10 @@ def create_app(
     @app.post(
         "/admin/reload",
         response_model=schemas.Reload,
-        responses={401: PROBLEMS[401]},
+        responses={
+            401: PROBLEMS[401],
+            403: {"model": schemas.Problem, "description": "not loopback and no API key set"},
+        },
         dependencies=Protected,
         summary="check the registry for a new champion now (polling does it periodically)",
     )

@@ -22,12 +22,22 @@ def run(
         cfg.settings.serve, host=host, port=port, poll_seconds=poll_seconds
     )
     threadpool_limits(1, "blas")  # the whole process: no BLAS thread pool per request
-    app = create_app(cfg, settings)
-    uvicorn.run(
+    uvicorn.Server(uvicorn_config(create_app(cfg, settings), settings, access_log)).run()
+
+
+def uvicorn_config(app, settings: ServeSettings, access_log: bool = True) -> uvicorn.Config:
+    """uvicorn's settings, chosen deliberately (README "Serving"): idle keep-alive connections
+    close after timeout_keep_alive, more than limit_concurrency connections and tasks get 503,
+    request line and headers are bounded; bodies are bounded in size and time by the app
+    (models_ml.serving.guard)."""
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level="info",
         access_log=access_log,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.timeout_keep_alive,
+        limit_concurrency=settings.limit_concurrency,
+        h11_max_incomplete_event_size=16 * 1024,
     )

@@ -25,6 +25,11 @@ class ServeSettings:
     max_k: int = DEFAULTS.max_k
     max_batch: int = DEFAULTS.max_batch
     precompute_max_users: int = DEFAULTS.precompute_max_users
+    max_body_bytes: int = DEFAULTS.max_body_bytes
+    body_timeout_seconds: float = DEFAULTS.body_timeout_seconds
+    max_explain_k: int = DEFAULTS.max_explain_k
+    limit_concurrency: int = DEFAULTS.limit_concurrency
+    timeout_keep_alive: float = DEFAULTS.timeout_keep_alive
     api_key: str | None = None
 
     @classmethod

@@ -413,6 +413,11 @@ class Serve(_Section):
     max_k: int = Field(100, ge=1)  # k is bounded 1..max_k
     max_batch: int = Field(500, ge=1)  # users per POST /recommendations/batch
     precompute_max_users: int = Field(100_000, ge=0)  # up to this many, lists computed at load
+    max_body_bytes: int = Field(1_048_576, ge=1024)  # larger request bodies: 413, never read
+    body_timeout_seconds: float = Field(10.0, gt=0)  # a body slower than this: 408
+    max_explain_k: int = Field(20, ge=1)  # explain=true costs a solve per item: k at most this
+    limit_concurrency: int = Field(256, ge=1)  # open connections and tasks; beyond: 503
+    timeout_keep_alive: float = Field(5.0, gt=0)  # an idle keep-alive connection is closed
 
 
 class PathSettings(_Section):
