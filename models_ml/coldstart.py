@@ -66,36 +66,29 @@ def price_bands(prices: np.ndarray, n_bands: int) -> np.ndarray:
     return bands
 
 
-def cold_item_averages(
+def cold_item_groups(
     is_warm: np.ndarray, category_codes: np.ndarray, bands: np.ndarray
-) -> tuple[np.ndarray, csr_matrix]:
-    """The cold items (is_warm False) and, per cold item, the averaging row over the warm items
-    with the same (category, price band), else the same category, else none: (cold indices,
-    CSR n_cold x n_items whose rows sum to 1, or to 0 without a match)."""
+) -> tuple[np.ndarray, np.ndarray, csr_matrix]:
+    """The cold items (is_warm False), the group each takes its values from (its (category,
+    price band) when warm items share it, else its category; -1 for none), and the CSR
+    (groups x items) whose row g averages the warm items of group g. Memory grows with the warm
+    items and the groups, never with cold x warm items."""
     n_items = len(is_warm)
-    cold = np.flatnonzero(~is_warm)
-    warm = np.flatnonzero(is_warm)
+    warm, cold = np.flatnonzero(is_warm), np.flatnonzero(~is_warm)
     n_bands = int(bands.max()) + 2 if n_items else 1  # band -1 gets its own slot
     pair = category_codes * n_bands + (bands + 1)
-    warm_pair_counts = np.bincount(pair[warm], minlength=int(pair.max(initial=0)) + 1)
-    use_pair = warm_pair_counts[pair[cold]] > 0
-    # each cold item's group: its pair when warm items share it, else its category
-    cold_key = np.where(use_pair, pair[cold], -1 - category_codes[cold])
-    warm_keys = (pair[warm], -1 - category_codes[warm])
-    rows, columns = [], []
-    for keys in warm_keys:
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
-        lo = np.searchsorted(sorted_keys, cold_key, side="left")
-        hi = np.searchsorted(sorted_keys, cold_key, side="right")
-        counts = hi - lo
-        starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
-        rows.append(np.repeat(np.arange(len(cold)), counts))
-        columns.append(warm[order[starts + np.arange(int(counts.sum()))]])
-    row, column = np.concatenate(rows), np.concatenate(columns)
-    sizes = np.bincount(row, minlength=len(cold))
-    values = 1.0 / sizes[row] if len(row) else np.zeros(0)
-    return cold, csr_matrix((values, (row, column)), shape=(len(cold), n_items))
+    n_pairs = int(pair.max()) + 1 if n_items else 0
+    n_groups = n_pairs + (int(category_codes.max()) + 1 if n_items else 0)
+    rows = np.concatenate([pair[warm], n_pairs + category_codes[warm]])
+    counts = np.bincount(rows, minlength=n_groups)
+    averages = csr_matrix(
+        (1.0 / counts[rows], (rows, np.concatenate([warm, warm]))), shape=(n_groups, n_items)
+    )
+    by_category = n_pairs + category_codes[cold]
+    group = np.where(
+        counts[pair[cold]] > 0, pair[cold], np.where(counts[by_category] > 0, by_category, -1)
+    )
+    return cold, group, averages
 
 
 def impute_item_factors(
@@ -109,10 +102,17 @@ def impute_item_factors(
     of the warm items with the same (category, price band), else the same category, else 0.
     """
     factors = np.array(item_factors, dtype=np.float32, copy=True)
-    cold, averages = cold_item_averages(is_warm, category_codes, bands)
+    cold, group, averages = cold_item_groups(is_warm, category_codes, bands)
     if len(cold):
-        factors[cold] = (shrink * (averages @ factors.astype(np.float64))).astype(np.float32)
+        means = np.asarray(averages @ factors.astype(np.float64))
+        imputed = np.zeros((len(cold), factors.shape[1]))
+        found = group >= 0
+        imputed[found] = means[group[found]]
+        factors[cold] = (shrink * imputed).astype(np.float32)
     return factors
+
+
+MAX_IMPUTED_CELLS = 20_000_000  # a sparse W gains at most this many cells for cold items
 
 
 def impute_item_weights(
@@ -122,23 +122,32 @@ def impute_item_weights(
     bands: np.ndarray,
     shrink: float,
 ) -> np.ndarray | csr_matrix:
-    """An item-item W (models_ml.families) whose cold items' rows and columns are shrink * the
-    mean rows and columns of their similar warm items (the groups of impute_item_factors)."""
-    cold, averages = cold_item_averages(is_warm, category_codes, bands)
+    """An item-item W (models_ml.families) whose cold items' columns and rows are shrink * the
+    mean columns and rows of their group's warm items (the groups of impute_item_factors). A
+    sparse W (item-kNN) is left as it is when that would add more than MAX_IMPUTED_CELLS cells
+    (a huge cold catalog): its cold items then score 0."""
+    cold, group, averages = cold_item_groups(is_warm, category_codes, bands)
+    found = group >= 0
+    cold, group = cold[found], group[found]
     if not len(cold):
         return weights
     if isinstance(weights, np.ndarray):
         weights = weights.copy()
-        weights[:, cold] = shrink * np.asarray(averages @ weights.T).T
-        weights[cold] = shrink * np.asarray(averages @ weights)
+        weights[:, cold] = shrink * np.asarray(averages @ weights.T)[group].T
+        weights[cold] = shrink * np.asarray(averages @ weights)[group]
         return weights
-    spread = csr_matrix(
-        (np.ones(len(cold)), (cold, np.arange(len(cold)))), shape=(len(is_warm), len(cold))
+    column_means = csr_matrix(averages @ weights.T)  # groups x items
+    row_means = csr_matrix(averages @ weights)
+    cells = np.diff(column_means.indptr)[group].sum() + np.diff(row_means.indptr)[group].sum()
+    if cells > MAX_IMPUTED_CELLS:
+        return weights
+    n_items = weights.shape[0]
+    place = csr_matrix(
+        (np.ones(len(cold)), (cold, np.arange(len(cold)))), shape=(n_items, len(cold))
     )
-    columns = weights @ (shrink * averages.T)  # n_items x n_cold
-    weights = weights + columns @ spread.T
-    rows = spread @ (shrink * averages @ weights)
-    return csr_matrix(weights + rows, dtype=np.float32)
+    weights = weights + (shrink * column_means[group]).T @ place.T
+    weights = weights + place @ (shrink * row_means[group])
+    return csr_matrix(weights, dtype=np.float32)
 
 
 def category_onehot(category_codes: np.ndarray, n_categories: int) -> csr_matrix:
