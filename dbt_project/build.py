@@ -13,8 +13,7 @@ from pathlib import Path
 import duckdb
 
 from recomart.core import config
-from recomart.core.schema import MARTS_SCHEMA
-from recomart.core.warehouse import prepare_candidate, with_warehouse
+from recomart.core.warehouse import mart_rows, prepare_candidate, with_warehouse
 
 log = logging.getLogger("transformation")
 DBT_TIME = re.compile(r"^\d\d:\d\d:\d\d\s+")  # dbt's own clock; our log line has the time
@@ -98,15 +97,7 @@ SUMMARY_FILE = "transform.json"  # what dbt built: rows per mart (DVC's transfor
 def write_summary(candidate: Path, path: Path) -> dict[str, int]:
     """{mart: rows} of the candidate's marts schema, written to path and returned."""
     with duckdb.connect(str(candidate), read_only=True) as con:
-        tables = con.execute(
-            "select table_name from information_schema.tables where table_schema = ?"
-            " and table_type = 'BASE TABLE' order by table_name",
-            [MARTS_SCHEMA],
-        ).fetchall()
-        rows = {
-            name: con.execute(f'select count(*) from {MARTS_SCHEMA}."{name}"').fetchone()[0]
-            for (name,) in tables
-        }
+        rows = mart_rows(con)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"marts": rows}, indent=2) + "\n")
     return rows

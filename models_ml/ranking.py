@@ -145,13 +145,27 @@ def top_k(
     """
     item_vectors = np.asarray(item_vectors, dtype=np.float32)
     user_vectors = np.asarray(user_vectors, dtype=np.float32)
-    indices = np.full((len(user_vectors), k), PAD_ITEM, dtype=np.int64)
-    scores = np.full((len(user_vectors), k), PAD_SCORE, dtype=np.float32)
+    return top_k_of(
+        lambda part: user_vectors[part] @ item_vectors.T,
+        len(user_vectors), item_vectors.shape[0], k, exclude,
+    )  # fmt: skip
+
+
+def top_k_of(
+    scores_of: Callable[[slice], np.ndarray],
+    n_rows: int,
+    n_items: int,
+    k: int,
+    exclude: csr_matrix | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k indices and scores of rows whose dense float32 scores scores_of(rows) gives (a
+    fresh array, overwritten), computed in chunks of about CHUNK_CELLS cells on THREADS."""
+    indices = np.full((n_rows, k), PAD_ITEM, dtype=np.int64)
+    scores = np.full((n_rows, k), PAD_SCORE, dtype=np.float32)
 
     def work(part: slice) -> None:
-        dense = user_vectors[part] @ item_vectors.T
         part_exclude = None if exclude is None else exclude[part]
-        indices[part], scores[part] = top_k_dense(dense, k, part_exclude, copy=False)
+        indices[part], scores[part] = top_k_dense(scores_of(part), k, part_exclude, copy=False)
 
-    for_chunks(len(user_vectors), chunk_rows(item_vectors.shape[0]), work)
+    for_chunks(n_rows, chunk_rows(n_items), work)
     return indices, scores

@@ -49,7 +49,15 @@ from models_ml.matrix import (
     confidence_matrix,
     default_event_weights,
 )
-from models_ml.ranking import PAD_ITEM, PAD_SCORE, chunk_rows, for_chunks, top_k, top_k_dense
+from models_ml.ranking import (
+    PAD_ITEM,
+    PAD_SCORE,
+    chunk_rows,
+    for_chunks,
+    top_k,
+    top_k_dense,
+    top_k_of,
+)
 from recomart.core.schema import CATEGORY, ITEM, PRICE, TIME
 from recomart.core.settings import Train
 
@@ -456,17 +464,9 @@ class MatrixFactorizationRecommender:
         else dense chunks of _scores."""
         if prep.weights is None:
             return top_k(prep.vectors, self._model.user_factors[rows], k, exclude)
-        out_idx = np.full((len(rows), k), PAD_ITEM, dtype=np.int64)
-        out_sc = np.full((len(rows), k), PAD_SCORE, dtype=np.float32)
-
-        def work(part: slice) -> None:
-            part_exclude = exclude[part] if exclude is not None else None
-            out_idx[part], out_sc[part] = top_k_dense(
-                self._scores(rows[part], prep), k, part_exclude, copy=False
-            )
-
-        for_chunks(len(rows), chunk_rows(len(prep.rec)), work)
-        return out_idx, out_sc
+        return top_k_of(
+            lambda part: self._scores(rows[part], prep), len(rows), len(prep.rec), k, exclude
+        )
 
     def _top_blend(self, rows, prep, k, exclude):
         """(1 - w) * the family's scores scaled to 0..1 per user + w * category share * recent
@@ -605,8 +605,12 @@ class MatrixFactorizationRecommender:
         liked = self._user_items[user_row]
         total, by_item = 0.0, {}
         if model.item_weights is not None:
-            column = model.item_weights[liked.indices][:, [item_row]]
-            column = column.toarray() if issparse(column) else column
+            weights = model.item_weights
+            column = (  # W[i, j] for the user's items i: one column, not their whole rows
+                weights[:, [item_row]][liked.indices].toarray()
+                if issparse(weights)
+                else weights[liked.indices, item_row]
+            )
             parts = liked.data.astype(np.float64) * np.asarray(column, dtype=np.float64).ravel()
             total += float(parts.sum())
             by_item = {int(i): float(c) for i, c in zip(liked.indices, parts, strict=True)}

@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from recomart.core import config
+from recomart.core.schema import MARTS_SCHEMA
 
 log = logging.getLogger("transformation")
 CANDIDATE_SUFFIX = ".candidate"
@@ -115,3 +116,17 @@ def publish_candidate(cfg: config.Config) -> Path:
     origin_file.unlink(missing_ok=True)
     log.info("published the verified candidate as the live warehouse %s", live)
     return live
+
+
+def mart_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """{table: rows} of every table of the marts schema, by name (the transform summary, the
+    Parquet export of the marts)."""
+    tables = con.execute(
+        "select table_name from information_schema.tables where table_schema = ?"
+        " and table_type = 'BASE TABLE' order by table_name",
+        [MARTS_SCHEMA],
+    ).fetchall()
+    return {
+        name: con.execute(f'select count(*) from {MARTS_SCHEMA}."{name}"').fetchone()[0]
+        for (name,) in tables
+    }

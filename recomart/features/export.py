@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from recomart.core.schema import MARTS_SCHEMA
+from recomart.core.warehouse import mart_rows
 
 
 def export_marts(warehouse: Path, folder: Path) -> dict[str, int]:
@@ -22,25 +23,13 @@ def export_marts(warehouse: Path, folder: Path) -> dict[str, int]:
     staging = folder.with_name(folder.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    rows = {}
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        tables = [
-            name
-            for (name,) in con.execute(
-                "select table_name from information_schema.tables"
-                " where table_schema = ? and table_type = 'BASE TABLE' order by table_name",
-                [MARTS_SCHEMA],
-            ).fetchall()
-        ]
-        for table in tables:
-            target = staging / f"{table}.parquet"
+        rows = mart_rows(con)
+        for table in rows:
             con.execute(
                 f'copy (select * from {MARTS_SCHEMA}."{table}" order by all)'
-                f" to '{target}' (format parquet, compression zstd)"
+                f" to '{staging / f'{table}.parquet'}' (format parquet, compression zstd)"
             )
-            rows[table] = con.execute(f'select count(*) from {MARTS_SCHEMA}."{table}"').fetchone()[
-                0
-            ]
     old = folder.with_name(folder.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
@@ -53,7 +42,6 @@ def export_marts(warehouse: Path, folder: Path) -> dict[str, int]:
 def warehouse_from_features(folder: Path, warehouse: Path) -> dict[str, int]:
     """A DuckDB file whose marts schema holds the Parquet marts of folder (recomart reproduce
     trains on an exported version); return {table: rows}."""
-    rows = {}
     with duckdb.connect(str(warehouse)) as con:
         con.execute(f"create schema if not exists {MARTS_SCHEMA}")
         for path in sorted(Path(folder).glob("*.parquet")):
@@ -61,9 +49,4 @@ def warehouse_from_features(folder: Path, warehouse: Path) -> dict[str, int]:
                 f'create or replace table {MARTS_SCHEMA}."{path.stem}" as'
                 f" select * from read_parquet('{path}')"
             )
-            rows[path.stem] = _count(con, path.stem)
-    return rows
-
-
-def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    return con.execute(f'select count(*) from {MARTS_SCHEMA}."{table}"').fetchone()[0]
+        return mart_rows(con)
