@@ -161,8 +161,5 @@ def test_fuzzed_files_never_stop_the_others_and_always_add_up(
     cfg, files = _load(home, delimiter=delimiter)
     assert files["b_good.csv"]["accepted"] == 1  # a broken file never stops the others
     fuzz = files["a_fuzz.csv"]
-    data = (home / "in" / "a_fuzz.csv").read_bytes()
-    if fuzz["error"] is None and b'"' not in data:  # unquoted: a record per non-empty line
-        lines = data.split(b"\n")[1:]
-        assert fuzz["rows"] == sum(1 for line in lines if line not in (b"", b"\r"))
+    assert fuzz["error"] is not None or fuzz["rows"] == fuzz["accepted"] + fuzz["quarantined"]
     _counts_add_up(cfg)
