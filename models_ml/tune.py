@@ -56,6 +56,10 @@ def rolling_folds(rows, settings: Evaluation, n_folds: int, min_rating: float) -
     return splits
 
 
+class TooSmallToTune(ValueError):
+    """No validation fold fits in the training period."""
+
+
 def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
     """Search, record and return {metric, holdout, validation, folds, trials, best_by_family,
     best, best_params, popularity_baseline, toml, run_id, report}.
@@ -77,7 +81,11 @@ def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
         settings = settings.with_holdout_days(tune.validation_days)
     splits = rolling_folds(test_split.train, settings, tune.folds, min_rating)
     if not splits:
-        raise ValueError("the training part is too small to carve a validation split from")
+        raise TooSmallToTune(
+            "the training part is too small to carve a validation split from (on a shop's"
+            " own files `recomart demo` then trains [train] as written; [train.tune] in_demo ="
+            " false skips the search)"
+        )
     folds = [Fold(split.train, split.test) for split in splits]
     baseline = statistics.fmean(
         evaluate(PopularityRecommender().fit(f.train), f.train, f.validation, k, min_rating)[metric]

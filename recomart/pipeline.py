@@ -15,7 +15,7 @@ from dlt_pipelines.catalog.helpers import CatalogLoadError
 from dlt_pipelines.catalog_pipeline import catalog_settings, load_catalog
 from dlt_pipelines.interactions_pipeline import load_interactions
 from models_ml.train import run_training
-from models_ml.tune import run_tuning
+from models_ml.tune import TooSmallToTune, run_tuning
 from recomart.core import config
 from recomart.core.logs import stage
 from recomart.demo import catalog_api, datagen
@@ -182,20 +182,30 @@ def tune(cfg: config.Config, apply: bool = False) -> dict:
 
 def run_all(cfg: config.Config) -> None:
     """generate (if missing; not for a shop's own files) -> ingest -> transform -> quality gate
-    -> train."""
+    -> (tune, on a shop's own files) -> train."""
 
     log = logging.getLogger("recomart")
     steps = {"generate": generate, "ingest": ingest, "transform": transform_stage,
-             "quality gate": quality, "train": train}  # fmt: skip
+             "quality gate": quality, "tune": tune, "train": train}  # fmt: skip
     if cfg.generator is None:  # the shop's own data: nothing to generate
         del steps["generate"]
+    if cfg.generator is not None or not cfg.settings.train.tune.in_demo:
+        del steps["tune"]  # the demo's [train] is already its tuned choice
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     for number, (name, step) in enumerate(steps.items(), start=1):  # progress: where, how long
         log.info("step %d/%d: %s (%.0f s so far)", number, len(steps), name,
                  time.perf_counter() - started)  # fmt: skip
         t0 = time.perf_counter()
-        result = step(cfg)
+        try:
+            result = step(cfg)
+        except TooSmallToTune:
+            log.warning("no model search on data this small: training [train] as written")
+            continue
+        if name == "tune":  # train the choice; the config file stays as written
+            cfg = config.with_train(cfg, **result["best_params"])
+            log.info("training the choice; `recomart tune --apply` keeps it in %s",
+                     config.config_path())  # fmt: skip
         seconds[name] = round(time.perf_counter() - t0, 3)
         for source in ("interactions", "catalog") if name == "ingest" else ():
             if source in result:

@@ -91,7 +91,8 @@ def _train_lines(cfg: config.Config) -> list[str]:
     k = cfg.settings.train.k
     names = [f"precision_at_{k}", f"recall_at_{k}", f"ndcg_at_{k}"]
     scored = metrics.get("n_eval_users", "?")
-    lines = [f"Model (holdout: {_holdout_text(metrics)}, {scored} users scored)"]
+    family = metrics.get("family", "als")
+    lines = [f"Model: {family} (holdout: {_holdout_text(metrics)}, {scored} users scored)"]
     evaluation = metrics.get("evaluation") or {}
     if evaluation.get("requested") == "auto":
         lines.append(f"  holdout chosen by auto: {evaluation.get('reason', '')}")

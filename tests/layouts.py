@@ -368,19 +368,20 @@ def write_online_retail(
     n_items: int = 120,
     n_rows: int = 10_000,
     n_groups: int = 8,
+    guest_share: float = 0.25,
 ) -> dict[str, Any]:
     """Write ``online_retail.csv`` (UCI Online Retail layout), one row per invoice line.
 
-    n_rows = purchase lines (customers' lines + ~2 % guest lines without CustomerID); ~2 % of
-    customer invoices are later cancelled by a ``C`` invoice copying some of their lines with
-    negative Quantity, on top of n_rows. Returns files, rows, users, items, guest_rows,
-    cancellation_rows, invoices.
+    n_rows = customers' purchase lines. Guest lines without CustomerID come on top, guest_share
+    of all purchase lines (a quarter, as in the published file). ~2 % of customer invoices are
+    later cancelled by a ``C`` invoice copying some of their lines with negative Quantity, also
+    on top. Returns files, rows, users, items, guest_rows, cancellation_rows, invoices.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    n_guest = round(0.02 * n_rows)
-    p = _plant(rng, n_users, n_items, n_rows - n_guest, n_groups, unique=False)
+    n_guest = round(guest_share / (1.0 - guest_share) * n_rows)
+    p = _plant(rng, n_users, n_items, n_rows, n_groups, unique=False)
 
     # Catalog: 5-digit codes, ~15 % with a letter suffix; fixed description and price per code.
     base = rng.choice(np.arange(10_002, 90_215), size=n_items, replace=False).astype(str)
@@ -423,7 +424,7 @@ def write_online_retail(
     lines = lines.assign(customer=customer_ids[lines["u"]], country=country[lines["u"]], kind=0)
     lines["quantity"] = _quantities(rng, len(lines))
 
-    # Guest invoices: ~2 % of lines, no CustomerID, items by overall popularity.
+    # Guest invoices: no CustomerID, items by overall popularity.
     sizes = rng.integers(1, 16, n_guest + 1)
     n_guest_inv = int(np.searchsorted(np.cumsum(sizes), n_guest)) + 1 if n_guest else 0
     guest_inv = np.repeat(np.arange(n_guest_inv), sizes[:n_guest_inv])[:n_guest]

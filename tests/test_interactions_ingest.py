@@ -436,3 +436,20 @@ def test_a_file_parses_within_a_small_parse_memory_limit(home: Path) -> None:
     assert pq.read_metadata(batch.accepted).num_rows == n - n // 1000
     assert batch.quarantined.num_rows == n // 1000
     assert not (stage.parent / SPILL_DIR).exists()  # DuckDB removed what it spilled
+
+
+@pytest.mark.parametrize(("rule", "reason"), [("defect", "missing user_id"),
+                                              ("guest", "guest (no user_id)")])  # fmt: skip
+def test_lines_without_a_customer_are_defects_or_guests(home: Path, rule: str, reason: str) -> None:
+    _write(
+        home,
+        "retail.csv",
+        RETAIL_HEADER + "536365,85123A,HEART,6,12/1/2010 8:26,2.55,17850.0,United Kingdom\n"
+        "536366,22633,HAND WARMER,6,12/1/2010 8:28,1.85,,United Kingdom\n"
+        "536367,,NO CODE,1,12/1/2010 8:34,1.69,,United Kingdom\n",
+    )
+    cfg = _cfg(home, column_map=RETAIL_MAP, timestamp_format="%m/%d/%Y %H:%M",
+               default_event="purchase", missing_user=rule)  # fmt: skip
+    result = load_interactions(cfg, str(home / "in" / "*.csv"))
+    assert result["files"][0]["quarantined"] == 2
+    assert [(r[0], r[2]) for r in _quarantined(cfg)] == [(3, reason), (4, reason)]

@@ -221,7 +221,9 @@ def test_auto_holdout_keeps_the_last_days_on_the_demo_data(pipeline_run: dict) -
         evaluation["reason"],
     ), evaluation["reason"]
     assert scored == evaluation["n_eval_users"] == metrics["promotion"]["n_users"] >= 50
-    headline = f"Model (holdout: last 30 days from {evaluation['cutoff']}, {scored} users scored)"
+    headline = (
+        f"Model: als (holdout: last 30 days from {evaluation['cutoff']}, {scored} users scored)"
+    )
     assert headline in pipeline_run["summary"]
     assert "holdout chosen by auto: last 30 days score" in pipeline_run["summary"]
 

@@ -60,6 +60,10 @@ WRONG = {
         {"ingest": {"interactions": {"returns": {"action": "refund"}}}},
         "[ingest.interactions.returns] action: must be one of drop, quarantine, negative",
     ),
+    "an unknown rule for rows without a user": (
+        {"ingest": {"interactions": {"missing_user": "skip"}}},
+        "[ingest.interactions] missing_user: must be one of defect, guest, got 'skip'",
+    ),
     "negative returns without a negative weight": (
         {
             "ingest": {"interactions": {"returns": {"action": "negative"}}},

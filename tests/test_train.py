@@ -363,7 +363,7 @@ def test_leave_last_n_runs_through_training_tuning_and_the_summary(cfg: config.C
     training = json.loads((cfg.paths.models / "als" / "training.json").read_text())
     assert training["holdout_cutoff"] is None
     text = render(leave)
-    assert f"Model (holdout: leave-last-2, {summary['n_eval_users']} users scored)" in text
+    assert f"Model: als (holdout: leave-last-2, {summary['n_eval_users']} users scored)" in text
 
     small = config.with_train(
         leave,

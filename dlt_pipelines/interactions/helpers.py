@@ -131,7 +131,7 @@ reasoned as (
         case
             when {typed_fine} then null
             when {blank} then '{BLANK}'
-            when u is null then 'missing {user}'
+            when u is null then '{missing_user}'
             when length(u) > {max_id} then 'unparseable {user}'
             when i is null then 'missing {item}'
             when length(i) > {max_id} then 'unparseable {item}'
@@ -165,6 +165,7 @@ select
 from reasoned
 """
 RETURN_REASON = "return or cancellation"
+GUEST_REASON = "guest (no user_id)"  # a row without a user when missing_user = "guest"
 # the typed columns of a row, as the accepted rows are staged (and the raw table named)
 TYPED_COLUMNS = {
     "u": s.CSV_USER, "i": s.CSV_ITEM, "r": s.CSV_RATING, "t": s.CSV_TIMESTAMP, "e": s.CSV_EVENT,
@@ -205,6 +206,7 @@ def type_sql(
         typed=typed,
         read=read,
         user=s.CSV_USER, item=s.CSV_ITEM, rating=s.CSV_RATING, timestamp=s.CSV_TIMESTAMP,
+        missing_user=GUEST_REASON if fmt.missing_user == "guest" else f"missing {s.CSV_USER}",
         quantity=s.CSV_QUANTITY, unit_price=s.CSV_UNIT_PRICE, value=s.CSV_VALUE,
         transaction=s.CSV_TRANSACTION,
         timestamp_parsers=", ".join(fields.timestamp_parsers(fmt, epoch_first)),

@@ -19,6 +19,7 @@ from recomart.core import schema as s
 EPOCH_FORMATS = ("epoch_s", "epoch_ms")
 AUTO = "auto"
 RETURN_ACTIONS = ("drop", "quarantine", "negative")
+MISSING_USER_RULES = ("defect", "guest")
 CATALOG_SOURCES = ("api", "files", "none")
 CATALOG_FORMATS = ("auto", "csv", "json", "parquet")
 UNKNOWN_ITEM_POLICIES = ("reject", "keep")
@@ -69,11 +70,15 @@ class InteractionsFormat(_Section):
     event_map: dict[str, str] = Field(default_factory=dict)  # the file's event name -> ours
     default_event: str = s.DEFAULT_EVENT  # the event of a row that names none (or no column)
     returns: Returns = Field(default_factory=Returns)
+    # a row without a user id: "defect" (quarantined as `missing user_id`, counted by the gate) or
+    # "guest" (a guest checkout: quarantined as `guest (no user_id)`, kept for review, no defect)
+    missing_user: str = "defect"
     # DuckDB's memory while parsing; beyond it, it spills to disk (a file of any size parses)
     parse_memory_limit: str = "2GB"
     encoding: Literal["utf-8", "latin-1"] = "utf-8"  # the files' text encoding
 
     _default_event = field_validator("default_event")(lambda v: _choice(v, s.EVENT_TYPES))
+    _missing_user = field_validator("missing_user")(lambda v: _choice(v, MISSING_USER_RULES))
 
     @field_validator("delimiter")
     @classmethod
@@ -255,6 +260,9 @@ class Tune(_Section):
     folds: int = Field(3, ge=1)  # rolling validation windows, averaged
     n_trials: int = Field(8, ge=1)  # per family: a seeded sample of its grid (all if smaller)
     space: dict[str, dict[str, list[Any]]] = Field(default_factory=lambda: deepcopy(TUNE_SPACE))
+    # `recomart demo` on a shop's own files (no generator) chooses the family and parameters
+    # first and trains the choice (not written to the file); false trains [train] as written
+    in_demo: bool = True
 
     @field_validator("space", mode="before")
     @classmethod
