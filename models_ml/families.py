@@ -39,6 +39,7 @@ from recomart.core.settings import Family
 
 FAMILIES = get_args(Family)  # ("als", "bpr", "ease", "itemknn", "hybrid")
 ITEM_ITEM = ("ease", "itemknn", "hybrid")  # fitted on the linear confidence matrix
+DENSE = ("ease", "hybrid")  # a dense items x items matrix: up to [train] ease_max_items
 TITLES = {  # what reports, the CLI and the API call each family
     "als": "ALS (implicit)",
     "bpr": "BPR (implicit)",

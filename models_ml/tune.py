@@ -17,22 +17,29 @@ the best mean NDCG@K over the folds. The log of every trial and the choice go to
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
+import pandas as pd
 
 from models_ml.baselines import PopularityRecommender
 from models_ml.data import read_training_data
 from models_ml.evaluate import evaluate
+from models_ml.families import DENSE
 from models_ml.selection import Fold, select, validation_ndcg
 from models_ml.split import Split, holdout
 from models_ml.tracking import use_experiment
 from models_ml.train import build_model
 from recomart.core import config
+from recomart.core.schema import USER
 from recomart.core.settings import Evaluation, Train
 from recomart.features import FeatureStore
+
+log = logging.getLogger("tuning")
 
 EXPERIMENT = "recomart-tuning"
 REPORT_FILE = "tuning.json"
@@ -60,6 +67,28 @@ class TooSmallToTune(ValueError):
     """No validation fold fits in the training period."""
 
 
+def user_sample(rows: pd.DataFrame, max_users: int | None, seed: int) -> pd.DataFrame:
+    """The rows of a seeded sample of max_users users (all rows when there are fewer users)."""
+    users = pd.unique(rows[USER])
+    if max_users is None or len(users) <= max_users:
+        return rows
+    keep = np.random.default_rng(seed).choice(users, max_users, replace=False)
+    return rows[np.isin(rows[USER].to_numpy(), keep)]
+
+
+def fitting(
+    spaces: dict[str, dict[str, list]], n_items: int, ease_max_items: int
+) -> tuple[dict[str, dict[str, list]], dict[str, str]]:
+    """The search spaces of the families that can fit a catalog of n_items, and why the others
+    are left out (the dense item-item families above ease_max_items)."""
+    skipped = {
+        family: f"{n_items} items, above [train] ease_max_items = {ease_max_items}"
+        for family in spaces
+        if family in DENSE and n_items > ease_max_items
+    }
+    return {f: space for f, space in spaces.items() if f not in skipped}, skipped
+
+
 def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
     """Search, record and return {metric, holdout, validation, folds, trials, best_by_family,
     best, best_params, popularity_baseline, toml, run_id, report}.
@@ -79,7 +108,8 @@ def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
     test_split = holdout(marts.interactions, settings, min_rating)
     if tune.validation_days:  # validated with the settings (recomart.core.settings)
         settings = settings.with_holdout_days(tune.validation_days)
-    splits = rolling_folds(test_split.train, settings, tune.folds, min_rating)
+    searched = user_sample(test_split.train, tune.max_users, train.seed)
+    splits = rolling_folds(searched, settings, tune.folds, min_rating)
     if not splits:
         raise TooSmallToTune(
             "the training part is too small to carve a validation split from (on a shop's"
@@ -98,7 +128,10 @@ def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
         min_rating,
         catalog=marts.catalog,
     )
-    chosen = select(folds, tune.space, fit_and_score, tune.n_trials, train.seed)
+    spaces, skipped = fitting(tune.space, len(marts.items), train.ease_max_items)
+    for family, reason in skipped.items():
+        log.info("%s not searched: %s", family, reason)
+    chosen = select(folds, spaces, fit_and_score, tune.n_trials, train.seed)
     best = chosen["best"]
     first = splits[0]
     result = {
@@ -114,6 +147,9 @@ def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
         "n_validation_fit_rows": len(first.train),
         "n_validation_rows": len(first.test),
         "popularity_baseline": baseline,
+        "skipped": skipped,
+        "n_search_users": int(searched[USER].nunique()),
+        "n_train_users": int(test_split.train[USER].nunique()),
         **chosen,
         "best_params": best["params"],
         "toml": "\n".join(f"{key} = {json.dumps(value)}" for key, value in best["params"].items()),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,21 @@ def test_the_project_config_and_every_example_are_valid() -> None:
     for path in [PROJECT_ROOT / "recomart.toml", *PROJECT_ROOT.glob("examples/*/recomart.toml")]:
         assert config.load(str(path)).settings, path
     config.load.cache_clear()
+
+
+def test_each_example_keeps_its_data_and_reports_apart() -> None:
+    """Running an example never writes into the demo's (or another example's) warehouse,
+    landing area, features, models or stores."""
+    for path in PROJECT_ROOT.glob("examples/*/recomart.toml"):
+        name = path.parent.name
+        paths = parse(tomllib.loads(path.read_text())).paths.model_dump()
+        kept = {key: value for key, value in paths.items() if key not in ("generated", "logs")}
+        outside = {
+            key: value
+            for key, value in kept.items()
+            if value is not None and not value.startswith((f"data/{name}/", f"reports/{name}"))
+        }
+        assert outside == {}, path
 
 
 def test_defaults_fill_what_a_short_config_leaves_out() -> None:

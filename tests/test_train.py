@@ -21,7 +21,7 @@ from models_ml.evaluate import relevant_items
 from models_ml.registry import LOGGED, REFITTED
 from models_ml.split import EvaluationSettings, holdout, last_days
 from models_ml.train import run_training
-from models_ml.tune import run_tuning
+from models_ml.tune import run_tuning, user_sample
 from recomart import pipeline
 from recomart.core import config
 from recomart.core.schema import ITEM, RATING, USER
@@ -450,3 +450,24 @@ def test_relevant_items_are_new_test_items_of_train_users() -> None:
     users, relevant = relevant_items(train, test, min_rating=3)
     assert users.tolist() == [1] and [r.tolist() for r in relevant] == [[12]]
     assert isinstance(relevant[0], np.ndarray)
+
+
+def test_tuning_leaves_out_the_dense_families_above_ease_max_items(cfg: config.Config) -> None:
+    space = {"als": {"factors": [8]}, "ease": {"ease_l2": [10.0]}, "hybrid": {}}
+    n_items = len(read_marts(cfg.paths.warehouse).items)
+    tune = {"folds": 1, "space": space, "max_users": 100}
+    small = config.with_train(cfg, ease_max_items=n_items - 1, tune=tune)
+    result = run_tuning(small)  # a dense EASE fit would raise ValueError here
+    assert result["n_search_users"] == 100 < result["n_train_users"]  # searched on a sample
+    reason = f"{n_items} items, above [train] ease_max_items = {n_items - 1}"
+    assert result["skipped"] == {"ease": reason, "hybrid": reason}
+    assert [t["family"] for t in result["trials"]] == ["als"] and result["best"]["family"] == "als"
+
+
+def test_user_sample_keeps_every_row_of_a_seeded_sample_of_users() -> None:
+    rows = pd.DataFrame({USER: np.repeat(np.arange(500), 3), ITEM: np.arange(1500) % 7})
+    sample = user_sample(rows, 100, seed=3)
+    assert sample[USER].nunique() == 100 and len(sample) == 300
+    assert sample.equals(user_sample(rows, 100, seed=3))
+    assert not sample.equals(user_sample(rows, 100, seed=4))
+    assert user_sample(rows, None, seed=3) is rows and user_sample(rows, 500, seed=3) is rows

@@ -259,6 +259,9 @@ class Tune(_Section):
     validation_days: float | None = Field(None, gt=0)  # None: [train.evaluation] holdout_days
     folds: int = Field(3, ge=1)  # rolling validation windows, averaged
     n_trials: int = Field(8, ge=1)  # per family: a seeded sample of its grid (all if smaller)
+    # the search runs on the training rows of a seeded sample of this many users (None: all);
+    # the chosen family and values are then trained on every user
+    max_users: int | None = Field(20_000, ge=100)
     space: dict[str, dict[str, list[Any]]] = Field(default_factory=lambda: deepcopy(TUNE_SPACE))
     # `recomart demo` on a shop's own files (no generator) chooses the family and parameters
     # first and trains the choice (not written to the file); false trains [train] as written
