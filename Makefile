@@ -19,7 +19,7 @@ export RECOMART_WAREHOUSE ?= $(CURDIR)/data/warehouse/recomart.duckdb
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo generate catalog-api ingest transform quality train docs docs-serve \
-        summary mlflow-ui bench-demo bench-ingest bench-transform test test-fast lint format lock clean clean-all
+        summary mlflow-ui bench-demo bench-own-data bench-ingest bench-transform test test-fast lint format lock clean clean-all
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -58,6 +58,10 @@ tune: $(STAMP) ## choose model family + parameters on validation folds -> report
 	$(RECOMART) tune
 
 MOVIELENS ?= ../shared/data/movielens-100k/u.data
+ML100K_DIR ?= $(dir $(MOVIELENS))
+bench-own-data: $(STAMP) ## every examples/ config, unchanged, on MovieLens 100K in its layout -> reports/
+	$(BIN)/python -m recomart.bench.own_data --movielens $(ML100K_DIR)
+
 bench-movielens: $(STAMP) ## every model family on MovieLens 100K (Microsoft Recommenders protocol) -> reports/
 	$(RECOMART) bench-movielens --path $(MOVIELENS)
 
