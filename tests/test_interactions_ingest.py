@@ -6,6 +6,7 @@ what landed in raw_interactions and in the quarantine.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import duckdb
@@ -14,6 +15,7 @@ from conftest import config_for, small_config, warehouse_rows
 
 from dlt_pipelines.interactions_pipeline import load_interactions
 from recomart.core import config
+from recomart.core.env import PROJECT_ROOT
 
 HEADER = "user_id,item_id,rating,timestamp,event_type\n"
 
@@ -453,3 +455,34 @@ def test_lines_without_a_customer_are_defects_or_guests(home: Path, rule: str, r
     result = load_interactions(cfg, str(home / "in" / "*.csv"))
     assert result["files"][0]["quarantined"] == 2
     assert [(r[0], r[2]) for r in _quarantined(cfg)] == [(3, reason), (4, reason)]
+
+
+def test_the_online_retail_example_reads_the_uci_file_a_csv_copy_and_online_retail_ii(
+    home: Path,
+) -> None:
+    """The example's own [ingest.interactions], unchanged, on the three exports in circulation."""
+    example = tomllib.loads((PROJECT_ROOT / "examples/online-retail/recomart.toml").read_text())
+    heart = "WHITE HANGING HEART T-LIGHT HOLDER"
+    uci = f"536365,85123A,{heart},6,12/1/2010 8:26,2.55,17850.0,United Kingdom\n"
+    _write(home, "a_uci.csv", RETAIL_HEADER + uci)
+    copy = (
+        f"C536379,85123A,{heart},-1,01-12-2010 09:41,2.55,17850.0,United Kingdom\n"
+        "556380,22752,MUG,2,07-06-2011 14:05,1.25,12370.0,EIRE\n"
+    )
+    _write(home, "b_copy.csv", RETAIL_HEADER + copy)
+    two = (
+        "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
+        f"489434,79323P,{heart},12,2009-12-01 07:45:00,6.75,13085.0,United Kingdom\n"
+        "489435,22350,CAT BOWL,1,2009-12-01 07:46:00,2.55,,France\n"
+    )
+    _write(home, "c_ii.csv", two)
+    cfg = _cfg(home, **example["ingest"]["interactions"])
+    result = load_interactions(cfg, str(home / "in" / "*.csv"))
+    assert [f["error"] for f in result["files"]] == [None, None, None]
+    assert _typed(cfg) == [  # no event column: dbt gives the rows default_event (purchase)
+        ("17850", "85123A", "2010-12-01 08:26", None, 6.0, 2.55, "536365"),
+        ("17850", "85123A", "2010-12-01 09:41", "return", -1.0, 2.55, "C536379"),
+        ("12370", "22752", "2011-06-07 13:05", None, 2.0, 1.25, "556380"),  # UK summer time
+        ("13085", "79323P", "2009-12-01 07:45", None, 12.0, 6.75, "489434"),
+    ]
+    assert [(r[0], r[2]) for r in _quarantined(cfg)] == [(3, "guest (no user_id)")]
