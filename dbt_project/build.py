@@ -50,6 +50,7 @@ def dbt_variables(cfg: config.Config) -> dict:
         "returns": settings.ingest.interactions.returns.action,
         "catalog_source": settings.catalog.source,
         "unknown_items": settings.catalog.unknown_item_policy,
+        "not_products": settings.catalog.not_products,
     }
     if settings.transform.as_of:
         dbt_vars["as_of"] = settings.transform.as_of

@@ -13,7 +13,7 @@ Layouts:
   Schema: the ml-latest-small README (GroupLens).
 * ``write_online_retail`` -> ``online_retail.csv``: the UCI Machine Learning Repository
   "Online Retail" data set as a CSV export (invoice lines, ``C`` cancellations with negative
-  quantities, guest lines without CustomerID, ``12/1/2010 8:26`` dates).
+  quantities, guest lines without CustomerID, POST postage lines, ``12/1/2010 8:26`` dates).
 * ``write_retailrocket`` -> ``events.csv``: the RetailRocket e-commerce dataset on Kaggle
   (view / addtocart / transaction clickstream, millisecond timestamps).
 
@@ -88,6 +88,7 @@ LATEST_START, LATEST_END, HALF_STARS_FROM = 828_124_615, 1_537_799_250, 1_045_52
 # Online Retail: 12/1/2010 8:26 .. 12/9/2011 12:50.
 RETAIL_START, RETAIL_END = pd.Timestamp("2010-12-01 08:26"), pd.Timestamp("2011-12-09 12:50")
 FIRST_INVOICE = 536_365
+POSTAGE = ("POST", "POSTAGE", 18.0)  # the stock code of a postage line: not a product
 # RetailRocket: 2015-05-03 .. 2015-09-18 (unix milliseconds).
 RR_START, RR_END = 1_430_622_004_384, 1_442_545_187_788
 
@@ -375,7 +376,8 @@ def write_online_retail(
     n_rows = customers' purchase lines. Guest lines without CustomerID come on top, guest_share
     of all purchase lines (a quarter, as in the published file). ~2 % of customer invoices are
     later cancelled by a ``C`` invoice copying some of their lines with negative Quantity, also
-    on top. Returns files, rows, users, items, guest_rows, cancellation_rows, invoices.
+    on top, and a POST postage line on each invoice of a customer abroad. Returns files, rows,
+    users, items (products), guest_rows, cancellation_rows, postage_rows, invoices.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -454,12 +456,20 @@ def write_online_retail(
         RETAIL_START, RETAIL_END
     )
 
+    # Postage: a POST line (not a product) on every invoice of a customer abroad, as in the
+    # published file; drawn last, so the other lines are those of the same seed without it.
+    abroad = lines[lines["country"] != "United Kingdom"].drop_duplicates("invoice")
+    postage = abroad.assign(item=n_items, quantity=rng.integers(1, 4, len(abroad)))
+    codes = np.append(codes, POSTAGE[0])
+    descriptions = np.append(descriptions, POSTAGE[1])
+    prices = np.append(prices, POSTAGE[2])
+
     # Number all invoices (customers', guests', cancellations) in time order from 536365.
     times = pd.concat([inv_time, guest_time, cancel_time], ignore_index=True)
     order = np.lexsort((np.arange(len(times)), times.to_numpy().astype(np.int64)))
     number = np.empty(len(times), dtype=np.int64)
     number[order] = FIRST_INVOICE + np.arange(len(times))
-    out = pd.concat([lines, guests, cancels], ignore_index=True)
+    out = pd.concat([lines, guests, cancels, postage], ignore_index=True)
     out = out.assign(number=number[out["invoice"]]).sort_values("number", kind="stable")
     date = _retail_dates(times).to_numpy()[out["invoice"].to_numpy()]
     prefix = np.where(out["kind"].to_numpy() == 1, "C", "")
@@ -480,9 +490,10 @@ def write_online_retail(
         "files": {"transactions": path},
         "rows": len(frame),
         "users": int(frame["CustomerID"].nunique()),
-        "items": int(frame["StockCode"].nunique()),
+        "items": int(frame["StockCode"].nunique()) - 1,  # products, not POST
         "guest_rows": int(frame["CustomerID"].isna().sum()),
         "cancellation_rows": len(cancels),
+        "postage_rows": len(postage),
         "invoices": int(frame["InvoiceNo"].nunique()),
     }
 

@@ -127,11 +127,13 @@ def test_online_retail_invoices(written: dict[str, dict[str, Any]]) -> None:
     body = rows[1:]
     assert len(body) == result["rows"]
     assert all(re.fullmatch(r"C?\d{6}", r[0]) for r in body)
-    assert all(re.fullmatch(r"\d{5}[A-Z]?", r[1]) for r in body)
+    assert all(re.fullmatch(r"\d{5}[A-Z]?|POST", r[1]) for r in body)
+    assert sum(r[1] == "POST" for r in body) == result["postage_rows"] > 0
+    assert all(r[7] != "United Kingdom" for r in body if r[1] == "POST")
     assert all(re.fullmatch(r"\d{1,2}/\d{1,2}/20(10|11) \d{1,2}:\d\d", r[4]) for r in body)
     assert all(r[6] == "" or re.fullmatch(r"1\d{4}\.0", r[6]) for r in body)
     assert sum(r[6] == "" for r in body) == result["guest_rows"] > 0
-    purchases = sum(not r[0].startswith("C") for r in body)
+    purchases = sum(not r[0].startswith("C") and r[1] != "POST" for r in body)
     assert result["guest_rows"] / purchases == pytest.approx(0.25, abs=0.002)  # as published
     assert any("," in r[2] for r in body) and '",' in path.read_text()
     assert body[0][0] == "536365"
@@ -149,7 +151,7 @@ def test_online_retail_invoices(written: dict[str, dict[str, Any]]) -> None:
         customers=("CustomerID", lambda c: c.fillna(-1).nunique()),
         when=("InvoiceDate", "first"),
     )
-    assert per_invoice["lines"].between(1, 15).all()
+    assert per_invoice["lines"].between(1, 16).all()  # up to 15 products and a postage line
     assert (per_invoice["dates"] == 1).all() and (per_invoice["customers"] == 1).all()
     number = per_invoice.index.str.lstrip("C").astype(int)
     when = pd.to_datetime(per_invoice["when"], format="%m/%d/%Y %H:%M")

@@ -34,6 +34,7 @@ step = 0.5
 [catalog]
 source = "files"
 files = "catalog/products.csv"
+not_products = ["POST"]
 """
 
 CATALOG = "id,title,category,price\nA,Runner,shoes,10\nB,Tote,bags,20\n"
@@ -49,6 +50,8 @@ ROWS = [
     ("u4,A,7,2026-05-02T11:00:00,view,", "rating out of range"),
     ("u5,A,3.25,2026-05-02T12:00:00,view,", "rating not on the scale"),  # steps of 0.5
     ("u6,Z,4,2026-05-02T13:00:00,view,", "unknown item_id"),
+    # listed in [catalog] not_products (ahead of unknown item_id: no catalog lists postage)
+    ("u9,POST,,2026-05-02T15:00:00,purchase,1", "not a product"),
     # an event name ingest does not map: loaded lowercased and trimmed, rejected by dbt
     ("u7,B,4,2026-05-02T14:00:00, Click ,", "unknown event_type"),
     # after the load that wrote it

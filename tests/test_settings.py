@@ -65,6 +65,10 @@ WRONG = {
         {"ingest": {"interactions": {"missing_user": "skip"}}},
         "[ingest.interactions] missing_user: must be one of defect, guest, got 'skip'",
     ),
+    "an empty id among the items that are not products": (
+        {"catalog": {"not_products": ["POST", " "]}},
+        "[catalog] not_products: an empty id; list the item ids as the interaction files write",
+    ),
     "negative returns without a negative weight": (
         {
             "ingest": {"interactions": {"returns": {"action": "negative"}}},

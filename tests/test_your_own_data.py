@@ -141,6 +141,9 @@ def test_layout_specific_values_survive(shop: dict) -> None:
         # invoice is one event: dbt keeps one row per user, item, event type and time)
         assert returns == (len(cancelled.drop_duplicates(["InvoiceNo", "StockCode"])),)
         assert len(cancelled) == written["cancellation_rows"]
+        # postage lines are not products: rejected as such, never an item
+        assert rejected.get("not a product") == written["postage_rows"]
+        assert _one(cfg, "select count(*) from marts.item_features where item_id = 'POST'") == (0,)
     if name == "retailrocket":
         # event names mapped to ours, no ratings (implicit feedback), no catalog
         events = _reasons(cfg, "marts.interactions", "event_type")

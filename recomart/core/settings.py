@@ -189,6 +189,9 @@ class Catalog(_Section):
     column_map: dict[str, str] = Field(default_factory=dict)  # the file's name -> ours
     category_separator: str = ""  # e.g. "|": the category is the first of the listed ones
     unknown_items: str | None = None  # reject | keep; default reject, keep when source = none
+    # item ids of the interaction log that are not products (postage, fees, discounts): their
+    # rows are rejected by dbt as `not a product`, so they are never learnt or recommended
+    not_products: list[str] = Field(default_factory=list)
 
     _source = field_validator("source")(lambda v: _choice(v, CATALOG_SOURCES))
     _format = field_validator("format")(lambda v: _choice(v, CATALOG_FORMATS))
@@ -196,6 +199,14 @@ class Catalog(_Section):
     _column_map = field_validator("column_map")(
         lambda mapping: _mapped_onto(mapping, s.CATALOG_COLUMNS, "catalog columns")
     )
+
+    @field_validator("not_products")
+    @classmethod
+    def _ids(cls, ids: list[str]) -> list[str]:
+        trimmed = [i.strip() for i in ids]  # ids are compared as ingest stores them: trimmed
+        if "" in trimmed:
+            raise ValueError("an empty id; list the item ids as the interaction files write them")
+        return trimmed
 
     @field_validator("unknown_items")
     @classmethod

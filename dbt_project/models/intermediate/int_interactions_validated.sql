@@ -47,6 +47,10 @@ final as (
                 when event_type = 'return'
                     then 'return or cancellation'
             {% endif -%}
+            {% if var('not_products') | length > 0 -%}
+                when item_id in ({{ quoted_list(var('not_products')) }})
+                    then 'not a product'
+            {% endif -%}
             when
                 rating is not null
                 and rating not between {{ var('rating_min') }} and {{ var('rating_max') }}
