@@ -111,11 +111,7 @@ def run_tuning(cfg: config.Config | None = None) -> dict[str, Any]:
     searched = user_sample(test_split.train, tune.max_users, train.seed)
     splits = rolling_folds(searched, settings, tune.folds, min_rating)
     if not splits:
-        raise TooSmallToTune(
-            "the training part is too small to carve a validation split from (on a shop's"
-            " own files `recomart demo` then trains [train] as written; [train.tune] in_demo ="
-            " false skips the search)"
-        )
+        raise TooSmallToTune("the training part is too small to carve a validation split from")
     folds = [Fold(split.train, split.test) for split in splits]
     baseline = statistics.fmean(
         evaluate(PopularityRecommender().fit(f.train), f.train, f.validation, k, min_rating)[metric]

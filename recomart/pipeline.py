@@ -9,6 +9,7 @@ import os
 import time
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
+from functools import partial
 
 from dbt_project import build as transform
 from dlt_pipelines.catalog.helpers import CatalogLoadError
@@ -157,12 +158,20 @@ def train(cfg: config.Config) -> dict:
 
 
 @stage("tuning")
-def tune(cfg: config.Config, apply: bool = False) -> dict:
-    """Model family and hyperparameter search on validation folds inside the training period."""
+def tune(cfg: config.Config, apply: bool = False, or_skip: bool = False) -> dict | None:
+    """Model family and hyperparameter search on validation folds inside the training period.
+    or_skip: None, with a warning, when the data is too small for a validation fold (the demo
+    then trains [train] as written)."""
 
     log = logging.getLogger("tuning")
     log.info("Tuning")
-    result = run_tuning(cfg)
+    try:
+        result = run_tuning(cfg)
+    except TooSmallToTune as exc:
+        if not or_skip:
+            raise
+        log.warning("no model search: %s; training [train] as written", exc)
+        return None
     for family, trial in result["best_by_family"].items():
         log.info("%-8s best validation %s %.4f (+/- %.4f over %d folds)", family,
                  result["metric"], trial["mean"], trial["std"], len(trial["per_fold"]))  # fmt: skip
@@ -186,7 +195,8 @@ def run_all(cfg: config.Config) -> None:
 
     log = logging.getLogger("recomart")
     steps = {"generate": generate, "ingest": ingest, "transform": transform_stage,
-             "quality gate": quality, "tune": tune, "train": train}  # fmt: skip
+             "quality gate": quality, "tune": partial(tune, or_skip=True),
+             "train": train}  # fmt: skip
     if cfg.generator is None:  # the shop's own data: nothing to generate
         del steps["generate"]
     if cfg.generator is not None or not cfg.settings.train.tune.in_demo:
@@ -197,12 +207,8 @@ def run_all(cfg: config.Config) -> None:
         log.info("step %d/%d: %s (%.0f s so far)", number, len(steps), name,
                  time.perf_counter() - started)  # fmt: skip
         t0 = time.perf_counter()
-        try:
-            result = step(cfg)
-        except TooSmallToTune:
-            log.warning("no model search on data this small: training [train] as written")
-            continue
-        if name == "tune":  # train the choice; the config file stays as written
+        result = step(cfg)
+        if name == "tune" and result:  # train the choice; the config file stays as written
             cfg = config.with_train(cfg, **result["best_params"])
             log.info("training the choice; `recomart tune --apply` keeps it in %s",
                      config.config_path())  # fmt: skip

@@ -21,7 +21,7 @@ from models_ml.evaluate import relevant_items
 from models_ml.registry import LOGGED, REFITTED
 from models_ml.split import EvaluationSettings, holdout, last_days
 from models_ml.train import run_training
-from models_ml.tune import run_tuning, user_sample
+from models_ml.tune import TooSmallToTune, run_tuning, user_sample
 from recomart import pipeline
 from recomart.core import config
 from recomart.core.schema import ITEM, RATING, USER
@@ -471,3 +471,16 @@ def test_user_sample_keeps_every_row_of_a_seeded_sample_of_users() -> None:
     assert sample.equals(user_sample(rows, 100, seed=3))
     assert not sample.equals(user_sample(rows, 100, seed=4))
     assert user_sample(rows, None, seed=3) is rows and user_sample(rows, 500, seed=3) is rows
+
+
+def test_the_demo_search_steps_aside_on_data_too_small_for_a_validation_fold(
+    cfg: config.Config,
+) -> None:
+    """A validation window longer than the whole history leaves no fold: `make tune` fails with
+    that reason, the demo's search returns None (and the demo trains [train] as written)."""
+    small = config.with_train(
+        cfg, evaluation={"holdout": "last_days"}, tune={"validation_days": 100_000}
+    )
+    with pytest.raises(TooSmallToTune, match="too small to carve a validation split"):
+        pipeline.tune(small)
+    assert pipeline.tune(small, or_skip=True) is None
