@@ -38,7 +38,7 @@ from models_ml.metrics import (
     rmse,
 )
 from models_ml.rating import PREDICTOR, BiasedBaseline
-from recomart.core.schema import ITEM, RATING, USER
+from recomart.core.schema import EVENT, ITEM, RATING, USER
 
 IS_IMPUTED = "is_rating_imputed"
 
@@ -71,14 +71,28 @@ def _relevant_keys(test: pd.DataFrame, min_rating: float) -> np.ndarray:
     return _pair_keys(test[USER].to_numpy()[keep], test[ITEM].to_numpy()[keep])
 
 
+def excluded_pairs(train: pd.DataFrame, repeatable: Sequence[str] = ()) -> pd.DataFrame:
+    """The train rows whose (user, item) pair may not be recommended again: every row when no
+    event type is repeatable (known items excluded), else the rows of the other event types
+    (returns included: a returned item never comes back) ([train] repeatable_events)."""
+    if not repeatable or EVENT not in train:
+        return train
+    keep = ~train[EVENT].isin(list(repeatable)).to_numpy()
+    return train.loc[keep]
+
+
 def relevant_items(
-    train: pd.DataFrame, test: pd.DataFrame, min_rating: float = 0
+    train: pd.DataFrame, test: pd.DataFrame, min_rating: float = 0, repeatable: Sequence[str] = ()
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Warm users: sorted ids of the evaluated users and, per user, their relevant item ids
-    (not in the user's train items). Whole arrays: pairs as int64 keys, np.isin."""
+    """Warm users: sorted ids of the evaluated users and, per user, their relevant item ids:
+    not in the user's train items, or, when event types are repeatable, not among the train
+    items excluded_pairs keeps out. Whole arrays: pairs as int64 keys, np.isin."""
     keys = _relevant_keys(test, min_rating)
     train_users = train[USER].to_numpy(dtype=np.int64)
-    seen = _pair_keys(train_users, train[ITEM].to_numpy(dtype=np.int64))
+    excluded = excluded_pairs(train, repeatable)
+    seen = _pair_keys(
+        excluded[USER].to_numpy(dtype=np.int64), excluded[ITEM].to_numpy(dtype=np.int64)
+    )
     warm = np.isin(keys >> 32, unique_sorted(train_users)) & ~np.isin(keys, seen)
     return _group(keys[warm])
 
@@ -187,15 +201,18 @@ def evaluate_many(
     max_k: int | None = None,
     max_users: int | None = None,
     seed: int = 0,
+    repeatable: Sequence[str] = (),
 ) -> dict[str, Scores]:
     """Warm-user Scores of every recommender on the same users, one top-N call each (metrics
     beyond accuracy included: novelty and popularity bias against the train rows).
 
-    Recommendations exclude the items each user had in train. More warm users than max_users:
-    a random sample of max_users of them (seeded: the same train and test give the same users).
-    ValueError when no user of the test period has a relevant item.
+    Recommendations exclude the items each user had in train, or with repeatable event types
+    ([train] repeatable_events) those excluded_pairs keeps out: the recommenders must follow
+    the same policy (their recommend_batch(exclude_known=True)). More warm users than
+    max_users: a random sample of max_users of them (seeded: the same train and test give the
+    same users). ValueError when no user of the test period has a relevant item.
     """
-    user_ids, relevant = relevant_items(train, test, min_rating)
+    user_ids, relevant = relevant_items(train, test, min_rating, repeatable)
     if len(user_ids) == 0:
         raise ValueError("no user of the test period has a relevant item: nothing to evaluate")
     if max_users is not None and len(user_ids) > max_users:
@@ -215,12 +232,17 @@ def evaluate(
     k: int,
     min_rating: float = 0,
     n_catalog_items: int | None = None,
+    repeatable: Sequence[str] = (),
 ) -> dict[str, float]:
     """Warm-user metrics at k: precision, recall, ndcg, map, hit_rate (and catalog coverage).
 
-    Keys: <metric>_at_<k>, n_users. Recommendations exclude the items each user had in train.
+    Keys: <metric>_at_<k>, n_users. Recommendations exclude the items each user had in train
+    (or, with repeatable event types, what evaluate_many says).
     """
-    scores = evaluate_many({"model": recommender}, train, test, k, min_rating, n_catalog_items)
+    scores = evaluate_many(
+        {"model": recommender}, train, test, k, min_rating, n_catalog_items,
+        repeatable=repeatable,
+    )  # fmt: skip
     return scores["model"].metrics
 
 

@@ -14,6 +14,9 @@ CSV_BASIC = (CSV_USER, CSV_ITEM, CSV_RATING, CSV_TIMESTAMP, CSV_EVENT)  # the ge
 CSV_REQUIRED = (CSV_USER, CSV_ITEM, CSV_TIMESTAMP)
 CSV_OPTIONAL = (CSV_RATING, CSV_EVENT, CSV_QUANTITY, CSV_UNIT_PRICE, CSV_VALUE, CSV_TRANSACTION)
 CSV_COLUMNS = (CSV_USER, CSV_ITEM, CSV_RATING, CSV_TIMESTAMP, *CSV_OPTIONAL[1:])
+# read from a file, never stored: added to the timestamp ([ingest.interactions] time_offset_unit)
+CSV_TIME_OFFSET = "time_offset"
+CSV_INPUT_COLUMNS = (*CSV_COLUMNS, CSV_TIME_OFFSET)  # what a file's column may be mapped onto
 ID_MAX_LENGTH = 256  # longer user or item ids are quarantined (and refused by the API)
 
 # Our event types. A shop's own names map onto them ([ingest.interactions] event_map); a return or

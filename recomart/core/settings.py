@@ -24,6 +24,9 @@ CATALOG_SOURCES = ("api", "files", "none")
 CATALOG_FORMATS = ("auto", "csv", "json", "parquet")
 UNKNOWN_ITEM_POLICIES = ("reject", "keep")
 WEIGHT_BY = ("events", "quantity", "value")
+TRANSACTION_LINES = ("sum", "latest")
+TIME_OFFSET_UNITS = ("s", "ms")
+MAX_DELIMITER_BYTES = 4  # DuckDB's read_csv takes delimiters of 1 to 4 bytes
 
 
 class ConfigError(ValueError):
@@ -61,10 +64,20 @@ class Returns(_Section):
 class InteractionsFormat(_Section):
     """[ingest.interactions]: how the shop's interaction files are laid out."""
 
-    delimiter: str = ","
+    delimiter: str = ","  # one to four bytes: ",", "\t", ";", "::" (MovieLens 1M)
     header: bool = True
     columns: list[str] = Field(default_factory=list)  # the file's columns, for header-less files
     column_map: dict[str, str] = Field(default_factory=dict)  # the file's name -> ours
+    # the file's columns left unread, even when named like one of ours (a session log's mostly
+    # empty `user_id` when the session is the user: `session_id = "user_id"` in column_map)
+    ignore_columns: list[str] = Field(default_factory=list)
+    # a column mapped to `time_offset` is added to the timestamp, in this unit (Diginetica: a
+    # date plus the milliseconds since the session began)
+    time_offset_unit: str = "ms"
+    # lines of one transaction (same transaction_id, user, item, event and time, in one delivery:
+    # an invoice that lists a product on several lines): "sum" = one event, quantities and values
+    # added; "latest" = the last line wins, the others are superseded
+    transaction_lines: str = "sum"
     timestamp_format: str | list[str] = AUTO  # auto | epoch_s | epoch_ms | strptime format(s)
     timezone: str = "UTC"  # the zone of timestamps written without an offset
     event_map: dict[str, str] = Field(default_factory=dict)  # the file's event name -> ours
@@ -79,16 +92,24 @@ class InteractionsFormat(_Section):
 
     _default_event = field_validator("default_event")(lambda v: _choice(v, s.EVENT_TYPES))
     _missing_user = field_validator("missing_user")(lambda v: _choice(v, MISSING_USER_RULES))
+    _offset_unit = field_validator("time_offset_unit")(lambda v: _choice(v, TIME_OFFSET_UNITS))
+    _transaction_lines = field_validator("transaction_lines")(
+        lambda v: _choice(v, TRANSACTION_LINES)
+    )
 
     @field_validator("delimiter")
     @classmethod
-    def _one_character(cls, value: str) -> str:
-        if len(value) != 1:
-            raise ValueError(f'must be one character (a tab is "\\t"), got {value!r}')
+    def _delimiter(cls, value: str) -> str:
+        size = len(value.encode())
+        if not 1 <= size <= MAX_DELIMITER_BYTES or "\n" in value or "\r" in value or '"' in value:
+            raise ValueError(
+                f"must be 1 to {MAX_DELIMITER_BYTES} bytes and hold no line break or quote"
+                f' (a tab is "\\t", MovieLens 1M\'s is "::"), got {value!r}'
+            )
         return value
 
     _column_map = field_validator("column_map")(
-        lambda mapping: _mapped_onto(mapping, s.CSV_COLUMNS, "our columns")
+        lambda mapping: _mapped_onto(mapping, s.CSV_INPUT_COLUMNS, "our columns")
     )
 
     @field_validator("parse_memory_limit")
@@ -138,7 +159,8 @@ class InteractionsFormat(_Section):
         if not self.header:
             if not self.columns:
                 raise ValueError("header = false needs columns = [...]: the file's columns")
-            ours = [self.column_map.get(c, c) for c in self.columns]
+            read = [c for c in self.columns if c not in self.ignore_columns]
+            ours = [self.column_map.get(c, c) for c in read]
             missing = [c for c in s.CSV_REQUIRED if c not in ours]
             if missing:
                 raise ValueError(
@@ -277,6 +299,19 @@ class Tune(_Section):
     # `recomart demo` on a shop's own files (no generator) chooses the family and parameters
     # first and trains the choice (not written to the file); false trains [train] as written
     in_demo: bool = True
+    # wall-clock seconds the search may take; a candidate whose estimated cost does not fit in
+    # what is left is skipped and named in the report
+    budget_s: float = Field(120.0, gt=0)
+    # the blend of the repeat score searched on top of the best candidate, when
+    # [train] repeatable_events allows repeats ([train] repeat_weight)
+    repeat_weights: list[float] = Field(default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8])
+
+    @field_validator("repeat_weights")
+    @classmethod
+    def _blend_weights(cls, weights: list[float]) -> list[float]:
+        if not weights or any(not 0 <= w <= 1 for w in weights):
+            raise ValueError(f"give one or more weights between 0 and 1, got {weights}")
+        return weights
 
     @field_validator("space", mode="before")
     @classmethod
@@ -371,6 +406,16 @@ class Train(_Section):
     knn_similarity: Literal["cosine", "bm25"] = "cosine"
     knn_neighbours: int = Field(100, ge=1)
     hybrid_weight: float = Field(0.3, ge=0, le=1)
+    # repeat behaviour: the event types whose items may be recommended to the same user again
+    # (re-views, "buy it again", replenishment); an item the user had with any other event type
+    # (or returned) is never recommended to them again, in training, evaluation, batch and API
+    repeatable_events: list[str] = Field(default_factory=list)
+    # the repeat score of a known item: the user's own events on it, each weighing its event
+    # weight x 0.5 ** (age_days / repeat_half_life_days), age from the user's newest event
+    repeat_half_life_days: float = Field(30.0, gt=0)
+    # the model's blend: (1 - w) x learned score + w x repeat score, each scaled (models_ml);
+    # 0: the learned scores alone. `recomart tune` chooses it on validation
+    repeat_weight: float = Field(0.0, ge=0, le=1)
     min_relevant_rating: float = 0.0
     refit_on_all_data: bool = True
     plot_max_k: int = Field(20, ge=1)
@@ -407,6 +452,17 @@ class Train(_Section):
                     f" setting (searchable: {', '.join(searchable)})"
                 )
         return self
+
+    @field_validator("repeatable_events")
+    @classmethod
+    def _repeatable(cls, events: list[str]) -> list[str]:
+        for event in events:
+            if event not in s.EVENT_TYPES:
+                raise ValueError(
+                    f"{event!r} is not an event type that can repeat; ours are"
+                    f" {', '.join(s.EVENT_TYPES)} (a returned item is never recommended again)"
+                )
+        return list(dict.fromkeys(events))
 
     @field_validator("event_weights")
     @classmethod
