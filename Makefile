@@ -57,10 +57,10 @@ train: $(STAMP) ## train the [train] family (ALS by default) from the marts, gat
 tune: $(STAMP) ## choose model family + parameters on validation folds -> reports/tuning.json
 	$(RECOMART) tune
 
-MOVIELENS ?= ../shared/data/movielens-100k/u.data
-ML100K_DIR ?= $(dir $(MOVIELENS))
-bench-own-data: $(STAMP) ## every examples/ config, unchanged, on MovieLens 100K in its layout -> reports/
-	$(BIN)/python -m recomart.bench.own_data --movielens $(ML100K_DIR)
+SHARED_DATA ?= ../shared/data
+MOVIELENS ?= $(SHARED_DATA)/movielens-100k/u.data
+bench-own-data: $(STAMP) ## every examples/ config, unchanged, on the real files of ../shared/data -> reports/
+	$(BIN)/python -m recomart.bench.own_data --data $(SHARED_DATA)
 
 bench-movielens: $(STAMP) ## every model family on MovieLens 100K (Microsoft Recommenders protocol) -> reports/
 	$(RECOMART) bench-movielens --path $(MOVIELENS)

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from recomart.core import config
+from recomart.core import schema as s
 from recomart.core.warehouse import mart_rows, prepare_candidate, with_warehouse
 
 log = logging.getLogger("transformation")
@@ -47,6 +48,7 @@ def dbt_variables(cfg: config.Config) -> dict:
         "rating_step": settings.ratings.step,
         "event_types": settings.accepted_events,
         "default_event_type": settings.ingest.interactions.default_event,
+        "transaction_lines": settings.ingest.interactions.transaction_lines,
         "returns": settings.ingest.interactions.returns.action,
         "catalog_source": settings.catalog.source,
         "unknown_items": settings.catalog.unknown_item_policy,
@@ -89,19 +91,106 @@ def run(cfg: config.Config) -> None:
     candidate = prepare_candidate(cfg)
     log.info("dbt build")
     build(with_warehouse(cfg, candidate))
-    write_summary(candidate, cfg.paths.reports / SUMMARY_FILE)
+    transaction_lines = cfg.settings.ingest.interactions.transaction_lines
+    write_summary(candidate, cfg.paths.reports / SUMMARY_FILE, transaction_lines)
 
 
-SUMMARY_FILE = "transform.json"  # what dbt built: rows per mart (DVC's transform stage output)
+SUMMARY_FILE = "transform.json"  # what dbt built (DVC's transform stage output)
+COMBINED_REASON = "combined into one transaction line"  # int_interactions_validated's reason
+INTERACTIONS = f"{s.MARTS_SCHEMA}.{s.INTERACTIONS_MART}"
+REJECTED = f"{s.MARTS_SCHEMA}.{s.REJECTED_MART}"
 
 
-def write_summary(candidate: Path, path: Path) -> dict[str, int]:
-    """{mart: rows} of the candidate's marts schema, written to path and returned."""
+def write_summary(candidate: Path, path: Path, transaction_lines: str = "sum") -> dict:
+    """What dbt built in `candidate`, written to path as JSON and returned: {"marts": {mart: rows},
+    "combined_lines": {"rule": transaction_lines, **combined_lines()}, "repeats":
+    repeat_behaviour()}."""
     with duckdb.connect(str(candidate), read_only=True) as con:
-        rows = mart_rows(con)
+        summary = {
+            "marts": mart_rows(con),
+            "combined_lines": {"rule": transaction_lines, **combined_lines(con)},
+            "repeats": repeat_behaviour(con),
+        }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"marts": rows}, indent=2) + "\n")
-    return rows
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def combined_lines(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """The lines of one transaction that dbt combined into one event ([ingest.interactions]
+    transaction_lines = "sum"), from the marts of `con`: {"lines": every line that took part, the
+    kept ones included, "events": the events they made}. 3 lines of one invoice listing a product
+    make 1 event: 2 rows rejected as combined, pointing at the 1 kept."""
+    combined, events = con.execute(
+        f"select count(*), count(distinct combined_into_interaction_key) from {REJECTED}"
+        " where rejection_reason = ?",
+        [COMBINED_REASON],
+    ).fetchone()
+    return {"lines": combined + events, "events": events}
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def repeat_behaviour(con: duckdb.DuckDBPyConnection) -> dict:
+    """The data's repeat behaviour, aggregated in SQL over marts.interactions.is_repeat (dbt's flag:
+    a clean interaction with the item strictly before). Returns {"by_event_type": {event type:
+    {"events", "repeats", "share"}}, "users", "users_last_event_repeat", "last_event_repeat_share"
+    (users with at least 2 clean events; the last event is every event at the user's latest
+    event_at, a repeat when any of them is), "purchases", "purchases_after_view",
+    "purchase_after_view_share" (a clean view of the same item strictly before the purchase)}.
+    Shares are fractions rounded to 4 decimals, None without a denominator."""
+    by_type = con.execute(
+        f"select event_type, count(*), count(*) filter (where is_repeat) from {INTERACTIONS}"
+        " group by event_type order by event_type"
+    ).fetchall()
+    users, users_repeat = con.execute(
+        f"""
+        with user_events as (
+            select
+                user_id,
+                is_repeat,
+                event_at = max(event_at) over (partition by user_id) as is_last,
+                count(*) over (partition by user_id) as user_events
+            from {INTERACTIONS}
+        ),
+        last_events as (
+            select user_id, bool_or(is_repeat) as is_repeat
+            from user_events
+            where is_last and user_events >= 2
+            group by user_id
+        )
+        select count(*), count(*) filter (where is_repeat) from last_events
+        """
+    ).fetchone()
+    purchases, after_view = con.execute(
+        f"""
+        with first_views as (
+            select user_id, item_id, min(event_at) as first_view_at
+            from {INTERACTIONS}
+            where event_type = $view
+            group by user_id, item_id
+        )
+        select count(*), count(*) filter (where first_views.first_view_at < purchases.event_at)
+        from {INTERACTIONS} as purchases
+        left join first_views
+            on purchases.user_id = first_views.user_id and purchases.item_id = first_views.item_id
+        where purchases.event_type = $purchase
+        """,
+        {"view": s.VIEW, "purchase": s.PURCHASE},
+    ).fetchone()
+    return {
+        "by_event_type": {
+            event: {"events": n, "repeats": r, "share": _share(r, n)} for event, n, r in by_type
+        },
+        "users": users,
+        "users_last_event_repeat": users_repeat,
+        "last_event_repeat_share": _share(users_repeat, users),
+        "purchases": purchases,
+        "purchases_after_view": after_view,
+        "purchase_after_view_share": _share(after_view, purchases),
+    }
 
 
 BUILD = ["build", "--exclude-resource-type", "unit_test"]  # what the pipeline runs

@@ -43,8 +43,9 @@ def recommendations_tables(
     recommended: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, pa.Table]:
     """Arrow tables for one insert: `recs` (user_code, rank, item_code, score: top-k of every
-    user the model knows, known items excluded, no padding), `users` and `items` (code, name:
-    the shop ids) and `attributes` (item_id and title, category, price where items has them).
+    user the model knows, what [train] repeatable_events excludes left out, no padding),
+    `users` and `items` (code, name: the shop ids) and `attributes` (item_id and title,
+    category, price where items has them).
     recommended: model.recommend_batch(model.user_ids, k) when the caller has it already."""
     codes = model.user_ids
     item_codes, scores = recommended or model.recommend_batch(codes, k, exclude_known=True)

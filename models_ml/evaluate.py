@@ -2,8 +2,11 @@
 users apart.
 
 - Warm users: present in train with at least one relevant test item. Their relevant items:
-  test items they did not have in train, with a rating >= min_rating. Recommendations exclude
-  their train items. This is the headline (the "model" / "popularity" / "recent_popularity" rows).
+  test items with a rating >= min_rating that the repeat policy lets be recommended to them
+  ([train] repeatable_events, models_ml.matrix.excluded_pairs): by default items they did not
+  have in train; with repeatable event types also the items they had only with those types.
+  Recommendations exclude the same pairs. This is the headline (the "model" / "popularity" /
+  "recent_popularity" / "repeat" rows).
 - Cold users: absent from train, with at least one test item (rating >= min_rating); every
   test item is relevant. Scored separately: what a new visitor gets (recent popularity for the
   model).
@@ -25,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from models_ml.arrays import unique_sorted
-from models_ml.matrix import without_returns
+from models_ml.matrix import excluded_pairs, pair_keys, without_returns
 from models_ml.metrics import (
     catalog_coverage_at_k,
     hits_at_k,
@@ -38,7 +41,7 @@ from models_ml.metrics import (
     rmse,
 )
 from models_ml.rating import PREDICTOR, BiasedBaseline
-from recomart.core.schema import EVENT, ITEM, RATING, USER
+from recomart.core.schema import ITEM, RATING, USER
 
 IS_IMPUTED = "is_rating_imputed"
 
@@ -47,11 +50,6 @@ class Recommender(Protocol):
     def recommend_batch(
         self, user_ids: Sequence[int] | np.ndarray, k: int, exclude_known: bool = True
     ) -> tuple[np.ndarray, np.ndarray]: ...
-
-
-def _pair_keys(users: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """One int64 per (user code, item code): codes are below 2^31."""
-    return (users.astype(np.int64) << 32) | items.astype(np.int64)
 
 
 def _group(keys: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -68,29 +66,22 @@ def _relevant_keys(test: pd.DataFrame, min_rating: float) -> np.ndarray:
     test = without_returns(test)
     ratings = test[RATING]
     keep = (ratings.isna() | (ratings >= min_rating)).to_numpy()
-    return _pair_keys(test[USER].to_numpy()[keep], test[ITEM].to_numpy()[keep])
-
-
-def excluded_pairs(train: pd.DataFrame, repeatable: Sequence[str] = ()) -> pd.DataFrame:
-    """The train rows whose (user, item) pair may not be recommended again: every row when no
-    event type is repeatable (known items excluded), else the rows of the other event types
-    (returns included: a returned item never comes back) ([train] repeatable_events)."""
-    if not repeatable or EVENT not in train:
-        return train
-    keep = ~train[EVENT].isin(list(repeatable)).to_numpy()
-    return train.loc[keep]
+    return pair_keys(test[USER].to_numpy()[keep], test[ITEM].to_numpy()[keep])
 
 
 def relevant_items(
     train: pd.DataFrame, test: pd.DataFrame, min_rating: float = 0, repeatable: Sequence[str] = ()
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Warm users: sorted ids of the evaluated users and, per user, their relevant item ids:
-    not in the user's train items, or, when event types are repeatable, not among the train
-    items excluded_pairs keeps out. Whole arrays: pairs as int64 keys, np.isin."""
+    test items the repeat policy lets the user be recommended (models_ml.matrix.excluded_pairs
+    of the train rows with `repeatable`, [train] repeatable_events): with none repeatable, only
+    items new to the user; with views repeatable, a re-viewed item too, unless the user also
+    bought or returned it in train (purchases not repeatable). Whole arrays: pairs as int64
+    keys, np.isin."""
     keys = _relevant_keys(test, min_rating)
     train_users = train[USER].to_numpy(dtype=np.int64)
     excluded = excluded_pairs(train, repeatable)
-    seen = _pair_keys(
+    seen = pair_keys(
         excluded[USER].to_numpy(dtype=np.int64), excluded[ITEM].to_numpy(dtype=np.int64)
     )
     warm = np.isin(keys >> 32, unique_sorted(train_users)) & ~np.isin(keys, seen)
@@ -254,7 +245,8 @@ def evaluate_cold(
     min_rating: float = 0,
     n_catalog_items: int | None = None,
 ) -> dict[str, float] | None:
-    """Cold-user metrics at k, or None when the test period has no new user."""
+    """Cold-user metrics at k, or None when the test period has no new user. Cold users have
+    no train items, so the repeat policy changes nothing here: every test item is relevant."""
     user_ids, relevant = cold_relevant_items(train, test, min_rating)
     if len(user_ids) == 0:
         return None

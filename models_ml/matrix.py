@@ -15,12 +15,16 @@ A return has a negative event weight: a cell whose sum is negative is negative f
 returned) is as if unobserved. Scheme "linear": confidence = alpha * summed weight. Scheme
 "bm25": the positive cells get alpha * BM25(summed weight) (implicit's bm25_weight with k1 and
 b: frequent items and heavy users weigh less), the negative ones alpha * summed weight.
+
+The repeat policy ([train] repeatable_events) lives here too, the lowest place every
+recommender and the evaluation share: excluded_pairs (which known items are never recommended
+to a user again) and repeat_scores (how strongly a known item that may come back does).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -147,11 +151,18 @@ def interaction_weights(
         amounts = np.abs(interactions[amount_column].to_numpy(dtype=np.float64, na_value=np.nan))
         weights = weights * np.where(np.isnan(amounts), 1.0, np.log2(1.0 + amounts))
     if recency_half_life_days > 0:
-        times = interactions[TIME]
-        newest = times.groupby(interactions[USER].to_numpy(), sort=False).transform("max")
-        age_days = (newest - times).dt.total_seconds().to_numpy(dtype=np.float64) / 86_400
-        weights = weights * np.power(0.5, age_days / recency_half_life_days)
+        weights = weights * np.power(0.5, age_days(interactions) / recency_half_life_days)
     return weights
+
+
+def age_days(interactions: pd.DataFrame) -> np.ndarray:
+    """Per row: days from the row's event_at back from its user's newest event_at (float64, >= 0);
+    zeros without an event_at column."""
+    if TIME not in interactions:
+        return np.zeros(len(interactions))
+    times = interactions[TIME]
+    newest = times.groupby(interactions[USER].to_numpy(), sort=False).transform("max")
+    return (newest - times).dt.total_seconds().to_numpy(dtype=np.float64) / 86_400
 
 
 def confidence_matrix(
@@ -219,6 +230,94 @@ def without_returns(interactions: pd.DataFrame) -> pd.DataFrame:
         return interactions
     keep = (interactions[EVENT] != RETURN_EVENT).to_numpy()
     return interactions if keep.all() else interactions.loc[keep]
+
+
+def pair_keys(users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """One int64 per (user code, item code): codes are below 2^31."""
+    return (np.asarray(users).astype(np.int64) << 32) | np.asarray(items).astype(np.int64)
+
+
+def _events(interactions: pd.DataFrame) -> pd.Series:
+    """The rows' event types; DEFAULT_EVENT (a view) for a frame without the column."""
+    if EVENT in interactions:
+        return interactions[EVENT]
+    return pd.Series(DEFAULT_EVENT, index=interactions.index)
+
+
+def excluded_pairs(interactions: pd.DataFrame, repeatable: Sequence[str] = ()) -> pd.DataFrame:
+    """The rows whose (user, item) pair may never be recommended to that user again, the repeat
+    policy of [train] repeatable_events: a pair is excluded when any of its rows is here.
+
+    No repeatable event type (the default): every row, every known pair is excluded. Else the
+    rows of the other event types, returns always included (a returned item never comes back).
+    A frame without event_type holds views (DEFAULT_EVENT), as in interaction_weights. The one
+    rule that recommenders (their exclude_known) and evaluation (relevant items) both use.
+    """
+    allowed = [event for event in repeatable if event != RETURN_EVENT]
+    if not allowed:
+        return interactions
+    keep = ~_events(interactions).isin(allowed).to_numpy()
+    return interactions if keep.all() else interactions.loc[keep]
+
+
+def repeat_scores(
+    interactions: pd.DataFrame,
+    repeatable: Sequence[str],
+    event_weights: Mapping[str, float],
+    half_life_days: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(user ids, item ids, repeat scores) of the pairs that are not excluded (excluded_pairs),
+    sorted by (user, item), only positive sums; empty arrays when nothing is repeatable.
+
+        repeat(u, j) = sum over u's rows on j of event_weights[event] * 0.5 ** (age_days / h)
+
+    with h = half_life_days ([train] repeat_half_life_days) and age_days counted back from the
+    user's newest row of any kind (age_days, the recency convention); no event_at: age 0.
+    Ratings and amounts do not enter: what the user did, how often, how lately.
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    allowed = [event for event in repeatable if event != RETURN_EVENT]
+    if not allowed or interactions.empty:
+        return empty, empty, np.zeros(0)
+    if half_life_days <= 0:
+        raise ValueError(f"repeat_half_life_days must be positive, got {half_life_days}")
+    events = _events(interactions)
+    keys = pair_keys(
+        interactions[USER].to_numpy(dtype=np.int64), interactions[ITEM].to_numpy(dtype=np.int64)
+    )
+    repeatable_row = events.isin(allowed).to_numpy()
+    keep = repeatable_row & ~np.isin(keys, keys[~repeatable_row])
+    per_event = events[keep].map(dict(event_weights)).to_numpy(dtype=np.float64)
+    if np.isnan(per_event).any():
+        unknown = sorted(set(events[keep][np.isnan(per_event)].astype(str)))
+        raise ValueError(f"no event weight for event types {unknown}")
+    weights = per_event * np.power(0.5, age_days(interactions)[keep] / half_life_days)
+    pairs, inverse = np.unique(keys[keep], return_inverse=True)
+    sums = np.bincount(inverse, weights=weights, minlength=len(pairs))
+    positive = sums > 0
+    pairs = pairs[positive]
+    return pairs >> 32, pairs & 0xFFFFFFFF, sums[positive]
+
+
+def pair_matrix(
+    users: np.ndarray,
+    items: np.ndarray,
+    values: np.ndarray | None,
+    user_map: IdMap,
+    item_map: IdMap,
+) -> csr_matrix:
+    """Users x items CSR (the maps' index order) of the given pairs: values summed per pair
+    (float64), or True per pair (bool) when values is None; ids not in the maps are left out."""
+    rows = user_map.index(np.asarray(users, dtype=np.int64))
+    cols = item_map.index(np.asarray(items, dtype=np.int64))
+    known = (rows != UNKNOWN) & (cols != UNKNOWN)
+    if values is None:
+        data = np.ones(int(known.sum()), dtype=bool)
+    else:
+        data = np.asarray(values, dtype=np.float64)[known]
+    matrix = csr_matrix((data, (rows[known], cols[known])), shape=(len(user_map), len(item_map)))
+    matrix.sum_duplicates()  # bool: a pair's rows OR-ed; float: summed
+    return matrix
 
 
 def matrix_hash(matrix: csr_matrix, row_ids: np.ndarray, col_ids: np.ndarray) -> str:

@@ -5,6 +5,9 @@ A model package is one directory:
     model.npz        the family's Scorer (models_ml.families): factors, item-item weights
     user_items.npz   the training confidence matrix (users x items, CSR)
     ids.npz          id maps, vocabularies (the shop's ids), cold-start arrays
+    repeats.npz      the repeat policy's users x items CSRs: excluded pairs (structure only)
+                     and repeat scores ([train] repeatable_events; absent before format 5:
+                     every stored cell of user_items excluded, nothing repeats)
     params.json      {"format_version", "params" (the constructor arguments, family included),
                      "implicit_version"}
     items.parquet    item_id (the shop's id), title, category, price: what serving shows
@@ -34,17 +37,19 @@ from models_ml.families import Scorer
 from models_ml.recommender import MatrixFactorizationRecommender, RecommenderState
 from recomart.core.schema import ITEM
 
-FORMAT_VERSION = 4  # 3: shop id vocabularies (string ids); 4: model families (model.npz)
-READABLE = (3, 4)  # 3: an ALS model in implicit's als.npz, read as family "als"
+FORMAT_VERSION = 5  # 3: shop id vocabularies (string ids); 4: model families (model.npz);
+# 5: the repeat policy (repeats.npz)
+READABLE = (3, 4, 5)  # 3: an ALS model in implicit's als.npz, read as family "als"
 MODEL_DIR = "als"  # the champion's local copy: <paths.models>/als
 MODEL_FILE = "model.npz"
 ALS_FILE_V3 = "als.npz"
 USER_ITEMS_FILE = "user_items.npz"
 IDS_FILE = "ids.npz"
+REPEATS_FILE = "repeats.npz"
 PARAMS_FILE = "params.json"
 ITEMS_FILE = "items.parquet"
 RUN_FILE = "training.json"
-FILES = (MODEL_FILE, USER_ITEMS_FILE, IDS_FILE, PARAMS_FILE, ITEMS_FILE, RUN_FILE)
+FILES = (MODEL_FILE, USER_ITEMS_FILE, IDS_FILE, REPEATS_FILE, PARAMS_FILE, ITEMS_FILE, RUN_FILE)
 RUN_ARTIFACTS = "model"  # the MLflow run's artifact folder holding the package
 PYFUNC_ARTIFACT = "recommender"  # the pyfunc model's artifact holding the package
 CANDIDATE_DIR = f".{MODEL_DIR}.candidate"
@@ -53,13 +58,15 @@ OLD_DIR = f".{MODEL_DIR}.old"
 
 # ------------------------------------------------------------------------------ the recommender
 def save_recommender(model: MatrixFactorizationRecommender, directory: str | Path) -> Path:
-    """Write the recommender's files (factors, matrix, ids, params) into directory; return it."""
+    """Write the recommender's files (factors, matrix, ids, repeat policy, params) into
+    directory; return it."""
     state = model.state()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     save_scorer(state.scorer, directory / MODEL_FILE)
     save_npz(directory / USER_ITEMS_FILE, state.user_items)
     np.savez(directory / IDS_FILE, **state.arrays)
+    save_repeats(state.excluded, state.repeats, directory / REPEATS_FILE)
     meta = {
         "format_version": FORMAT_VERSION,
         "params": state.params,
@@ -126,16 +133,51 @@ def load_scorer(directory: Path, params: dict[str, Any]) -> Scorer:
         )
 
 
+def save_repeats(excluded: csr_matrix, repeats: csr_matrix, path: Path) -> None:
+    """One .npz: the excluded pairs' CSR structure (their values are all True) and the repeat
+    scores' CSR parts, both users x items."""
+    excluded, repeats = csr_matrix(excluded), csr_matrix(repeats)
+    np.savez(
+        path,
+        shape=np.array(excluded.shape),
+        excluded_indptr=excluded.indptr,
+        excluded_indices=excluded.indices,
+        repeat_indptr=repeats.indptr,
+        repeat_indices=repeats.indices,
+        repeat_data=repeats.data,
+    )
+
+
+def load_repeats(path: Path) -> tuple[csr_matrix | None, csr_matrix | None]:
+    """(excluded, repeats) as save_repeats wrote them; (None, None) for a package without the
+    file (saved before format 5: the recommender then excludes what it excluded then)."""
+    if not path.is_file():
+        return None, None
+    with np.load(path, allow_pickle=False) as saved:
+        shape = tuple(saved["shape"])
+        indices = saved["excluded_indices"]
+        excluded = csr_matrix(
+            (np.ones(len(indices), dtype=bool), indices, saved["excluded_indptr"]), shape=shape
+        )
+        repeats = csr_matrix(
+            (saved["repeat_data"], saved["repeat_indices"], saved["repeat_indptr"]), shape=shape
+        )
+    return excluded, repeats
+
+
 def load_recommender(directory: str | Path) -> MatrixFactorizationRecommender:
-    """The recommender save_recommender wrote (formats READABLE; older ones: retrain)."""
+    """The recommender save_recommender wrote (formats READABLE; older ones: retrain). A
+    package without repeat settings (format 3 or 4) loads with the defaults: nothing
+    repeatable, every item the user had excluded, repeat_weight 0."""
     directory = Path(directory)
     params = read_params(directory)
     scorer = load_scorer(directory, params)
     with np.load(directory / IDS_FILE, allow_pickle=False) as ids:
         arrays = {name: ids[name] for name in ids.files}
     user_items = csr_matrix(load_npz(directory / USER_ITEMS_FILE))
+    excluded, repeats = load_repeats(directory / REPEATS_FILE)
     return MatrixFactorizationRecommender.from_state(
-        RecommenderState(scorer, user_items, arrays, params)
+        RecommenderState(scorer, user_items, arrays, params, excluded, repeats)
     )
 
 

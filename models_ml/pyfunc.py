@@ -38,7 +38,7 @@ REQUIREMENTS = ("implicit", "numpy", "scipy", "pandas", "threadpoolctl")
 
 def signature(k: int) -> ModelSignature:
     """Input: user_id (string). Output: user_id (string), rank, item_id (string), score.
-    Params: k, exclude_known."""
+    Params: k, exclude_known (true: leave out what [train] repeatable_events excludes)."""
     return ModelSignature(
         inputs=Schema([ColSpec("string", USER)]),
         outputs=Schema(

@@ -24,10 +24,28 @@ training items; catalog items without interactions get factors imputed from cata
 (category, price band), and for the item-item families the rows and columns of W the same way.
 Lists shorter than k are padded with item code -1 (shop id None) and
 score -inf.
+
+Repeat behaviour ([train] repeatable_events, repeat_half_life_days, repeat_weight; the rule in
+models_ml.matrix): exclude_known leaves out the excluded pairs (an item the user had with an
+event type that is not repeatable, or returned; with none repeatable, every item the user had).
+With repeat_weight w > 0 a known user's list ranks by the blend
+
+    blend(u, j) = (1 - w) * s(u, j) / |s_u| + w * r(u, j) / r_u
+
+where s is the path's score (the family's on "als", the cold-start blend on "blend"), s_u the
+user's best s among the items the list may hold (1 when it is 0), r(u, j) the repeat score of a
+pair that is not excluded (models_ml.matrix.repeat_scores; 0 for other items) and r_u the
+user's best repeat score (the term is 0 for a user without repeat items). Both parts are
+scale-free: the same w means the same mix for every family. As the repeat term is >= 0 and the
+first term increases with s, the blend's top k lies within s's top k plus the user's repeat
+items: the factor families (ALS, BPR) rank only those candidates; the item-item families and
+the blend path, which score every item anyway, blend in the dense chunk. The listed scores are
+the blend's. w = 0: the family's scores as they are.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +56,7 @@ from scipy.sparse import csr_matrix, issparse
 from threadpoolctl import threadpool_limits
 
 from models_ml import coldstart, families
+from models_ml.arrays import unique_sorted
 from models_ml.families import Scorer
 from models_ml.ids import Vocabulary
 from models_ml.matrix import (
@@ -48,6 +67,10 @@ from models_ml.matrix import (
     Weighting,
     confidence_matrix,
     default_event_weights,
+    excluded_pairs,
+    pair_keys,
+    pair_matrix,
+    repeat_scores,
 )
 from models_ml.ranking import (
     PAD_ITEM,
@@ -58,7 +81,7 @@ from models_ml.ranking import (
     top_k_dense,
     top_k_of,
 )
-from recomart.core.schema import CATEGORY, ITEM, PRICE, TIME
+from recomart.core.schema import CATEGORY, EVENT_TYPES, ITEM, PRICE, TIME, USER
 from recomart.core.settings import Train
 
 COLD = DEFAULTS.cold_start
@@ -68,20 +91,25 @@ DENSE_CHUNK = 4096  # users scored densely at a time on the blend path
 @dataclass(frozen=True)
 class RecommenderState:
     """Everything a fitted recommender holds, as plain objects: the family's Scorer, the training
-    matrix, named arrays (ids, cold-start arrays, the vocabularies' arrays) and the constructor
-    params. models_ml.package writes it to files and reads it back."""
+    matrix, named arrays (ids, cold-start arrays, the vocabularies' arrays), the constructor
+    params and the repeat policy's matrices (users x items: the excluded pairs, bool, and the
+    repeat scores; None in a package saved before them: every stored cell of user_items is
+    excluded, nothing repeats). models_ml.package writes it to files and reads it back."""
 
     scorer: Scorer
     user_items: csr_matrix
     arrays: dict[str, np.ndarray]
     params: dict[str, Any]
+    excluded: csr_matrix | None = None
+    repeats: csr_matrix | None = None
 
 
 @dataclass(frozen=True)
 class Prepared:
     """What scoring needs that depends on the model, not on the user: built once per fitted or
     loaded model (MatrixFactorizationRecommender._prepared), so a call costs O(its users x
-    items x factors) and nothing O(all users)."""
+    items x factors) and nothing O(all users). Nothing in it depends on repeat_weight, so the
+    copies of with_repeat_weight share it."""
 
     rec: np.ndarray  # matrix columns of the recommendable items
     rec_codes: np.ndarray  # their item codes
@@ -134,9 +162,22 @@ class MatrixFactorizationRecommender:
         knn_similarity: str = DEFAULTS.knn_similarity,
         knn_neighbours: int = DEFAULTS.knn_neighbours,
         hybrid_weight: float = DEFAULTS.hybrid_weight,
+        repeatable_events: Sequence[str] = tuple(DEFAULTS.repeatable_events),
+        repeat_half_life_days: float = DEFAULTS.repeat_half_life_days,
+        repeat_weight: float = DEFAULTS.repeat_weight,
     ) -> None:
         if family not in families.FAMILIES:
             raise ValueError(f"family must be one of {families.FAMILIES}, got {family!r}")
+        wrong = [event for event in repeatable_events if event not in EVENT_TYPES]
+        if wrong or repeat_half_life_days <= 0 or not 0 <= repeat_weight <= 1:
+            raise ValueError(
+                f"repeatable_events must be among {EVENT_TYPES} (got {wrong}),"
+                f" repeat_half_life_days positive (got {repeat_half_life_days}) and repeat_weight"
+                f" in 0..1 (got {repeat_weight})"
+            )
+        self.repeatable_events = list(dict.fromkeys(repeatable_events))
+        self.repeat_half_life_days = float(repeat_half_life_days)
+        self.repeat_weight = float(repeat_weight)
         self.family = family
         self.ease_l2 = ease_l2
         self.ease_dropout = ease_dropout
@@ -193,6 +234,9 @@ class MatrixFactorizationRecommender:
             "rating_max": rating_max,
             "weight_by": train.weight_by,
             **{key: getattr(train, key) for key in families.PARAMS},
+            "repeatable_events": train.repeatable_events,
+            "repeat_half_life_days": train.repeat_half_life_days,
+            "repeat_weight": train.repeat_weight,
         }
         return cls(**{**params, **overrides})
 
@@ -218,6 +262,9 @@ class MatrixFactorizationRecommender:
             "rating_max": self.rating_max,
             "weight_by": self.weight_by,
             **{key: getattr(self, key) for key in families.PARAMS},
+            "repeatable_events": list(self.repeatable_events),
+            "repeat_half_life_days": self.repeat_half_life_days,
+            "repeat_weight": self.repeat_weight,
         }
 
     def _weighting(self) -> Weighting:
@@ -247,8 +294,9 @@ class MatrixFactorizationRecommender:
         recommendable, those without interactions through catalog similarity. users, items: the
         vocabularies of the codes (models_ml.data.Marts.users/.items); omitted, a code c is the
         shop id str(c). Time decay counts back from each user's newest event_at (models_ml.matrix);
-        recent popularity, for unknown users, from the newest event_at of all rows. BLAS runs on
-        one thread. ValueError from a family that cannot fit this matrix (EASE above
+        recent popularity, for unknown users, from the newest event_at of all rows. The repeat
+        policy's excluded pairs and repeat scores come from the same rows. BLAS runs on one
+        thread. ValueError from a family that cannot fit this matrix (EASE above
         ease_max_items).
         """
         reference = interactions[TIME].max() if TIME in interactions else None
@@ -265,6 +313,14 @@ class MatrixFactorizationRecommender:
         self._user_vocab = _covering(users, self._users.ids, "user")
         self._item_vocab = _covering(items, self._items.ids, "item")
         self._user_items = user_items
+        excluded = excluded_pairs(interactions, self.repeatable_events)
+        self._excluded = pair_matrix(
+            excluded[USER].to_numpy(), excluded[ITEM].to_numpy(), None, self._users, self._items
+        )
+        users_r, items_r, repeat = repeat_scores(
+            interactions, self.repeatable_events, self.event_weights, self.repeat_half_life_days
+        )
+        self._repeats = pair_matrix(users_r, items_r, repeat, self._users, self._items)
         self._set_item_attributes(catalog)
         self._is_warm = np.diff(user_items.tocsc().indptr) > 0
         if TIME in interactions:
@@ -367,7 +423,10 @@ class MatrixFactorizationRecommender:
         """Top-k item codes and scores, both (n_users, k), one row per user code given
         (UNKNOWN, -1, or any code without factors: the cold-start list).
 
-        exclude_known leaves out the items a user had in the training data.
+        exclude_known leaves out what [train] repeatable_events excludes (models_ml.matrix
+        excluded_pairs): by default every item the user had in the training data; with
+        repeatable event types, the items the user had with another event type or returned.
+        With repeat_weight > 0 known users' lists are the blend of the module docstring.
         """
         self._fitted()
         user_ids = _codes(user_ids)
@@ -379,7 +438,7 @@ class MatrixFactorizationRecommender:
         for path, scorer in (("als", self._top_model), ("blend", self._top_blend)):
             chosen = np.flatnonzero(paths == path)
             if len(chosen):
-                exclude = self._known_columns(rows[chosen], prep) if exclude_known else None
+                exclude = self._excluded_columns(rows[chosen], prep) if exclude_known else None
                 idx, sc = scorer(rows[chosen], prep, k, exclude)
                 item_ids[chosen] = np.where(idx == PAD_ITEM, PAD_ITEM, prep.rec_codes[idx])
                 scores[chosen] = sc
@@ -388,6 +447,18 @@ class MatrixFactorizationRecommender:
         item_ids[unknown, :n_popular] = self._popular_ids[:n_popular]
         scores[unknown, :n_popular] = self._popular_scores[:n_popular]
         return item_ids, scores
+
+    def with_repeat_weight(self, weight: float) -> MatrixFactorizationRecommender:
+        """A copy of this fitted recommender that differs only in repeat_weight: it shares the
+        fitted arrays and the prepared scoring arrays (none depend on the weight), so building
+        one costs nothing O(data); neither copy changes the other (nothing is modified in
+        place, and fit() on either replaces its own attributes). ValueError outside 0..1."""
+        if not 0 <= weight <= 1:
+            raise ValueError(f"repeat_weight must be in 0..1, got {weight}")
+        self._fitted()._prepared()  # built once, before the copy, so both use the same object
+        twin = copy.copy(self)
+        twin.repeat_weight = float(weight)
+        return twin
 
     def prepare(self) -> None:
         """Build now what scoring and similar items prepare on first use (a server calls it at
@@ -445,9 +516,9 @@ class MatrixFactorizationRecommender:
             )
         return self._prep
 
-    def _known_columns(self, rows: np.ndarray, prep: Prepared) -> csr_matrix:
-        """(len(rows) x recommendable items): the stored cells of these users' matrix rows."""
-        indptr, indices = self._user_items.indptr, self._user_items.indices
+    def _excluded_columns(self, rows: np.ndarray, prep: Prepared) -> csr_matrix:
+        """(len(rows) x recommendable items): these users' excluded pairs (float32 ones)."""
+        indptr, indices = self._excluded.indptr, self._excluded.indices
         starts, lengths = indptr[rows], indptr[rows + 1] - indptr[rows]
         offsets = np.cumsum(lengths) - lengths
         cells = np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
@@ -460,8 +531,13 @@ class MatrixFactorizationRecommender:
         )
 
     def _top_model(self, rows, prep, k, exclude):
-        """Top k of the family's scores: from the factors alone (ALS, BPR) by ranking.top_k,
-        else dense chunks of _scores."""
+        """Top k of the family's scores (the "als" path): from the factors alone (ALS, BPR)
+        by ranking.top_k, else dense chunks of _scores; blended with the repeat scores when
+        repeat_weight > 0 (_top_with_repeats)."""
+        if self.repeat_weight > 0:
+            return self._top_with_repeats(
+                rows, prep, k, exclude, self._scores, chunk_rows(len(prep.rec))
+            )
         if prep.weights is None:
             return top_k(prep.vectors, self._model.user_factors[rows], k, exclude)
         return top_k_of(
@@ -469,26 +545,107 @@ class MatrixFactorizationRecommender:
         )
 
     def _top_blend(self, rows, prep, k, exclude):
-        """(1 - w) * the family's scores scaled to 0..1 per user + w * category share * recent
-        popularity."""
-        w = self.category_weight
+        """Top k of the few-interactions blend (_blend_scores), with the repeat scores when
+        repeat_weight > 0."""
+        step = min(DENSE_CHUNK, chunk_rows(len(prep.rec)))
+        if self.repeat_weight > 0:
+            return self._top_with_repeats(rows, prep, k, exclude, self._blend_scores, step)
         out_idx = np.full((len(rows), k), PAD_ITEM, dtype=np.int64)
         out_sc = np.full((len(rows), k), PAD_SCORE, dtype=np.float32)
 
-        def work(part: slice) -> None:  # float32, in place: one chunk-sized temporary
-            blended = self._scores(rows[part], prep)
-            low, high = blended.min(axis=1, keepdims=True), blended.max(axis=1, keepdims=True)
-            blended -= low
-            blended *= ((1 - w) / np.where(high > low, high - low, 1.0)).astype(np.float32)
-            affinity = coldstart.category_affinity(
-                self._user_items[rows[part]], prep.categories
-            ).astype(np.float32)
-            blended += affinity[:, prep.rec_categories] * prep.relative[None, :]
+        def work(part: slice) -> None:
             part_exclude = exclude[part] if exclude is not None else None
-            out_idx[part], out_sc[part] = top_k_dense(blended, k, part_exclude, copy=False)
+            out_idx[part], out_sc[part] = top_k_dense(
+                self._blend_scores(rows[part], prep), k, part_exclude, copy=False
+            )
 
-        for_chunks(len(rows), min(DENSE_CHUNK, chunk_rows(len(prep.rec))), work)
+        for_chunks(len(rows), step, work)
         return out_idx, out_sc
+
+    def _blend_scores(self, rows: np.ndarray, prep: Prepared) -> np.ndarray:
+        """Dense float32 scores of the few-interactions path: (1 - w) * the family's scores
+        scaled to 0..1 per user + w * category share * recent popularity (w =
+        category_weight)."""
+        w = self.category_weight
+        blended = self._scores(rows, prep)  # float32, in place: one chunk-sized temporary
+        low, high = blended.min(axis=1, keepdims=True), blended.max(axis=1, keepdims=True)
+        blended -= low
+        blended *= ((1 - w) / np.where(high > low, high - low, 1.0)).astype(np.float32)
+        affinity = coldstart.category_affinity(self._user_items[rows], prep.categories)
+        blended += affinity.astype(np.float32)[:, prep.rec_categories] * prep.relative[None, :]
+        return blended
+
+    def _top_with_repeats(self, rows, prep, k, exclude, scores_of, step):
+        """The top k of the repeat blend (module docstring) over path scores
+        scores_of(rows, prep) (dense float32, len(rows) x recommendable items), in chunks of
+        step users: the path's top k, then the blend of those and the user's repeat items only
+        (_rank_candidates), never of every item."""
+        out_idx = np.full((len(rows), k), PAD_ITEM, dtype=np.int64)
+        out_sc = np.full((len(rows), k), PAD_SCORE, dtype=np.float32)
+        terms = self._repeat_terms(rows, prep)
+
+        def work(part: slice) -> None:
+            scores = scores_of(rows[part], prep)
+            part_exclude = exclude[part] if exclude is not None else None
+            top, _ = top_k_dense(scores, k, part_exclude, copy=False)  # reads scores after
+            out_idx[part], out_sc[part] = self._rank_candidates(top, scores, terms[part], k)
+
+        for_chunks(len(rows), step, work)
+        return out_idx, out_sc
+
+    def _repeat_terms(self, rows: np.ndarray, prep: Prepared) -> csr_matrix:
+        """(len(rows) x recommendable items) float64: r(u, j) / r_u, each repeat score over the
+        user's best (the blend's second term before w)."""
+        repeats = self._repeats[rows]
+        columns = prep.column[repeats.indices]
+        keep = columns >= 0
+        owner = np.repeat(np.arange(len(rows)), np.diff(repeats.indptr))[keep]
+        values = repeats.data[keep]
+        best = np.zeros(len(rows))
+        np.maximum.at(best, owner, values)
+        return csr_matrix(
+            (values / best[owner], (owner, columns[keep])), shape=(len(rows), len(prep.rec))
+        )
+
+    def _rank_candidates(
+        self, top: np.ndarray, scores: np.ndarray, terms: csr_matrix, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per user, the k best of the candidates (the path's top k, `top`, and the repeat
+        items, `terms`) by the blend (1 - w) * s / |s_u| + w * terms, ties by the path's score
+        s (`scores`, the dense chunk), then by the lower item index: (len(top), k) columns and
+        float32 blend scores, PAD_ITEM / PAD_SCORE padding. s_u, the best s of the user's
+        candidates, is their best s overall (the top k holds it)."""
+        w = self.repeat_weight
+        n = len(top)
+        listed = top.ravel() != PAD_ITEM
+        term_owner = np.repeat(np.arange(n), np.diff(terms.indptr))
+        term_keys = pair_keys(term_owner, terms.indices)
+        keys = unique_sorted(
+            np.concatenate(
+                [pair_keys(np.repeat(np.arange(n), k)[listed], top.ravel()[listed]), term_keys]
+            )
+        )
+        repeat = np.zeros(len(keys))
+        repeat[np.searchsorted(keys, term_keys)] = terms.data
+        owner, column = keys >> 32, keys & 0xFFFFFFFF
+        learned = scores[owner, column].astype(np.float64)
+        finite = np.isfinite(learned)  # an excluded item is never a candidate: a safeguard
+        owner, column = owner[finite], column[finite]
+        learned, repeat = learned[finite], repeat[finite]
+        best = np.full(n, -np.inf)
+        np.maximum.at(best, owner, learned)
+        scale = np.where(np.isfinite(best) & (best != 0), np.abs(best), 1.0)
+        blend = (1 - w) * learned / scale[owner] + w * repeat
+        order = np.lexsort((column, -learned, -blend, owner))
+        owner, column, blend = owner[order], column[order], blend[order]
+        counts = np.bincount(owner, minlength=n)
+        rank = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+        keep = rank < k
+        idx = np.full((n, k), PAD_ITEM, dtype=np.int64)
+        out = np.full((n, k), PAD_SCORE, dtype=np.float32)
+        idx[owner[keep], rank[keep]] = column[keep]
+        out[owner[keep], rank[keep]] = blend[keep]
+        return idx, out
 
     def recommend_ids(
         self, user_ids: Sequence[str] | np.ndarray, k: int, exclude_known: bool = True
@@ -555,7 +712,10 @@ class MatrixFactorizationRecommender:
         for the ALS part; score = the sum of all contributions; none for BPR, whose score does
         not split by item), similar_liked_items (for a cold item: the user's items with its
         category and price band, the catalog similarity it was recommended through)}; every
-        id in it a shop id. KeyError for an unknown item.
+        id in it a shop id. With repeat_weight > 0 and a known user, also repeat: {weight,
+        score (the pair's repeat score, 0 when the item is not one of the user's repeat items),
+        scaled (score / the user's best repeat score), contribution (weight x scaled: the
+        repeat part of the listed blend score)}. KeyError for an unknown item.
         """
         self._fitted()
         item_row = self._item_row(item_id)
@@ -578,6 +738,17 @@ class MatrixFactorizationRecommender:
         user_row = int(self._users.index(user_code)[0])
         total, by_item = self._contributions(user_row, item_row)
         out["score"] = total
+        if self.repeat_weight > 0:
+            repeats = self._repeats[user_row]
+            score = float(repeats[0, item_row])
+            best = float(repeats.data.max()) if repeats.nnz else 0.0
+            scaled = score / best if best > 0 else 0.0
+            out["repeat"] = {
+                "weight": self.repeat_weight,
+                "score": score,
+                "scaled": scaled,
+                "contribution": self.repeat_weight * scaled,
+            }
         top = sorted(by_item.items(), key=lambda pair: (-pair[1], pair[0]))[:n]
         rows = np.array([row for row, _ in top], dtype=np.int64)
         names = self.items.decode(self._items.ids[rows])
@@ -643,7 +814,9 @@ class MatrixFactorizationRecommender:
             **self._user_vocab.to_arrays("user_vocab"),
             **self._item_vocab.to_arrays("item_vocab"),
         }
-        return RecommenderState(self._model, self._user_items, arrays, self.params())
+        return RecommenderState(
+            self._model, self._user_items, arrays, self.params(), self._excluded, self._repeats
+        )
 
     @classmethod
     def from_state(cls, state: RecommenderState) -> MatrixFactorizationRecommender:
@@ -652,6 +825,16 @@ class MatrixFactorizationRecommender:
         arrays = state.arrays
         recommender._model = state.scorer
         recommender._user_items = csr_matrix(state.user_items)
+        if state.excluded is None:  # saved before the repeat policy: what it excluded then
+            excluded = recommender._user_items.astype(bool)
+            excluded.data[:] = True
+        else:
+            excluded = csr_matrix(state.excluded, dtype=bool)
+        recommender._excluded = excluded
+        shape = recommender._user_items.shape
+        recommender._repeats = csr_matrix(
+            state.repeats if state.repeats is not None else shape, dtype=np.float64
+        )
         recommender._users = IdMap(arrays["user_ids"])
         recommender._items = IdMap(arrays["item_ids"])
         recommender._popular_ids = arrays["popular_ids"]

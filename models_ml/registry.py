@@ -6,7 +6,8 @@ model on the same users; a paired bootstrap over users (`paired_bootstrap`: resa
 replacement, seeded, `bootstrap_samples` times; percentile interval at `confidence`) of the mean
 difference candidate - other. Promote only when
 1. at least `min_eval_users` users were scored;
-2. against each baseline (popularity, recent popularity) the interval's lower bound is above 0;
+2. against each baseline (models_ml.train.BASELINES: popularity, recent popularity and the
+   repeat baseline, all under the run's repeat policy) the interval's lower bound is above 0;
 3. when a champion exists, the lower bound of candidate - champion is above `min_improvement`.
 Otherwise the champion stays, with a reason naming the gain, its interval and the user count.
 
@@ -54,7 +55,7 @@ def per_user_artifact(metric: str) -> str:
 class Comparison:
     """Candidate - other on the same users: means, the mean gain and its bootstrap interval."""
 
-    other: str  # "popularity", "recent_popularity", "champion"
+    other: str  # "popularity", "recent_popularity", "repeat", "champion"
     candidate: float
     other_value: float
     gain: float

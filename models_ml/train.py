@@ -1,9 +1,13 @@
 """One training run: read the training set through the feature store (models_ml.data), hold out
 a test set ([train.evaluation], models_ml.split), fit the model ([train] family, models_ml.families:
-ALS by default) and two popularity baselines, evaluate
+ALS by default) and three baselines (popularity, recent popularity, repeat), evaluate
 all on the same users of the holdout, log everything to MLflow (per-user NDCG included), gate the
 registry (models_ml.registry: a paired bootstrap over users), refit for serving, write batch
 recommendations to the warehouse, save the model package (models_ml.package) and a report.
+
+One repeat policy ([train] repeatable_events, models_ml.matrix.excluded_pairs) throughout: what
+the model and the baselines may recommend again, which test items count as relevant, what the
+champion's refit is scored on; the report, the run's params and tags say which (repeat_policy).
 
 Settings are the typed [train] section (cfg.settings.train, recomart.core.settings.Train).
 """
@@ -24,7 +28,11 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from models_ml import batch, package, plots, registry
-from models_ml.baselines import PopularityRecommender, RecentPopularityRecommender
+from models_ml.baselines import (
+    PopularityRecommender,
+    RecentPopularityRecommender,
+    RepeatRecommender,
+)
 from models_ml.data import LOAD_ID, SOURCE_TABLES, Marts, read_training_data
 from models_ml.evaluate import Scores, evaluate_cold, evaluate_many, rating_metrics
 from models_ml.matrix import RATING_MAX, matrix_hash
@@ -33,7 +41,7 @@ from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import EvaluationSettings, Split, holdout
 from models_ml.tracking import tracking_uri, use_experiment
 from recomart.core import config
-from recomart.core.schema import EVENT, ITEM, RATING, TIME, USER
+from recomart.core.schema import EVENT, EVENT_TYPES, ITEM, RATING, TIME, USER
 from recomart.core.settings import NESTED, Train
 from recomart.core.timing import Timings
 from recomart.core.versioning import data_version
@@ -45,7 +53,7 @@ SETTINGS_ARTIFACT = "train_settings.json"  # the run's [train] section
 DATA_TAG_PREFIX = "data_"  # data_features_md5, data_git_commit, data_dvc_lock_sha256
 PYFUNC_NAME = "recommender"  # name of the logged pyfunc model
 MODEL = "model"  # the trained family's key beside the baselines
-BASELINES = ("popularity", "recent_popularity")
+BASELINES = ("popularity", "recent_popularity", "repeat")  # the gate compares with each
 PROMOTION_METRIC = "ndcg"
 CHAMPION_KEY = "champion"
 
@@ -57,7 +65,7 @@ class Outcome:
     model: MatrixFactorizationRecommender
     split: Split
     cutoff: str | None  # test = event_at >= cutoff; None for leave-last-n (no single cutoff)
-    metrics: dict[str, dict[str, float]]  # "model" / "popularity" / "recent_popularity"
+    metrics: dict[str, dict[str, float]]  # "model" and each of BASELINES
     cold_users: dict[str, dict[str, float] | None]
     rating: dict[str, Any]
     curves: dict[str, dict[str, list[float]]]
@@ -66,6 +74,7 @@ class Outcome:
     lineage: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, Scores] = field(default_factory=dict)  # per-user values, same users
     settings: EvaluationSettings = field(default_factory=EvaluationSettings)
+    policy: dict[str, Any] = field(default_factory=dict)  # repeat_policy(train)
 
     def per_user(self, metric: str) -> dict[str, np.ndarray]:
         """{recommender: per-user values of metric}, aligned with self.eval_user_ids."""
@@ -93,6 +102,29 @@ def hyperparameters(train: Train) -> dict[str, Any]:
     return flat
 
 
+def repeat_policy(train: Train) -> dict[str, Any]:
+    """The repeat policy as reports show it: repeatable_events, excluded (in words: what is never
+    recommended again, and what is then never relevant in evaluation), repeat_weight,
+    repeat_half_life_days."""
+    repeatable = list(train.repeatable_events)
+    others = [event for event in EVENT_TYPES if event not in repeatable]
+    if not repeatable:
+        excluded = "every item the user had (no event type is repeatable)"
+    elif not others:
+        excluded = "returned items only (every event type is repeatable)"
+    else:
+        excluded = (
+            f"items the user had with {' or '.join(others)}, or returned;"
+            f" items had only with {', '.join(repeatable)} may come back"
+        )
+    return {
+        "repeatable_events": repeatable,
+        "excluded": excluded,
+        "repeat_weight": train.repeat_weight,
+        "repeat_half_life_days": train.repeat_half_life_days,
+    }
+
+
 def build_model(train: Train, rating_max: float = RATING_MAX) -> MatrixFactorizationRecommender:
     """The recommender of a [train] section and the top of the rating scale ([ratings] max)."""
     return MatrixFactorizationRecommender.from_settings(train, rating_max)
@@ -110,8 +142,9 @@ def frame_hash(frame: pd.DataFrame) -> str:
 def fit_and_evaluate(
     marts: Marts, train: Train, rating_max: float = RATING_MAX, timings: Timings | None = None
 ) -> Outcome:
-    """Hold out a test set ([train.evaluation]), fit the model and both popularity baselines on
-    train, evaluate all on the same warm users (one top-N list each) and the cold users apart.
+    """Hold out a test set ([train.evaluation]), fit the model and the BASELINES on train,
+    evaluate all on the same warm users (one top-N list each) and the cold users apart, every
+    one under the repeat policy of [train] repeatable_events (exclusions and relevance alike).
     timings: where the phases' seconds go (a new Timings by default; Outcome.timings)."""
     timings = Timings() if timings is None else timings
     k = train.k
@@ -127,12 +160,16 @@ def fit_and_evaluate(
         model = build_model(train, rating_max).fit(
             split.train, marts.catalog, marts.users, marts.items
         )
+    repeatable = train.repeatable_events
     with timings.phase("fit_baselines"):
         recommenders = {
             MODEL: model,
-            "popularity": PopularityRecommender().fit(split.train),
+            "popularity": PopularityRecommender(repeatable=repeatable).fit(split.train),
             "recent_popularity": RecentPopularityRecommender(
-                train.cold_start.recent_half_life_days
+                train.cold_start.recent_half_life_days, repeatable
+            ).fit(split.train),
+            "repeat": RepeatRecommender(
+                train.repeat_half_life_days, repeatable, train.event_weights
             ).fit(split.train),
         }
 
@@ -141,7 +178,7 @@ def fit_and_evaluate(
     with timings.phase("evaluate"):
         scores = evaluate_many(
             recommenders, split.train, split.test, k, min_rating, n_catalog, max_k=max_k,
-            max_users=settings.max_eval_users, seed=train.seed,
+            max_users=settings.max_eval_users, seed=train.seed, repeatable=repeatable,
         )  # fmt: skip
     metrics = {name: s.metrics for name, s in scores.items()}
     curves = {name: s.curve for name, s in scores.items()}
@@ -168,7 +205,7 @@ def fit_and_evaluate(
         lineage = _lineage(marts, split, model)
     return Outcome(
         model, split, cutoff, metrics, cold, rating, curves, sizes, timings, lineage, scores,
-        settings,
+        settings, repeat_policy(train),
     )  # fmt: skip
 
 
@@ -195,11 +232,13 @@ def _lineage(marts: Marts, split: Split, model: MatrixFactorizationRecommender) 
 
 
 def evaluation_summary(outcome: Outcome) -> dict[str, Any]:
-    """The holdout as reports show it: strategy, params, reason, cutoff, reference time, users."""
+    """The holdout as reports show it: strategy, params, reason, cutoff, reference time, users,
+    and the repeat policy it was scored under (repeat_policy)."""
     return {
         **outcome.split.info(),
         "n_eval_users": outcome.sizes["n_eval_users"],
         "min_eval_users": outcome.settings.min_eval_users,
+        "repeat_policy": outcome.policy,
     }
 
 
@@ -249,6 +288,8 @@ def _log_evaluation(outcome: Outcome, latest_load_id: Any, k: int) -> None:
             "train_matrix_sha256": lineage["train_matrix_sha256"],
             registry.HOLDOUT_TAG: lineage["holdout_sha256"],
             "rating_predictor": outcome.rating["predictor"],
+            "repeatable_events": ",".join(outcome.policy["repeatable_events"]) or "none",
+            "repeat_policy": outcome.policy["excluded"],
         }
     )
     mlflow.log_dict(lineage, "lineage.json")
@@ -294,6 +335,7 @@ def _champion_gate(
         scores = evaluate_many(
             {CHAMPION_KEY: champion}, split.train, split.test, k, train.min_relevant_rating,
             max_users=settings.max_eval_users, seed=train.seed,
+            repeatable=train.repeatable_events,
         )[CHAMPION_KEY]  # fmt: skip
         if not np.array_equal(scores.user_ids, users):
             raise RuntimeError("the refitted champion was scored on other users than the candidate")
@@ -342,8 +384,9 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
 
     Summary keys: run_id, experiment_id, tracking_uri, holdout_cutoff (None for leave-last-n),
     evaluation (the holdout's strategy, params, reason, cutoff, reference time, n_eval_users),
-    k, family, model (the family fitted), popularity and recent_popularity (each
-    {<metric>_at_<k>, n_users}), cold_users (the same per model for users new in the test
+    k, family, model (the family fitted), popularity, recent_popularity and repeat (each
+    {<metric>_at_<k>, n_users}; evaluation.repeat_policy says what they could recommend and
+    what counted as relevant), cold_users (the same per model for users new in the test
     period), rating (RMSE/MAE of the rating
     predictor), n_eval_users, sizes, lineage, promotion (the gate's decision: n_users, means,
     the bootstrap interval of every comparison), model_version, recommendations_rows,
@@ -378,11 +421,12 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         rating_max = cfg.settings.ratings.max
         outcome = fit_and_evaluate(marts, train, rating_max, timings)
         log.info(
-            "Fitted on %d rows (holdout %s) in %.1f s; NDCG@%d %.4f (popularity %.4f) over"
-            " %d users",
+            "Fitted on %d rows (holdout %s) in %.1f s; NDCG@%d %.4f (popularity %.4f, repeat"
+            " %.4f) over %d users; excluded: %s",
             outcome.sizes["n_train_rows"], outcome.split.label, timings["fit_seconds"], k,
             outcome.metrics[MODEL][f"ndcg_at_{k}"], outcome.metrics["popularity"][f"ndcg_at_{k}"],
-            outcome.sizes["n_eval_users"],
+            outcome.metrics["repeat"][f"ndcg_at_{k}"], outcome.sizes["n_eval_users"],
+            outcome.policy["excluded"],
         )  # fmt: skip
         lineage = outcome.lineage
         with timings.phase("log_evaluation"):
@@ -461,7 +505,7 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         "evaluation": evaluation_summary(outcome),
         "k": k,
         "family": train.family,
-        **outcome.metrics,  # "model", "popularity", "recent_popularity"
+        **outcome.metrics,  # "model" and each of BASELINES
         "cold_users": outcome.cold_users,
         "rating": outcome.rating,
         "n_eval_users": outcome.sizes["n_eval_users"],

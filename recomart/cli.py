@@ -81,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
                 "--apply", action="store_true",
                 help="write the chosen family and parameters into the config file's [train]",
             )  # fmt: skip
+            cmd.add_argument(
+                "--budget", type=float, metavar="SECONDS",
+                help="wall-clock seconds the search may take (default: [train.tune] budget_s)",
+            )  # fmt: skip
         if name == "reproduce":
             cmd.add_argument("run_id", help="the MLflow run id of a training run")
         if name == "bench-movielens":
@@ -119,6 +123,8 @@ def _run(args: argparse.Namespace, cfg: config.Config) -> None:
         case "train":
             pipeline.train(cfg)
         case "tune":
+            if args.budget is not None:
+                cfg = config.with_train(cfg, tune={"budget_s": args.budget})
             pipeline.tune(cfg, apply=args.apply)
         case "recommend":
             print_recommendations(cfg, args.user_id, args.n, args.explain)

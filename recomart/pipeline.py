@@ -159,12 +159,14 @@ def train(cfg: config.Config) -> dict:
 
 @stage("tuning")
 def tune(cfg: config.Config, apply: bool = False, or_skip: bool = False) -> dict | None:
-    """Model family and hyperparameter search on validation folds inside the training period.
+    """Model family and hyperparameter search on validation folds inside the training period,
+    within [train.tune] budget_s; logs a short summary of the report (models_ml.tune).
     or_skip: None, with a warning, when the data is too small for a validation fold (the demo
-    then trains [train] as written)."""
+    then trains [train] as written). apply: write the choice into the config file's [train]
+    (nothing is written when the search chose nothing)."""
 
     log = logging.getLogger("tuning")
-    log.info("Tuning")
+    log.info("Tuning (budget %g s)", cfg.settings.train.tune.budget_s)
     try:
         result = run_tuning(cfg)
     except TooSmallToTune as exc:
@@ -172,13 +174,12 @@ def tune(cfg: config.Config, apply: bool = False, or_skip: bool = False) -> dict
             raise
         log.warning("no model search: %s; training [train] as written", exc)
         return None
-    for family, trial in result["best_by_family"].items():
-        log.info("%-8s best validation %s %.4f (+/- %.4f over %d folds)", family,
-                 result["metric"], trial["mean"], trial["std"], len(trial["per_fold"]))  # fmt: skip
-    log.info("chosen: %s, validation %s %.4f (popularity %.4f) with %s",
-             result["best"]["family"], result["metric"], result["best"]["mean"],
-             result["popularity_baseline"], result["best_params"])  # fmt: skip
-    if apply:
+    for line in result["summary"]:
+        log.info("%s", line)
+    if result["best_params"] is None:
+        log.info("search log in %s; nothing to apply: [train] stays as written",
+                 result["report"])  # fmt: skip
+    elif apply:
         path = config.config_path()
         config.write_train_values(path, result["best_params"])
         log.info("search log in %s; [train] of %s now says:\n%s", result["report"], path,
@@ -208,10 +209,13 @@ def run_all(cfg: config.Config) -> None:
                  time.perf_counter() - started)  # fmt: skip
         t0 = time.perf_counter()
         result = step(cfg)
-        if name == "tune" and result:  # train the choice; the config file stays as written
-            cfg = config.with_train(cfg, **result["best_params"])
+        if name == "tune" and result and result["best_params"]:  # train the choice; the
+            cfg = config.with_train(cfg, **result["best_params"])  # file stays as written
             log.info("training the choice; `recomart tune --apply` keeps it in %s",
                      config.config_path())  # fmt: skip
+        elif name == "tune" and result:  # the champion gate decides on [train] as written
+            why = result["refused"] or result["decision"]["why"]
+            log.info("the search chose nothing (%s): training [train] as written", why)
         seconds[name] = round(time.perf_counter() - t0, 3)
         for source in ("interactions", "catalog") if name == "ingest" else ():
             if source in result:

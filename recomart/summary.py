@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 
+from dbt_project import build
 from recomart.core import config
 from recomart.core import schema as s
 
@@ -34,6 +35,12 @@ REASONS = {
 }
 
 
+COMBINED = "lines combined into one event"  # shown under "rejected by dbt"
+LABEL_WIDTH = 32
+# a table or column of the marts not there yet (a stage not run, a build older than the column)
+NOT_BUILT = (duckdb.CatalogException, duckdb.BinderException)
+
+
 def warehouse_counts(warehouse: Path) -> tuple[dict[str, int | None], dict[str, list]]:
     """Row counts per table and the reasons for rejected rows; None where a table is missing."""
     counts: dict[str, int | None] = dict.fromkeys(COUNTS)
@@ -50,6 +57,40 @@ def warehouse_counts(warehouse: Path) -> tuple[dict[str, int | None], dict[str, 
     return counts, reasons
 
 
+def transform_figures(warehouse: Path) -> tuple[dict | None, dict | None]:
+    """(combined lines, repeat behaviour) of the warehouse's marts, by the transform's own SQL
+    (dbt_project.build.combined_lines and repeat_behaviour); None where the marts lack them."""
+    combined = repeats = None
+    if not warehouse.exists():
+        return combined, repeats
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        with contextlib.suppress(*NOT_BUILT):
+            combined = build.combined_lines(con)
+        with contextlib.suppress(*NOT_BUILT):
+            repeats = build.repeat_behaviour(con)
+    return combined, repeats
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.1f} %"
+
+
+def repeat_line(repeats: dict) -> str:
+    """The data's repeat behaviour (dbt_project.build.repeat_behaviour) in one line: "Repeats:
+    30.9 % of users' last events (815 users with 2+ events), 52.6 % of purchases follow a view
+    of the item; by event: add_to_cart 17.9 %, purchase 61.0 %, view 24.2 %"."""
+    by_event = ", ".join(
+        f"{event} {_percent(figures['share'])}"
+        for event, figures in repeats["by_event_type"].items()
+    )
+    return (
+        f"Repeats: {_percent(repeats['last_event_repeat_share'])} of users' last events"
+        f" ({repeats['users']:,} users with 2+ events),"
+        f" {_percent(repeats['purchase_after_view_share'])} of purchases follow a view of the"
+        f" item; by event: {by_event or '-'}"
+    )
+
+
 def _read_json(path: Path) -> dict | list | None:
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -58,11 +99,19 @@ def render(cfg: config.Config | None = None) -> str:
     """The summary as text."""
     cfg = cfg or config.load()
     counts, reasons = warehouse_counts(cfg.paths.warehouse)
+    combined, repeats = transform_figures(cfg.paths.warehouse)
     lines = ["", "RecoMart run summary", "=" * 20, "Rows"]
     for label, value in counts.items():
-        lines.append(f"  {label:<24}{'-' if value is None else f'{value:>10,}'}")
+        lines.append(f"  {label:<{LABEL_WIDTH}}{'-' if value is None else f'{value:>10,}'}")
         for reason, n in reasons.get(label, []):
             lines.append(f"      {n:>8,}  {reason}")
+        if label == "rejected by dbt" and combined and combined["lines"]:
+            lines.append(
+                f"  {COMBINED:<{LABEL_WIDTH}}{combined['lines']:>10,}  into"
+                f" {combined['events']:,} event{'s' * (combined['events'] != 1)} (same transaction)"
+            )
+    if repeats:
+        lines.append(repeat_line(repeats))
     lines += _quality_lines(cfg), *_train_lines(cfg)
     lines += [
         "Where to look next",
@@ -96,8 +145,15 @@ def _train_lines(cfg: config.Config) -> list[str]:
     evaluation = metrics.get("evaluation") or {}
     if evaluation.get("requested") == "auto":
         lines.append(f"  holdout chosen by auto: {evaluation.get('reason', '')}")
+    policy = evaluation.get("repeat_policy")
+    if policy:  # [train] repeatable_events: what may come back, what counts as relevant
+        lines.append(
+            f"  repeat policy: never recommended again: {policy['excluded']};"
+            f" repeat_weight {policy['repeat_weight']:g}"
+            f" (half-life {policy['repeat_half_life_days']:g} days)"
+        )
     lines.append(f"  {'':<18}" + "".join(f"{n:>16}" for n in names))
-    for model in ("model", "popularity", "recent_popularity"):
+    for model in ("model", "popularity", "repeat", "recent_popularity"):
         if model in metrics:
             values = metrics[model]
             row = "".join(f"{values.get(n, float('nan')):>16.4f}" for n in names)

@@ -84,6 +84,8 @@ def contract_variables(cfg: config.Config) -> dict[str, str]:
         "RATING_MIN": repr(settings.ratings.min),
         "RATING_MAX": repr(settings.ratings.max),
         "RATING_STEP": repr(settings.ratings.step),
+        # the most two ratings (or two means of ratings) on the scale can differ by
+        "RATING_SPAN": repr(settings.ratings.max - settings.ratings.min),
         "EVENT_TYPES": _sql_list(settings.accepted_events),
         "RAW_EVENT_TYPES": _sql_list([*schema.EVENT_TYPES, schema.RETURN_EVENT]),
         "UNKNOWN_ITEMS": settings.catalog.unknown_item_policy,

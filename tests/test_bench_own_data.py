@@ -1,5 +1,6 @@
-"""`make bench-own-data` writes MovieLens ratings in each example's layout: checked here on a few
-invented ratings (the benchmark itself reads the real files)."""
+"""`make bench-own-data` renders MovieLens ratings in the layouts that have no real file here:
+checked on a few invented ratings (the benchmark itself reads the real files); and the real
+sets it runs are the ones the shared data folder holds, each with an example configuration."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 from layouts import ML100K_START
 
-from recomart.bench.own_data import EXAMPLES, write_layouts
+from recomart.bench.own_data import NOT_RUNNABLE, REAL, RENDERED, render_layouts
+from recomart.core.env import PROJECT_ROOT
 
 
 def _movielens(folder: Path, n: int = 4000) -> pd.DataFrame:
@@ -36,12 +38,13 @@ def _movielens(folder: Path, n: int = 4000) -> pd.DataFrame:
 
 def test_each_layout_is_written_as_its_example_expects(tmp_path: Path) -> None:
     ratings = _movielens(tmp_path / "ml")
-    written = write_layouts(tmp_path / "ml", tmp_path / "out")
-    assert set(written) == set(EXAMPLES)
+    written = render_layouts(tmp_path / "ml", tmp_path / "out")
+    assert set(written) == set(RENDERED)
     out = tmp_path / "out"
-    assert (out / "movielens-100k" / "u.data").read_bytes() == (
-        tmp_path / "ml" / "u.data"
-    ).read_bytes()
+    # MovieLens 1M's layout: the same rows, `::` between the fields
+    dat = (out / "movielens-1m" / "ratings.dat").read_text().splitlines()
+    assert len(dat) == written["movielens-1m"] == len(ratings)
+    assert dat[1] == "::".join(str(v) for v in ratings.iloc[1])
 
     latest = pd.read_csv(out / "movielens-latest" / "ratings.csv")
     assert list(latest.columns) == ["userId", "movieId", "rating", "timestamp"]
@@ -70,3 +73,12 @@ def test_each_layout_is_written_as_its_example_expects(tmp_path: Path) -> None:
     assert set(clicks["event"]) == {"view", "addtocart", "transaction"}
     assert clicks["timestamp"].is_monotonic_increasing and clicks["timestamp"].min() > 10**11  # ms
     assert clicks["transactionid"].notna().sum() == (ratings["r"] == 5).sum()
+
+
+def test_every_real_set_and_rendered_layout_has_its_example() -> None:
+    examples = {p.parent.name for p in PROJECT_ROOT.glob("examples/*/recomart.toml")}
+    assert set(REAL) | set(RENDERED) == examples
+    # the Instacart export has an example folder saying why it cannot run yet, no configuration
+    assert set(NOT_RUNNABLE) == {"instacart"}
+    assert (PROJECT_ROOT / "examples" / "instacart" / "README.md").exists()
+    assert not (PROJECT_ROOT / "examples" / "instacart" / "recomart.toml").exists()

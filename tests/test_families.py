@@ -1,7 +1,8 @@
 """The model families behind one recommender (models_ml.families): real implicit, real numpy
 solves, planted data. Each family must learn the planted tastes, serve, explain, save and load
 through the same recommender and package as ALS; EASE's weights must satisfy the equations
-that define them."""
+that define them, and match the direct inverse when two fits share one (shared_inverses); the
+hybrid's scale is measured on the items a user can be recommended."""
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,19 @@ from synthetic_marts import planted_interactions
 from models_ml import package
 from models_ml.baselines import PopularityRecommender
 from models_ml.evaluate import evaluate
-from models_ml.families import FAMILIES, ease_weights, fit
+from models_ml.families import (
+    FAMILIES,
+    Shape,
+    ease_dtype,
+    ease_inverse,
+    ease_weights,
+    fit,
+    fit_seconds,
+    gram,
+    shared_inverses,
+    spd_inverse,
+    spread,
+)
 from models_ml.recommender import Recommender
 from models_ml.split import Split, last_days
 from recomart.core.schema import ITEM, USER
@@ -162,3 +175,174 @@ def test_the_family_comes_from_the_train_settings() -> None:
     )
     with pytest.raises(ValueError, match="family must be one of"):
         Recommender(family="svd")
+
+
+# ----------------------------------------------- EASE as cheap as it can be, the hybrid's scale
+
+
+def direct_ease(x, l2: float, dropout: float, zero_diagonal: bool) -> np.ndarray:
+    """W from the formulas of the module docstring with numpy's general inverse, float64."""
+    gram = (x.T @ x).toarray()
+    penalty = l2 + dropout / (1 - dropout) * np.diag(gram)
+    inverse = np.linalg.inv(gram + np.diag(penalty))
+    n = gram.shape[0]
+    if zero_diagonal:
+        weights = np.eye(n) - inverse / np.diag(inverse)[None, :]
+        weights[np.diag_indices(n)] = 0.0
+        return weights
+    return np.eye(n) - inverse * penalty[None, :]
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_the_shared_inverse_gives_the_direct_inverses_weights_for_both_diagonals(dropout) -> None:
+    """Inside shared_inverses, the second diagonal variant of the same matrix and penalty reuses
+    the first's inverse (one factorisation), and both equal the direct formula; a new penalty
+    replaces the kept inverse (one at a time), and nothing is kept after the block."""
+    x = sparse_random(400, 60, density=0.1, random_state=4, format="csr")
+    p = {"ease_l2": 3.0, "ease_dropout": dropout, "ease_max_items": 1000}
+    scale = np.abs(direct_ease(x, 3.0, dropout, False)).max()
+    with shared_inverses() as cache:
+        for zero_diagonal in (True, False):
+            weights = ease_weights(x, {**p, "ease_zero_diagonal": zero_diagonal})
+            assert weights.dtype == np.float32
+            expected = direct_ease(x, 3.0, dropout, zero_diagonal)
+            np.testing.assert_allclose(weights, expected, atol=2e-6 * scale)
+        assert (cache.misses, cache.hits) == (1, 1)
+        ease_weights(x, {**p, "ease_l2": 4.0, "ease_zero_diagonal": True})
+        assert (cache.misses, cache.hits) == (2, 1) and cache.key[1] == 4.0
+    assert cache.value is None
+
+
+def test_the_cholesky_inverse_is_the_inverse_in_float64_and_float32() -> None:
+    x = sparse_random(300, 80, density=0.1, random_state=6, format="csr")
+    matrix = (x.T @ x).toarray() + 2.0 * np.eye(80)
+    expected = np.linalg.inv(matrix)
+    np.testing.assert_allclose(spd_inverse(matrix.copy()), expected, rtol=1e-9, atol=1e-12)
+    single = spd_inverse(matrix.astype(np.float32))
+    assert single.dtype == np.float32
+    np.testing.assert_allclose(single, expected, atol=1e-5 * np.abs(expected).max())
+    np.testing.assert_array_equal(single, single.T)  # both triangles filled
+    with pytest.raises(np.linalg.LinAlgError):
+        spd_inverse(-np.eye(3))
+
+
+def test_ease_is_float32_only_while_the_condition_bound_allows_it() -> None:
+    """Gershgorin's bound (largest row sum of |X|'|X| + max L) / min L against 1e5."""
+    x = csr_matrix(np.ones((10, 4)))  # every row sum of X'X is 40
+    assert ease_dtype(x, np.full(4, 1.0)) is np.float32  # (40 + 1) / 1
+    assert ease_dtype(x, np.full(4, 4e-4)) is np.float64  # 40 / 4e-4 = 1e5 + 1
+    assert ease_dtype(x, np.array([1.0, 1.0, 1.0, 1e-5])) is np.float64
+
+
+def test_the_gram_matrix_is_the_same_by_either_route() -> None:
+    x = sparse_random(50, 300, density=0.05, random_state=7, format="csr")  # few users: dense
+    np.testing.assert_allclose(gram(x), (x.T @ x).toarray(), rtol=1e-12)
+    many = sparse_random(3000, 40, density=0.01, random_state=8, format="csr")  # sparse route
+    np.testing.assert_allclose(gram(many, np.float32), (many.T @ many).toarray(), rtol=1e-6)
+
+
+def test_the_hybrids_scale_is_measured_on_the_items_that_can_be_recommended() -> None:
+    """Each part is divided by the standard deviation of its scores over the cells of items the
+    user does not have: EASE scores a known item high, and counting it would shrink EASE's part."""
+    x = sparse_random(200, 50, density=0.2, random_state=9, format="csr", dtype=np.float32)
+    x.data[:] = 1.0
+    p = {
+        **Recommender(**SMALL).params(), "ease_l2": 5.0, "ease_zero_diagonal": False,
+        "hybrid_weight": 0.4, "weighting": "linear",
+    }  # fmt: skip
+    scorer = fit("hybrid", x, 1.0, p)
+    ease = ease_weights(x, p).astype(np.float64)
+    known = x.toarray() > 0
+    history = (x.toarray() @ ease)[~known].std()
+    factors = (scorer.user_factors @ scorer.item_factors.T)[~known].std()
+    np.testing.assert_allclose(scorer.item_weights, ease * 0.6 / history, rtol=1e-4, atol=1e-7)
+    assert scorer.factor_scale == pytest.approx(0.4 / factors, rel=1e-4)
+    everything = (x.toarray() @ ease).std()
+    assert abs(everything / history - 1) > 0.05  # the known cells would have changed it
+    assert spread(np.array([[1.0, 5.0, 3.0]]), csr_matrix([[0, 1, 0]])) == pytest.approx(1.0)
+
+
+def test_the_cost_estimate_grows_with_what_each_family_works_on() -> None:
+    """fit_seconds: EASE ~ items^3, its other diagonal nearly free, ALS ~ factors^2."""
+    small, large = Shape(500, 2000, 50_000, 10**7), Shape(500, 8000, 50_000, 10**7)
+    p = Train().model_dump()
+    assert fit_seconds("ease", large, p) > 20 * fit_seconds("ease", small, p)  # 4^3 = 64
+    assert fit_seconds("ease", large, p, shared=True) < 0.1 * fit_seconds("ease", large, p)
+    assert fit_seconds("als", large, {**p, "factors": 128}) > 2 * fit_seconds("als", large, p)
+    hybrid = fit_seconds("hybrid", large, p)
+    assert hybrid > fit_seconds("ease", large, p) and hybrid > fit_seconds("als", large, p)
+
+
+def long_tail_ratings(
+    n_users: int = 700,
+    n_items: int = 10_000,
+    n_ratings: int = 100_000,
+    n_groups: int = 20,
+    taste: float = 30.0,
+    tail: float = 0.9,
+    seed: int = 7,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A MovieLens-"latest"-like file (userId, movieId, rating 0.5-5, timestamp) and its
+    movies.csv (movieId, title, genres): item popularity a power law (exponent `tail`), users'
+    activity log-normal (at least 20 ratings), each user `taste` times likelier to rate the
+    items of their own group, active over a log-normal span somewhere in 20 years. The
+    defaults are the 100,000-rating, 10,000-item file of the README's search figures."""
+    rng = np.random.default_rng(seed)
+    popularity = (1.0 / (np.arange(n_items) + 10.0) ** tail)[rng.permutation(n_items)]
+    item_group = rng.integers(0, n_groups, n_items)
+    user_group = rng.integers(0, n_groups, n_users)
+    activity = np.maximum(rng.lognormal(0, 1.1, n_users), 0.05)
+    counts = np.maximum(20, np.round(activity / activity.sum() * n_ratings)).astype(int)
+    frames = []
+    for user in range(n_users):
+        n = min(counts[user], n_items // 2)
+        p = popularity * np.where(item_group == user_group[user], taste, 1.0)
+        items = rng.choice(n_items, size=n, replace=False, p=p / p.sum())
+        liked = item_group[items] == user_group[user]
+        stars = np.round((np.where(liked, 4.0, 3.0) + rng.normal(0, 0.9, n)) * 2) / 2
+        start = rng.uniform(0, 20 * 365 * 86_400)
+        span = rng.lognormal(np.log(60 * 86_400), 1.5)
+        seconds = 820_000_000 + start + np.sort(rng.uniform(0, span, n))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "userId": user + 1,
+                    "movieId": items + 1,
+                    "rating": np.clip(stars, 0.5, 5.0),
+                    "timestamp": seconds.astype(np.int64),
+                }
+            )
+        )
+    movies = pd.DataFrame(
+        {
+            "movieId": np.arange(1, n_items + 1),
+            "title": [f"Movie {i}" for i in range(1, n_items + 1)],
+            "genres": [f"genre{g}" for g in item_group],
+        }
+    )
+    return pd.concat(frames, ignore_index=True), movies
+
+
+def test_float32_ease_ranks_as_float64_on_a_long_tail_file() -> None:
+    """Within the condition bound EASE runs in float32: on a long-tail file it recommends the
+    same top 10 as the float64 inverse to (almost) every user."""
+    ratings, _ = long_tail_ratings(n_users=300, n_items=1500, n_ratings=15_000, seed=3)
+    rows = ratings.rename(columns={"userId": USER, "movieId": ITEM, "rating": "rating"})
+    users = rows[USER].to_numpy() - 1
+    x = csr_matrix((np.ones(len(rows)), (users, rows[ITEM].to_numpy() - 1)), shape=(300, 1500))
+    penalty = np.full(1500, 20.0)
+    assert ease_dtype(x, penalty) is np.float32
+    single = ease_inverse(x, 20.0, 0.0)[0]
+    double = ease_inverse(x, 20.0, 0.0, np.float64)[0]
+    assert single.dtype == np.float32 and double.dtype == np.float64
+    dense = x.toarray()
+    known = dense > 0
+
+    def top10(inverse: np.ndarray) -> np.ndarray:
+        weights = -inverse / np.diag(inverse)[None, :]
+        np.fill_diagonal(weights, 0.0)
+        scores = np.where(known, -np.inf, dense @ weights)
+        return np.argsort(-scores, axis=1, kind="stable")[:, :10]
+
+    same = (top10(single.astype(np.float64)) == top10(double)).all(axis=1).mean()
+    assert same >= 0.99

@@ -150,6 +150,25 @@ def _share(percent: int) -> str:
     )
 
 
+def _repeat_lines(percent: int, **changes: str) -> list[str]:
+    """SQL that delivers the first `percent` % of the raw lines again, each on a new line number
+    (source_line + 100000), with the column values in `changes` (SQL) on the new line."""
+    replaced = ", ".join(f"{sql} as {column}" for column, sql in changes.items())
+    return [
+        "insert into raw_interactions.interactions select * replace ("
+        f"source_line + 100000 as source_line{', ' + replaced if replaced else ''})"
+        f" from raw_interactions.interactions where {_share(percent)}"
+    ]
+
+
+def _rows_read(percent: int) -> str:
+    """The file log counting the lines that _repeat_lines added (rows read = loaded)."""
+    return (
+        "update raw_interactions.source_files"
+        f" set rows = rows + {SIZES['n_interactions'] * percent // 100}"
+    )
+
+
 # case -> (statements, (dataset, check, column, the value Soda measures))
 BREAKS = {
     "rating 7 in marts.interactions": (
@@ -203,6 +222,29 @@ BREAKS = {
     "a category share above 1": (
         [f"update marts.user_item_features set category_share = 1.5 where rowid = {FIRST_PAIR}"],
         ("marts.user_item_features", "Share within 0..1", "category_share", 1),
+    ),
+    # two means on the demo's 1..5 scale differ by at most 5 - 1 = 4
+    "a deviation beyond the rating span": (
+        [
+            "update marts.user_item_features set rating_minus_item_mean = -4.5"
+            f" where rowid = {FIRST_PAIR}"
+        ],
+        (
+            "marts.user_item_features",
+            "Deviation within the rating span",
+            "rating_minus_item_mean",
+            1,
+        ),
+    ),
+    # 8 % of the lines delivered twice: the same values in every column, another line number
+    "raw interactions with 8% of lines repeated": (
+        [*_repeat_lines(8), _rows_read(8)],
+        (
+            "raw_interactions.interactions",
+            "Few duplicate rows",
+            None,
+            pytest.approx(100 * 160 / 2160),
+        ),
     ),
     "raw interactions with 20% missing ratings": (
         [f"update raw_interactions.interactions set rating = null where {_share(20)}"],
@@ -263,6 +305,15 @@ WARNINGS = {
         ["update raw_catalog._dlt_loads set inserted_at = current_timestamp - interval 10 day"],
         ("raw_catalog.products", "Latest load is recent", None, pytest.approx(10, abs=0.01)),
     ),
+    # the API's own rating, on a scale the contract cannot know (a shop's API in the Fake Store
+    # shape may rate 0..10) and read by no feature: a look at the source, not a stop
+    "an API rating of 8 on product 2": (
+        [
+            "update raw_catalog.products set rating__rate = 8"
+            " where id = '2' and _dlt_valid_to is null"
+        ],
+        ("raw_catalog.products", "API rating within 0..5", "rating__rate", 1),
+    ),
 }  # fmt: skip
 
 
@@ -282,6 +333,50 @@ def test_tolerated_defect_warns_and_passes_the_gate(
     checks = len(summary["checks"])
     assert summary["score"] == round(100 * (checks - 0.5) / checks, 1)
     quality.enforce(result)  # does not raise
+
+
+# What valid data looks like depends on the shop's settings; the checks follow them.
+@pytest.mark.parametrize(
+    "scale, passes", [((1, 5, 0), False), ((0.5, 5, 0.5), True)], ids=["1..5", "0.5..5"]
+)
+def test_the_deviation_check_follows_the_rating_scale(
+    cfg: config.Config, scale: tuple, passes: bool
+) -> None:
+    """A 0.5 from a user whose mean is 4.6 deviates by -4.1: valid on MovieLens's 0.5..5 half
+    stars (two values differ by up to 4.5), impossible on 1..5 (up to 4)."""
+    execute(
+        cfg.paths.warehouse,
+        "update marts.user_item_features set rating_minus_user_mean = -4.1"
+        f" where rowid = {FIRST_PAIR}",
+    )
+    low, high, step = scale
+
+    result = quality.run_quality(
+        config.with_settings(cfg, ratings={"min": low, "max": high, "step": step})
+    )
+
+    check = ("marts.user_item_features", "Deviation within the rating span")
+    expected = [] if passes else [(*check, "rating_minus_user_mean", "failed")]
+    assert not_passed(result) == expected
+
+
+def test_lines_of_one_invoice_are_not_duplicates(cfg: config.Config) -> None:
+    """10 % of the lines listed again on their invoice with other quantities (the same user, item,
+    event type and minute): one purchase whose quantities add up (dbt sums them), not a copy.
+    Counting rows that repeat an event would measure 100 * 200 / 2200 = 9.1 % and fail."""
+    execute(
+        cfg.paths.warehouse,
+        "update raw_interactions.interactions"
+        " set transaction_id = 'INV' || source_line, quantity = 1, unit_price = 2.5",
+        *_repeat_lines(10, quantity="3"),
+        _rows_read(10),
+    )
+
+    result = quality.run_quality(cfg)
+
+    assert not_passed(result) == []
+    duplicates = find_check(result, "raw_interactions.interactions", "Few duplicate rows", None)
+    assert duplicates["value"] == 0
 
 
 def test_missing_table_errors_the_gate(cfg: config.Config) -> None:

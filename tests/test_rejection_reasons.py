@@ -41,21 +41,28 @@ CATALOG = "id,title,category,price\nA,Runner,shoes,10\nB,Tote,bags,20\n"
 
 # (line, reason): the header is line 1; None = clean
 ROWS = [
-    ("u1,A,4,2026-05-01T10:00:00,view,", None),
-    # the same event twice with other values: the higher line is kept, the other is a duplicate
-    ("u2,A,4,2026-05-01T11:00:00,purchase,1", "duplicate event"),
-    ("u2,A,5,2026-05-01T11:00:00,purchase,1", None),
+    ("u1,A,4,2026-05-01T10:00:00,view,,", None),
+    # the same event twice with other values: the higher line is kept, the other superseded
+    ("u2,A,4,2026-05-01T11:00:00,purchase,1,", "superseded by a later version"),
+    ("u2,A,5,2026-05-01T11:00:00,purchase,1,", None),
+    # the same line twice (every value equal): the higher line is kept, the other a duplicate
+    ("u10,B,4,2026-05-01T12:00:00,view,,", "duplicate event"),
+    ("u10,B,4,2026-05-01T12:00:00,view,,", None),
+    # two lines of one invoice listing item A: one event of 1 + 2 units on the higher line
+    # ([ingest.interactions] transaction_lines = "sum", the default)
+    ("u11,A,4,2026-05-01T13:00:00,purchase,1,INV1", "combined into one transaction line"),
+    ("u11,A,4,2026-05-01T13:00:00,purchase,2,INV1", None),
     # a negative quantity: ingest marks it `return`; [ingest.interactions.returns] action = drop
-    ("u3,A,,2026-05-02T10:00:00,purchase,-1", "return or cancellation"),
-    ("u4,A,7,2026-05-02T11:00:00,view,", "rating out of range"),
-    ("u5,A,3.25,2026-05-02T12:00:00,view,", "rating not on the scale"),  # steps of 0.5
-    ("u6,Z,4,2026-05-02T13:00:00,view,", "unknown item_id"),
+    ("u3,A,,2026-05-02T10:00:00,purchase,-1,", "return or cancellation"),
+    ("u4,A,7,2026-05-02T11:00:00,view,,", "rating out of range"),
+    ("u5,A,3.25,2026-05-02T12:00:00,view,,", "rating not on the scale"),  # steps of 0.5
+    ("u6,Z,4,2026-05-02T13:00:00,view,,", "unknown item_id"),
     # listed in [catalog] not_products (ahead of unknown item_id: no catalog lists postage)
-    ("u9,POST,,2026-05-02T15:00:00,purchase,1", "not a product"),
+    ("u9,POST,,2026-05-02T15:00:00,purchase,1,", "not a product"),
     # an event name ingest does not map: loaded lowercased and trimmed, rejected by dbt
-    ("u7,B,4,2026-05-02T14:00:00, Click ,", "unknown event_type"),
+    ("u7,B,4,2026-05-02T14:00:00, Click ,,", "unknown event_type"),
     # after the load that wrote it
-    ("u8,B,4,2099-01-01T00:00:00,view,", "event in the future"),
+    ("u8,B,4,2099-01-01T00:00:00,view,,", "event in the future"),
 ]
 
 
@@ -76,7 +83,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (home / "in").mkdir()
     (home / "catalog").mkdir()
     (home / "catalog" / "products.csv").write_text(CATALOG)
-    lines = ["user_id,item_id,rating,timestamp,event_type,quantity", *(r for r, _ in ROWS)]
+    header = "user_id,item_id,rating,timestamp,event_type,quantity,transaction_id"
+    lines = [header, *(r for r, _ in ROWS)]
     (home / "in" / "interactions.csv").write_text("\n".join(lines) + "\n")
     config_file = home / "recomart.toml"
     config_file.write_text(CONFIG)
@@ -95,13 +103,16 @@ def test_every_reason_is_reached_by_a_real_build(built: Path) -> None:
         clean = {
             line
             for (line,) in con.execute(
-                "select r.source_line from marts.interactions as i"
-                " join raw_interactions.interactions as r on r.user_id = i.user_id"
-                " and r.item_id = i.item_id and r.rating is not distinct from i.rating"
+                "select s.source_line from marts.interactions as i"
+                " join staging.stg_interactions__events as s using (interaction_key)"
             ).fetchall()
         }
+        invoice = con.execute(
+            "select quantity from marts.interactions where user_id = 'u11'"
+        ).fetchall()
 
     expected = {line: reason for line, (_, reason) in enumerate(ROWS, start=2) if reason}
     assert rejected == expected
     assert clean == {line for line, (_, reason) in enumerate(ROWS, start=2) if not reason}
     assert set(rejected.values()) == _reasons_in_the_model()
+    assert invoice == [(3.0,)]  # the two lines of INV1: 1 + 2 units

@@ -11,6 +11,7 @@ and a second home trained on synthetic_marts.shop_world serves ids like "007", "
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -43,7 +44,7 @@ from synthetic_marts import SHOP_USERS, shop_world, write_marts
 
 from models_ml import package
 from models_ml.recommender import MatrixFactorizationRecommender
-from models_ml.registry import CHAMPION
+from models_ml.registry import CHAMPION, promote
 from models_ml.serving.app import create_app
 from models_ml.serving.holder import ModelHolder
 from models_ml.serving.loader import RegistrySource
@@ -368,6 +369,80 @@ def test_sku_item_ids_in_paths_and_answers(shop: dict) -> None:
     assert client.get(f"/recommendations/{'7' * 256}").status_code == 200  # 256: the longest
     assert client.get(f"/recommendations/{'7' * 257}").status_code == 422
     assert client.get("/recommendations/7%1F").status_code == 422
+
+
+# ------------------------------------------------------------------ repeat behaviour
+@pytest.fixture(scope="module")
+def repeat_shop(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A home trained on shop_world with views and carts repeatable and repeat_weight 0.5 (the
+    model the registry serves), a client of the API over it, and what user "007" had: the
+    items they bought (never recommended again) and those they only viewed or carted."""
+    home = tmp_path_factory.mktemp("repeat_home")
+    toml = (Path(__file__).resolve().parent.parent / "recomart.toml").read_text()
+    toml, n = re.subn(
+        r"(?m)^factors = 16$",
+        'factors = 4\nrepeatable_events = ["view", "add_to_cart"]\nrepeat_weight = 0.5',
+        toml,
+    )
+    assert n == 1  # the [train] line
+    (home / "recomart.toml").write_text(toml)
+    repeat_cfg = config_for(home, home / "recomart.toml")
+    assert repeat_cfg.settings.train.repeatable_events == ["view", "add_to_cart"]
+    interactions, catalog = shop_world()
+    write_marts(repeat_cfg.paths.warehouse, interactions, catalog)
+    summary = run_training(repeat_cfg)
+    if not summary["promotion"]["promote"]:  # the API serves the champion: make it one
+        client = MlflowClient(tracking_uri(repeat_cfg.paths.mlflow))
+        promote(client, repeat_cfg.settings.train.model_name, summary["model_version"])
+    config.load.cache_clear()
+    with duckdb.connect(str(repeat_cfg.paths.warehouse), read_only=True) as con:
+        had = con.execute(
+            "select item_id, bool_or(event_type = 'purchase') from marts.interactions"
+            " where user_id = '007' group by 1"
+        ).fetchall()
+    with TestClient(create_app(repeat_cfg, NO_POLL)) as c:
+        yield {
+            "client": c,
+            "model": package.load_local(repeat_cfg.paths.models),
+            "bought": {item for item, bought in had if bought},
+            "repeatable": {item for item, bought in had if not bought},
+        }
+
+
+def test_a_repeatable_known_item_comes_back_and_a_bought_one_does_not(repeat_shop: dict) -> None:
+    client, model = repeat_shop["client"], repeat_shop["model"]
+    bought, repeatable = repeat_shop["bought"], repeat_shop["repeatable"]
+    assert bought and repeatable  # "007" viewed or carted some items and bought others
+    k = 20
+    body = client.get("/recommendations/007", params={"k": k}).json()
+    assert body["strategy"] == "als" and body["exclude_known"] is True
+    assert body["strategy_description"] == (
+        "collaborative filtering (ALS (implicit)), blended with the user's own items that may"
+        " come back (repeat_weight 0.5)"
+    )
+    items = [i["item_id"] for i in body["items"]]
+    assert items == [i for i, _ in model.recommend_items("007", k)]
+    assert not set(items) & bought  # never recommended again
+    assert set(items) & repeatable  # may come back, and does (repeat_weight 0.5)
+    # the user's best repeat item leads: its blend is at least 0.5, any other item's at most
+    # 0.5 (scaled learned scores are at most 1)
+    assert items[0] in repeatable
+    # explain=true shows the repeat part of a repeat item's score, none for a new item
+    why = client.get("/recommendations/007", params={"k": k, "explain": True}).json()
+    parts = {i["item_id"]: i["repeat"] for i in why["items"]}
+    assert parts[items[0]]["score"] > 0 and parts[items[0]]["weight"] == 0.5
+    new = [i for i in items if i not in repeatable]
+    assert new and all(parts[i]["score"] == 0 for i in new)
+    # the batch endpoint follows the same rule; exclude_known=false leaves out nothing
+    batch = client.post("/recommendations/batch", json={"user_ids": ["007"], "k": k}).json()
+    assert [i["item_id"] for i in batch["results"][0]["items"]] == items
+    everything = client.get("/recommendations/007", params={"k": 80, "exclude_known": False}).json()
+    assert {i["item_id"] for i in everything["items"]} >= bought
+    # the documentation says what exclude_known excludes
+    schema = client.get("/openapi.json").json()
+    query = schema["paths"]["/recommendations/{user_id}"]["get"]["parameters"]
+    described = next(p for p in query if p["name"] == "exclude_known")["description"]
+    assert "[train] repeatable_events" in described
 
 
 # ------------------------------------------------------------- a real server process

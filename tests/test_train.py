@@ -32,10 +32,12 @@ pytestmark = pytest.mark.e2e  # the train stage through a real MLflow store and 
 PROJECT_TOML = Path(__file__).resolve().parent.parent / "recomart.toml"
 FACTORS = 8  # the fixture's [train] factors: not the project's 16, so its effect is visible
 METRICS = ("precision_at_10", "recall_at_10", "ndcg_at_10")
+BASELINES = ("popularity", "recent_popularity", "repeat")  # the gate compares with each
 MODEL_FILES = {
     "model.npz",
     "ids.npz",
     "user_items.npz",
+    "repeats.npz",
     "params.json",
     "training.json",
     "items.parquet",
@@ -137,9 +139,9 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
             tracking_uri=summary["tracking_uri"],
         )
     )
-    assert list(per_user.columns) == [USER, "model", "popularity", "recent_popularity"]
+    assert list(per_user.columns) == [USER, "model", *BASELINES]
     assert len(per_user) == scored and per_user[USER].is_monotonic_increasing
-    for name in ("model", "popularity", "recent_popularity"):
+    for name in ("model", *BASELINES):
         assert per_user[name].mean() == pytest.approx(run.data.metrics[f"{name}_ndcg_at_10"])
 
     # Lineage: source tables, load ids, cutoff, matrix hash; baselines and cold users beside.
@@ -170,8 +172,20 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
     promotion = summary["promotion"]
     assert promotion["promote"] and summary["model_version"] == "1"
     assert promotion["n_users"] == scored and promotion["reason"].startswith("first champion")
-    for comparison in promotion["comparisons"]:  # both baselines, clearly beaten
-        assert comparison["other"] in ("popularity", "recent_popularity")
+    # every baseline, clearly beaten; nothing is repeatable by default: the repeat baseline is
+    # popularity there
+    assert [c["other"] for c in promotion["comparisons"]] == list(BASELINES)
+    assert summary["repeat"] == summary["popularity"]
+    assert evaluation["repeat_policy"] == {
+        "repeatable_events": [],
+        "excluded": "every item the user had (no event type is repeatable)",
+        "repeat_weight": 0.0,
+        "repeat_half_life_days": 30.0,
+    }
+    assert (tags["repeatable_events"], tags["repeat_policy"]) == (
+        "none", "every item the user had (no event type is repeatable)",
+    )  # fmt: skip
+    for comparison in promotion["comparisons"]:
         assert 0 < comparison["low"] <= comparison["gain"] <= comparison["high"]
         assert run.data.metrics[f"gate_{comparison['other']}_ci_low"] == comparison["low"]
     assert client.get_model_version_by_alias("recomart-recommender", "champion").version == 1
@@ -392,7 +406,9 @@ def test_tuning_uses_validation_folds_inside_the_training_period(cfg: config.Con
         },
     )
     result = run_tuning(small)
-    assert [t["family"] for t in result["trials"]] == ["als"] * 3 + ["ease"] * 2 + ["hybrid"]
+    families = [t["family"] for t in result["trials"]]
+    assert families[:3] == ["als", "ease", "hybrid"]  # each family's [train] point first
+    assert families[3:] == ["als"] * 3 + ["ease"] * 2 + ["hybrid"]
     # fold 1 validates on the last 20 days of the training rows (all before the holdout
     # cutoff), each next fold on the 20 days before
     holdout = pd.Timestamp(result["holdout_cutoff"])
@@ -403,13 +419,15 @@ def test_tuning_uses_validation_folds_inside_the_training_period(cfg: config.Con
     for trial in result["trials"]:
         assert len(trial["per_fold"]) == 3
         assert trial["mean"] == pytest.approx(sum(trial["per_fold"]) / 3)
-    best = max(result["trials"], key=lambda t: t["mean"])
-    assert result["best"] == best and result["best_params"] == best["params"]
+    best = result["best"]
+    assert result["best_mean"] == max(result["trials"], key=lambda t: t["mean"])
+    assert best["trial"] == result["decision"]["chosen"]
+    assert result["best_params"] == best["params"]
     als, ease = result["best_by_family"]["als"], result["best_by_family"]["ease"]
     hybrid = result["trials"][-1]["params"]
     assert hybrid == {**als["params"], **ease["params"], "hybrid_weight": 0.5, "family": "hybrid"}
     saved = json.loads((cfg.paths.reports / "tuning.json").read_text())
-    assert saved["best_params"] == result["best_params"] and len(saved["trials"]) == 6
+    assert saved["best_params"] == result["best_params"] and len(saved["trials"]) == 9
     client = MlflowClient(tracking_uri=f"sqlite:///{cfg.paths.mlflow / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("recomart-tuning")
     (run,) = client.search_runs([experiment.experiment_id])
@@ -458,7 +476,9 @@ def test_tuning_leaves_out_the_dense_families_above_ease_max_items(cfg: config.C
     tune = {"folds": 1, "space": space, "max_users": 100}
     small = config.with_train(cfg, ease_max_items=n_items - 1, tune=tune)
     result = run_tuning(small)  # a dense EASE fit would raise ValueError here
-    assert result["n_search_users"] == 100 < result["n_train_users"]  # searched on a sample
+    # the whole plan fits the budget on every user: no sample (tests/test_tune.py has one)
+    assert result["n_search_users"] == result["n_train_users"]
+    assert result["rescaling"]["searched_on"] == "all users"
     reason = f"{n_items} items, above [train] ease_max_items = {n_items - 1}"
     assert result["skipped"] == {"ease": reason, "hybrid": reason}
     assert [t["family"] for t in result["trials"]] == ["als"] and result["best"]["family"] == "als"
@@ -484,3 +504,65 @@ def test_the_demo_search_steps_aside_on_data_too_small_for_a_validation_fold(
     with pytest.raises(TooSmallToTune, match="too small to carve a validation split"):
         pipeline.tune(small)
     assert pipeline.tune(small, or_skip=True) is None
+
+
+def test_a_repeat_policy_runs_through_training_the_gate_and_the_reports(
+    cfg: config.Config,
+) -> None:
+    """Views and carts repeatable, the model blending its scores with the repeat scores: the
+    same policy in the baselines, the relevance, the gate, the installed model, the batch
+    table, the report, the run and the summary."""
+    repeat_cfg = config.with_train(
+        cfg, repeatable_events=["view", "add_to_cart"], repeat_weight=0.5
+    )
+    summary = run_training(repeat_cfg)
+    policy = {
+        "repeatable_events": ["view", "add_to_cart"],
+        "excluded": "items the user had with purchase, or returned; items had only with view,"
+        " add_to_cart may come back",
+        "repeat_weight": 0.5,
+        "repeat_half_life_days": 30.0,
+    }
+    assert summary["evaluation"]["repeat_policy"] == policy
+    # relevance follows the policy: the users scored are those with a test item that is new to
+    # them or that they had only viewed or carted
+    split = holdout(read_interactions(cfg), repeat_cfg.settings.train.evaluation)
+    users, _ = relevant_items(split.train, split.test, repeatable=["view", "add_to_cart"])
+    default_users, _ = relevant_items(split.train, split.test)
+    assert summary["n_eval_users"] == len(users) > len(default_users)
+    run = MlflowClient(tracking_uri=summary["tracking_uri"]).get_run(summary["run_id"])
+    assert run.data.tags["repeatable_events"] == "view,add_to_cart"
+    assert run.data.tags["repeat_policy"] == policy["excluded"]
+    assert run.data.params["repeat_weight"] == "0.5"
+    # the gate compares the model with every baseline, the repeat baseline included
+    promotion = summary["promotion"]
+    assert [c["other"] for c in promotion["comparisons"]] == list(BASELINES)
+    repeat = next(c for c in promotion["comparisons"] if c["other"] == "repeat")
+    assert repeat["other_value"] == pytest.approx(summary["repeat"]["ndcg_at_10"])
+    assert run.data.metrics["gate_repeat_ci_low"] == repeat["low"]
+    # on this data (planted tastes, repeats at random) the repeat baseline beats popularity,
+    # the blended model beats all three (NDCG@10 about 0.43 vs repeat 0.35, popularity 0.26)
+    assert summary["repeat"]["ndcg_at_10"] > summary["popularity"]["ndcg_at_10"]
+    assert promotion["promote"], promotion["reason"]
+    # the installed model carries the policy; the batch table never lists an item the user
+    # bought, and does list items the user viewed or carted
+    model = package.load_local(cfg.paths.models)
+    assert (model.repeatable_events, model.repeat_weight) == (["view", "add_to_cart"], 0.5)
+    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+        known = con.sql(
+            "select bool_or(i.event_type = 'purchase') as bought"
+            " from recommendations.user_recommendations as r"
+            " join marts.interactions as i using (user_id, item_id)"
+            " group by r.user_id, r.item_id"
+        ).df()
+        n_users = con.execute("select count(distinct user_id) from marts.interactions").fetchone()[
+            0
+        ]
+    assert len(known) > n_users  # more than one known item per list, on average
+    assert not known["bought"].any()
+    # recomart summary prints the policy and the repeat baseline beside popularity
+    text = "\n".join(render(repeat_cfg).splitlines())
+    assert (
+        f"  repeat policy: never recommended again: {policy['excluded']}; repeat_weight 0.5" in text
+    )
+    assert re.search(r"(?m)^  repeat +\d\.\d{4} +\d\.\d{4} +\d\.\d{4}$", text)

@@ -2,10 +2,14 @@
 and which line of the file each record came from.
 
 Files vary: headers with other names (mapped by config), no header at all (MovieLens's u.data, with
-the columns named in config), tabs or commas, a UTF-8 byte order mark, quoted fields holding the
-delimiter, blank lines. DuckDB reads every field as text in one parallel pass. The line of a record
-is its position plus the header in the common case (no empty line anywhere, one line per record),
-which a byte scan of the file proves; otherwise numpy indexes the file's lines.
+the columns named in config), tabs, commas, semicolons or a delimiter of up to 4 bytes (MovieLens
+1M's `::`), a UTF-8 byte order mark, quoted fields holding the delimiter, blank lines. A column of
+[ingest.interactions] ignore_columns is read (it is part of the raw line) but never becomes one of
+ours, even when it has one of our names; two other columns mapping onto one of ours make the file
+fail (DuplicateColumnError), never the first silently winning. DuckDB reads every field as text in
+one parallel pass. The line of a record is its position plus the header in the common case (no
+empty line anywhere, one line per record), which a byte scan of the file proves; otherwise numpy
+indexes the file's lines.
 """
 
 from __future__ import annotations
@@ -41,12 +45,23 @@ def excerpt(text: str, limit: int = QUOTED) -> str:
 class MissingColumnError(ValueError):
     """A file lacks a required column: nothing is loaded from it."""
 
-    def __init__(self, path: Path, missing: list[str], found: list[str]) -> None:
+    def __init__(
+        self, path: Path, missing: list[str], found: list[str], ignored: list[str] | None = None
+    ) -> None:
         self.path, self.missing = path, missing
         header = excerpt(", ".join(found)) if found else "no columns"
+        unread = f" (ignore_columns: {', '.join(ignored)})" if ignored else ""
         super().__init__(
-            f"{path}: missing required column(s) {', '.join(missing)}; header has {header}"
+            f"{path}: missing required column(s) {', '.join(missing)}; header has {header}{unread}"
         )
+
+
+class DuplicateColumnError(ValueError):
+    """Two of a file's columns map onto one of ours, neither ignored: nothing is loaded from it."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {what} ([ingest.interactions])")
 
 
 class UnreadableFileError(ValueError):
@@ -163,11 +178,27 @@ def file_columns(path: Path, fmt: CsvFormat) -> list[str]:
             line = _decode(path, raw, fmt.encoding)
             if line.strip():
                 try:
-                    names = next(csv.reader([line], delimiter=fmt.delimiter))
+                    names = split_line(line, fmt.delimiter)
                 except csv.Error as exc:  # e.g. a field past the csv module's size limit
                     raise UnreadableFileError(path, f"header line: {exc}") from exc
                 return [name.strip() for name in names]
     return []
+
+
+def split_line(line: str, delimiter: str) -> list[str]:
+    """The fields of one line of CSV text (a header), quotes read as the csv module (and
+    DuckDB) read them. A delimiter of several characters (`::`) is first swapped for one
+    character the line lacks, then swapped back inside the fields (quoted ones may hold it).
+
+    Raises csv.Error on a line the csv module refuses (a field past its size limit).
+    """
+    if len(delimiter) == 1:
+        return next(csv.reader([line], delimiter=delimiter))
+    stand_in = next((c for c in map(chr, range(0xE000, 0x10000)) if c not in line), None)
+    if stand_in is None:  # 8,192 private-use characters in one header line
+        raise csv.Error("no character is free to stand in for the delimiter")
+    fields = next(csv.reader([line.replace(delimiter, stand_in)], delimiter=stand_in))
+    return [field.replace(stand_in, delimiter) for field in fields]
 
 
 def _decode(path: Path, raw: bytes, encoding: str = "utf-8") -> str:
@@ -188,21 +219,26 @@ def read_sql(
     path: Path, fmt: CsvFormat, longest_line: int = 0
 ) -> tuple[str, dict, list[str], list[str]]:
     """A DuckDB `read_csv(...)` of the file, every field as text, its columns renamed to ours
-    (s.CSV_COLUMNS; a column the file lacks is null); with its parameters, the file's own
-    columns (c0, c1, ... in file order) and which of ours the file has. Its max_line_size
-    covers longest_line, so no line is skipped or refused for its length (DuckDB drops a last
-    line over its limit without a word).
+    (s.CSV_INPUT_COLUMNS: the stored columns and time_offset; a column the file lacks, or
+    whose column is ignored, is null); with its parameters, the file's own columns (c0, c1, ...
+    in file order, ignored ones too) and which of ours the file has. Its max_line_size covers
+    longest_line, so no line is skipped or refused for its length (DuckDB drops a last line
+    over its limit without a word).
 
-    Raises MissingColumnError when a required column is absent after mapping.
+    Raises DuplicateColumnError when two columns map onto one of ours, MissingColumnError when
+    a required column is absent after mapping.
     """
     names = file_columns(path, fmt)
-    ours = [fmt.column_map.get(name, name) for name in names]
+    if twice := fmt.mapped_twice(names):
+        raise DuplicateColumnError(path, twice)
+    ours = fmt.our_names(names)
     missing = [c for c in s.CSV_REQUIRED if c not in ours]
     if missing:
-        raise MissingColumnError(path, missing, names)
-    picked = {c: f"c{ours.index(c)}" for c in s.CSV_COLUMNS if c in ours}
+        ignored = [name for name in names if name in fmt.ignore_columns]
+        raise MissingColumnError(path, missing, names, ignored)
+    picked = {c: f"c{ours.index(c)}" for c in s.CSV_INPUT_COLUMNS if c in ours}
     columns = ", ".join(f"{picked[c]} as \"{c}\"" if c in picked else f"null::varchar as \"{c}\""
-                        for c in s.CSV_COLUMNS)  # fmt: skip
+                        for c in s.CSV_INPUT_COLUMNS)  # fmt: skip
     own = [f"c{i}" for i in range(len(names))]
     read = (
         f"(select {columns}, {', '.join(own)} from read_csv($path, columns = {{"

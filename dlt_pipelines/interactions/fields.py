@@ -6,6 +6,15 @@
 - timestamps: [ingest.interactions] timestamp_format: `auto` (ISO 8601 with or without an offset,
   epoch seconds or milliseconds), `epoch_s`, `epoch_ms`, or strptime formats such as
   `%m/%d/%Y %H:%M`; a text without an offset is local time in `timezone`. Stored as UTC.
+- time_offset (a file's column mapped onto it, e.g. Diginetica's `timeframe`, the milliseconds
+  since the session began beside an `eventdate` of `2016-05-09`): a number of `time_offset_unit`
+  (`ms` or `s`; negative and fractional allowed, kept to the microsecond) added to the parsed
+  timestamp; the event time is the sum, the offset is not stored. When the file has the column, an
+  empty offset is `missing time_offset` (quarantined: the file says the time within the day is
+  unknown, and midnight would be a made-up time that reorders the session) and a text that is no
+  number, or a sum out of the timestamp range, is `unparseable time_offset`; a timestamp that is
+  missing or unparseable is reported as such first. A file without the column: the timestamp
+  alone (column_map renames the columns a file has).
 - numbers (rating, quantity, unit_price, value): doubles; empty is missing, other text unparseable.
 - event_type: lowercased and trimmed, then renamed by `event_map` (the file's name -> ours); a row
   the returns rule matches (negative quantity, a transaction id prefix) becomes a `return`.
@@ -67,6 +76,19 @@ def timestamp_parsers(fmt: InteractionsFormat, epoch_first: bool = False) -> lis
         else:
             parsers.append(_local(f"try_strptime({ts}, {quote(form)})", fmt.timezone))
     return parsers
+
+
+# The event time of a row whose file has a time_offset: the file's timestamp (tf) plus the offset
+# in microseconds (o); null when either is, or when the sum leaves the timestamp range
+EVENT_TIME_WITH_OFFSET = "try(tf + to_microseconds(o))"
+MICROSECONDS = {"s": 1_000_000, "ms": 1_000}  # [ingest.interactions] time_offset_unit
+
+
+def offset_microseconds(fmt: InteractionsFormat) -> str:
+    """The time_offset column in microseconds (bigint): null when empty, not a number, not
+    finite or beyond a bigint."""
+    number = f"try_cast({_column(s.CSV_TIME_OFFSET)} as double)"
+    return f"try_cast(round({number} * {MICROSECONDS[fmt.time_offset_unit]}) as bigint)"
 
 
 def event_sql(fmt: InteractionsFormat) -> str:

@@ -26,6 +26,7 @@ from dlt_pipelines.interactions import fields
 from dlt_pipelines.interactions.crash import crash_point
 from dlt_pipelines.interactions.csv_reader import (
     CsvFormat,
+    DuplicateColumnError,
     Layout,
     Lines,
     MissingColumnError,
@@ -43,6 +44,7 @@ from recomart.core.settings import AUTO
 __all__ = [
     "NATURAL_KEY",
     "CsvFormat",
+    "DuplicateColumnError",
     "MissingColumnError",
     "ParsedBatch",
     "SourceFile",
@@ -53,7 +55,8 @@ __all__ = [
 log = logging.getLogger("ingestion")
 SPILL_DIR = ".spill"  # under the staging folder: where a parse beyond its memory limit spills
 BLANK = "blank"  # reason of a record with no data at all (a whitespace-only line): not a row
-# What makes two rows the same interaction: null-safe equality of the parsed values.
+# What makes two rows the same interaction: null-safe equality of the parsed values (the stored
+# columns: a time_offset is in the timestamp already)
 NATURAL_KEY = s.CSV_COLUMNS
 QUARANTINE_SCHEMA = pa.schema([
     pa.field("file_sha256", pa.string(), nullable=False),
@@ -108,21 +111,26 @@ def file_sha256(path: Path) -> str:
 
 # Typing and reasons over a file's records, in file order. A rating, quantity, price or value may
 # be missing, not unparseable. Reasons, and the record's fields re-joined, are worked out only for
-# rows that failed to type.
+# rows that failed to type. `tf` is the timestamp as the file writes it, `t` the event time (tf
+# plus the time_offset in microseconds, `o`, when the file has that column).
 _TYPE_SQL = """
 create or replace temp table {typed} as
-with typed as (
+with fielded as (
     select
         *,
         shop_id("{user}") as u,
         shop_id("{item}") as i,
         try_cast("{rating}" as double) as r,
-        coalesce({timestamp_parsers}) as t,
+        coalesce({timestamp_parsers}) as tf,
+        {offset} as o,
         try_cast("{quantity}" as double) as q,
         try_cast("{unit_price}" as double) as p,
         try_cast("{value}" as double) as v,
         shop_id("{transaction}") as x,
     from {read}
+),
+typed as (
+    select *, {event_time} as t from fielded
 ),
 reasoned as (
     select
@@ -136,7 +144,8 @@ reasoned as (
             when i is null then 'missing {item}'
             when length(i) > {max_id} then 'unparseable {item}'
             when nullif(trim("{timestamp}"), '') is null then 'missing {timestamp}'
-            when t is null then 'unparseable {timestamp}'
+            when tf is null then 'unparseable {timestamp}'
+            {offset_reasons}
             when r is null and nullif(trim("{rating}"), '') is not null then 'unparseable {rating}'
             when q is null and nullif(trim("{quantity}"), '') is not null
                 then 'unparseable {quantity}'
@@ -156,6 +165,7 @@ select
         when reason like '%{user}' then "{user}"
         when reason like '%{item}' then "{item}"
         when reason like '%{timestamp}' then "{timestamp}"
+        when reason like '%{time_offset}' then "{time_offset}"
         when reason like '%{rating}' then "{rating}"
         when reason like '%{quantity}' then "{quantity}"
         when reason like '%{unit_price}' then "{unit_price}"
@@ -173,6 +183,11 @@ TYPED_COLUMNS = {
 }  # fmt: skip
 
 
+# Why a row whose timestamp parsed has no event time, when the file has a time_offset column
+_OFFSET_REASONS = f"""
+            when nullif(trim("{s.CSV_TIME_OFFSET}"), '') is null then 'missing {s.CSV_TIME_OFFSET}'
+            when t is null then 'unparseable {s.CSV_TIME_OFFSET}'
+"""
 # The optional numbers among the typed columns: each must type when the file gives it text.
 _OPTIONAL_NUMBERS = {typed: TYPED_COLUMNS[typed] for typed in "rqpv"}
 
@@ -202,6 +217,7 @@ def type_sql(
     types it into `typed`."""
     rule = fields.return_rule(fmt)
     quarantined = rule if fmt.returns.action == "quarantine" else None  # returns kept out here
+    offset = s.CSV_TIME_OFFSET in present
     return _TYPE_SQL.format(
         typed=typed,
         read=read,
@@ -210,6 +226,10 @@ def type_sql(
         quantity=s.CSV_QUANTITY, unit_price=s.CSV_UNIT_PRICE, value=s.CSV_VALUE,
         transaction=s.CSV_TRANSACTION,
         timestamp_parsers=", ".join(fields.timestamp_parsers(fmt, epoch_first)),
+        time_offset=s.CSV_TIME_OFFSET,
+        offset=fields.offset_microseconds(fmt) if offset else "null::bigint",
+        event_time=fields.EVENT_TIME_WITH_OFFSET if offset else "tf",
+        offset_reasons=_OFFSET_REASONS if offset else "",
         event=fields.event_sql(fmt),
         typed_fine=_typed_fine(present, quarantined),
         blank=" and ".join(f"nullif(trim({c}), '') is null" for c in own) or "false",
@@ -283,7 +303,8 @@ def _epoch_first(con: duckdb.DuckDBPyConnection, source: str, params: dict) -> b
 def _read_file(con: duckdb.DuckDBPyConnection, order: int, f: SourceFile, fmt: CsvFormat) -> Layout:
     """Read and type one file into temp table typed_<order>; map its records to the file's lines.
 
-    Raises MissingColumnError or UnreadableFileError; then nothing is read.
+    Raises MissingColumnError, DuplicateColumnError or UnreadableFileError; then nothing is
+    read.
     """
     lines = Lines.of(f.path, fmt.encoding)
     source, params, own, present = read_sql(f.path, fmt, lines.longest)
@@ -349,8 +370,8 @@ def parse_files(files: list[SourceFile], fmt: CsvFormat | None, stage: Path) -> 
     """Parse files into accepted rows (staged as Parquet in the folder `stage`), quarantined
     rows, and per-file counts.
 
-    A file that lacks a required column or cannot be read contributes no rows: its error is
-    recorded in `files` and the other files still load.
+    A file that lacks a required column, maps two columns onto one of ours, or cannot be read
+    contributes no rows: its error is recorded in `files` and the other files still load.
     """
     fmt = fmt or CsvFormat()
     batch = ParsedBatch()
@@ -382,7 +403,7 @@ def parse_files(files: list[SourceFile], fmt: CsvFormat | None, stage: Path) -> 
                 continue
             try:
                 parsed[order] = (f, _read_file(con, order, f, fmt))
-            except (MissingColumnError, UnreadableFileError) as exc:
+            except (MissingColumnError, DuplicateColumnError, UnreadableFileError) as exc:
                 infos[order].update(error=str(exc).splitlines()[0], status=FAILED)
                 continue
             clock.lap("read and type")

@@ -2,6 +2,11 @@
 
 GET  /recommendations/{user_id}?k=10&exclude_known=true&explain=false
 POST /recommendations/batch            {"user_ids": [...], "k": 10, "exclude_known": true}
+
+exclude_known=true leaves out what [train] repeatable_events excludes (the model's own rule,
+models_ml.matrix.excluded_pairs): every item the user had, or with repeatable event types the
+items the user had with another type or returned; explain=true adds the repeat part of a
+score when the model blends repeat scores (repeat_weight > 0).
 GET  /items/{item_id}/similar?k=10
 GET  /model    GET /health    GET /metrics    POST /admin/reload    GET /docs (OpenAPI)
 
@@ -133,7 +138,7 @@ def create_app(
         served: Served,
         user_id: Annotated[str, Path(**ID_PATH)],
         k: K = default_k,
-        exclude_known: bool = True,
+        exclude_known: Annotated[bool, Query(description=schemas.EXCLUDE_KNOWN)] = True,
         explain: bool = False,
     ) -> Response:
         if explain:  # explanations solve a small system per item: off the event loop, bounded

@@ -13,6 +13,13 @@ ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
 ID_RULES = {"min_length": 1, "max_length": ID_MAX_LENGTH, "pattern": ID_PATTERN}
 Id = Annotated[str, Field(**ID_RULES)]
 Strategy = Literal["als", "blend", "popular"]
+# exclude_known, in the query, the batch body and the answers
+EXCLUDE_KNOWN = (
+    "true: leave out what [train] repeatable_events excludes, i.e. every item the user had,"
+    " or, when event types are repeatable (views, carts, ...), the items the user had with"
+    " another event type or returned (those had only with repeatable types may come back);"
+    " false: leave out nothing"
+)
 
 
 class Item(BaseModel):
@@ -31,12 +38,24 @@ class RankedItem(Item):
     score: float = Field(description="comparable within one list only")
 
 
+class RepeatPart(BaseModel):
+    weight: float = Field(
+        description="[train] repeat_weight: the blend's share of the repeat score"
+    )
+    score: float = Field(description="the user's own repeat score of this item (0: not theirs)")
+    scaled: float = Field(description="score over the user's best repeat score")
+    contribution: float = Field(description="weight x scaled: its part of the listed score")
+
+
 class Recommendation(RankedItem):
     because: list[Driver] | None = Field(
         None, description="explain=true: the user's items that drove this one most"
     )
     similar_liked_items: list[str] | None = Field(
         None, description="explain=true, cold item: the user's items of its category and price"
+    )
+    repeat: RepeatPart | None = Field(
+        None, description="explain=true, repeat_weight > 0: the repeat part of the score"
     )
 
 
@@ -52,13 +71,13 @@ class Recommendations(BaseModel):
 
 class RecommendationsResponse(Recommendations):
     k: int
-    exclude_known: bool
+    exclude_known: bool = Field(description=EXCLUDE_KNOWN)
     model_version: str
 
 
 class BatchResponse(BaseModel):
     k: int
-    exclude_known: bool
+    exclude_known: bool = Field(description=EXCLUDE_KNOWN)
     model_version: str
     results: list[Recommendations]
 
@@ -113,5 +132,5 @@ def batch_request_model(max_k: int, max_batch: int, default_k: int) -> type[Base
             Field(description=f"1..{max_batch} user ids"),
         ),
         k=(Annotated[int, Field(ge=1, le=max_k)], default_k),
-        exclude_known=(bool, True),
+        exclude_known=(bool, Field(True, description=EXCLUDE_KNOWN)),
     )

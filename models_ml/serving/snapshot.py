@@ -4,8 +4,9 @@ At load: the cold-start list (recent popularity, what an unknown user gets), eac
 path (als / blend / popular) as one byte, and the item metadata (item_id as the shop's id,
 title, category, price) as a dict per item code. Users are found through the model's user
 vocabulary (a hash index built once), not a dict of their own. Up to precompute_max_users
-users, every known user's top-max_k list (known items excluded and not) is computed at load and
-a request is a lookup, a slice and a list of dicts: no DuckDB, no MLflow, no matrix product.
+users, every known user's top-max_k list (exclude_known true and false: the model's repeat
+policy decides what true leaves out) is computed at load and a request is a lookup, a slice
+and a list of dicts: no DuckDB, no MLflow, no matrix product.
 Lists of length k are the first k of the max_k list (the model ranks by score, ties by item
 index, whatever k is).
 
@@ -39,6 +40,7 @@ STRATEGY_TEXT = {
     BLEND: "cold start, few interactions: {model} blended with the user's categories",
     POPULAR: "cold start, no history: recent popularity (time-decayed interaction counts)",
 }
+REPEAT_TEXT = ", blended with the user's own items that may come back (repeat_weight {w:g})"
 EXPLAIN_DRIVERS = 3  # driving items listed per recommendation when explain=true
 
 
@@ -86,6 +88,12 @@ class ServingModel:
         item_names = model.items.decode(model.item_ids).tolist()
         self._item_codes = dict(zip(item_names, model.item_ids.tolist(), strict=True))
         self._meta = _metadata(model, item_names, items)
+        title, weight = TITLES[model.family], model.repeat_weight
+        self._descriptions = {
+            path: text.format(model=title)
+            + (REPEAT_TEXT.format(w=weight) if weight > 0 and path != POPULAR else "")
+            for path, text in STRATEGY_TEXT.items()
+        }
         model.prepare()  # what scoring and similar items need, built now, not by a request
         paths = model.user_paths(self._user_codes)
         self._paths = np.zeros(self.n_users, dtype=np.int8)
@@ -154,7 +162,7 @@ class ServingModel:
             "user_id": user_id,
             "strategy": strategy,
             "cold_start": strategy != "als",
-            "strategy_description": STRATEGY_TEXT[strategy].format(model=TITLES[self.model.family]),
+            "strategy_description": self._descriptions[strategy],
             "items": items,
         }
 
@@ -166,7 +174,10 @@ class ServingModel:
             {**self.item(c["item_id"]), "contribution": float(c["contribution"])}
             for c in why["contributions"]
         ]
-        return {"because": because, "similar_liked_items": why["similar_liked_items"]}
+        out = {"because": because, "similar_liked_items": why["similar_liked_items"]}
+        if "repeat" in why:  # repeat_weight > 0: the user's own repeat score of the item
+            out["repeat"] = why["repeat"]
+        return out
 
     def similar(self, item_id: str, k: int) -> list[dict[str, Any]]:
         """The k items closest to item_id (cosine of item factors); KeyError if unknown."""

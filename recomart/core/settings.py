@@ -159,14 +159,46 @@ class InteractionsFormat(_Section):
         if not self.header:
             if not self.columns:
                 raise ValueError("header = false needs columns = [...]: the file's columns")
-            read = [c for c in self.columns if c not in self.ignore_columns]
-            ours = [self.column_map.get(c, c) for c in read]
+            unknown = [c for c in self.ignore_columns if c not in self.columns]
+            if unknown:
+                raise ValueError(
+                    f"ignore_columns names {', '.join(map(repr, unknown))}, not among columns"
+                    f" {self.columns}"
+                )
+            if twice := self.mapped_twice(self.columns):
+                raise ValueError(f"columns {self.columns}: {twice}")
+            ours = self.our_names(self.columns)
             missing = [c for c in s.CSV_REQUIRED if c not in ours]
             if missing:
                 raise ValueError(
-                    f"columns {self.columns} (after column_map) lack {', '.join(missing)}"
+                    f"columns {self.columns} (after column_map and ignore_columns) lack"
+                    f" {', '.join(missing)}"
                 )
         return self
+
+    def our_names(self, names: list[str]) -> list[str | None]:
+        """Our name for each of a file's column names, in order: column_map applied (a name it
+        lacks stays as it is), None for a column of ignore_columns (never read into ours)."""
+        ignored = set(self.ignore_columns)
+        return [None if n in ignored else self.column_map.get(n, n) for n in names]
+
+    def mapped_twice(self, names: list[str]) -> str | None:
+        """What is wrong when two of a file's columns (named `names`, in order) map onto the same
+        one of our input columns, neither ignored: both columns by position and name, and how to
+        fix it; None when every one of ours has at most one column."""
+        first: dict[str, int] = {}
+        for position, ours in enumerate(self.our_names(names)):
+            if ours not in s.CSV_INPUT_COLUMNS:
+                continue
+            if ours in first:
+                before = first[ours]
+                return (
+                    f"column {before + 1} {names[before]!r} and column {position + 1}"
+                    f" {names[position]!r} both map to {ours}; map one of them elsewhere in"
+                    " column_map or list it in ignore_columns"
+                )
+            first[ours] = position
+        return None
 
     @property
     def formats(self) -> list[str]:

@@ -34,6 +34,8 @@ final as (
         user_id,
         item_id,
         duplicate_of_interaction_key,
+        combined_into_interaction_key,
+        superseded_by_interaction_key,
         transaction_id,
 
         -- strings
@@ -41,8 +43,13 @@ final as (
         event_type,
         -- one reason per row, the first that applies in this priority order
         case
-            when is_duplicate
+            -- the rows of one event that gave way to another (int_interactions_deduplicated)
+            when duplicate_of_interaction_key is not null
                 then 'duplicate event'
+            when combined_into_interaction_key is not null
+                then 'combined into one transaction line'
+            when superseded_by_interaction_key is not null
+                then 'superseded by a later version'
             {% if var('returns') == 'drop' -%}
                 when event_type = 'return'
                     then 'return or cancellation'
@@ -88,7 +95,6 @@ final as (
 
         -- booleans
         is_known_item,
-        is_duplicate,
         is_event_type_imputed,
 
         -- timestamps

@@ -3,7 +3,8 @@
 -- item's observed ratings among clean rows strictly before the row's event_at, else the median of
 -- all observed ratings strictly before it, else the middle of the rating scale. When no rating was
 -- observed at all (an implicit-feedback log: events only), ratings stay null. is_rating_imputed
--- marks the filled ones, so features can leave them out.
+-- marks the filled ones, so features can leave them out. is_repeat marks an event on an item the
+-- user had a clean interaction with before (repeat behaviour, aggregated in reports/transform.json).
 -- The medians come from running counts per rating value (a scale has few values), looked up only
 -- at the instants that need them: a running median() window over every row took 9 s on 1M rows.
 
@@ -154,6 +155,9 @@ final as (
         is_rating_missing and has_ratings as is_rating_imputed,
         quantity,
         value,
+        -- a repeat: the user had a clean interaction with the item strictly before this one (of
+        -- any event type); events at the same instant are not repeats of each other
+        min(event_at) over (partition by user_id, item_id) < event_at as is_repeat,
         event_at,
         cast(event_at as date) as event_date,
         cast(hour(event_at) as integer) as event_hour,

@@ -24,7 +24,9 @@ final as (
         source_line,
         rejection_reason,
         load_id,
-        duplicate_of_interaction_key
+        duplicate_of_interaction_key,
+        combined_into_interaction_key,
+        superseded_by_interaction_key
     from rejected
 )
 
