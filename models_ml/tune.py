@@ -349,8 +349,8 @@ def run_tuning(
 
     fit_and_score = validation_ndcg(make, k, min_rating, catalog=marts.catalog, **eval_args)
     blend_scores = weighted_ndcg(make, k, min_rating, catalog=marts.catalog, **eval_args)
-    blend_possible = bool(repeatable) and _can_blend()
-    search.baselines = None if blend_possible else baseline_values
+    # with repeats allowed the baselines are judged after the repeat blend stage, not before
+    search.baselines = None if repeatable else baseline_values
     search.estimate = _estimate(train, shapes, factor)
     search.first = cheapest_first(first, train.family, search.estimate)
     log.info(
@@ -450,11 +450,6 @@ def weighted_ndcg(
         return {w: scores[str(w)].per_user[f"ndcg_at_{k}"] for w in weights}
 
     return score
-
-
-def _can_blend() -> bool:
-    """Whether the recommender can blend repeat scores without a refit (the repeat blend)."""
-    return hasattr(MatrixFactorizationRecommender, "with_repeat_weight")
 
 
 def _means(baseline_values: dict[str, list[np.ndarray]]) -> dict[str, float]:
@@ -567,12 +562,6 @@ def repeat_blend(
     weights = list(train.tune.repeat_weights)
     out: dict[str, Any] = {"ran": False, "weights": [], "chosen_weight": None, "refused": None}
     best = chosen["best"]
-    if not _can_blend():
-        out["reason"] = (
-            "the recommender has no with_repeat_weight (models_ml.recommender): no blend searched"
-        )
-        out["refused"] = refusal(best, baseline_values) if best else None
-        return out
     if best is None:
         out["reason"] = "no candidate was chosen"
         return out

@@ -379,12 +379,13 @@ def repeat_shop(tmp_path_factory: pytest.TempPathFactory) -> dict:
     items they bought (never recommended again) and those they only viewed or carted."""
     home = tmp_path_factory.mktemp("repeat_home")
     toml = (Path(__file__).resolve().parent.parent / "recomart.toml").read_text()
-    toml, n = re.subn(
-        r"(?m)^factors = 16$",
-        'factors = 4\nrepeatable_events = ["view", "add_to_cart"]\nrepeat_weight = 0.5',
-        toml,
-    )
-    assert n == 1  # the [train] line
+    for line, value in (
+        ("factors = 16", "factors = 4"),
+        ("repeatable_events = []", 'repeatable_events = ["view", "add_to_cart"]'),
+        ("repeat_weight = 0.0", "repeat_weight = 0.5"),
+    ):
+        toml, n = re.subn(rf"(?m)^{re.escape(line)}(?=\s)", value, toml)
+        assert n == 1, line  # the [train] line
     (home / "recomart.toml").write_text(toml)
     repeat_cfg = config_for(home, home / "recomart.toml")
     assert repeat_cfg.settings.train.repeatable_events == ["view", "add_to_cart"]

@@ -225,6 +225,47 @@ def run_example(root: Path, example: str, files: list[Path]) -> dict[str, Any]:
     return {"seconds": round(seconds, 1), "peak_gb": round(peak, 2), **figures(home, example)}
 
 
+def policy_contrast(root: Path, example: str) -> dict[str, Any] | None:
+    """For an example whose configuration lets items come back ([train] repeatable_events):
+    `recomart train` ([train] as written, no search) on copies of its home's marts, once with
+    its policy and once with none (every known item excluded, the default), so that the
+    policy's effect is measured with everything else equal. None for the other examples."""
+    source = root / example
+    settings = parse(tomllib.loads((source / "recomart.toml").read_text()))
+    if not settings.train.repeatable_events:
+        return None
+    out = {}
+    for label, events in (("with_policy", settings.train.repeatable_events), ("none", [])):
+        home = root / f"{example}-policy-{label}"
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.copytree(
+            source, home, ignore=shutil.ignore_patterns("mlflow", "models", "bench.log")
+        )
+        text = (home / "recomart.toml").read_text()
+        (home / "recomart.toml").write_text(_with_train(text, events))
+        seconds, _ = _run(["train"], home)
+        metrics = figures(home, example)
+        out[label] = {
+            "repeatable_events": events,
+            "seconds": round(seconds, 1),
+            **{key: metrics[key] for key in ("family", "holdout", "n_eval_users", "ndcg",
+                                             "popularity_ndcg", "repeat_ndcg", "vs_popularity",
+                                             "vs_repeat", "promoted")},
+        }  # fmt: skip
+    return out
+
+
+def _with_train(text: str, repeatable: list[str]) -> str:
+    """A configuration's text with [train] repeatable_events set and no search in the demo."""
+    import tomlkit
+
+    document = tomlkit.parse(text)
+    train = document.setdefault("train", tomlkit.table())
+    train["repeatable_events"] = repeatable
+    train.setdefault("tune", tomlkit.table())["in_demo"] = False
+    return tomlkit.dumps(document)
+
+
 def bench(data: Path, movielens: Path, root: Path, rendered: bool = True) -> dict:
     results: dict[str, dict] = {"real": {}, "not_runnable": {}, "rendered": {}}
     for example, names in REAL.items():
@@ -236,6 +277,9 @@ def bench(data: Path, movielens: Path, root: Path, rendered: bool = True) -> dic
         print(f"{example}: recomart demo on {', '.join(f.name for f in files)}", flush=True)
         results["real"][example] = {"source": [str(f) for f in files],
                                     **run_example(root, example, files)}  # fmt: skip
+        contrast = policy_contrast(root, example)
+        if contrast:
+            results["real"][example]["policy_contrast"] = contrast
     for example, (folder, why) in NOT_RUNNABLE.items():
         if (data / folder).exists():
             results["not_runnable"][example] = {"source": str(data / folder), "why": why}
@@ -289,6 +333,26 @@ def render(results: dict) -> str:
                 f" {_gain(r['vs_repeat'])} | {'yes' if r['promoted'] else 'no'} |"
                 f" {r['seconds']:.0f} s | {r['peak_gb']:.1f} GB |"
             )
+        lines.append("")
+    contrasts = {n: r["policy_contrast"] for n, r in results.get("real", {}).items()
+                 if r.get("policy_contrast")}  # fmt: skip
+    if contrasts:
+        lines += [
+            "**The repeat policy, everything else equal** (`recomart train`, [train] as written,"
+            " no search)",
+            "",
+            "| set | repeatable_events | users scored | nDCG@10 model / popularity / repeat |"
+            " gain vs popularity [95 % CI] | gain vs repeat [95 % CI] |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, contrast in contrasts.items():
+            for r in contrast.values():
+                lines.append(
+                    f"| {name} | {', '.join(r['repeatable_events']) or 'none'} |"
+                    f" {r['n_eval_users']} ({r['holdout']}) | {_ndcg(r['ndcg'])} /"
+                    f" {_ndcg(r['popularity_ndcg'])} / {_ndcg(r['repeat_ndcg'])} |"
+                    f" {_gain(r['vs_popularity'])} | {_gain(r['vs_repeat'])} |"
+                )
         lines.append("")
     for name, r in results.get("not_runnable", {}).items():
         lines.append(f"- **{name}**: not run: {r['why']}.")
