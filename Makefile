@@ -19,7 +19,7 @@ export RECOMART_WAREHOUSE ?= $(CURDIR)/data/warehouse/recomart.duckdb
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo generate catalog-api ingest transform quality train docs docs-serve \
-        summary mlflow-ui bench-demo bench-own-data bench-ingest bench-transform test test-fast lint format lock clean clean-all
+        summary mlflow-ui bench-demo bench-own-data bench-ease bench-ingest bench-transform test test-fast lint format lock clean clean-all
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -146,6 +146,9 @@ eda: $(STAMP) ## the EDA notebook on the marts (read-only; run make demo first) 
 BENCH_DEMO_SIZES ?= 100k,1m,10m,catalog-file,catalog-rest
 bench-demo: $(STAMP) ## benchmark: the whole pipeline at 100K, 1M, 10M rows and a 1M catalog -> reports/
 	$(BIN)/python -m recomart.bench.demo --sizes $(BENCH_DEMO_SIZES) --repeats 3 --repeats-large 1
+
+bench-ease: $(STAMP) ## benchmark: EASE's Cholesky inverse (float64, float32) vs np.linalg.inv -> reports/
+	$(BIN)/python -m recomart.bench.ease --data $(SHARED_DATA)
 
 bench-transform: $(STAMP) ## benchmark: dbt build vs the same SQL in DuckDB, 100K/1M/10M -> reports/
 	$(BIN)/python -m recomart.bench.transform --sizes 100000,1000000,10000000 --repeats 3

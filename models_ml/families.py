@@ -12,14 +12,12 @@ one Scorer, so that every family scores, serves, saves and explains the same way
   W is dense: catalogs up to `ease_max_items` (memory grows with items squared).
   P comes from one Cholesky factorisation and its inverse (LAPACK potrf + potri, in G's own
   buffer), in float32 when Gershgorin's bound on the condition number of G + diag(L) is at most
-  FLOAT32_MAX_CONDITION (1e5), else float64. Measured side by side in one run (2 cores, one
-  BLAS thread, leave-last-3 holdout, fit and NDCG@10 of the ease recommender): MovieLens 100K
-  (1,674 items; l2 20, 500, and 100 with dropout 0.3): float64 0.41-0.53 s, float32 0.24 s, the
-  same NDCG@10 and the same top 10 for every user; a 10,000-item synthetic file (9,415 items):
-  float64 30-42 s, float32 16-19 s, the same NDCG@10, the same top 10 for 99.9-100 % of users.
-  Past the bound, float32 starts to reorder near-ties: at 1.7e5 (l2 0.2 on MovieLens) 98.9 % of
-  the lists stay the same, at 1.7e6 95 %. np.linalg.inv took 115 s at 10,000 items where the
-  Cholesky inverse takes 16 s (float32) or 25 s (float64).
+  FLOAT32_MAX_CONDITION (1e5), else float64. `make bench-ease` measures it side by side in one
+  run (reports/bench_ease.md: np.linalg.inv against the Cholesky inverse in float64 and float32,
+  and the top 10 of float32 against float64): at 9,881 items inv 70 s, Cholesky 27 s (float64)
+  and 13 s (float32), the same NDCG@10 and the same top 10 for every user. Past the bound,
+  float32 starts to reorder near-ties (measured once: at a bound of 1.7e5, l2 0.2 on MovieLens,
+  98.9 % of the lists stay the same).
   Both diagonal variants come from one P: inside shared_inverses() (the model search) the last
   P is kept, one at a time, and the other variant costs no factorisation. An eigendecomposition
   G = Q diag(e) Q' shared across l2 values was measured and is not used: at 4,000 items eigh

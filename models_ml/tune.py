@@ -29,7 +29,9 @@ fold and each skipped candidate is logged (family, parameters, fold, validation 
 ETA), with a progress bar on a terminal (Progress).
 
 The budget covers the whole search: reading the marts, cutting the folds, the baselines, the
-candidates and the repeat blend (not the MLflow logging after it). It is kept to within one
+candidates and the repeat blend (not the MLflow logging after it). With repeats allowed the
+candidates end by (1 - BLEND_SHARE) of it, so that the repeat blend stage, where data with
+strong repeat behaviour is decided, always has its share. It is kept to within one
 fold's overrun: no fold starts once its estimate exceeds what is left, so only a fold estimated
 too low can end past the budget.
 
@@ -82,6 +84,7 @@ from recomart.features import FeatureStore
 
 log = logging.getLogger("tuning")
 
+BLEND_SHARE = 0.2  # of [train.tune] budget_s kept for the repeat blend stage (repeats allowed)
 EXPERIMENT = "recomart-tuning"
 REPORT_FILE = "tuning.json"
 USER_SCALED = ("ease_l2",)  # penalties that grow with the number of users (rescaled)
@@ -361,10 +364,13 @@ def run_tuning(
         searched[USER].nunique(),
         tune.budget_s,
     )
+    if repeatable:  # the family search leaves the repeat blend stage its share of the budget
+        search.budget_s = tune.budget_s * (1 - BLEND_SHARE)
     with Progress(metric, progress_bar) as progress, shared_inverses():
         search.progress = progress
         chosen = select(folds, spaces, fit_and_score, tune.n_trials, train.seed, search)
     chosen.pop("values")  # per-user arrays: not for the report
+    search.budget_s = tune.budget_s
     blend = None
     if repeatable:
         blend = repeat_blend(chosen, folds, blend_scores, train, baseline_values, search)
@@ -624,7 +630,14 @@ def _verdict(result: dict[str, Any]) -> str:
         return result["refused"]
     if result["best_params"] is None:
         return result["decision"]["why"]
-    return f"chose {describe(result['best_params'])}: {result['decision']['why']}"
+    verdict = f"chose {describe(result['best_params'])}: {result['decision']['why']}"
+    blend = result.get("repeat_blend") or {}
+    chosen = blend.get("chosen_weight")
+    if chosen is not None:
+        mean = next(w["mean"] for w in blend["weights"] if w["repeat_weight"] == chosen)
+        baselines = ", ".join(f"{name} {value:.4f}" for name, value in result["baselines"].items())
+        verdict += f"; with repeat_weight {chosen:g}: validation {mean:.4f} ({baselines})"
+    return verdict
 
 
 def summary(result: dict[str, Any]) -> list[str]:

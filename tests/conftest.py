@@ -53,6 +53,22 @@ def run_stage(home: Path, config_file: Path, *args: str) -> subprocess.Completed
     return proc
 
 
+def with_format(home: Path, **fmt) -> config.Config:
+    """The small config of `home` with [ingest.interactions] settings `fmt` (file-reader tests)."""
+    cfg = config_for(home, small_config(home))
+    return config.with_settings(cfg, ingest={"interactions": fmt})
+
+
+def not_passed(result: dict) -> list[tuple[str, str, str | None, str]]:
+    """(dataset, check name, column, outcome) of every check of a gate run that did not pass."""
+    return [
+        (dataset, check["name"], check["column"], check["outcome"])
+        for dataset, summary in result["datasets"].items()
+        for check in summary["checks"]
+        if check["outcome"] != "passed"
+    ]
+
+
 def warehouse_rows(cfg: config.Config, sql: str) -> list[tuple]:
     """The rows `sql` returns from cfg's warehouse, opened read-only."""
     with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:

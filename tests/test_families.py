@@ -29,6 +29,7 @@ from models_ml.families import (
 )
 from models_ml.recommender import Recommender
 from models_ml.split import Split, last_days
+from recomart.bench.own_data import long_tail_ratings
 from recomart.core.schema import ITEM, USER
 from recomart.core.settings import Train
 
@@ -271,56 +272,6 @@ def test_the_cost_estimate_grows_with_what_each_family_works_on() -> None:
     assert fit_seconds("als", large, {**p, "factors": 128}) > 2 * fit_seconds("als", large, p)
     hybrid = fit_seconds("hybrid", large, p)
     assert hybrid > fit_seconds("ease", large, p) and hybrid > fit_seconds("als", large, p)
-
-
-def long_tail_ratings(
-    n_users: int = 700,
-    n_items: int = 10_000,
-    n_ratings: int = 100_000,
-    n_groups: int = 20,
-    taste: float = 30.0,
-    tail: float = 0.9,
-    seed: int = 7,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A MovieLens-"latest"-like file (userId, movieId, rating 0.5-5, timestamp) and its
-    movies.csv (movieId, title, genres): item popularity a power law (exponent `tail`), users'
-    activity log-normal (at least 20 ratings), each user `taste` times likelier to rate the
-    items of their own group, active over a log-normal span somewhere in 20 years. The
-    defaults are the 100,000-rating, 10,000-item file of the README's search figures."""
-    rng = np.random.default_rng(seed)
-    popularity = (1.0 / (np.arange(n_items) + 10.0) ** tail)[rng.permutation(n_items)]
-    item_group = rng.integers(0, n_groups, n_items)
-    user_group = rng.integers(0, n_groups, n_users)
-    activity = np.maximum(rng.lognormal(0, 1.1, n_users), 0.05)
-    counts = np.maximum(20, np.round(activity / activity.sum() * n_ratings)).astype(int)
-    frames = []
-    for user in range(n_users):
-        n = min(counts[user], n_items // 2)
-        p = popularity * np.where(item_group == user_group[user], taste, 1.0)
-        items = rng.choice(n_items, size=n, replace=False, p=p / p.sum())
-        liked = item_group[items] == user_group[user]
-        stars = np.round((np.where(liked, 4.0, 3.0) + rng.normal(0, 0.9, n)) * 2) / 2
-        start = rng.uniform(0, 20 * 365 * 86_400)
-        span = rng.lognormal(np.log(60 * 86_400), 1.5)
-        seconds = 820_000_000 + start + np.sort(rng.uniform(0, span, n))
-        frames.append(
-            pd.DataFrame(
-                {
-                    "userId": user + 1,
-                    "movieId": items + 1,
-                    "rating": np.clip(stars, 0.5, 5.0),
-                    "timestamp": seconds.astype(np.int64),
-                }
-            )
-        )
-    movies = pd.DataFrame(
-        {
-            "movieId": np.arange(1, n_items + 1),
-            "title": [f"Movie {i}" for i in range(1, n_items + 1)],
-            "genres": [f"genre{g}" for g in item_group],
-        }
-    )
-    return pd.concat(frames, ignore_index=True), movies
 
 
 def test_float32_ease_ranks_as_float64_on_a_long_tail_file() -> None:

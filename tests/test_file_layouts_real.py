@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import config_for, small_config, warehouse_rows
+from conftest import warehouse_rows, with_format
 
 from dlt_pipelines.interactions.csv_reader import file_columns
 from dlt_pipelines.interactions_pipeline import load_interactions
@@ -36,11 +36,6 @@ DIGINETICA_FORMAT = {
 def home(tmp_path: Path) -> Path:
     (tmp_path / "in").mkdir()
     return tmp_path
-
-
-def _cfg(home: Path, **fmt) -> config.Config:
-    cfg = config_for(home, small_config(home))
-    return config.with_settings(cfg, ingest={"interactions": fmt})
 
 
 def _write(home: Path, name: str, text: str) -> Path:
@@ -74,7 +69,7 @@ def test_movielens_1m_layout_with_double_colons_loads_every_row_as_the_tab_file_
     _needs(U_DATA)
     rows = [line.split("\t") for line in U_DATA.read_text().splitlines()]
     path = _write(home, "ratings.dat", "".join("::".join(row) + "\n" for row in rows))
-    cfg = _cfg(home, delimiter="::", header=False, timestamp_format="epoch_s",
+    cfg = with_format(home, delimiter="::", header=False, timestamp_format="epoch_s",
                columns=["user_id", "item_id", "rating", "timestamp"])  # fmt: skip
     result = load_interactions(cfg, str(path))
     assert [(f["rows"], f["accepted"], f["error"]) for f in result["files"]] == [
@@ -107,7 +102,7 @@ def test_a_header_split_by_a_multi_byte_delimiter_names_the_columns(home: Path) 
     assert file_columns(path, InteractionsFormat(**fmt)) == [
         "userId", "movie::Id", "rating", "time stamp", "note",
     ]  # fmt: skip
-    cfg = _cfg(home, **fmt)
+    cfg = with_format(home, **fmt)
     load_interactions(cfg, str(path))
     loaded = warehouse_rows(
         cfg,
@@ -126,7 +121,7 @@ def test_a_header_split_by_a_multi_byte_delimiter_names_the_columns(home: Path) 
 
 def test_an_ignored_column_of_a_headerless_file_is_skipped(home: Path) -> None:
     path = _write(home, "views.txt", "NA,s1,10,2026-05-01 10:00:00\n7,s2,11,2026-05-01 11:00:00\n")
-    cfg = _cfg(home, header=False, columns=["user_id", "session", "item_id", "timestamp"],
+    cfg = with_format(home, header=False, columns=["user_id", "session", "item_id", "timestamp"],
                ignore_columns=["user_id"], column_map={"session": "user_id"})  # fmt: skip
     load_interactions(cfg, str(path))
     loaded = warehouse_rows(
@@ -152,7 +147,7 @@ def test_two_columns_onto_one_of_ours_fail_that_file_naming_both(home: Path) -> 
     _write(home, "a_sessions.csv", "session_id,user_id,item_id,timestamp\n"
            "s1,NA,10,2026-05-01 10:00:00\n")  # fmt: skip
     _write(home, "b_plain.csv", "user_id,item_id,timestamp\nu2,11,2026-05-01 11:00:00\n")
-    cfg = _cfg(home, column_map={"session_id": "user_id"})
+    cfg = with_format(home, column_map={"session_id": "user_id"})
     result = load_interactions(cfg, str(home / "in" / "*.csv"))
     errors = {Path(f["source_file"]).name: f["error"] for f in result["files"]}
     assert errors["b_plain.csv"] is None
@@ -177,7 +172,7 @@ def test_a_time_offset_is_added_and_a_bad_one_quarantined_with_its_value(home: P
         "v2;2016-05-09;13;\n"
         "v3;09/05/2016;14;5\n",
     )
-    cfg = _cfg(home, delimiter=";", timestamp_format="%Y-%m-%d", time_offset_unit="s",
+    cfg = with_format(home, delimiter=";", timestamp_format="%Y-%m-%d", time_offset_unit="s",
                column_map={"visit": "user_id", "day": "timestamp", "product": "item_id",
                            "secs": "time_offset"})  # fmt: skip
     result = load_interactions(cfg, str(path))
@@ -212,7 +207,7 @@ def test_the_diginetica_sample_loads_sessions_as_users_at_date_plus_offset(home:
         session, _, item, timeframe, day = line.split(";")
         at = datetime.fromisoformat(day) + timedelta(milliseconds=int(timeframe))
         expected.append((session, item, at, number))
-    cfg = _cfg(home, **DIGINETICA_FORMAT)
+    cfg = with_format(home, **DIGINETICA_FORMAT)
     result = load_interactions(cfg, str(DIGINETICA))
     assert [(f["rows"], f["accepted"], f["quarantined"]) for f in result["files"]] == [
         (12_391, 12_391, 0)

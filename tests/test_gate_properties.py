@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import config_for
+from conftest import config_for, not_passed
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from shop_data import DEFECTS, inject, write_files, write_shop
@@ -41,15 +41,6 @@ EXAMPLES = sorted(p.parent.name for p in PROJECT_ROOT.glob("examples/*/recomart.
 RAW_CONTRACTS = [SODA_DIR / "raw_interactions.yml", SODA_DIR / "raw_products.yml"]
 PAST = 0.08  # share of defective rows: past the 5 % at which a raw defect fails the gate
 EXAMPLES_PER_CONFIG = int(os.environ.get("GATE_EXAMPLES", "1"))
-
-
-def _not_passed(result: dict) -> list[tuple[str, str, str | None, str]]:
-    return [
-        (dataset, check["name"], check["column"], check["outcome"])
-        for dataset, summary in result["datasets"].items()
-        for check in summary["checks"]
-        if check["outcome"] != "passed"
-    ]
 
 
 def _home(root: Path, example: str, name: str | None = None) -> tuple[Path, Path]:
@@ -96,8 +87,8 @@ def test_valid_data_passes_and_each_defect_fails_exactly_its_check(
         built.result()
     result = gate.run_quality(cfg, warehouse=pending_candidate(cfg))
 
-    assert result["gate_passed"], _not_passed(result)
-    assert _not_passed(result) == [], shop.counts
+    assert result["gate_passed"], not_passed(result)
+    assert not_passed(result) == [], shop.counts
     for defect, verdict in verdicts.items():
         dataset, name, column = DEFECTS[defect]
-        assert _not_passed(verdict) == [(dataset, name, column, "failed")], (example, defect)
+        assert not_passed(verdict) == [(dataset, name, column, "failed")], (example, defect)

@@ -10,7 +10,7 @@ import string
 from pathlib import Path
 
 import pytest
-from conftest import config_for, small_config, warehouse_rows
+from conftest import warehouse_rows, with_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,12 +27,8 @@ def home(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _cfg(home: Path, **fmt) -> config.Config:
-    return config.with_settings(config_for(home, small_config(home)), ingest={"interactions": fmt})
-
-
 def _load(home: Path, **fmt) -> tuple[config.Config, dict[str, dict]]:
-    cfg = _cfg(home, **fmt)
+    cfg = with_format(home, **fmt)
     result = load_interactions(cfg, str(home / "in" / "*.csv"))
     return cfg, {Path(f["source_file"]).name: f for f in result["files"]}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import config_for, small_config, warehouse_rows
+from conftest import warehouse_rows, with_format
 
 from dlt_pipelines.interactions_pipeline import load_interactions
 from recomart.core import config
@@ -24,11 +24,6 @@ HEADER = "user_id,item_id,rating,timestamp,event_type\n"
 def home(tmp_path: Path) -> Path:
     (tmp_path / "in").mkdir()
     return tmp_path
-
-
-def _cfg(home: Path, **fmt) -> config.Config:
-    cfg = config_for(home, small_config(home))
-    return config.with_settings(cfg, ingest={"interactions": fmt})
 
 
 def _write(home: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
@@ -55,14 +50,14 @@ def _quarantined(cfg: config.Config) -> list[tuple]:
 
 def test_movielens_header_mapped_by_config(home: Path) -> None:
     _write(home, "ratings.csv", "userId,movieId,rating,timestamp\n1,31,2.5,1260759144\n")
-    cfg = _cfg(home, column_map={"userId": "user_id", "movieId": "item_id"})
+    cfg = with_format(home, column_map={"userId": "user_id", "movieId": "item_id"})
     load_interactions(cfg, str(home / "in" / "*.csv"))
     assert _loaded(cfg) == [("1", "31", 2.5, "2009-12-14 02:52:24", None, 2)]
 
 
 def test_tab_separated_u_data_without_header(home: Path) -> None:
     _write(home, "u.data", "196\t242\t3\t881250949\n186\t302\t3\t891717742\n")
-    cfg = _cfg(
+    cfg = with_format(
         home, delimiter="\t", header=False, columns=["user_id", "item_id", "rating", "timestamp"]
     )
     load_interactions(cfg, str(home / "in" / "u.data"))
@@ -83,7 +78,7 @@ def test_half_steps_epoch_and_iso_timestamps_bom_quotes_and_blank_lines(home: Pa
         "\n"
     )
     _write(home, "messy.csv", text)
-    cfg = _cfg(home)
+    cfg = with_format(home)
     result = load_interactions(cfg, str(home / "in" / "*.csv"))
     assert _loaded(cfg) == [
         ("1", "10", 4.5, "2026-05-01 10:00:00", "view", 2),
@@ -100,7 +95,7 @@ def test_quoted_fields_with_the_delimiter_in_an_extra_column(home: Path) -> None
         "notes.csv",
         'user_id,item_id,note,rating,timestamp\n7,70,"red, large",4,2026-06-01 00:00:00\n',
     )
-    cfg = _cfg(home)
+    cfg = with_format(home)
     load_interactions(cfg, str(home / "in" / "*.csv"))
     assert _loaded(cfg) == [("7", "70", 4.0, "2026-06-01 00:00:00", None, 2)]
 
@@ -119,7 +114,7 @@ def test_bad_rows_are_quarantined_with_line_raw_text_and_reason(home: Path) -> N
         "5,15,,2026-05-03 10:00:00,view\n"
     )
     _write(home, "bad.csv", text)
-    cfg = _cfg(home)
+    cfg = with_format(home)
     result = load_interactions(cfg, str(home / "in" / "*.csv"))
     assert _quarantined(cfg) == [
         (4, f"{long_id},10,3,2026-05-02 10:00:00,view", "unparseable user_id"),
@@ -147,7 +142,7 @@ def test_missing_column_fails_that_file_only_and_empty_files_load_nothing(home: 
     _write(home, "b_no_time.csv", "user_id,item_id,rating\n1,11,4\n")
     _write(home, "c_empty.csv", "")
     _write(home, "d_header_only.csv", HEADER)
-    cfg = _cfg(home)
+    cfg = with_format(home)
     result = load_interactions(cfg, str(home / "in" / "*.csv"))
     by_file = {Path(f["source_file"]).name: f for f in result["files"]}
     error = by_file["b_no_time.csv"]["error"]
@@ -172,7 +167,7 @@ def test_missing_column_fails_that_file_only_and_empty_files_load_nothing(home: 
 def test_same_file_twice_and_an_overlapping_redelivery_add_only_new_rows(home: Path) -> None:
     rows = [f"{u},{u * 10},4,2026-05-0{u} 10:00:00,view\n" for u in range(1, 7)]
     _write(home, "day1.csv", HEADER + "".join(rows[:4]))
-    cfg = _cfg(home)
+    cfg = with_format(home)
     load_interactions(cfg, str(home / "in" / "*.csv"))
     assert len(_loaded(cfg)) == 4
     _write(home, "day1_copy.csv", HEADER + "".join(rows[:4]))  # same content, other name
@@ -188,7 +183,7 @@ def test_same_file_twice_and_an_overlapping_redelivery_add_only_new_rows(home: P
 def test_each_new_file_is_kept_as_it_arrived_in_the_landing_area(home: Path) -> None:
     text = "\ufeff" + HEADER + "1,10,4,2026-05-01 10:00:00,view\n"
     source = _write(home, "drop.csv", text)
-    cfg = _cfg(home)
+    cfg = with_format(home)
     load_interactions(cfg, str(source))
     landed = list((home / "data" / "raw" / "interactions").glob("*/csv/*_drop.csv"))
     assert len(landed) == 1
@@ -203,7 +198,7 @@ def test_windows_line_endings_and_quoted_line_breaks(home: Path) -> None:
         'user_id,item_id,rating,timestamp,note\n1,11,4,2026-05-01 10:00:00,"two\nlines"\n'
         "2,,3,2026-05-01 11:00:00,ok\n",
     )
-    cfg = _cfg(home)
+    cfg = with_format(home)
     result = load_interactions(cfg, str(home / "in" / "*.csv"))
     assert [f["accepted"] for f in result["files"]] == [1, 1]
     # records spanning lines are numbered by record, and the bad one is rebuilt from all its fields
@@ -213,7 +208,7 @@ def test_windows_line_endings_and_quoted_line_breaks(home: Path) -> None:
 def test_a_file_that_is_not_utf8_is_reported_by_name(home: Path) -> None:
     _write(home, "latin1.csv", HEADER + "1,10,4,2026-05-01 10:00:00,vue d'été\n", "latin-1")
     _write(home, "ok.csv", HEADER + "2,20,4,2026-05-01 10:00:00,view\n")
-    cfg = _cfg(home)
+    cfg = with_format(home)
     result = load_interactions(cfg, str(home / "in" / "*.csv"))
     errors = {Path(f["source_file"]).name: f["error"] for f in result["files"]}
     assert errors["ok.csv"] is None
@@ -229,7 +224,7 @@ def test_ids_are_text_as_written_and_time_zone_offsets_applied(home: Path) -> No
         "9,12,4,1777631400000,view\n"  # epoch milliseconds
     )
     _write(home, "ids.csv", text)
-    cfg = _cfg(home)
+    cfg = with_format(home)
     load_interactions(cfg, str(home / "in" / "*.csv"))
     assert _quarantined(cfg) == []
     assert _loaded(cfg) == [
@@ -246,7 +241,7 @@ def test_a_load_job_run_twice_inserts_nothing_twice(home: Path) -> None:
     from dlt_pipelines.interactions.helpers import SourceFile, file_sha256, parse_files
     from dlt_pipelines.interactions.models import interactions_model
 
-    cfg = _cfg(home)
+    cfg = with_format(home)
     path = _write(
         home, "a.csv", HEADER + "1,10,4,2026-05-01 10:00:00,view\n1,10,,2026-05-01 10:00:00,\n"
     )
@@ -273,7 +268,7 @@ def test_a_parse_ahead_that_guessed_wrong_is_thrown_away(home: Path) -> None:
     from dlt_pipelines.interactions.helpers import CsvFormat
     from dlt_pipelines.interactions.settings import DATASET, PIPELINE_NAME
 
-    cfg = _cfg(home)
+    cfg = with_format(home)
     _write(home, "a.csv", HEADER + "1,10,4,2026-05-01 10:00:00,view\n")
     pipeline = make_pipeline(PIPELINE_NAME, DATASET, cfg)
     files_glob, fmt = str(home / "in" / "*.csv"), CsvFormat()
@@ -322,7 +317,7 @@ def test_a_retail_export_month_first_dates_local_time_float_ids_and_skus(home: P
         "536367,7,PEN,2,7/1/2011 14:05,0.85,0012346,France\n"  # ids as written: 007 is not 7
         "536368,22752,MUG,1,31/12/2010 9:00,1.25,12347.0,France\n",  # day first: unparseable
     )
-    cfg = _cfg(home, column_map=RETAIL_MAP, timestamp_format="%m/%d/%Y %H:%M",
+    cfg = with_format(home, column_map=RETAIL_MAP, timestamp_format="%m/%d/%Y %H:%M",
                timezone="Europe/London")  # fmt: skip
     result = load_interactions(cfg, str(home / "in" / "*.csv"))
     assert _typed(cfg) == [
@@ -340,7 +335,7 @@ def test_day_first_formats_and_epoch_units_are_explicit(home: Path) -> None:
     text = "user_id,item_id,timestamp\n1,a,31/12/2010 23:59\n2,b,01/02/2011 00:00\n"
     _write(home, "eu.csv", text)
     _write(home, "ms.csv", "user_id,item_id,timestamp\n3,c,1433221332117\n")
-    cfg = _cfg(home, timestamp_format=["%d/%m/%Y %H:%M", "epoch_ms"])
+    cfg = with_format(home, timestamp_format=["%d/%m/%Y %H:%M", "epoch_ms"])
     load_interactions(cfg, str(home / "in" / "*.csv"))
     assert [(r[0], r[2]) for r in _typed(cfg)] == [
         ("1", "2010-12-31 23:59"),
@@ -361,7 +356,7 @@ def test_event_names_map_to_ours_and_returns_follow_the_rule(home: Path) -> None
     )
     columns = {"visitorid": "user_id", "itemid": "item_id", "event": "event_type",
                "transactionid": "transaction_id"}  # fmt: skip
-    cfg = _cfg(home, column_map=columns, timestamp_format="epoch_ms",
+    cfg = with_format(home, column_map=columns, timestamp_format="epoch_ms",
                event_map={"addtocart": "add_to_cart", "transaction": "purchase"})  # fmt: skip
     load_interactions(cfg, str(home / "in" / "*.csv"))
     assert [(r[0], r[3], r[6]) for r in _typed(cfg)] == [
@@ -381,7 +376,7 @@ def test_returns_by_invoice_prefix_or_negative_quantity(home: Path, action: str)
         "C536379,85123A,HEART,-6,12/1/2010 9:41,2.55,17850.0,United Kingdom\n"
         "536380,22752,MUG,-2,12/1/2010 9:45,1.25,17850.0,United Kingdom\n",
     )
-    cfg = _cfg(home, column_map=RETAIL_MAP, timestamp_format="%m/%d/%Y %H:%M",
+    cfg = with_format(home, column_map=RETAIL_MAP, timestamp_format="%m/%d/%Y %H:%M",
                default_event="purchase",
                returns={"action": action, "transaction_prefix": "C"})  # fmt: skip
     result = load_interactions(cfg, str(home / "in" / "*.csv"))
@@ -404,7 +399,7 @@ def test_returns_by_invoice_prefix_or_negative_quantity(home: Path, action: str)
 
 def test_a_log_without_ratings_loads_as_implicit_feedback(home: Path) -> None:
     _write(home, "clicks.csv", "user_id,item_id,timestamp,event_type\nu-1,SKU-1,2026-05-01,view\n")
-    cfg = _cfg(home)
+    cfg = with_format(home)
     load_interactions(cfg, str(home / "in" / "*.csv"))
     assert _loaded(cfg) == [("u-1", "SKU-1", None, "2026-05-01 00:00:00", "view", 2)]
 
@@ -450,7 +445,7 @@ def test_lines_without_a_customer_are_defects_or_guests(home: Path, rule: str, r
         "536366,22633,HAND WARMER,6,12/1/2010 8:28,1.85,,United Kingdom\n"
         "536367,,NO CODE,1,12/1/2010 8:34,1.69,,United Kingdom\n",
     )
-    cfg = _cfg(home, column_map=RETAIL_MAP, timestamp_format="%m/%d/%Y %H:%M",
+    cfg = with_format(home, column_map=RETAIL_MAP, timestamp_format="%m/%d/%Y %H:%M",
                default_event="purchase", missing_user=rule)  # fmt: skip
     result = load_interactions(cfg, str(home / "in" / "*.csv"))
     assert result["files"][0]["quarantined"] == 2
@@ -476,7 +471,7 @@ def test_the_online_retail_example_reads_the_uci_file_a_csv_copy_and_online_reta
         "489435,22350,CAT BOWL,1,2009-12-01 07:46:00,2.55,,France\n"
     )
     _write(home, "c_ii.csv", two)
-    cfg = _cfg(home, **example["ingest"]["interactions"])
+    cfg = with_format(home, **example["ingest"]["interactions"])
     result = load_interactions(cfg, str(home / "in" / "*.csv"))
     assert [f["error"] for f in result["files"]] == [None, None, None]
     assert _typed(cfg) == [  # no event column: dbt gives the rows default_event (purchase)

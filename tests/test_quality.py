@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import config_for, run_stage, small_config
+from conftest import config_for, not_passed, run_stage, small_config
 
 from dbt_project import build
 from recomart.core import config
@@ -84,16 +84,6 @@ def execute(warehouse: Path, *statements: str) -> None:
 def scalar(warehouse: Path, sql: str) -> object:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(sql).fetchone()[0]
-
-
-def not_passed(result: dict) -> list[tuple[str, str, str | None, str]]:
-    """(dataset, check name, column, outcome) of every check that did not pass."""
-    return [
-        (dataset, check["name"], check["column"], check["outcome"])
-        for dataset, summary in result["datasets"].items()
-        for check in summary["checks"]
-        if check["outcome"] != "passed"
-    ]
 
 
 def find_check(result: dict, dataset: str, name: str, column: str | None) -> dict:

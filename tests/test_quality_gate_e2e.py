@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import config_for, small_config
+from conftest import config_for, not_passed, small_config
 
 from recomart import pipeline
 from recomart.cli import EXIT_GATE_FAILED
@@ -94,15 +94,6 @@ def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
         writer.writerows(rows)
 
 
-def _not_passed(result: dict) -> list[tuple[str, str, str | None, str]]:
-    return [
-        (dataset, check["name"], check["column"], check["outcome"])
-        for dataset, summary in result["datasets"].items()
-        for check in summary["checks"]
-        if check["outcome"] != "passed"
-    ]
-
-
 @pytest.mark.parametrize("defect", DEFECTS)
 def test_defect_past_its_threshold_fails_exactly_its_check(runs: dict, defect: str) -> None:
     dataset, name, column = DEFECTS[defect]
@@ -111,7 +102,7 @@ def test_defect_past_its_threshold_fails_exactly_its_check(runs: dict, defect: s
 
     result = run["result"]
 
-    assert _not_passed(result) == [(dataset, name, column, "failed")]
+    assert not_passed(result) == [(dataset, name, column, "failed")]
     check = next(c for c in result["datasets"][dataset]["checks"] if c["name"] == name)
     assert 5 < check["value"] <= 100 * PAST + 0.1  # a percent of the rows, past 5 %
     with pytest.raises(quality.QualityGateError, match=f"{dataset}: {name}"):
@@ -125,7 +116,7 @@ def test_file_without_a_required_column_fails_its_check(runs: dict) -> None:
 
     result = run["result"]
 
-    assert _not_passed(result) == [(RAW, "No file lacks a required column", None, "failed")]
+    assert not_passed(result) == [(RAW, "No file lacks a required column", None, "failed")]
     with pytest.raises(quality.QualityGateError, match="No file lacks a required column"):
         quality.enforce(result)
 
@@ -226,7 +217,7 @@ def test_clean_run_passes_every_check_and_publishes(runs: dict) -> None:
     result = run["result"]
 
     assert result["gate_passed"] is True
-    assert _not_passed(result) == []
+    assert not_passed(result) == []
     assert result["overall_score"] == 100.0
     assert {"raw_interactions.interactions", "marts.interactions"} <= set(result["datasets"])
     assert set(result["load_ids"]) == {"raw_interactions", "raw_catalog"}

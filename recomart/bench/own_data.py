@@ -55,6 +55,9 @@ NOT_RUNNABLE = {
     )
 }
 RENDERED = ("movielens-latest", "online-retail", "retailrocket", "movielens-1m")
+# a synthetic long tail at the size the model search must keep its budget on: 100,000 ratings of
+# 10,000 items (long_tail_ratings) in the movielens-latest layout, through that example's config
+SYNTHETIC = {"long-tail-10k": "movielens-latest"}
 GUEST_SHARE, CANCEL_SHARE, HALF_STAR_SHARE = 0.25, 0.02, 0.3
 
 
@@ -145,6 +148,56 @@ def render_layouts(folder: Path, out: Path, seed: int = 1) -> dict[str, int]:
             "movielens-1m": n}  # fmt: skip
 
 
+def long_tail_ratings(
+    n_users: int = 700,
+    n_items: int = 10_000,
+    n_ratings: int = 100_000,
+    n_groups: int = 20,
+    taste: float = 30.0,
+    tail: float = 0.9,
+    seed: int = 7,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A MovieLens-"latest"-like file (userId, movieId, rating 0.5-5, timestamp) and its
+    movies.csv (movieId, title, genres): item popularity a power law (exponent `tail`), users'
+    activity log-normal (at least 20 ratings), each user `taste` times likelier to rate the
+    items of their own group, active over a log-normal span somewhere in 20 years. The
+    defaults are the 100,000-rating, 10,000-item file of SYNTHETIC (the README's search figures)."""
+    rng = np.random.default_rng(seed)
+    popularity = (1.0 / (np.arange(n_items) + 10.0) ** tail)[rng.permutation(n_items)]
+    item_group = rng.integers(0, n_groups, n_items)
+    user_group = rng.integers(0, n_groups, n_users)
+    activity = np.maximum(rng.lognormal(0, 1.1, n_users), 0.05)
+    counts = np.maximum(20, np.round(activity / activity.sum() * n_ratings)).astype(int)
+    frames = []
+    for user in range(n_users):
+        n = min(counts[user], n_items // 2)
+        p = popularity * np.where(item_group == user_group[user], taste, 1.0)
+        items = rng.choice(n_items, size=n, replace=False, p=p / p.sum())
+        liked = item_group[items] == user_group[user]
+        stars = np.round((np.where(liked, 4.0, 3.0) + rng.normal(0, 0.9, n)) * 2) / 2
+        start = rng.uniform(0, 20 * 365 * 86_400)
+        span = rng.lognormal(np.log(60 * 86_400), 1.5)
+        seconds = 820_000_000 + start + np.sort(rng.uniform(0, span, n))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "userId": user + 1,
+                    "movieId": items + 1,
+                    "rating": np.clip(stars, 0.5, 5.0),
+                    "timestamp": seconds.astype(np.int64),
+                }
+            )
+        )
+    movies = pd.DataFrame(
+        {
+            "movieId": np.arange(1, n_items + 1),
+            "title": [f"Movie {i}" for i in range(1, n_items + 1)],
+            "genres": [f"genre{g}" for g in item_group],
+        }
+    )
+    return pd.concat(frames, ignore_index=True), movies
+
+
 def _json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
@@ -218,8 +271,11 @@ def _prepare(home: Path, example: str, files: list[Path]) -> None:
         shutil.copyfile(path, target / path.name)
 
 
-def run_example(root: Path, example: str, files: list[Path]) -> dict[str, Any]:
-    home = root / example
+def run_example(
+    root: Path, example: str, files: list[Path], name: str | None = None
+) -> dict[str, Any]:
+    """`recomart demo` in root/<name or example> on the files, with the example's config."""
+    home = root / (name or example)
     _prepare(home, example, files)
     seconds, peak = _run(["demo"], home)
     return {"seconds": round(seconds, 1), "peak_gb": round(peak, 2), **figures(home, example)}
@@ -266,9 +322,19 @@ def _with_train(text: str, repeatable: list[str]) -> str:
     return tomlkit.dumps(document)
 
 
-def bench(data: Path, movielens: Path, root: Path, rendered: bool = True) -> dict:
-    results: dict[str, dict] = {"real": {}, "not_runnable": {}, "rendered": {}}
+def bench(
+    data: Path, movielens: Path, root: Path, rendered: bool = True, only: set[str] | None = None
+) -> dict:
+    """Run the sets (only those named in `only`, when given) and return their figures by group:
+    real, not_runnable, rendered, synthetic."""
+    results: dict[str, dict] = {"real": {}, "not_runnable": {}, "rendered": {}, "synthetic": {}}
+
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
     for example, names in REAL.items():
+        if not wanted(example):
+            continue
         files = [data / name for name in names]
         missing = [str(f) for f in files if not f.exists()]
         if missing:
@@ -281,17 +347,30 @@ def bench(data: Path, movielens: Path, root: Path, rendered: bool = True) -> dic
         if contrast:
             results["real"][example]["policy_contrast"] = contrast
     for example, (folder, why) in NOT_RUNNABLE.items():
-        if (data / folder).exists():
+        if (data / folder).exists() and wanted(example):
             results["not_runnable"][example] = {"source": str(data / folder), "why": why}
-    if rendered and (movielens / "u.data").exists():
+    if rendered and (movielens / "u.data").exists() and any(map(wanted, RENDERED)):
         rendering = root / "rendered-files"
         shutil.rmtree(rendering, ignore_errors=True)
         written = render_layouts(movielens, rendering)
-        for example in RENDERED:
+        for example in filter(wanted, RENDERED):
             print(f"{example} (rendered from MovieLens 100K): recomart demo", flush=True)
             files = sorted((rendering / example).iterdir())
             results["rendered"][example] = {"rows_written": written[example],
                                             **run_example(root, example, files)}  # fmt: skip
+    for name, example in SYNTHETIC.items():
+        if not (rendered and wanted(name)):
+            continue
+        print(f"{name} (synthetic, {example} layout): recomart demo", flush=True)
+        folder = root / f"{name}-files"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        ratings, movies = long_tail_ratings()
+        ratings.to_csv(folder / "ratings.csv", index=False)
+        movies.to_csv(folder / "movies.csv", index=False)
+        results["synthetic"][name] = {"rows_written": len(ratings), "layout": example,
+                                      **run_example(root, example, sorted(folder.iterdir()),
+                                                    name)}  # fmt: skip
     return results
 
 
@@ -312,7 +391,12 @@ def render(results: dict) -> str:
         " repeats allowed | nDCG@10 model / popularity / repeat | gain vs popularity [95 % CI]"
         " | gain vs repeat [95 % CI] | promoted | run | peak |"
     )
-    for title, group in (("Real files", "real"), ("Renderings of MovieLens 100K", "rendered")):
+    groups = (
+        ("Real files", "real"),
+        ("Renderings of MovieLens 100K (layouts without a real file here)", "rendered"),
+        ("Synthetic (the search's size target: 100,000 ratings, 10,000 items)", "synthetic"),
+    )
+    for title, group in groups:
         if not results.get(group):
             continue
         lines += [f"**{title}**", "", header, "|" + "---|" * 13]
@@ -334,6 +418,7 @@ def render(results: dict) -> str:
                 f" {r['seconds']:.0f} s | {r['peak_gb']:.1f} GB |"
             )
         lines.append("")
+    lines += repeat_table(results.get("real", {}))
     contrasts = {n: r["policy_contrast"] for n, r in results.get("real", {}).items()
                  if r.get("policy_contrast")}  # fmt: skip
     if contrasts:
@@ -359,6 +444,37 @@ def render(results: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"
+
+
+def repeat_table(real: dict) -> list[str]:
+    """The data's repeat behaviour per real set, as dbt measured it (reports/transform.json)."""
+    rows = [(name, r["repeats"]) for name, r in real.items() if r.get("repeats")]
+    if not rows:
+        return []
+    lines = [
+        "**The data's repeat behaviour** (dbt's `is_repeat`: an event on an item the user had a"
+        " clean interaction with before)",
+        "",
+        "| set | users' last events that repeat | repeats among views / carts / purchases |"
+        " purchases after a view of the item |",
+        "|---|---|---|---|",
+    ]
+    for name, repeats in rows:
+        by_type = repeats.get("by_event_type", {})
+        shares = " / ".join(
+            _share(by_type[event]["share"]) if event in by_type else "-"
+            for event in ("view", "add_to_cart", "purchase")
+        )
+        lines.append(
+            f"| {name} | {_share(repeats.get('last_event_repeat_share'))}"
+            f" ({repeats.get('users', 0):,} users) | {shares} |"
+            f" {_share(repeats.get('purchase_after_view_share'))} |"
+        )
+    return [*lines, ""]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared data folder")
@@ -367,13 +483,33 @@ def main() -> None:
                         " (default: <data>/movielens-100k)")  # fmt: skip
     parser.add_argument("--no-rendered", action="store_true", help="real files only")
     parser.add_argument("--root", type=Path, default=PROJECT_ROOT / "data" / "bench" / "own-data")
+    parser.add_argument("--only", default="",
+                        help="comma-separated sets to run again; the report keeps the others'"
+                        " figures (with their own measured_at)")  # fmt: skip
+    parser.add_argument(
+        "--render", action="store_true", help="only write the markdown again from the JSON report"
+    )
     args = parser.parse_args()
-    movielens = args.movielens or args.data / "movielens-100k"
-    results = bench(args.data, movielens, args.root, rendered=not args.no_rendered)
     reports = PROJECT_ROOT / "reports"
-    reports.mkdir(exist_ok=True)
+    path = reports / f"{REPORT}.json"
+    if args.render:
+        saved = json.loads(path.read_text())
+        (reports / f"{REPORT}.md").write_text(render(saved))
+        print(render(saved))
+        return
+    movielens = args.movielens or args.data / "movielens-100k"
+    only = {name.strip() for name in args.only.split(",") if name.strip()} or None
+    results = bench(args.data, movielens, args.root, not args.no_rendered, only)
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    (reports / f"{REPORT}.json").write_text(
+    for group in results.values():
+        for figures_of_set in group.values():
+            figures_of_set["measured_at"] = stamp
+    reports.mkdir(exist_ok=True)
+    if only and path.exists():  # keep the other sets' figures
+        previous = json.loads(path.read_text())
+        for group, sets in results.items():
+            results[group] = {**previous.get(group, {}), **sets}
+    path.write_text(
         json.dumps({"measured_at": stamp, "data": str(args.data), **results}, indent=2) + "\n"
     )
     (reports / f"{REPORT}.md").write_text(render(results))

@@ -336,7 +336,8 @@ class Tune(_Section):
     budget_s: float = Field(120.0, gt=0)
     # the blend of the repeat score searched on top of the best candidate, when
     # [train] repeatable_events allows repeats ([train] repeat_weight)
-    repeat_weights: list[float] = Field(default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8])
+    # (1.0: the user's repeat items first, in repeat-score order, then the model's own order)
+    repeat_weights: list[float] = Field(default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
 
     @field_validator("repeat_weights")
     @classmethod
