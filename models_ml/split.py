@@ -22,6 +22,7 @@ training counts its recency from there and looks at nothing later.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -190,19 +191,26 @@ def _sort_key(column: pd.Series) -> np.ndarray:
     return pd.factorize(column, sort=True)[0]
 
 
-def count_eval_users(train: pd.DataFrame, test: pd.DataFrame, min_rating: float = 0) -> int:
-    """Warm users with a relevant test item (models_ml.evaluate.relevant_items): who is scored."""
+def count_eval_users(
+    train: pd.DataFrame, test: pd.DataFrame, min_rating: float = 0, repeatable: Sequence[str] = ()
+) -> int:
+    """Warm users with a relevant test item (models_ml.evaluate.relevant_items, under the repeat
+    policy `repeatable`): who is scored."""
     if train.empty or test.empty:
         return 0
-    return len(relevant_items(train, test, min_rating)[0])
+    return len(relevant_items(train, test, min_rating, repeatable)[0])
 
 
 def holdout(
-    interactions: pd.DataFrame, settings: EvaluationSettings, min_rating: float = 0
+    interactions: pd.DataFrame,
+    settings: EvaluationSettings,
+    min_rating: float = 0,
+    repeatable: Sequence[str] = (),
 ) -> Split:
     """The split of settings.holdout. "auto": last_days when it scores at least min_eval_users
     users and at least min_eval_share of the users leave_last_n would score, else leave_last_n
-    (the reason says which, with the counts)."""
+    (the reason says which, with the counts); users are counted as the evaluation scores them,
+    under the repeat policy `repeatable` ([train] repeatable_events)."""
     if settings.holdout == LAST_DAYS:
         return last_days(interactions, settings.holdout_days)
     if settings.holdout == LAST_SHARE:
@@ -215,7 +223,8 @@ def holdout(
     by_users = _last_n_rows(interactions, settings.leave_last_n)
     ids = interactions[[c for c in (USER, ITEM, RATING, EVENT) if c in interactions]]
     scored, could = (
-        count_eval_users(ids.loc[~mask], ids.loc[mask], min_rating) for mask in (by_days, by_users)
+        count_eval_users(ids.loc[~mask], ids.loc[mask], min_rating, repeatable)
+        for mask in (by_days, by_users)
     )
     enough = max(settings.min_eval_users, settings.min_eval_share * could)
     days_label = describe(LAST_DAYS, {"holdout_days": settings.holdout_days})

@@ -53,7 +53,16 @@ SETTINGS_ARTIFACT = "train_settings.json"  # the run's [train] section
 DATA_TAG_PREFIX = "data_"  # data_features_md5, data_git_commit, data_dvc_lock_sha256
 PYFUNC_NAME = "recommender"  # name of the logged pyfunc model
 MODEL = "model"  # the trained family's key beside the baselines
-BASELINES = ("popularity", "recent_popularity", "repeat")  # the gate compares with each
+# the gate compares the model with each; "repeat" only when [train] repeatable_events lets items
+# come back (with nothing repeatable it would be popularity again, at the cost of a third pass)
+BASELINES = ("popularity", "recent_popularity", "repeat")
+
+
+def baselines_of(train: Train) -> tuple[str, ...]:
+    """The BASELINES a run with this [train] section fits, evaluates and gates against."""
+    return BASELINES if train.repeatable_events else BASELINES[:2]
+
+
 PROMOTION_METRIC = "ndcg"
 CHAMPION_KEY = "champion"
 
@@ -65,7 +74,7 @@ class Outcome:
     model: MatrixFactorizationRecommender
     split: Split
     cutoff: str | None  # test = event_at >= cutoff; None for leave-last-n (no single cutoff)
-    metrics: dict[str, dict[str, float]]  # "model" and each of BASELINES
+    metrics: dict[str, dict[str, float]]  # "model" and each baseline (baselines_of)
     cold_users: dict[str, dict[str, float] | None]
     rating: dict[str, Any]
     curves: dict[str, dict[str, list[float]]]
@@ -142,7 +151,7 @@ def frame_hash(frame: pd.DataFrame) -> str:
 def fit_and_evaluate(
     marts: Marts, train: Train, rating_max: float = RATING_MAX, timings: Timings | None = None
 ) -> Outcome:
-    """Hold out a test set ([train.evaluation]), fit the model and the BASELINES on train,
+    """Hold out a test set ([train.evaluation]), fit the model and baselines_of(train) on train,
     evaluate all on the same warm users (one top-N list each) and the cold users apart, every
     one under the repeat policy of [train] repeatable_events (exclusions and relevance alike).
     timings: where the phases' seconds go (a new Timings by default; Outcome.timings)."""
@@ -151,7 +160,7 @@ def fit_and_evaluate(
     settings = train.evaluation
     min_rating = train.min_relevant_rating
     with timings.phase("holdout"):
-        split = holdout(marts.interactions, settings, min_rating)
+        split = holdout(marts.interactions, settings, min_rating, train.repeatable_events)
     if split.train.empty or split.test.empty:
         raise ValueError(f"holdout {split.label} leaves an empty train or test set")
     log.info("Holdout: %s (%s)", split.label, split.reason)
@@ -168,10 +177,11 @@ def fit_and_evaluate(
             "recent_popularity": RecentPopularityRecommender(
                 train.cold_start.recent_half_life_days, repeatable
             ).fit(split.train),
-            "repeat": RepeatRecommender(
-                train.repeat_half_life_days, repeatable, train.event_weights
-            ).fit(split.train),
         }
+        if "repeat" in baselines_of(train):
+            recommenders["repeat"] = RepeatRecommender(
+                train.repeat_half_life_days, repeatable, train.event_weights
+            ).fit(split.train)
 
     n_catalog = int(marts.catalog[ITEM].nunique())
     max_k = train.plot_max_k
@@ -354,7 +364,7 @@ def _champion_gate(
     decision = registry.decide(
         metric,
         per_user[MODEL],
-        {name: per_user[name] for name in BASELINES},
+        {name: per_user[name] for name in baselines_of(train)},
         None if champion is None else champion.values,
         min_eval_users=settings.min_eval_users,
         min_improvement=train.min_improvement,
@@ -420,12 +430,14 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
                  train.family)  # fmt: skip
         rating_max = cfg.settings.ratings.max
         outcome = fit_and_evaluate(marts, train, rating_max, timings)
+        beside = ", ".join(
+            f"{name} {outcome.metrics[name][f'ndcg_at_{k}']:.4f}" for name in baselines_of(train)
+        )
         log.info(
-            "Fitted on %d rows (holdout %s) in %.1f s; NDCG@%d %.4f (popularity %.4f, repeat"
-            " %.4f) over %d users; excluded: %s",
+            "Fitted on %d rows (holdout %s) in %.1f s; NDCG@%d %.4f (%s) over %d users;"
+            " excluded: %s",
             outcome.sizes["n_train_rows"], outcome.split.label, timings["fit_seconds"], k,
-            outcome.metrics[MODEL][f"ndcg_at_{k}"], outcome.metrics["popularity"][f"ndcg_at_{k}"],
-            outcome.metrics["repeat"][f"ndcg_at_{k}"], outcome.sizes["n_eval_users"],
+            outcome.metrics[MODEL][f"ndcg_at_{k}"], beside, outcome.sizes["n_eval_users"],
             outcome.policy["excluded"],
         )  # fmt: skip
         lineage = outcome.lineage
@@ -505,7 +517,7 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
         "evaluation": evaluation_summary(outcome),
         "k": k,
         "family": train.family,
-        **outcome.metrics,  # "model" and each of BASELINES
+        **outcome.metrics,  # "model" and each of baselines_of(train)
         "cold_users": outcome.cold_users,
         "rating": outcome.rating,
         "n_eval_users": outcome.sizes["n_eval_users"],

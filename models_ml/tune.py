@@ -317,7 +317,7 @@ def run_tuning(
     min_rating = train.min_relevant_rating
     repeatable = list(train.repeatable_events)
     marts = read_training_data(FeatureStore(cfg))
-    test_split = holdout(marts.interactions, evaluation, min_rating)
+    test_split = holdout(marts.interactions, evaluation, min_rating, repeatable)
     spaces, size_skipped = fitting(tune.space, len(marts.items), train.ease_max_items)
     for family, reason in size_skipped.items():
         log.info("%s not searched: %s", family, reason)

@@ -163,6 +163,25 @@ def test_auto_falls_back_to_leave_last_n_when_the_last_days_score_too_few_users(
     assert info["cutoff"] is None and info["reference_time"] == "2018-06-20T00:00:00"
 
 
+def test_auto_counts_the_users_the_repeat_policy_scores() -> None:
+    """Sixty users come back in the last month to items they viewed before: no new item, so with
+    every known item excluded the last 30 days score nobody and auto falls back; with views
+    repeatable those re-views are what the evaluation scores, and the last 30 days are kept."""
+    rows = []
+    for user in range(60):
+        rows += [
+            (user, item, pd.Timestamp("2018-01-01") + pd.Timedelta(days=item)) for item in range(5)
+        ]
+        rows.append((user, 2, pd.Timestamp("2018-06-25")))  # a re-view, in the last 30 days
+    data = frame([(u, i, str(t)) for u, i, t in rows])  # every row a view
+    assert holdout(data, EvaluationSettings()).strategy == "leave_last_n"
+    split = holdout(data, EvaluationSettings(), repeatable=["view"])
+    assert split.strategy == "last_days"
+    assert split.reason.startswith("last 30 days score 60 users >= 50")
+    assert count_eval_users(split.train, split.test, repeatable=["view"]) == 60
+    assert count_eval_users(split.train, split.test) == 0
+
+
 def test_auto_keeps_the_last_days_when_they_score_enough_users() -> None:
     data = years_of_users(n_old=10, n_recent=5)  # leave-last-1 would score all 15 users
     split = holdout(data, EvaluationSettings(min_eval_users=5, min_eval_share=0.3))
