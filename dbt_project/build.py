@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -65,17 +69,54 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent thread ends
+
+
+@cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl on Linux, looked up once in the parent (never after fork); else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def ends_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that makes the child end (SIGKILL) when this process ends, even by
+    `kill -9`, so no dbt is left running on its own and holding the warehouse file; None where
+    there is no prctl (the child then outlives a killed parent, as before)."""
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:  # runs in the child between fork and exec: no allocation-heavy work
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent ended before the signal was armed
+            os._exit(1)
+
+    return arm
+
+
 def run_dbt(command: list[str], cfg: config.Config | None = None) -> None:
     """Run a dbt command against cfg.paths.warehouse; raise DbtError when it fails.
 
     dbt runs in its own process, as people run it: dbt-duckdb keeps its connection open for the
     life of the process, and the next stage (Soda, read-only) could not open the file beside it.
+    On Linux the dbt process ends with ours (ends_with_parent): a killed stage leaves no dbt.
     """
     cfg = cfg or config.load()
     env = {**os.environ, "RECOMART_WAREHOUSE": str(cfg.paths.warehouse)}
     args = [dbt_executable(), *dbt_args(command, cfg), "--no-use-colors"]
     with subprocess.Popen(
-        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        args,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=ends_with_parent(),
     ) as proc:
         for line in proc.stdout:  # dbt's own progress lines, into the stage log
             log.info(DBT_TIME.sub("", line.rstrip()))

@@ -27,6 +27,14 @@ one Scorer, so that every family scores, serves, saves and explains the same way
 - hybrid: EASE's W and ALS's U, V, each divided by the spread of its scores (up to
   SPREAD_USERS training users, over the items each can be recommended: their known items left
   out) and mixed as (1 - hybrid_weight) * EASE + hybrid_weight * ALS.
+- popularity: the popularity baseline as a model, what a refused model search serves
+  (models_ml.tune): U = 1 for every user, V[j] = item j's training interactions, returns not
+  counted (models_ml.coldstart.recent_popularity without decay: the counts
+  models_ml.baselines.PopularityRecommender ranks by), so score(u, j) = popularity(j) for every
+  user and a list is the popularity ranking minus what the user may not get again; with
+  [train] repeat_weight 1 (models_ml.recommender) the user's own repeatable items come first:
+  the repeat baseline. No W, no fitting: the recommender passes the counts (fit's popularity).
+  Never a candidate of the model search (BASELINE_FAMILIES).
 
 fit_seconds is the a priori cost of a fit and its scoring (from the matrix's shape and the
 family's settings, RATE measured on this project's 2-core machine) that the model search's time
@@ -60,7 +68,11 @@ from threadpoolctl import threadpool_limits
 from models_ml.matrix import bm25_cells
 from recomart.core.settings import Family
 
-FAMILIES = get_args(Family)  # ("als", "bpr", "ease", "itemknn", "hybrid")
+ALL_FAMILIES = get_args(Family)  # every [train] family: the learned ones and the baselines
+BASELINE_FAMILIES = ("popularity",)  # served when nothing learned beats it; never searched
+# the learned families, what the model search and the benchmarks compare:
+# ("als", "bpr", "ease", "itemknn", "hybrid")
+FAMILIES = tuple(f for f in ALL_FAMILIES if f not in BASELINE_FAMILIES)
 ITEM_ITEM = ("ease", "itemknn", "hybrid")  # fitted on the linear confidence matrix
 DENSE = ("ease", "hybrid")  # a dense items x items matrix: up to [train] ease_max_items
 TITLES = {  # what reports, the CLI and the API call each family
@@ -69,6 +81,7 @@ TITLES = {  # what reports, the CLI and the API call each family
     "ease": "EASE / DLAE",
     "itemknn": "item-kNN (implicit)",
     "hybrid": "EASE + ALS hybrid",
+    "popularity": "popularity",  # the baseline served as a model (its name in reports too)
 }
 # the [train] settings (and recommender params) of the families beyond ALS's own
 PARAMS = (
@@ -146,11 +159,23 @@ class Scorer:
         return model
 
 
-def fit(family: str, user_items: csr_matrix, alpha: float, p: dict[str, Any]) -> Scorer:
+def fit(
+    family: str,
+    user_items: csr_matrix,
+    alpha: float,
+    p: dict[str, Any],
+    popularity: np.ndarray | None = None,
+) -> Scorer:
     """Fit one family on the confidence matrix. p: the recommender's params (n_factors,
-    iterations, regularization, seed, ease_*, bpr_*, knn_*, hybrid_weight)."""
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    iterations, regularization, seed, ease_*, bpr_*, knn_*, hybrid_weight); popularity: per
+    item (matrix column), its training interactions (the popularity family's V; required for
+    it, unused by the others)."""
+    if family not in ALL_FAMILIES:
+        raise ValueError(f"family must be one of {ALL_FAMILIES}, got {family!r}")
+    if family == "popularity":
+        if popularity is None:
+            raise ValueError("family 'popularity' needs the items' popularity (per column)")
+        return popularity_scorer(user_items.shape[0], popularity)
     with threadpool_limits(1, "blas"):
         if family == "als":
             return _als(user_items, p)
@@ -161,6 +186,29 @@ def fit(family: str, user_items: csr_matrix, alpha: float, p: dict[str, Any]) ->
         if family == "itemknn":
             return _empty_factors(family, user_items, knn_weights(user_items / alpha, p))
         return _hybrid(user_items, alpha, p)
+
+
+def served_baseline(family: str, repeat_weight: float, repeatable: bool) -> str | None:
+    """The baseline a baseline family serves, in words: "popularity", "repeat" (repeat_weight
+    1 with repeatable event types: the user's own items first, then popularity) or popularity
+    blended with repeats; None for a learned family."""
+    if family not in BASELINE_FAMILIES:
+        return None
+    if repeat_weight == 0 or not repeatable:
+        return family
+    if repeat_weight == 1:
+        return "repeat"
+    return f"{family} blended with repeats (repeat_weight {repeat_weight:g})"
+
+
+def popularity_scorer(n_users: int, popularity: np.ndarray) -> Scorer:
+    """The popularity family: rank-1 factors U = 1 (n_users x 1) and V = popularity (n_items x
+    1, float32: interaction counts are exact up to 2**24), so that U[u] . V[j] = popularity[j]."""
+    return Scorer(
+        "popularity",
+        np.ones((n_users, 1), dtype=np.float32),
+        np.asarray(popularity, dtype=np.float32).reshape(-1, 1),
+    )
 
 
 def _empty_factors(family: str, user_items: csr_matrix, weights) -> Scorer:
@@ -477,6 +525,8 @@ def fit_seconds(family: str, shape: Shape, p: dict[str, Any], shared: bool = Fal
     other diagonal variant, shared_inverses). The search scales it by its first measured fit."""
     s = shape
     setup = max(s.nnz, 1) / RATE["rows"]
+    if family == "popularity":  # counts: the matrix's setup, then one ranking
+        return setup
     if family == "als":
         return setup + _als_seconds(s, p["factors"], p["iterations"]) + _factor_scoring(s, p)
     if family == "bpr":

@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -76,17 +79,40 @@ def save_recommender(model: MatrixFactorizationRecommender, directory: str | Pat
     return directory
 
 
+class DamagedPackage(ValueError):
+    """A package file that exists but cannot be read: truncated, corrupted, or not what
+    save_recommender wrote. The message names the file."""
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn any failure to read or rebuild path's content into DamagedPackage naming it (a
+    missing file stays FileNotFoundError: no model yet)."""
+    try:
+        yield
+    except (FileNotFoundError, DamagedPackage):
+        raise
+    except (zipfile.BadZipFile, EOFError, ValueError, KeyError, IndexError, TypeError,
+            OSError) as exc:  # fmt: skip
+        raise DamagedPackage(
+            f"the model file {path} is truncated or damaged ({type(exc).__name__}: {exc}):"
+            " retrain the model (`recomart train`) or restore the file"
+        ) from exc
+
+
 def read_params(directory: str | Path) -> dict[str, Any]:
     """The constructor arguments saved in directory's params file (ValueError for another
-    format)."""
-    directory = Path(directory)
-    meta = json.loads((directory / PARAMS_FILE).read_text())
-    if meta["format_version"] not in READABLE:
+    format, DamagedPackage for a file that cannot be read)."""
+    path = Path(directory) / PARAMS_FILE
+    with _reading(path):
+        meta = json.loads(path.read_text())
+        found, params = meta["format_version"], meta["params"]
+    if found not in READABLE:
         raise ValueError(
-            f"the model in {directory} has format {meta['format_version']}, this code reads "
+            f"the model in {path.parent} has format {found}, this code reads "
             f"formats {READABLE} (string ids since 3): retrain it (`recomart train`)"
         )
-    return meta["params"]
+    return params
 
 
 def save_scorer(scorer: Scorer, path: Path) -> None:
@@ -109,12 +135,14 @@ def save_scorer(scorer: Scorer, path: Path) -> None:
 def load_scorer(directory: Path, params: dict[str, Any]) -> Scorer:
     """The Scorer save_scorer wrote, or a format-3 package's ALS factors."""
     if not (directory / MODEL_FILE).is_file() and (directory / ALS_FILE_V3).is_file():
-        with np.load(directory / ALS_FILE_V3, allow_pickle=False) as als:
+        path = directory / ALS_FILE_V3
+        with _reading(path), np.load(path, allow_pickle=False) as als:
             return Scorer(
                 "als", als["user_factors"], als["item_factors"],
                 regularization=float(params["regularization"]),
             )  # fmt: skip
-    with np.load(directory / MODEL_FILE, allow_pickle=False) as saved:
+    path = directory / MODEL_FILE
+    with _reading(path), np.load(path, allow_pickle=False) as saved:
         weights = None
         if "item_weights" in saved.files:
             weights = saved["item_weights"]
@@ -153,7 +181,7 @@ def load_repeats(path: Path) -> tuple[csr_matrix | None, csr_matrix | None]:
     file (saved before format 5: the recommender then excludes what it excluded then)."""
     if not path.is_file():
         return None, None
-    with np.load(path, allow_pickle=False) as saved:
+    with _reading(path), np.load(path, allow_pickle=False) as saved:
         shape = tuple(saved["shape"])
         indices = saved["excluded_indices"]
         excluded = csr_matrix(
@@ -172,9 +200,10 @@ def load_recommender(directory: str | Path) -> MatrixFactorizationRecommender:
     directory = Path(directory)
     params = read_params(directory)
     scorer = load_scorer(directory, params)
-    with np.load(directory / IDS_FILE, allow_pickle=False) as ids:
+    with _reading(directory / IDS_FILE), np.load(directory / IDS_FILE, allow_pickle=False) as ids:
         arrays = {name: ids[name] for name in ids.files}
-    user_items = csr_matrix(load_npz(directory / USER_ITEMS_FILE))
+    with _reading(directory / USER_ITEMS_FILE):
+        user_items = csr_matrix(load_npz(directory / USER_ITEMS_FILE))
     excluded, repeats = load_repeats(directory / REPEATS_FILE)
     return MatrixFactorizationRecommender.from_state(
         RecommenderState(scorer, user_items, arrays, params, excluded, repeats)
@@ -241,13 +270,19 @@ def read_items(directory: str | Path) -> pd.DataFrame | None:
     """The package's item attributes (item_id as the shop's id, title, category, price), or None
     for a package saved without them."""
     path = Path(directory) / ITEMS_FILE
-    return pd.read_parquet(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    with _reading(path):
+        return pd.read_parquet(path)
 
 
 def read_run(directory: str | Path) -> dict[str, Any]:
     """The package's RUN_FILE ({} when absent)."""
     path = Path(directory) / RUN_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    with _reading(path):
+        return json.loads(path.read_text())
 
 
 def pyfunc_package_dir(pyfunc_root: str | Path) -> Path:

@@ -19,6 +19,15 @@ Which path serves a user (see models_ml.coldstart for the formulas):
   kept for every family: (x_u @ W)[j] + U[u] . V[j], models_ml.families);
 - known user with at most `few_interactions` items: a blend of those scores and their categories;
 - unknown user: recent popularity (time-decayed counts); scores are those decayed counts.
+The popularity family (models_ml.families: the baseline served when nothing learned beats it)
+has one path for every known user, "popularity": the items by their training interactions
+(returns not counted), minus what the user may not get again, ties by the lower item code;
+exactly models_ml.baselines.PopularityRecommender's list. Its recommendable items are those with
+interactions (cold catalog items are not imputed), unknown users get the same plain counts (no
+decay: one ranking for everybody), and with repeat_weight 1 a known user's repeatable items come
+first (the blend below): the repeat baseline's list, up to ties of repeat scores (broken here by
+popularity, there by item code). explain gives the item's count (no item of the user's drove
+it) and similar_items the most popular other items (the family has no item similarity).
 Scores are comparable within one user's list only. Items: the catalog given to fit() plus the
 training items; catalog items without interactions get factors imputed from catalog similarity
 (category, price band), and for the item-item families the rows and columns of W the same way.
@@ -57,6 +66,7 @@ from threadpoolctl import threadpool_limits
 
 from models_ml import coldstart, families
 from models_ml.arrays import unique_sorted
+from models_ml.baselines import first_free_positions
 from models_ml.families import Scorer
 from models_ml.ids import Vocabulary
 from models_ml.matrix import (
@@ -166,8 +176,8 @@ class MatrixFactorizationRecommender:
         repeat_half_life_days: float = DEFAULTS.repeat_half_life_days,
         repeat_weight: float = DEFAULTS.repeat_weight,
     ) -> None:
-        if family not in families.FAMILIES:
-            raise ValueError(f"family must be one of {families.FAMILIES}, got {family!r}")
+        if family not in families.ALL_FAMILIES:
+            raise ValueError(f"family must be one of {families.ALL_FAMILIES}, got {family!r}")
         wrong = [event for event in repeatable_events if event not in EVENT_TYPES]
         if wrong or repeat_half_life_days <= 0 or not 0 <= repeat_weight <= 1:
             raise ValueError(
@@ -212,6 +222,7 @@ class MatrixFactorizationRecommender:
         self._model: Scorer | None = None
         self._prep: Prepared | None = None
         self._neighbours: tuple[np.ndarray, np.ndarray] | None = None
+        self._ranking: np.ndarray | None = None  # the popularity family's rec order
 
     @classmethod
     def from_settings(
@@ -323,23 +334,34 @@ class MatrixFactorizationRecommender:
         self._repeats = pair_matrix(users_r, items_r, repeat, self._users, self._items)
         self._set_item_attributes(catalog)
         self._is_warm = np.diff(user_items.tocsc().indptr) > 0
-        if TIME in interactions:
+        baseline = self.family in families.BASELINE_FAMILIES  # plain counts, one ranking
+        if TIME in interactions and not baseline:
             pop_ids, pop_scores = coldstart.recent_popularity(
                 interactions, self.recent_half_life_days, reference
             )
         else:
             pop_ids, pop_scores = coldstart.recent_popularity(interactions, 0.0)
         self._popular_ids, self._popular_scores = pop_ids, pop_scores.astype(np.float64)
-        model = families.fit(self.family, user_items, self.alpha, self.params())
-        if self.cold_items and not self._is_warm.all():
+        model = families.fit(
+            self.family, user_items, self.alpha, self.params(), popularity=self._by_column()
+        )
+        if self.cold_items and not self._is_warm.all() and not baseline:
             groups = (self._is_warm, self._category_codes, self._bands, self.cold_item_shrink)
             if model.has_factors:
                 model.item_factors = coldstart.impute_item_factors(model.item_factors, *groups)
             if model.item_weights is not None:
                 model.item_weights = coldstart.impute_item_weights(model.item_weights, *groups)
         self._model = model
-        self._prep, self._neighbours = None, None
+        self._prep, self._neighbours, self._ranking = None, None, None
         return self
+
+    def _by_column(self) -> np.ndarray:
+        """The popular scores (_popular_scores) per matrix column (0 for the others)."""
+        popularity = np.zeros(len(self._items))
+        rows = self._items.index(self._popular_ids)
+        found = rows != UNKNOWN
+        popularity[rows[found]] = self._popular_scores[found]
+        return popularity
 
     def _set_item_attributes(self, catalog: pd.DataFrame | None) -> None:
         """Category codes and price bands aligned with the item index."""
@@ -406,12 +428,16 @@ class MatrixFactorizationRecommender:
         return str(self._category_names[self._category_codes[row]])
 
     def user_path(self, user_id: str) -> str:
-        """The path serving a shop user id: "als", "blend" (few interactions) or "popular"."""
+        """The path serving a shop user id: "als", "blend" (few interactions), "popularity"
+        (the popularity family's known users) or "popular" (unknown user)."""
         return str(self.user_paths([self.users.code(user_id)])[0])
 
     def user_paths(self, user_ids: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Per user code: "als", "blend" (few interactions) or "popular" (unknown user)."""
+        """Per user code: "als", "blend" (few interactions) or "popular" (unknown user); with
+        the popularity family every known user's is "popularity"."""
         rows = self._fitted()._users.index(_codes(user_ids))
+        if self.family in families.BASELINE_FAMILIES:
+            return np.where(rows == UNKNOWN, "popular", self.family)
         indptr, safe = self._user_items.indptr, np.maximum(rows, 0)
         few = (rows != UNKNOWN) & (indptr[safe + 1] - indptr[safe] <= self.few_interactions)
         return np.where(rows == UNKNOWN, "popular", np.where(few, "blend", "als"))
@@ -435,7 +461,10 @@ class MatrixFactorizationRecommender:
         item_ids = np.full((len(rows), k), PAD_ITEM, dtype=np.int64)
         scores = np.full((len(rows), k), PAD_SCORE, dtype=np.float32)
         prep = self._prepared()
-        for path, scorer in (("als", self._top_model), ("blend", self._top_blend)):
+        routes = (("als", self._top_model), ("blend", self._top_blend), *(
+            (family, self._top_model) for family in families.BASELINE_FAMILIES
+        ))  # fmt: skip
+        for path, scorer in routes:
             chosen = np.flatnonzero(paths == path)
             if len(chosen):
                 exclude = self._excluded_columns(rows[chosen], prep) if exclude_known else None
@@ -465,6 +494,8 @@ class MatrixFactorizationRecommender:
         load, so no request pays for it)."""
         self._prepared()
         self._neighbour_vectors()
+        if self.family in families.BASELINE_FAMILIES:
+            self._popularity_ranking()
 
     def _neighbour_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """The recommendable items' float64 factors and their norms (similar_items)."""
@@ -538,11 +569,41 @@ class MatrixFactorizationRecommender:
             return self._top_with_repeats(
                 rows, prep, k, exclude, self._scores, chunk_rows(len(prep.rec))
             )
+        if self.family in families.BASELINE_FAMILIES:
+            return self._top_popularity(rows, prep, k, exclude)
         if prep.weights is None:
             return top_k(prep.vectors, self._model.user_factors[rows], k, exclude)
         return top_k_of(
             lambda part: self._scores(rows[part], prep), len(rows), len(prep.rec), k, exclude
         )
+
+    def _popularity_ranking(self) -> np.ndarray:
+        """The popularity family's recommendable items (positions in prep.rec) best first:
+        by count, ties by the lower item index (= code), as top_k would order them."""
+        if self._ranking is None:
+            counts = self._prepared().vectors[:, 0]
+            self._ranking = np.lexsort((np.arange(len(counts)), -counts))
+        return self._ranking
+
+    def _top_popularity(self, rows, prep, k, exclude):
+        """Top k of the popularity family (repeat_weight 0) without scoring every item: the
+        fixed ranking minus each user's excluded items (baselines.first_free_positions), so a
+        user costs O(k + their excluded items), not O(items). The same lists and scores as
+        top_k over U . V (counts are exact in float32)."""
+        ranking = self._popularity_ranking()
+        position = np.empty(len(ranking), dtype=np.int64)
+        position[ranking] = np.arange(len(ranking))
+        if exclude is None:
+            exclude = csr_matrix((len(rows), len(ranking)), dtype=np.float32)
+        taken = csr_matrix(
+            (np.ones(exclude.nnz, dtype=bool), position[exclude.indices], exclude.indptr),
+            shape=exclude.shape,
+        )
+        positions = first_free_positions(taken, k)
+        padded = positions == PAD_ITEM
+        idx = np.where(padded, PAD_ITEM, ranking[np.where(padded, 0, positions)])
+        scores = np.where(padded, PAD_SCORE, prep.vectors[np.maximum(idx, 0), 0])
+        return idx, scores.astype(np.float32)
 
     def _top_blend(self, rows, prep, k, exclude):
         """Top k of the few-interactions blend (_blend_scores), with the repeat scores when
@@ -674,11 +735,14 @@ class MatrixFactorizationRecommender:
         adds nothing to are left out).
 
         Works for cold catalog items too (their imputed factors or W rows come from catalog
-        similarity). Raises KeyError for an item the model does not know.
+        similarity). The popularity family has no item similarity: the n most popular other
+        items, scored by their counts. Raises KeyError for an item the model does not know.
         """
         row = self._item_row(item_id)
         prep = self._prepared()
-        if prep.weights is not None:
+        if self.family in families.BASELINE_FAMILIES:  # no similarity: the most popular
+            cosine = prep.vectors[:, 0].astype(np.float64)
+        elif prep.weights is not None:
             weights = prep.weights[row]
             cosine = (weights.toarray() if issparse(weights) else weights).ravel()
             cosine = np.where(cosine != 0, cosine, -np.inf).astype(np.float64)
@@ -706,11 +770,12 @@ class MatrixFactorizationRecommender:
     def explain(self, user_id: str, item_id: str, n: int = 5) -> dict[str, Any]:
         """Why item_id scores what it scores for user_id (both shop ids).
 
-        Returns {user_id, item_id, path ("als" / "blend" / "popular"), score, is_cold_item,
-        category, contributions: [{item_id, category, contribution}] (the user's n items that
-        drove the score most: x_ui * W[i, j] for the item-item part, implicit's ALS explanation
-        for the ALS part; score = the sum of all contributions; none for BPR, whose score does
-        not split by item), similar_liked_items (for a cold item: the user's items with its
+        Returns {user_id, item_id, path ("als" / "blend" / "popularity" / "popular"), score,
+        is_cold_item, category, contributions: [{item_id, category, contribution}] (the user's
+        n items that drove the score most: x_ui * W[i, j] for the item-item part, implicit's
+        ALS explanation for the ALS part; score = the sum of all contributions; none for BPR,
+        whose score does not split by item, nor for the popularity family, whose score is the
+        item's count), similar_liked_items (for a cold item: the user's items with its
         category and price band, the catalog similarity it was recommended through)}; every
         id in it a shop id. With repeat_weight > 0 and a known user, also repeat: {weight,
         score (the pair's repeat score, 0 when the item is not one of the user's repeat items),
@@ -787,6 +852,8 @@ class MatrixFactorizationRecommender:
             by_item = {int(i): float(c) for i, c in zip(liked.indices, parts, strict=True)}
         if not model.has_factors:
             return total, by_item
+        if model.family in families.BASELINE_FAMILIES:  # the item's count, nobody's doing
+            return float(model.item_factors[item_row, 0]), {}
         if model.family == "bpr":
             score = model.user_factors[user_row] @ model.item_factors[item_row]
             return total + model.factor_scale * float(score), by_item
@@ -849,6 +916,10 @@ class MatrixFactorizationRecommender:
 
     # -------------------------------------------------------------- helpers
     def _recommendable(self) -> np.ndarray:
+        """Items the model may list: trained items, plus cold catalog items if enabled; for
+        the popularity family the items with interactions (what its baseline ranks)."""
+        if self.family in families.BASELINE_FAMILIES:
+            return self._model.item_factors[:, 0] > 0
         return self._is_warm | self.cold_items
 
     def _item_row(self, item_id: str) -> int:

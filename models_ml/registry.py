@@ -11,6 +11,13 @@ difference candidate - other. Promote only when
 3. when a champion exists, the lower bound of candidate - champion is above `min_improvement`.
 Otherwise the champion stays, with a reason naming the gain, its interval and the user count.
 
+A baseline served as a model (`decide(baseline=...)`: the popularity family, trained when the
+model search found nothing that beats the baselines on validation) is not held to that rule,
+which it cannot pass (it is a baseline): it is promoted when there is no champion, so the shop
+is served the baseline until a model beats it, or when the champion is a baseline too (the same
+rule on newer data); never over a learned champion. The comparisons are still computed and
+logged. A learned model later faces the usual rule, the baseline champion included.
+
 How the champion gets per-user values on the candidate's holdout (`champion_scores`):
 - same holdout (the champion's run logged the same holdout fingerprint, i.e. the same train and
   test rows) and the same scored users: the per-user values it logged (PER_USER_DIR/...parquet);
@@ -39,6 +46,7 @@ from recomart.core.schema import USER
 
 CHAMPION = "champion"
 HOLDOUT_TAG = "holdout_sha256"
+FAMILY_TAG = "family"  # the run's model family (models_ml.train tags every run with it)
 PER_USER_DIR = "eval"  # run artifacts: eval/per_user_<metric>.parquet
 LOGGED = "logged per-user values, same holdout"
 REFITTED = "refitted recipe on this holdout"
@@ -91,6 +99,7 @@ class ChampionScores:
     version: str
     values: np.ndarray  # per user, aligned with the candidate's users
     scored_by: str
+    family: str | None = None  # the champion run's `family` tag (None: an older run)
 
 
 def bootstrap_means(
@@ -173,10 +182,14 @@ def decide(
     samples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    baseline: str | None = None,
+    champion_baseline: bool = False,
 ) -> Decision:
     """The gate on per-user values (all aligned on the same users): see the module docstring.
 
     Ties do not promote: equal values give the interval [0, 0], whose lower bound is not above 0.
+    baseline: the candidate is this baseline served as a model (e.g. "popularity"): promoted
+    only when there is no champion, or when champion_baseline (the champion is a baseline too).
     """
     candidate = np.asarray(candidate, dtype=np.float64)
     others = {name: np.asarray(v, dtype=np.float64) for name, v in baselines.items()}
@@ -218,6 +231,8 @@ def decide(
             )
             comparisons.append(comparison)
     decision.comparisons = [asdict(c) for c in comparisons]
+    if baseline is not None:
+        return _baseline_decision(decision, baseline, champion is not None, champion_baseline)
     keep = "the champion stays" if champion is not None else "no champion is set"
     if n < min_eval_users:
         decision.reason = (
@@ -236,6 +251,28 @@ def decide(
         )
     else:
         decision.reason = _describe(metric, comparisons[-1], confidence, n)
+    return decision
+
+
+def _baseline_decision(
+    decision: Decision, baseline: str, has_champion: bool, champion_baseline: bool
+) -> Decision:
+    """The gate of a baseline served as a model (the module docstring)."""
+    if not has_champion:
+        decision.promote = True
+        decision.reason = (
+            f"no champion: {baseline} is served as the baseline until a model beats it"
+        )
+    elif champion_baseline:
+        decision.promote = True
+        decision.reason = (
+            f"the champion is a baseline too: {baseline} on this data replaces it, served as"
+            " the baseline until a model beats it"
+        )
+    else:
+        decision.reason = (
+            f"{baseline} is a baseline: it never replaces a learned champion; the champion stays"
+        )
     return decision
 
 
@@ -291,17 +328,18 @@ def champion_scores(
     if version is None:
         return None
     run = client.get_run(version.run_id)
+    family = run.data.tags.get(FAMILY_TAG)
     if run.data.tags.get(HOLDOUT_TAG) == holdout_hash:
         values = logged_per_user(version.run_id, metric, column, user_ids)
         if values is not None:
-            return ChampionScores(str(version.version), values, LOGGED)
+            return ChampionScores(str(version.version), values, LOGGED, family)
     with tempfile.TemporaryDirectory() as tmp:
         local = mlflow.artifacts.download_artifacts(
             run_id=version.run_id, artifact_path=params_artifact, dst_path=tmp
         )
         params = json.loads(Path(local).read_text())["params"]
     values = np.asarray(refit_and_score(params), dtype=np.float64)
-    return ChampionScores(str(version.version), values, REFITTED)
+    return ChampionScores(str(version.version), values, REFITTED, family)
 
 
 def promote(client: MlflowClient, model_name: str, version: str) -> None:

@@ -51,7 +51,9 @@ runs: every family in turn, the best mean wins, no budget):
   candidate must beat every baseline on validation (its mean over folds above the baseline's);
   under "one_se" the simplest candidate within one SE that does is chosen. When the best mean
   does not beat a baseline, nothing is chosen and `refused` says so: "no candidate beats
-  popularity on validation: best als 0.0012 vs popularity 0.0015".
+  popularity on validation: best als 0.0012 vs popularity 0.0015". The caller then serves the
+  best baseline (models_ml.tune: the popularity family); a baseline family
+  (families.BASELINE_FAMILIES) is never a candidate here.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ import numpy as np
 import pandas as pd
 
 from models_ml.evaluate import evaluate_many
-from models_ml.families import FAMILIES
+from models_ml.families import BASELINE_FAMILIES, FAMILIES
 
 BEST_MEAN, ONE_SE = "best_mean", "one_se"
 BY_FAMILY, FIRST_POINTS_FIRST = "by_family", "first_points_first"
@@ -369,6 +371,11 @@ def select(
     estimate_s, reason}], budget_s, elapsed_s}.
     """
     search = search or Search()
+    baseline = [family for family in spaces if family in BASELINE_FAMILIES]
+    if baseline:
+        raise ValueError(
+            f"{baseline} is a baseline, not a candidate: it is what a refused search serves"
+        )
     unknown = [family for family in spaces if family not in FAMILIES]
     if unknown:
         raise ValueError(f"unknown families {unknown}: choose from {FAMILIES}")

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from models_ml import batch, package, plots, registry
+from models_ml import batch, families, package, plots, registry
 from models_ml.baselines import (
     PopularityRecommender,
     RecentPopularityRecommender,
@@ -39,7 +39,7 @@ from models_ml.matrix import RATING_MAX, matrix_hash
 from models_ml.pyfunc import log_pyfunc
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import EvaluationSettings, Split, holdout
-from models_ml.tracking import tracking_uri, use_experiment
+from models_ml.tracking import start_run, tracking_uri, use_experiment
 from recomart.core import config
 from recomart.core.schema import EVENT, EVENT_TYPES, ITEM, RATING, TIME, USER
 from recomart.core.settings import NESTED, Train
@@ -371,6 +371,11 @@ def _champion_gate(
         samples=settings.bootstrap_samples,
         confidence=settings.confidence,
         seed=train.seed,
+        # the popularity family: served while there is no champion, never over a learned one
+        baseline=families.served_baseline(
+            train.family, train.repeat_weight, bool(train.repeatable_events)
+        ),
+        champion_baseline=champion is not None and champion.family in families.BASELINE_FAMILIES,
     )
     if champion is not None:
         decision.champion_version = champion.version
@@ -411,7 +416,7 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
     with timings.phase("mlflow_setup"):
         experiment_id = use_experiment(paths.mlflow)
         client = MlflowClient(tracking_uri(paths.mlflow))
-        run = mlflow.start_run(experiment_id=experiment_id)
+        run = start_run(experiment_id)  # stale RUNNING runs of killed trainings: FAILED
     with run:  # ends the run, failed or not
         run_id = run.info.run_id
         with timings.phase("mlflow_setup"):

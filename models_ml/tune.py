@@ -28,6 +28,15 @@ value (repeat_blend: one fit per fold) and the baselines are judged against the 
 fold and each skipped candidate is logged (family, parameters, fold, validation NDCG, elapsed,
 ETA), with a progress bar on a terminal (Progress).
 
+When the search refuses (a candidate was scored, but the best does not beat every baseline on
+validation, with or without the repeat blend), the shop is served the best baseline instead:
+best_params is the popularity family (models_ml.families) with repeat_weight 1 when the repeat
+baseline has the best validation mean, else 0 (plain popularity); the report's served_baseline
+names it and the verdict says so ("nothing beats popularity on validation: serving
+popularity"). `recomart demo` trains it like any choice, and the gate (models_ml.registry)
+promotes it only while there is no champion (or the champion is a baseline too). When no
+candidate was scored at all there is no choice and [train] is trained as written.
+
 The budget covers the whole search: reading the marts, cutting the folds, the baselines, the
 candidates and the repeat blend (not the MLflow logging after it). With repeats allowed the
 candidates end by (1 - BLEND_SHARE) of it, so that the repeat blend stage, where data with
@@ -61,7 +70,7 @@ from models_ml import baselines as baseline_models
 from models_ml.baselines import PopularityRecommender
 from models_ml.data import read_training_data
 from models_ml.evaluate import evaluate_many
-from models_ml.families import DENSE, Shape, fit_seconds, shared_inverses
+from models_ml.families import BASELINE_FAMILIES, DENSE, Shape, fit_seconds, shared_inverses
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.selection import (
     FIRST_POINTS_FIRST,
@@ -75,7 +84,7 @@ from models_ml.selection import (
     validation_ndcg,
 )
 from models_ml.split import LAST_DAYS, Split, holdout
-from models_ml.tracking import use_experiment
+from models_ml.tracking import start_run, use_experiment
 from models_ml.train import build_model
 from recomart.core import config
 from recomart.core.schema import ITEM, USER
@@ -149,12 +158,20 @@ def fitting(
     spaces: dict[str, dict[str, list]], n_items: int, ease_max_items: int
 ) -> tuple[dict[str, dict[str, list]], dict[str, str]]:
     """The search spaces of the families that can fit a catalog of n_items, and why the others
-    are left out (the dense item-item families above ease_max_items)."""
+    are left out (the dense item-item families above ease_max_items; a baseline family, which
+    is what a refused search serves, never a candidate)."""
     skipped = {
         family: f"{n_items} items, above [train] ease_max_items = {ease_max_items}"
         for family in spaces
         if family in DENSE and n_items > ease_max_items
     }
+    skipped.update(
+        {
+            family: "a baseline, not a candidate: what the search serves when it refuses"
+            for family in spaces
+            if family in BASELINE_FAMILIES
+        }
+    )
     return {f: space for f, space in spaces.items() if f not in skipped}, skipped
 
 
@@ -304,7 +321,9 @@ def run_tuning(
     n_search_users, n_train_users, trials ([{trial, family, params, mean, std, per_fold, n_users,
     seconds, estimate_s}]), best_by_family, best (the chosen trial, None when refused or nothing
     was scored), best_mean, decision, refused (str or None), repeat_blend (None without
-    repeats), best_params (to train: None without a choice), toml, verdict (one sentence),
+    repeats), served_baseline (when refused: {name, validation, params}, the baseline served
+    instead; else None), best_params (to train: the chosen candidate, the served baseline's
+    popularity family when refused, None when nothing was scored), toml, verdict (one sentence),
     summary (lines), run_id, report. progress_bar: None = when stderr is a terminal.
     """
     started = time.perf_counter()
@@ -381,6 +400,9 @@ def run_tuning(
         best_params = dict(best["params"])
         if blend and blend.get("chosen_weight") is not None:
             best_params["repeat_weight"] = blend["chosen_weight"]
+    served = served_baseline(_means(baseline_values)) if refused else None
+    if served is not None:
+        best_params = dict(served["params"])
     first_split = splits[0]
     result = {
         "metric": metric,
@@ -409,11 +431,12 @@ def run_tuning(
         "n_train_users": n_train_users,
         "trials": chosen["trials"],
         "best_by_family": chosen["best_by_family"],
-        "best": best if best_params is not None else None,
+        "best": best if best_params is not None and not refused else None,
         "best_mean": chosen["best_mean"],
         "decision": chosen["decision"],
         "refused": refused,
         "repeat_blend": blend,
+        "served_baseline": served,
         "best_params": best_params,
         "toml": "\n".join(f"{key} = {json.dumps(v)}" for key, v in (best_params or {}).items()),
     }
@@ -624,8 +647,30 @@ def repeat_blend(
     return out
 
 
+SERVED = {  # a baseline of the search -> the popularity family's values that serve it
+    "popularity": {"family": "popularity", "repeat_weight": 0.0},
+    "repeat": {"family": "popularity", "repeat_weight": 1.0},
+}
+
+
+def served_baseline(means: dict[str, float]) -> dict[str, Any]:
+    """What a refused search serves: the baseline with the best validation mean (the first
+    named on a tie: popularity, the simpler), as {name, validation, params: the [train] values
+    of the popularity family that serve it (SERVED)}."""
+    name = max(means, key=lambda n: (means[n], -list(means).index(n)))
+    return {"name": name, "validation": means[name], "params": dict(SERVED[name])}
+
+
+def _serving(served: dict[str, Any]) -> str:
+    """'nothing beats popularity on validation: serving popularity' (the served baseline)."""
+    name = served["name"]
+    return f"nothing beats {name} on validation: serving {name} until a model beats it"
+
+
 def _verdict(result: dict[str, Any]) -> str:
     """The outcome in one sentence: what was chosen and why, or why nothing was."""
+    if result["refused"] and result.get("served_baseline"):
+        return f"{_serving(result['served_baseline'])} ({result['refused']})"
     if result["refused"]:
         return result["refused"]
     if result["best_params"] is None:
@@ -675,7 +720,12 @@ def summary(result: dict[str, Any]) -> list[str]:
             lines.append(f"repeat blend ({means}): {chosen}")
         else:
             lines.append(f"repeat blend not searched: {blend['reason']}")
-    if result["refused"]:
+    if result["refused"] and result.get("served_baseline"):
+        served = result["served_baseline"]
+        lines.append(
+            f"{_serving(served)} ({result['refused']}; train {describe(served['params'])})"
+        )
+    elif result["refused"]:
         lines.append(f"no choice: {result['refused']}")
     elif result["best"] is None:
         lines.append(f"no choice: {result['decision']['why']}")
@@ -688,7 +738,7 @@ def _log_mlflow(cfg, result: dict[str, Any], test: Split, first: Split, n_folds:
     """One run in the tuning experiment: the choice, the folds, every trial's mean."""
     metric = result["metric"]
     experiment_id = use_experiment(cfg.paths.mlflow, EXPERIMENT)
-    with mlflow.start_run(experiment_id=experiment_id) as run:
+    with start_run(experiment_id) as run:
         if result["best_params"]:
             mlflow.log_params({f"best_{key}": v for key, v in result["best_params"].items()})
         mlflow.log_params(
@@ -707,6 +757,8 @@ def _log_mlflow(cfg, result: dict[str, Any], test: Split, first: Split, n_folds:
             mlflow.log_param("validation_cutoff", result["validation_cutoff"])
         if result["refused"]:
             mlflow.set_tag("refused", result["refused"])
+        if result["served_baseline"]:
+            mlflow.set_tag("served_baseline", result["served_baseline"]["name"])
         for trial in result["trials"]:
             mlflow.log_metric(f"validation_{metric}", trial["mean"], step=trial["trial"])
         for family, trial in result["best_by_family"].items():

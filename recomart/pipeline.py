@@ -19,6 +19,7 @@ from models_ml.train import run_training
 from models_ml.tune import TooSmallToTune, run_tuning
 from recomart.core import config
 from recomart.core.logs import stage
+from recomart.core.settings import ConfigError, Generator
 from recomart.demo import catalog_api, datagen
 from recomart.features.export import export_marts
 from soda_checks import gate
@@ -41,6 +42,10 @@ def generate(cfg: config.Config, force: bool = False) -> dict:
             "this configuration has no [generator] section: it reads the shop's own files"
             f" ({cfg.paths.interactions_glob}), there is no demo data to generate"
         )
+    try:  # again: the command line's --users, --items and --interactions join the file's
+        Generator.checked(cfg.generator)
+    except ValueError as exc:
+        raise ConfigError(f"[generator] with the command line's sizes: {exc}") from None
     manifest = cfg.paths.generated / "manifest.json"
     if manifest.exists() and not force:
         log.info("generated data already in %s (use --force to rewrite it)", cfg.paths.generated)
@@ -182,12 +187,19 @@ def tune(cfg: config.Config, apply: bool = False, or_skip: bool = False) -> dict
     elif apply:
         path = config.config_path()
         config.write_train_values(path, result["best_params"])
-        log.info("search log in %s; [train] of %s now says:\n%s", result["report"], path,
-                 result["toml"])  # fmt: skip
+        log.info("search log in %s; [train] of %s now says:", result["report"], path)
+        _log_lines(log, result["toml"])
     else:
         log.info("search log in %s; to use it, set in recomart.toml [train] (or run `recomart"
-                 " tune --apply`):\n%s", result["report"], result["toml"])  # fmt: skip
+                 " tune --apply`):", result["report"])  # fmt: skip
+        _log_lines(log, result["toml"])
     return result
+
+
+def _log_lines(log: logging.Logger, text: str) -> None:
+    """text a record per line (the formatter would escape a line break inside one value)."""
+    for line in text.splitlines():
+        log.info("%s", line)
 
 
 def run_all(cfg: config.Config) -> None:

@@ -80,6 +80,17 @@ def table_counts(warehouse: Path, tables: list[str]) -> dict[str, int]:
         return {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}
 
 
+def project_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> config.Config:
+    """A RecoMart home in `home` with the project's recomart.toml, made the process's own
+    (RECOMART_HOME, RECOMART_CONFIG, working directory) for the test; its Config."""
+    (home / "recomart.toml").write_text((PROJECT_ROOT / "recomart.toml").read_text())
+    monkeypatch.setenv("RECOMART_HOME", str(home))
+    monkeypatch.setenv("RECOMART_CONFIG", str(home / "recomart.toml"))
+    monkeypatch.chdir(home)
+    config.load.cache_clear()
+    return config.load()
+
+
 def config_for(home: Path, config_file: Path) -> config.Config:
     """The Config that a stage run with this home and config file sees."""
     saved = {k: os.environ.get(k) for k in ("RECOMART_HOME", "RECOMART_CONFIG")}

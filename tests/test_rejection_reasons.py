@@ -63,7 +63,14 @@ ROWS = [
     ("u7,B,4,2026-05-02T14:00:00, Click ,,", "unknown event_type"),
     # after the load that wrote it
     ("u8,B,4,2099-01-01T00:00:00,view,,", "event in the future"),
+    # NaN and infinities type as doubles at ingest; dbt names the column (these rows also give
+    # unit_price and value: the columns after transaction_id)
+    ("u12,A,4,2026-05-03T10:00:00,view,inf,,,", "quantity is not a finite number"),
+    ("u13,A,4,2026-05-03T11:00:00,purchase,1,,NaN,", "unit_price is not a finite number"),
+    ("u14,A,4,2026-05-03T12:00:00,purchase,1,,,1e999", "value is not a finite number"),
+    ("u15,A,inf,2026-05-03T13:00:00,view,,,,", "rating is not a finite number"),
 ]
+FIELDS = 9  # the header's columns; the rows above that stop at transaction_id are padded
 
 
 def _reasons_in_the_model() -> set[str]:
@@ -83,8 +90,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (home / "in").mkdir()
     (home / "catalog").mkdir()
     (home / "catalog" / "products.csv").write_text(CATALOG)
-    header = "user_id,item_id,rating,timestamp,event_type,quantity,transaction_id"
-    lines = [header, *(r for r, _ in ROWS)]
+    header = "user_id,item_id,rating,timestamp,event_type,quantity,transaction_id,unit_price,value"
+    lines = [header, *(r + "," * (FIELDS - 1 - r.count(",")) for r, _ in ROWS)]
     (home / "in" / "interactions.csv").write_text("\n".join(lines) + "\n")
     config_file = home / "recomart.toml"
     config_file.write_text(CONFIG)

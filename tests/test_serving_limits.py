@@ -14,6 +14,7 @@ import pytest
 from conftest import config_for, small_config
 
 from models_ml.serving.app import create_app
+from models_ml.serving.connections import BoundedProtocol
 from models_ml.serving.server import uvicorn_config
 from models_ml.serving.settings import API_KEY_HEADER, ServeSettings
 
@@ -106,5 +107,7 @@ def test_admin_routes_answer_loopback_only_without_a_key(cfg) -> None:
 def test_uvicorn_runs_with_deliberate_limits(cfg) -> None:
     settings = replace(LIMITS, limit_concurrency=64, timeout_keep_alive=3.0)
     server = uvicorn_config(create_app(cfg, settings), settings)
-    assert (server.limit_concurrency, server.timeout_keep_alive) == (64, 3.0)
-    assert server.h11_max_incomplete_event_size == 16 * 1024
+    # requests in flight are bounded by the Guard, where idle connections do not count
+    assert (server.limit_concurrency, server.timeout_keep_alive) == (None, 3.0)
+    assert issubclass(server.http, BoundedProtocol) and server.http.settings is settings
+    assert server.ws == "none" and server.h11_max_incomplete_event_size == 16 * 1024

@@ -89,6 +89,8 @@ def _select(con: duckdb.DuckDBPyConnection, path: Path, order: int, settings: Ca
         raise CatalogLoadError(f"{path}: not readable as a catalog file: {reason}") from exc
     names = [row[0] for row in described]
     types = {row[0]: row[1] for row in described}
+    header = _header(con, path, source) if "read_csv(" in source else names
+    _refuse_twice(path, header, settings)
     ours = {settings.column_map.get(name, name): name for name in names}
     if s.CATALOG_ID not in ours:
         raise CatalogLoadError(
@@ -129,6 +131,32 @@ def _select(con: duckdb.DuckDBPyConnection, path: Path, order: int, settings: Ca
     return (
         f"select {selected}, {order} as file_order, row_number() over () as file_row from {source}"
     )
+
+
+def _header(con: duckdb.DuckDBPyConnection, path: Path, source: str) -> list[str]:
+    """A CSV file's column names as written (DuckDB renames a repeated one: `id`, `id_1`)."""
+    raw = source.replace("header = true", "header = false", 1)
+    row = con.execute(f"select * from {raw} limit 1").fetchone()
+    return [str(name).strip() if name is not None else "" for name in row or ()]
+
+
+def _refuse_twice(path: Path, header: list[str], settings: Catalog) -> None:
+    """Raise CatalogLoadError when two of a file's columns would be read as one of ours: a name
+    repeated, or two names that column_map maps onto the same column. Which one is meant cannot
+    be told, so neither is taken (a repeated column that is not read is no matter)."""
+    first: dict[str, int] = {}
+    for position, name in enumerate(header):
+        ours = settings.column_map.get(name, name)
+        if ours not in s.CATALOG_COLUMNS:
+            continue
+        if ours in first:
+            before = first[ours]
+            raise CatalogLoadError(
+                f"{path}: column {before + 1} {header[before]!r} and column {position + 1}"
+                f" {name!r} would both be read as the catalog's `{ours}`; rename or remove one"
+                " (or map it elsewhere with [catalog.column_map]). Nothing was loaded"
+            )
+        first[ours] = position
 
 
 def read_catalog_files(home: Path, settings: Catalog) -> CatalogFiles:

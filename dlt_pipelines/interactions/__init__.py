@@ -3,8 +3,10 @@
 Incremental and idempotent on two levels: a file whose content (sha256) was loaded before is
 skipped, and a row is inserted only when no row with the same natural key (user_id, item_id,
 timestamp, rating, event_type; nulls equal) is in the table yet, so a re-delivered file with
-overlapping rows adds only its new rows. Each new file is first copied, unchanged, to the landing
-area.
+overlapping rows adds only its new rows. Each new file is read once, through a descriptor opened
+without leaving the configured folder (entries.py), into a copy of ours: that copy is hashed,
+parsed and kept, unchanged, in the landing area, so what is recorded, landed and loaded is the same
+bytes even when the file changes meanwhile.
 
 The fast path: DuckDB reads and types whole files and stages the accepted rows as Parquet under
 paths.dlt_pipelines/staged/<load id>/; the resources hand dlt SQL models that insert from the
@@ -31,6 +33,7 @@ import pyarrow as pa
 from dlt_pipelines.interactions.ahead import ParseAhead
 from dlt_pipelines.interactions.crash import crash_point
 from dlt_pipelines.interactions.files import (
+    copies_dir,
     failed_paths,
     land,
     new_files,
@@ -81,10 +84,11 @@ def interactions_source(
         state = dlt.current.source_state()
         if ahead is not None:  # its hashes are current for the files it saw
             state.setdefault(HASHED_KEY, {}).update(ahead.hashed)
-        files = new_files(files_glob, cfg.paths.home, state, since)
+        listing = new_files(files_glob, cfg.paths.home, state, copies_dir(staged_dir(cfg)), since)
+        files = listing.files
         attempted = {f.name for f in files}
         failed = failed_paths(dlt.current.pipeline())
-        settled = settled_paths(failed, attempted, cfg.paths.home, state)
+        settled = settled_paths(failed, attempted, listing.seen, state)
         load_id = dlt.current.load_package_state()["load_id"]
         stage = staged_dir(cfg) / load_id
         with ThreadPoolExecutor(1) as background:  # the kernel copies while DuckDB parses

@@ -20,7 +20,7 @@ from uuid import uuid4
 import dlt
 import pandas  # noqa: F401  (see below)
 
-from dlt_pipelines.interactions.files import new_files
+from dlt_pipelines.interactions.files import copies_dir, new_files
 from dlt_pipelines.interactions.helpers import CsvFormat, ParsedBatch, SourceFile, parse_files
 from dlt_pipelines.interactions.settings import HASHED_KEY, SOURCE_NAME
 
@@ -41,7 +41,7 @@ class ParseAhead:
         since: datetime | None = None,
     ) -> None:
         state = copy.deepcopy(pipeline.state.get("sources", {}).get(SOURCE_NAME, {}))
-        self.files = new_files(files_glob, home, state, since)
+        self.files = new_files(files_glob, home, state, copies_dir(stage_root), since).files
         self.hashed = state.get(HASHED_KEY, {})  # spares extraction hashing the files again
         self.stage = stage_root / f"ahead-{uuid4().hex}"
         self._pool = ThreadPoolExecutor(1)

@@ -24,12 +24,13 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from recomart.core import schema as s
 from recomart.core.settings import InteractionsFormat as CsvFormat  # [ingest.interactions]
 
 log = logging.getLogger("ingestion")
-NEWLINE, CARRIAGE_RETURN = 10, 13
+NEWLINE, CARRIAGE_RETURN, QUOTE = 10, 13, 34
 DUCKDB_MAX_LINE = 2_097_152  # read_csv's default max_line_size: a longer line needs it raised
 QUOTED = 120  # characters of a file's content an error message may quote (escaped)
 CODECS = {"utf-8": "utf-8-sig", "latin-1": "latin-1"}  # [ingest.interactions] encoding
@@ -46,7 +47,11 @@ class MissingColumnError(ValueError):
     """A file lacks a required column: nothing is loaded from it."""
 
     def __init__(
-        self, path: Path, missing: list[str], found: list[str], ignored: list[str] | None = None
+        self,
+        path: Path | str,
+        missing: list[str],
+        found: list[str],
+        ignored: list[str] | None = None,
     ) -> None:
         self.path, self.missing = path, missing
         header = excerpt(", ".join(found)) if found else "no columns"
@@ -59,7 +64,7 @@ class MissingColumnError(ValueError):
 class DuplicateColumnError(ValueError):
     """Two of a file's columns map onto one of ours, neither ignored: nothing is loaded from it."""
 
-    def __init__(self, path: Path, what: str) -> None:
+    def __init__(self, path: Path | str, what: str) -> None:
         self.path = path
         super().__init__(f"{path}: {what} ([ingest.interactions])")
 
@@ -67,7 +72,7 @@ class DuplicateColumnError(ValueError):
 class UnreadableFileError(ValueError):
     """DuckDB could not read the file as CSV with the configured format."""
 
-    def __init__(self, path: Path, reason: str) -> None:
+    def __init__(self, path: Path | str, reason: str) -> None:
         first = reason.splitlines()[0] if reason else ""
         super().__init__(f"{path}: not readable as CSV: {excerpt(first, 300)[1:-1]}")
 
@@ -142,6 +147,38 @@ class Lines:
             return np.empty(0, np.uint8)
         return np.memmap(self.path, dtype=np.uint8, mode="r")[offsets]
 
+    def odd_quote_lines(self) -> np.ndarray:
+        """1-based numbers of the lines holding an odd number of quote characters (a quote
+        opened and never closed on its line), found in chunks."""
+        parts, offset, buffer = [], 0, bytearray(self.CHUNK)
+        with self.path.open("rb") as fh:
+            while n := fh.readinto(buffer):
+                chunk = np.frombuffer(buffer, dtype=np.uint8, count=n)
+                parts.append(np.flatnonzero(chunk == QUOTE) + offset)
+                offset += n
+        quotes = np.concatenate(parts) if parts else np.empty(0, np.int64)
+        line_of = np.searchsorted(self.breaks, quotes, side="left") + 1
+        counts = np.bincount(line_of, minlength=self.count + 1)
+        return np.flatnonzero(counts % 2 == 1)
+
+    def write_without(self, numbers: np.ndarray, target: Path) -> None:
+        """Write the file to `target` without the given lines (1-based, sorted; each with its
+        line break), in chunks: a byte mask per chunk, no loop over lines."""
+        starts, ends = self._bounds(np.asarray(numbers))
+        ends = np.minimum(ends + 1, self.size)  # the line break too
+        offset = 0
+        with self.path.open("rb") as src, target.open("wb") as out:
+            while chunk := src.read(self.CHUNK):
+                n = len(chunk)
+                first = np.searchsorted(ends, offset, side="right")
+                last = np.searchsorted(starts, offset + n, side="left")
+                edges = np.zeros(n + 1, np.int64)
+                np.add.at(edges, np.clip(starts[first:last] - offset, 0, n), 1)
+                np.add.at(edges, np.clip(ends[first:last] - offset, 0, n), -1)
+                drop = np.cumsum(edges[:-1]) > 0
+                out.write(np.frombuffer(chunk, np.uint8)[~drop].tobytes())
+                offset += n
+
     def text(self, numbers: np.ndarray) -> list[str]:
         """The text of the given lines (1-based), as it is in the file (without line breaks)."""
         if not len(numbers):
@@ -169,18 +206,20 @@ class Layout:
     spans_lines: bool = False
 
 
-def file_columns(path: Path, fmt: CsvFormat) -> list[str]:
-    """The file's own column names: its first non-blank line, or the configured columns."""
+def file_columns(path: Path, fmt: CsvFormat, shown: Path | str | None = None) -> list[str]:
+    """The file's own column names: its first non-blank line, or the configured columns.
+    Errors name `shown` (the file as the user knows it), else `path`."""
     if not fmt.header:
         return list(fmt.columns)
+    shown = shown or path
     with path.open("rb") as fh:
         for raw in fh:
-            line = _decode(path, raw, fmt.encoding)
+            line = _decode(shown, raw, fmt.encoding)
             if line.strip():
                 try:
                     names = split_line(line, fmt.delimiter)
                 except csv.Error as exc:  # e.g. a field past the csv module's size limit
-                    raise UnreadableFileError(path, f"header line: {exc}") from exc
+                    raise UnreadableFileError(shown, f"header line: {exc}") from exc
                 return [name.strip() for name in names]
     return []
 
@@ -201,7 +240,7 @@ def split_line(line: str, delimiter: str) -> list[str]:
     return [field.replace(stand_in, delimiter) for field in fields]
 
 
-def _decode(path: Path, raw: bytes, encoding: str = "utf-8") -> str:
+def _decode(path: Path | str, raw: bytes, encoding: str = "utf-8") -> str:
     try:
         return raw.decode(CODECS[encoding])
     except UnicodeDecodeError as exc:
@@ -216,7 +255,7 @@ def _not_text(encoding: str, where: str) -> str:
 
 
 def read_sql(
-    path: Path, fmt: CsvFormat, longest_line: int = 0
+    path: Path, fmt: CsvFormat, longest_line: int = 0, shown: Path | str | None = None
 ) -> tuple[str, dict, list[str], list[str]]:
     """A DuckDB `read_csv(...)` of the file, every field as text, its columns renamed to ours
     (s.CSV_INPUT_COLUMNS: the stored columns and time_offset; a column the file lacks, or
@@ -226,16 +265,17 @@ def read_sql(
     over its limit without a word).
 
     Raises DuplicateColumnError when two columns map onto one of ours, MissingColumnError when
-    a required column is absent after mapping.
+    a required column is absent after mapping (naming `shown`, else `path`).
     """
-    names = file_columns(path, fmt)
+    shown = shown or path
+    names = file_columns(path, fmt, shown)
     if twice := fmt.mapped_twice(names):
-        raise DuplicateColumnError(path, twice)
+        raise DuplicateColumnError(shown, twice)
     ours = fmt.our_names(names)
     missing = [c for c in s.CSV_REQUIRED if c not in ours]
     if missing:
         ignored = [name for name in names if name in fmt.ignore_columns]
-        raise MissingColumnError(path, missing, names, ignored)
+        raise MissingColumnError(shown, missing, names, ignored)
     picked = {c: f"c{ours.index(c)}" for c in s.CSV_INPUT_COLUMNS if c in ours}
     columns = ", ".join(f"{picked[c]} as \"{c}\"" if c in picked else f"null::varchar as \"{c}\""
                         for c in s.CSV_INPUT_COLUMNS)  # fmt: skip
@@ -255,39 +295,199 @@ def read_sql(
 
 
 def create_from_csv(
-    con: duckdb.DuckDBPyConnection, path: Path, statement: str, params: dict
-) -> None:
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    statement: str,
+    params: dict,
+    shown: Path | str | None = None,
+    tolerant: Tolerant | None = None,
+) -> Rejected | None:
     """Run `statement` (holding a `{parallel}` slot in its read_csv); files whose quoted fields
-    span lines are read again without parallelism, as DuckDB asks.
+    span lines are read again without parallelism, as DuckDB asks. A file DuckDB cannot read
+    strictly (a row of more fields than the header, a quote left open) is read again record by
+    record when `tolerant` is given (read_tolerant): the records it cannot read are returned,
+    the rest are in the statement's table.
 
-    Raises UnreadableFileError when DuckDB cannot read the file as CSV.
+    Raises UnreadableFileError (naming `shown`, else `path`) when DuckDB cannot read the file as
+    CSV, or its text is not in the configured encoding.
     """
+    shown = shown or path
     try:
         con.execute(statement.replace("{parallel}", ""), params).fetchall()
+        return None
     except duckdb.Error as exc:
-        if "invalid unicode" in str(exc).lower():  # the first line says where, not what
-            line = re.search(r"on Line: (\d+)", str(exc))
-            where = f"on line {line[1]}" if line else "in the file"
-            raise UnreadableFileError(path, _not_text(params["encoding"], where)) from exc
-        if "parallel=false" not in str(exc):  # DuckDB's hint for quoted line breaks
-            raise UnreadableFileError(path, str(exc)) from exc
+        _raise_if_not_text(exc, shown, params["encoding"])
+        error = exc
+    if "parallel=false" in str(error):  # DuckDB's hint for quoted line breaks
         try:
             con.execute(statement.replace("{parallel}", ", parallel = false"), params).fetchall()
+            return None
         except duckdb.Error as again:
-            raise UnreadableFileError(path, str(again)) from again
+            _raise_if_not_text(again, shown, params["encoding"])
+            error = again
+    if tolerant is None:
+        raise UnreadableFileError(shown, str(error)) from error
+    return read_tolerant(con, statement, params, tolerant, shown)
 
 
-def layout(lines: Lines, records: int, header: bool) -> Layout:
+def _raise_if_not_text(exc: duckdb.Error, shown: Path | str, encoding: str) -> None:
+    if "invalid unicode" in str(exc).lower():  # the first line says where, not what
+        line = re.search(r"on Line: (\d+)", str(exc))
+        where = f"on line {line[1]}" if line else "in the file"
+        raise UnreadableFileError(shown, _not_text(encoding, where)) from exc
+
+
+@dataclass
+class Tolerant:
+    """What a tolerant read needs: the file's lines, whether it has a header, where a copy
+    without its unbalanced lines may be written, and a name for DuckDB's rejects tables."""
+
+    lines: Lines
+    header: bool
+    scratch: Path
+    name: str
+
+
+@dataclass
+class Rejected:
+    """The records of a file read tolerantly that were not read, each with its line in the
+    file, its text and its reason (a table: source_line, raw_line, reason); and where the lines
+    of the records that were read are: `read` the lines of the file DuckDB read (the file, or a
+    copy without its unbalanced lines), `kept` the file's line number of each of them (None:
+    the file itself), `covered` the lines of `read` that rejected records take."""
+
+    table: pa.Table
+    read: Lines
+    kept: np.ndarray | None
+    covered: np.ndarray
+
+
+UNBALANCED_QUOTE = "unbalanced quote"
+# One row per record DuckDB rejected (store_rejects), with its first error as our reason.
+_REJECTS_SQL = f"""
+with records as (
+    select
+        line_byte_position,
+        -- DuckDB puts the line breaks before a record into its text: past them it starts
+        ltrim(arg_min(csv_line, byte_position), chr(13) || chr(10)) as text,
+        strlen(arg_min(csv_line, byte_position)) - strlen(text) as lead,
+        arg_min(
+            case
+                when error_type in ('TOO MANY COLUMNS', 'MISSING COLUMNS') then
+                    regexp_extract(error_message, 'Found: ([0-9]+)', 1) || ' fields, expected '
+                    || regexp_extract(error_message, 'Expected Number of Columns: ([0-9]+)', 1)
+                when error_type = 'UNQUOTED VALUE' then '{UNBALANCED_QUOTE}'
+                when error_type = 'LINE SIZE OVER MAXIMUM' then 'line too long'
+                when error_type ilike '%encoding%' or error_type ilike '%unicode%' then 'not text'
+                else lower(error_type)
+            end,
+            byte_position
+        ) as reason,
+    from {{errors}}
+    group by line_byte_position
+)
+select
+    line_byte_position + lead as record_at,
+    rtrim(text, chr(13) || chr(10)) as text,
+    strlen(rtrim(text, chr(13) || chr(10)))
+        - strlen(replace(rtrim(text, chr(13) || chr(10)), chr(10), '')) as span,
+    reason,
+from records
+order by record_at
+"""
+
+
+def read_tolerant(
+    con: duckdb.DuckDBPyConnection,
+    statement: str,
+    params: dict,
+    tolerant: Tolerant,
+    shown: Path | str,
+) -> Rejected:
+    """Read a file DuckDB could not read strictly, keeping what can be read.
+
+    Lines with an odd number of quote characters are cut out first (a quote opened and never
+    closed: CSV would read the rest of the file into one field), each rejected as `unbalanced
+    quote`; DuckDB reads the rest record by record with store_rejects, and the records it
+    rejects (more fields than the header: `6 fields, expected 5`; text after a closing quote:
+    `unbalanced quote`) come back with their line. Only bad lines are looked at one by one.
+
+    Raises UnreadableFileError when even so DuckDB cannot read it, or it is not text.
+    """
+    lines = tolerant.lines
+    odd = lines.odd_quote_lines()
+    if tolerant.header:  # the header line is read on its own (file_columns)
+        first = lines.numbers_of_nonempty()[:1]
+        odd = odd[odd > (first[0] if len(first) else 0)]
+    read, kept = lines, None
+    if len(odd):
+        lines.write_without(odd, tolerant.scratch)
+        kept = np.setdiff1d(np.arange(1, lines.count + 1), odd)
+        read = Lines.of(tolerant.scratch, lines.encoding)
+    errors, scans = f"{tolerant.name}_errors", f"{tolerant.name}_scans"
+    options = (
+        f", parallel = false, store_rejects = true, rejects_table = '{errors}',"
+        f" rejects_scan = '{scans}'"
+    )
+    try:
+        con.execute(
+            statement.replace("{parallel}", options), {**params, "path": str(read.path)}
+        ).fetchall()
+    except duckdb.Error as exc:
+        _raise_if_not_text(exc, shown, params["encoding"])
+        raise UnreadableFileError(shown, str(exc)) from exc
+    found = con.sql(_REJECTS_SQL.format(errors=errors)).to_arrow_table()
+    reasons = found.column("reason")
+    if pc.any(pc.equal(reasons, "not text")).as_py():
+        raise UnreadableFileError(shown, _not_text(params["encoding"], "in the file"))
+    at = found.column("record_at").to_numpy().astype(np.int64)
+    spans = found.column("span").to_numpy().astype(np.int64)
+    starts = np.searchsorted(read.breaks, at, side="left") + 1  # lines of `read`
+    covered = np.repeat(starts, spans + 1) + _ranks(spans + 1)
+    # a record of one line: its line as in the file; of several: the text DuckDB gives
+    single = np.flatnonzero(spans == 0)
+    texts = np.array(found.column("text").to_pylist(), dtype=object)
+    texts[single] = read.text(starts[single])
+    numbers = kept[starts - 1] if kept is not None else starts
+    table = pa.table({
+        s.SOURCE_LINE: pa.array(np.concatenate([odd, numbers]), pa.int64()),
+        s.RAW_LINE: pa.array([*lines.text(odd), *texts], pa.string()),
+        s.REASON: pa.concat_arrays(
+            [pa.array([UNBALANCED_QUOTE] * len(odd), pa.string()), reasons.combine_chunks()]
+        ),
+    })  # fmt: skip
+    return Rejected(table.sort_by(s.SOURCE_LINE), read, kept, covered)
+
+
+def _ranks(sizes: np.ndarray) -> np.ndarray:
+    """0, 1, ..., size - 1 for each size, concatenated."""
+    ends = np.cumsum(sizes)
+    return np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - sizes, sizes)
+
+
+def layout(
+    lines: Lines,
+    records: int,
+    header: bool,
+    rejected: Rejected | None = None,
+    shown: Path | str | None = None,
+) -> Layout:
     """Map `records` records of a file to its lines. Records are the non-empty lines after
-    the header, unless quoted fields span lines."""
-    path = lines.path
+    the header (but for those of records `rejected`), unless quoted fields span lines."""
     skip = 1 if header else 0
-    if lines.count == records + skip and not lines.has_empty():  # a record per line
-        return Layout(lines, first_line=1 + skip)
-    numbers = lines.numbers_of_nonempty()[skip:]
+    if rejected is None and lines.count == records + skip and not lines.has_empty():
+        return Layout(lines, first_line=1 + skip)  # a record per line
+    read = rejected.read if rejected is not None else lines
+    numbers = read.numbers_of_nonempty()[skip:]
+    if rejected is not None:
+        numbers = numbers[~np.isin(numbers, rejected.covered)]
     if len(numbers) == records:
+        if rejected is not None and rejected.kept is not None:
+            numbers = rejected.kept[numbers - 1]  # lines of the copy read -> the file's
         return Layout(lines, numbers=numbers)
-    log.warning("%s: quoted fields span lines; source_line counts records, not lines", path)
+    log.warning(
+        "%s: quoted fields span lines; source_line counts records, not lines", shown or lines.path
+    )
     return Layout(lines, first_line=1 + skip, spans_lines=True)
 
 

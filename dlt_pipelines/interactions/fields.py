@@ -2,10 +2,12 @@
 
 - ids (user, item, transaction): text as the shop writes it, trimmed; `007` stays `007`. A whole
   number written by a float-typed export (`17850.0`) reads as `17850`. Longer than
-  schema.ID_MAX_LENGTH characters: unparseable.
+  schema.ID_MAX_LENGTH characters, or holding a control character (schema.ID_CONTROL, the API's
+  rule too): unparseable.
 - timestamps: [ingest.interactions] timestamp_format: `auto` (ISO 8601 with or without an offset,
   epoch seconds or milliseconds), `epoch_s`, `epoch_ms`, or strptime formats such as
-  `%m/%d/%Y %H:%M`; a text without an offset is local time in `timezone`. Stored as UTC.
+  `%m/%d/%Y %H:%M`; a text without an offset is local time in `timezone`. Stored as UTC. An event
+  time before YEAR_MIN or after YEAR_MAX (year 0000, say) is `timestamp out of range`.
 - time_offset (a file's column mapped onto it, e.g. Diginetica's `timeframe`, the milliseconds
   since the session began beside an `eventdate` of `2016-05-09`): a number of `time_offset_unit`
   (`ms` or `s`; negative and fractional allowed, kept to the microsecond) added to the parsed
@@ -77,6 +79,14 @@ def timestamp_parsers(fmt: InteractionsFormat, epoch_first: bool = False) -> lis
             parsers.append(_local(f"try_strptime({ts}, {quote(form)})", fmt.timezone))
     return parsers
 
+
+# An event time of this era: a text that parses to year 0000 (1 BC), to the year 1 or to a year
+# past 9999 is no real event, quarantined as `timestamp out of range`. (Events after the load are
+# dbt's `event in the future`.)
+YEAR_MIN, YEAR_MAX = 1900, 9999
+IN_RANGE = (
+    f"t >= timestamp '{YEAR_MIN}-01-01' and t < timestamp '{YEAR_MAX}-12-31' + interval 1 day"
+)
 
 # The event time of a row whose file has a time_offset: the file's timestamp (tf) plus the offset
 # in microseconds (o); null when either is, or when the sum leaves the timestamp range

@@ -6,16 +6,20 @@ from __future__ import annotations
 import glob
 import hashlib
 import itertools
+import os
 import re
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import uuid4
 
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from dlt_pipelines.common import landing_path
-from dlt_pipelines.interactions.helpers import SourceFile, file_sha256
+from dlt_pipelines.interactions.entries import Opened, Refused, copy_out, open_beneath
+from dlt_pipelines.interactions.helpers import SourceFile
 from dlt_pipelines.interactions.settings import (
     ALREADY_LOADED,
     FILES_TABLE,
@@ -28,6 +32,7 @@ from recomart.core import config
 from recomart.core import schema as s
 
 WILDCARD = re.compile(r"[*?\[]")
+NAME_BYTES = 255  # the longest file name most filesystems take
 
 # Each path whose latest attempt (in load order) failed, with the content that failed. The quality
 # contract's check "No file lacks a required column" picks the latest attempt the same way.
@@ -40,50 +45,138 @@ qualify row_number() over (
 
 
 def _display_name(path: Path, home: Path) -> str:
-    """The file's path relative to the project home when inside it, else absolute."""
-    return str(path.relative_to(home)) if path.is_relative_to(home) else str(path)
+    """The file's path relative to the project home when inside it, else absolute; bytes that
+    are no UTF-8 (a name is any bytes but '/' and NUL) escaped as \\xNN."""
+    name = str(path.relative_to(home)) if path.is_relative_to(home) else str(path)
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def _fit(name: str, limit: int = NAME_BYTES) -> str:
+    """A file name of at most `limit` UTF-8 bytes: the end kept (the extension)."""
+    data = os.fsencode(name)
+    if len(data) <= limit:
+        return name
+    return data[-limit:].decode("utf-8", "ignore") or "file"
+
+
+def before_open(path: Path) -> None:
+    """A test hook, called between listing a path and opening it (where the filesystem may
+    change under the ingest: tests swap entries here). Does nothing."""
+
+
+@dataclass
+class Listing:
+    """The new files of a glob, and what each listed path held (display name -> sha256, or None
+    when it was not read: refused)."""
+
+    files: list[SourceFile]
+    seen: dict[str, str | None]
 
 
 def new_files(
-    files_glob: str, home: Path, state: dict, since: datetime | None = None
-) -> list[SourceFile]:
+    files_glob: str, home: Path, state: dict, copies: Path, since: datetime | None = None
+) -> Listing:
     """Files matching the glob (sorted by name; modified at or after `since` when given) whose
-    content was not loaded before. A file unchanged since it was last hashed (same path, size
-    and mtime, remembered in the state) is not read again."""
+    content was not loaded before, each copied once into the folder `copies` (see entries.py):
+    that copy, its sha256 and size are what is parsed, landed and recorded. A file unchanged
+    since it was last read (same path, size and mtime, remembered in the state) is not read
+    again when its content was loaded, or its copy is still there. Two paths with the same
+    content in one listing: the first (by name) is loaded, the other skipped, as a later
+    delivery of loaded content is. A link within the folder is recorded under its target's
+    name. An entry that leads outside the folder or whose links loop is listed as refused,
+    unread; a directory, FIFO or socket is skipped."""
     loaded, hashed = state.get(STATE_KEY, {}), state.setdefault(HASHED_KEY, {})
-    folder = glob_folder(files_glob)
-    found = []
-    for match in sorted(Path(p).absolute() for p in glob.glob(files_glob, recursive=True)):
-        p = match.resolve()
-        if not p.is_file():
-            continue
-        if not p.is_relative_to(folder):  # a symlink or '..' leading out: never opened
+    written, folder = glob_folder(files_glob, resolved=False), glob_folder(files_glob)
+    listing = Listing([], {})
+    try:
+        folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:  # no folder: nothing to list
+        return listing
+    copies.mkdir(parents=True, exist_ok=True)
+    chosen: set[str] = set()
+    try:
+        for match in sorted(Path(p).absolute() for p in glob.glob(files_glob, recursive=True)):
             name = _display_name(match, home)
-            reason = (
-                f"{name}: refused, it leads outside the configured folder {folder} (a symlink "
-                "or '..'); nothing of it was read"
-            )
-            sha = hashlib.sha256(f"refused:{match}".encode()).hexdigest()
-            found.append(SourceFile(match, name, sha, refused=reason))
-            continue
-        stat = p.stat()
-        if since and datetime.fromtimestamp(stat.st_mtime, UTC) < since:
-            continue
-        fingerprint = [stat.st_size, stat.st_mtime_ns]
-        known = hashed.get(str(p))
-        sha = known[2] if known and known[:2] == fingerprint else file_sha256(p)
-        hashed[str(p)] = [*fingerprint, sha]
-        if sha not in loaded:
-            found.append(SourceFile(p, _display_name(p, home), sha))
-    return found
+            before_open(match)
+            try:
+                opened = open_beneath(folder, folder_fd, _parts(match, written))
+            except Refused as why:
+                why_text = str(why).format(folder=folder)
+                reason = f"{name}: refused, {why_text}; nothing of it was read"
+                sha = hashlib.sha256(f"refused:{name}".encode()).hexdigest()
+                listing.files.append(SourceFile(match, name, sha, refused=reason))
+                listing.seen[name] = None
+                continue
+            if opened is None:
+                continue
+            # recorded under where it really is: a link within the folder by its target's name
+            name = _display_name(folder.joinpath(*opened.parts), home)
+            if since and datetime.fromtimestamp(opened.stat.st_mtime, UTC) < since:
+                os.close(opened.fd)
+                listing.seen[name] = ""  # there, not read: neither new nor known to be loaded
+                continue
+            try:
+                found = _take(opened, match, name, hashed, loaded, copies)
+            finally:
+                os.close(opened.fd)
+            listing.seen[name] = found.sha256
+            if found.sha256 not in loaded and found.sha256 not in chosen:
+                chosen.add(found.sha256)
+                listing.files.append(found)
+    finally:
+        os.close(folder_fd)
+    return listing
 
 
-def glob_folder(files_glob: str) -> Path:
-    """The folder a glob reads from: its leading part without wildcards, symlinks resolved."""
+def _parts(match: Path, written: Path) -> tuple[str, ...]:
+    """The components of a glob's match under the glob's folder (as written), or the match's
+    own when it is not under it (a '..' or a link in the wildcard part: walked, and refused
+    there, when they lead out)."""
+    try:
+        return match.relative_to(written).parts
+    except ValueError:
+        return ("..",)
+
+
+def _take(
+    opened: Opened,
+    match: Path,
+    name: str,
+    hashed: dict,
+    loaded: dict,
+    copies: Path,
+) -> SourceFile:
+    """The SourceFile of an opened file: copied, unless its content is known to be loaded (by
+    its fingerprint) or its copy is there already."""
+    info = opened.stat
+    fingerprint = [info.st_size, info.st_mtime_ns]
+    known = hashed.get(str(match))
+    if known and known[:2] == fingerprint:
+        sha = known[2]
+        copy = copies / _fit(f"{sha}_{match.name}")
+        if sha in loaded:
+            return SourceFile(match, name, sha, size=info.st_size)
+        if copy.is_file():  # copied by this run's parse ahead
+            return SourceFile(match, name, sha, copy=copy, size=copy.stat().st_size)
+    partial = copies / f".partial-{uuid4().hex}"
+    try:
+        sha, size = copy_out(opened, partial)
+        copy = copies / _fit(f"{sha}_{match.name}")
+        os.replace(partial, copy)
+    finally:
+        partial.unlink(missing_ok=True)
+    hashed[str(match)] = [*fingerprint, sha]
+    return SourceFile(match, name, sha, copy=copy, size=size)
+
+
+def glob_folder(files_glob: str, resolved: bool = True) -> Path:
+    """The folder a glob reads from: its leading part without wildcards, symlinks resolved
+    (or, resolved=False, as written, made absolute)."""
     parts = Path(files_glob).absolute().parts
     fixed = [part for part in itertools.takewhile(lambda x: not WILDCARD.search(x), parts)]
     folder = Path(*fixed)
-    return (folder if len(fixed) < len(parts) else folder.parent).resolve()
+    folder = folder if len(fixed) < len(parts) else folder.parent
+    return folder.resolve() if resolved else folder
 
 
 def failed_paths(pipeline: dlt.Pipeline) -> dict[str, str]:
@@ -99,45 +192,52 @@ def failed_paths(pipeline: dlt.Pipeline) -> dict[str, str]:
 
 
 def settled_paths(
-    failed: dict[str, str], attempted: set[str], home: Path, state: dict
+    failed: dict[str, str], attempted: set[str], seen: dict[str, str | None], state: dict
 ) -> list[dict]:
     """source_files rows for the failed paths (source_file -> sha256 that failed) not attempted
-    again in this load that need no attempt: a path gone (removed), or holding content loaded
-    before (already loaded). A path whose content is still not loaded stays failed."""
-    loaded, hashed = state.get(STATE_KEY, {}), state.get(HASHED_KEY, {})
+    again in this load that need no attempt: a path gone (removed: not listed, or no regular
+    file), or holding content loaded before (already loaded). A path whose content is still not
+    loaded stays failed. `seen`: what this load's listing found at each path (new_files)."""
+    loaded = state.get(STATE_KEY, {})
     rows = []
     for name, failed_sha in sorted(failed.items()):
         if name in attempted:
             continue
-        path = home / name  # a name is relative to the home, or absolute
-        if not path.is_file():
-            status, sha, size = REMOVED, failed_sha, 0
+        if name not in seen:
+            status, sha = REMOVED, failed_sha
         else:
-            stat = path.stat()
-            known = hashed.get(str(path.resolve()))
-            fresh = known and known[:2] == [stat.st_size, stat.st_mtime_ns]
-            sha, size = known[2] if fresh else file_sha256(path), stat.st_size
-            if sha not in loaded:
+            sha = seen[name]
+            if sha is None or sha not in loaded:
                 continue
             status = ALREADY_LOADED
         rows.append({
-            "source_file": name, "sha256": sha, "size_bytes": size, "rows": 0, "accepted": 0,
+            "source_file": name, "sha256": sha, "size_bytes": 0, "rows": 0, "accepted": 0,
             "quarantined": 0, "error": None, "landed_as": None, "status": status,
         })  # fmt: skip
     return rows
 
 
 def land(files: list[SourceFile], cfg: config.Config) -> dict[str, str]:
-    """Copy each file, as it arrived, to the landing area; return sha256 -> landed path."""
+    """Keep each file, as it was read, in the landing area (a hard link to, else a copy of, the
+    copy that is parsed); return sha256 -> landed path. Never a read of the original path."""
     landed = {}
     for f in files:
-        if f.refused:  # outside the folder: never copied
+        if f.refused or f.copy is None:  # outside the folder: never read
             continue
-        target = landing_path(cfg, SOURCE_NAME, "csv", f"{f.sha256[:12]}_{f.path.name}")
+        target = landing_path(cfg, SOURCE_NAME, "csv", _fit(f"{f.sha256[:12]}_{f.path.name}"))
         if not target.exists():
-            shutil.copy2(f.path, target)
+            try:
+                os.link(f.copy, target)
+            except OSError:  # another filesystem
+                shutil.copyfile(f.copy, target)
         landed[f.sha256] = _display_name(target, cfg.paths.home)
     return landed
+
+
+def copies_dir(stage_root: Path) -> Path:
+    """Where the files read this run are copied (under the staging folder of the source, which
+    is emptied after each load): the bytes parsed and landed."""
+    return stage_root / "incoming"
 
 
 def staged_dir(cfg: config.Config) -> Path:

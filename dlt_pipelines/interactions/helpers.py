@@ -30,6 +30,8 @@ from dlt_pipelines.interactions.csv_reader import (
     Layout,
     Lines,
     MissingColumnError,
+    Rejected,
+    Tolerant,
     UnreadableFileError,
     create_from_csv,
     layout,
@@ -81,12 +83,21 @@ FILES_SCHEMA = pa.schema([
 
 @dataclass(frozen=True)
 class SourceFile:
-    """A file to load: where it is, the name it is recorded under, and its content hash."""
+    """A file to load: where it was listed, the name it is recorded under, the hash of its
+    content, and the copy of that content that is parsed and landed (files.new_files): the
+    listed path itself is never read again."""
 
     path: Path
     name: str
     sha256: str
-    refused: str | None = None  # why the file is not read (outside the configured folder)
+    refused: str | None = None  # why the file is not read (outside the folder, a link loop)
+    copy: Path | None = None  # the bytes read, copied once (None: refused, or not read)
+    size: int = 0  # of the copy
+
+    @property
+    def data(self) -> Path:
+        """What is parsed: the copy (a SourceFile made by hand, without one: the path)."""
+        return self.copy if self.copy is not None else self.path
 
 
 @dataclass
@@ -140,12 +151,13 @@ reasoned as (
             when {typed_fine} then null
             when {blank} then '{BLANK}'
             when u is null then '{missing_user}'
-            when length(u) > {max_id} then 'unparseable {user}'
+            when length(u) > {max_id} or regexp_matches(u, '{id_control}') then 'unparseable {user}'
             when i is null then 'missing {item}'
-            when length(i) > {max_id} then 'unparseable {item}'
+            when length(i) > {max_id} or regexp_matches(i, '{id_control}') then 'unparseable {item}'
             when nullif(trim("{timestamp}"), '') is null then 'missing {timestamp}'
             when tf is null then 'unparseable {timestamp}'
             {offset_reasons}
+            when not ({in_range}) then '{out_of_range}'
             when r is null and nullif(trim("{rating}"), '') is not null then 'unparseable {rating}'
             when q is null and nullif(trim("{quantity}"), '') is not null
                 then 'unparseable {quantity}'
@@ -161,6 +173,7 @@ select
     u, i, r, t, e, q, p, v, x, reason,
     case when reason is not null then concat_ws($delim, {fields}) end as fields_text,
     case
+        when reason = '{out_of_range}' then "{timestamp}"
         when reason not like 'unparseable %' then null
         when reason like '%{user}' then "{user}"
         when reason like '%{item}' then "{item}"
@@ -175,6 +188,7 @@ select
 from reasoned
 """
 RETURN_REASON = "return or cancellation"
+OUT_OF_RANGE = f"{s.CSV_TIMESTAMP} out of range"  # a date, but not of this era (fields.py)
 GUEST_REASON = "guest (no user_id)"  # a row without a user when missing_user = "guest"
 # the typed columns of a row, as the accepted rows are staged (and the raw table named)
 TYPED_COLUMNS = {
@@ -197,7 +211,8 @@ def _typed_fine(present: list[str], quarantined: str | None) -> str:
     blank-line test over every field) are worked out only for the rows that fail it. Only the
     optional columns the file has are tested."""
     tests = ["u is not null", "i is not null", "t is not null",
-             f"length(u) <= {s.ID_MAX_LENGTH}", f"length(i) <= {s.ID_MAX_LENGTH}"]  # fmt: skip
+             f"length(u) <= {s.ID_MAX_LENGTH}", f"length(i) <= {s.ID_MAX_LENGTH}",
+             f"not regexp_matches(u || i, '{s.ID_CONTROL}')", fields.IN_RANGE]  # fmt: skip
     tests += [
         f"({typed} is not null or nullif(trim(\"{name}\"), '') is null)"
         for typed, name in _OPTIONAL_NUMBERS.items()
@@ -235,6 +250,9 @@ def type_sql(
         blank=" and ".join(f"nullif(trim({c}), '') is null" for c in own) or "false",
         BLANK=BLANK,
         max_id=s.ID_MAX_LENGTH,
+        id_control=s.ID_CONTROL,
+        in_range=fields.IN_RANGE,
+        out_of_range=OUT_OF_RANGE,
         quarantined_returns=f"when {quarantined} then '{RETURN_REASON}'" if quarantined else "",
         fields=", ".join(f"coalesce({c}, '')" for c in own),
     )  # fmt: skip
@@ -300,22 +318,33 @@ def _epoch_first(con: duckdb.DuckDBPyConnection, source: str, params: dict) -> b
     return epochs > isos
 
 
-def _read_file(con: duckdb.DuckDBPyConnection, order: int, f: SourceFile, fmt: CsvFormat) -> Layout:
-    """Read and type one file into temp table typed_<order>; map its records to the file's lines.
+def _read_file(
+    con: duckdb.DuckDBPyConnection, order: int, f: SourceFile, fmt: CsvFormat, scratch: Path
+) -> tuple[Layout, pa.Table | None]:
+    """Read and type one file (its copy, f.data) into temp table typed_<order>; map its records
+    to the file's lines. The records DuckDB cannot read (more fields than the header, a quote
+    left open) are returned (source_line, raw_line, reason), when there are any; `scratch` is
+    where a copy without unbalanced lines may be written meanwhile.
 
     Raises MissingColumnError, DuplicateColumnError or UnreadableFileError; then nothing is
     read.
     """
-    lines = Lines.of(f.path, fmt.encoding)
-    source, params, own, present = read_sql(f.path, fmt, lines.longest)
+    lines = Lines.of(f.data, fmt.encoding)
+    source, params, own, present = read_sql(f.data, fmt, lines.longest, shown=f.path)
     epoch_first = AUTO in fmt.formats and _epoch_first(con, source, params)
     statement = type_sql(f"typed_{order}", source, own, present, fmt, epoch_first)
-    create_from_csv(con, f.path, statement, params)
-    records = con.execute(f"select count(*) from typed_{order}").fetchall()[0][0]
-    file_layout = layout(lines, records, fmt.header)
+    tolerant = Tolerant(lines, fmt.header, scratch, f"rejects_{order}")
+    try:
+        rejected: Rejected | None = create_from_csv(
+            con, f.data, statement, params, f.path, tolerant
+        )
+        records = con.execute(f"select count(*) from typed_{order}").fetchall()[0][0]
+        file_layout = layout(lines, records, fmt.header, rejected, f.path)
+    finally:
+        scratch.unlink(missing_ok=True)
     if file_layout.numbers is not None:  # lines and records differ (blank lines)
         register_numbers(con, file_layout, f"lines_{order}")
-    return file_layout
+    return file_layout, rejected.table if rejected is not None else None
 
 
 def _typed_select(order: int, f: SourceFile, file_layout: Layout) -> str:
@@ -331,6 +360,19 @@ def _typed_select(order: int, f: SourceFile, file_layout: Layout) -> str:
         f" {quote(f.name)} as {s.SOURCE_FILE}, {quote(f.sha256)} as file_sha256,"
         f" {line} as {s.SOURCE_LINE} from {source}"
     )
+
+
+def _quarantine_rows(bad: pa.Table, f: SourceFile) -> pa.Table:
+    """The quarantine rows of a file's records DuckDB could not read."""
+    n = len(bad)
+    return pa.table({
+        "file_sha256": pa.array([f.sha256] * n, pa.string()),
+        s.SOURCE_FILE: pa.array([f.name] * n, pa.string()),
+        s.SOURCE_LINE: bad.column(s.SOURCE_LINE),
+        s.RAW_LINE: bad.column(s.RAW_LINE),
+        s.REASON: bad.column(s.REASON),
+        s.REASON_DETAIL: pa.nulls(n, pa.string()),
+    }).cast(QUARANTINE_SCHEMA)  # fmt: skip
 
 
 def _with_raw_lines(quarantined: pa.Table, layouts: dict[int, Layout]) -> pa.Table:
@@ -378,9 +420,10 @@ def parse_files(files: list[SourceFile], fmt: CsvFormat | None, stage: Path) -> 
     clock = _Clock()
     infos: dict[int, dict] = {}
     parsed: dict[int, tuple[SourceFile, Layout]] = {}
+    rejected: list[pa.Table] = []  # records DuckDB could not read, per file
     # bounded memory: past the limit DuckDB spills the typed rows to disk beside the stage
     spill = stage.parent / SPILL_DIR  # DuckDB makes it (and removes it) when it spills
-    spill.parent.mkdir(parents=True, exist_ok=True)
+    stage.mkdir(parents=True, exist_ok=True)  # also where a tolerant read writes (csv_reader)
     limits = {"memory_limit": fmt.parse_memory_limit, "temp_directory": str(spill)}
     with duckdb.connect(config=limits) as con:
         con.execute("set TimeZone = 'UTC'").fetchall()
@@ -389,7 +432,7 @@ def parse_files(files: list[SourceFile], fmt: CsvFormat | None, stage: Path) -> 
             infos[order] = {
                 "source_file": f.name,
                 "sha256": f.sha256,
-                "size_bytes": f.path.lstat().st_size,
+                "size_bytes": 0 if f.refused else f.size if f.copy else f.data.stat().st_size,
                 "rows": 0,
                 "accepted": 0,
                 "quarantined": 0,
@@ -402,10 +445,16 @@ def parse_files(files: list[SourceFile], fmt: CsvFormat | None, stage: Path) -> 
             if not infos[order]["size_bytes"]:
                 continue
             try:
-                parsed[order] = (f, _read_file(con, order, f, fmt))
+                file_layout, bad = _read_file(
+                    con, order, f, fmt, stage / f".unbalanced_{order}.csv"
+                )
             except (MissingColumnError, DuplicateColumnError, UnreadableFileError) as exc:
                 infos[order].update(error=str(exc).splitlines()[0], status=FAILED)
                 continue
+            parsed[order] = (f, file_layout)
+            if bad is not None and len(bad):
+                rejected.append(_quarantine_rows(bad, f))
+                infos[order].update(rows=len(bad), quarantined=len(bad))
             clock.lap("read and type")
         batch.files = list(infos.values())
         if not parsed:
@@ -413,9 +462,12 @@ def parse_files(files: list[SourceFile], fmt: CsvFormat | None, stage: Path) -> 
         union = " union all ".join(_typed_select(o, f, lay) for o, (f, lay) in parsed.items())
         con.execute(f"create temp view typed_rows as {union}").fetchall()
         for order, rows, quarantined in con.execute(_COUNTS_SQL).fetchall():
-            infos[order].update(rows=rows, quarantined=quarantined, accepted=rows - quarantined)
+            info = infos[order]  # the records DuckDB rejected are counted already
+            info.update(rows=info["rows"] + rows, quarantined=info["quarantined"] + quarantined)
+            info["accepted"] = info["rows"] - info["quarantined"]
         quarantined = con.sql(_QUARANTINED_SQL).to_arrow_table()
-        batch.quarantined = _with_raw_lines(quarantined, {o: lay for o, (_, lay) in parsed.items()})
+        typed = _with_raw_lines(quarantined, {o: lay for o, (_, lay) in parsed.items()})
+        batch.quarantined = pa.concat_tables([*rejected, typed])
         clock.lap("quarantine")
         if batch.accepted_rows:
             stage.mkdir(parents=True, exist_ok=True)

@@ -13,9 +13,11 @@ GET  /model    GET /health    GET /metrics    POST /admin/reload    GET /docs (O
 Bad input answers 422 (FastAPI's validation detail plus a one-line `message`), an unknown item
 404, no model yet 503 telling to run `make train`, a missing or wrong API key 401 (only when
 $RECOMART_API_KEY is set; /health, /metrics and the docs stay open). Limits before any route
-(models_ml.serving.guard): bodies over [serve] max_body_bytes 413, slower than
-body_timeout_seconds 408, admin routes loopback-only without a key (403); explain=true takes
-k up to max_explain_k, EXPLAIN_SLOTS at a time.
+(models_ml.serving.guard): bodies over [serve] max_body_bytes 413, not all in within
+body_timeout_seconds 408, more than limit_concurrency requests in flight 503 (never /health),
+admin routes loopback-only without a key (403); explain=true takes k up to max_explain_k,
+EXPLAIN_SLOTS at a time; a batch is scored in a worker thread, BATCH_SLOTS at a time. The
+connections themselves are bounded before a request exists (models_ml.serving.connections).
 """
 
 import asyncio
@@ -42,6 +44,7 @@ from models_ml.serving.snapshot import ServingModel
 from recomart.core import config
 
 EXPLAIN_SLOTS = 2  # explanations computed at once (each in a worker thread)
+BATCH_SLOTS = 2  # batch requests scored at once (each in a worker thread)
 ID_PATH = {
     **schemas.ID_RULES,
     "description": f"the shop's id: 1..{schemas.ID_MAX_LENGTH} characters, no control characters",
@@ -63,6 +66,7 @@ def create_app(
     holder = holder or ModelHolder(RegistrySource(cfg), settings)
     metrics = Metrics()
     explaining = asyncio.Semaphore(EXPLAIN_SLOTS)
+    batching = asyncio.Semaphore(BATCH_SLOTS)
     default_k = min(cfg.settings.train.k, settings.max_k)
     reload_text = (
         f"polling the registry every {settings.poll_seconds:g} s, and POST /admin/reload"
@@ -167,7 +171,12 @@ def create_app(
         summary=f"top k for up to {settings.max_batch} users in one call",
     )
     async def batch(served: Served, body: BatchRequest) -> Response:  # type: ignore[valid-type]
-        results = [served.recommend(u, body.k, body.exclude_known) for u in body.user_ids]
+        # up to max_batch lists, each a matrix product above precompute_max_users: off the
+        # event loop (which keeps answering), at most BATCH_SLOTS at once
+        async with batching:
+            results = await run_in_threadpool(
+                _recommend_all, served, body.user_ids, body.k, body.exclude_known
+            )
         return _json(
             {
                 "k": body.k,
@@ -254,6 +263,13 @@ def create_app(
         }
 
     return app
+
+
+def _recommend_all(
+    served: ServingModel, user_ids: list[str], k: int, exclude_known: bool
+) -> list[dict[str, Any]]:
+    """Each user's top k, in the order of user_ids (in a worker thread)."""
+    return [served.recommend(u, k, exclude_known) for u in user_ids]
 
 
 def _json(body: dict[str, Any]) -> Response:

@@ -2,8 +2,13 @@
 
 - a body larger than [serve] max_body_bytes is refused with 413: by its Content-Length before it
   is read, or as soon as a chunked body passes the limit;
-- a body that does not arrive within [serve] body_timeout_seconds (a client sending less than
-  its Content-Length) gets 408 and the connection is freed;
+- a body that has not all arrived within [serve] body_timeout_seconds of the request head (a
+  deadline for the whole body, however steadily its bytes trickle) gets 408;
+- a response sent before the whole body was read closes the connection (its unread rest is
+  never waited for);
+- more than [serve] limit_concurrency requests in flight: 503 (Retry-After: 1), except for
+  /health, which always answers; idle connections do not count (their bounds:
+  models_ml.serving.connections);
 - with an API key set, a request for a protected route without the right key gets 401 before
   its body is read;
 - admin routes (/admin/...) need the key when one is set, and otherwise answer loopback
@@ -21,7 +26,9 @@ from fastapi import HTTPException
 from models_ml.serving.settings import API_KEY_HEADER, ServeSettings
 
 OPEN = ("/health", "/metrics", "/docs", "/redoc", "/openapi.json")  # no key needed
+ALWAYS = "/health"  # answered beyond limit_concurrency too
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+CLOSE = (b"connection", b"close")
 
 
 def key_ok(settings: ServeSettings, key: str | None) -> bool:
@@ -44,6 +51,7 @@ class Guard:
     def __init__(self, app, settings: ServeSettings) -> None:
         self.app = app
         self.settings = settings
+        self.in_flight = 0  # requests being answered (one event loop: no lock needed)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -55,25 +63,51 @@ class Guard:
         if refusal:
             await _problem(send, *refusal)
             return
+        limit = self.settings.limit_concurrency
+        if self.in_flight >= limit and path != ALWAYS:
+            message = f"more than {limit} requests in flight: retry in a moment"
+            await _problem(send, 503, message, [(b"retry-after", b"1")])
+            return
+        self.in_flight += 1
+        try:
+            await self._bounded(scope, headers, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _bounded(self, scope, headers: dict[str, str], receive, send) -> None:
+        """The app, its body bounded in size and by one deadline; a response started before
+        the body has all arrived closes the connection."""
         limit, timeout = self.settings.max_body_bytes, self.settings.body_timeout_seconds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         received = 0
         started = False
+        complete = not _has_body(headers)
 
         async def bounded_receive():
-            nonlocal received
-            try:
-                message = await asyncio.wait_for(receive(), timeout)
-            except TimeoutError:
-                raise _SlowBody(timeout) from None
+            nonlocal received, complete
+            if complete:  # the body is in: what comes next is a disconnect, whenever it comes
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
+                except TimeoutError:
+                    raise _SlowBody(timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise _TooLarge(limit)
+                complete = not message.get("more_body", False)
+            else:
+                complete = True  # the client is gone
             return message
 
         async def tracking_send(message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                if not complete:
+                    message = {**message, "headers": [*message.get("headers", ()), CLOSE]}
             await send(message)
 
         try:
@@ -104,11 +138,16 @@ class _SlowBody(HTTPException):
         super().__init__(408, f"request body not received within {timeout:g} s")
 
 
-async def _problem(send, status: int, message: str) -> None:
+def _has_body(headers: dict[str, str]) -> bool:
+    """Whether the request head announces a body (a Content-Length above 0, or chunks)."""
+    return headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
+
+
+async def _problem(send, status: int, message: str, extra: list | None = None) -> None:
     body = orjson.dumps({"detail": message})  # schemas.Problem, as HTTPException answers
     await send({
         "type": "http.response.start", "status": status,
         "headers": [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()), (b"connection", b"close")],
+                    (b"content-length", str(len(body)).encode()), CLOSE, *(extra or [])],
     })  # fmt: skip
     await send({"type": "http.response.body", "body": body})

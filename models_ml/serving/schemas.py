@@ -6,13 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from recomart.core.schema import ID_MAX_LENGTH, ID_PATTERN, ID_RULES  # noqa: F401 (the API's)
+
 # ids are the shop's own (SKUs, UUIDs, e-mail hashes): text, 1..256 characters, no control
-# characters; "007" and "7" are different ids
-ID_MAX_LENGTH = 256
-ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
-ID_RULES = {"min_length": 1, "max_length": ID_MAX_LENGTH, "pattern": ID_PATTERN}
+# characters; "007" and "7" are different ids. The one rule, shared with ingest (schema.py)
 Id = Annotated[str, Field(**ID_RULES)]
-Strategy = Literal["als", "blend", "popular"]
+Strategy = Literal["als", "blend", "popular", "popularity"]
 # exclude_known, in the query, the batch body and the answers
 EXCLUDE_KNOWN = (
     "true: leave out what [train] repeatable_events excludes, i.e. every item the user had,"
@@ -62,7 +61,8 @@ class Recommendation(RankedItem):
 class Recommendations(BaseModel):
     user_id: str
     strategy: Strategy = Field(
-        description="als: collaborative; blend: few interactions; popular: no history"
+        description="als: collaborative; blend: few interactions; popular: no history;"
+        " popularity: the popularity baseline served as the model (nothing learned beats it)"
     )
     cold_start: bool = Field(description="true when the user has no or little history")
     strategy_description: str

@@ -6,6 +6,7 @@ import uvicorn
 from threadpoolctl import threadpool_limits
 
 from models_ml.serving.app import create_app
+from models_ml.serving.connections import protocol_class
 from models_ml.serving.settings import ServeSettings
 from recomart.core import config
 
@@ -26,18 +27,22 @@ def run(
 
 
 def uvicorn_config(app, settings: ServeSettings, access_log: bool = True) -> uvicorn.Config:
-    """uvicorn's settings, chosen deliberately (README "Serving"): idle keep-alive connections
-    close after timeout_keep_alive, more than limit_concurrency connections and tasks get 503,
-    request line and headers are bounded; bodies are bounded in size and time by the app
-    (models_ml.serving.guard)."""
+    """uvicorn's settings, chosen deliberately (README "Serving"): connections are bounded by
+    models_ml.serving.connections (a request head within head_timeout_seconds and
+    max_head_bytes, max_connections in all and max_connections_per_client, idle ones evicted
+    first), idle keep-alive connections close after timeout_keep_alive; requests in flight
+    (limit_concurrency), bodies in size and time, are bounded by the app
+    (models_ml.serving.guard). No WebSocket upgrades: the API has no WebSocket route."""
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
+        http=protocol_class(settings),
+        ws="none",
         log_level="info",
         access_log=access_log,
         timeout_graceful_shutdown=10,
         timeout_keep_alive=settings.timeout_keep_alive,
-        limit_concurrency=settings.limit_concurrency,
-        h11_max_incomplete_event_size=16 * 1024,
+        limit_concurrency=None,  # uvicorn's counts idle connections too: the Guard's does not
+        h11_max_incomplete_event_size=settings.max_head_bytes,  # were h11 the protocol
     )

@@ -1,5 +1,5 @@
 """Serving settings: recomart.toml [serve] (typed: recomart.core.settings.Serve), the API key
-from the environment."""
+from the environment, and the connection bounds (models_ml.serving.connections)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ class ServeSettings:
     max_explain_k: int = DEFAULTS.max_explain_k
     limit_concurrency: int = DEFAULTS.limit_concurrency
     timeout_keep_alive: float = DEFAULTS.timeout_keep_alive
+    # the connections (models_ml.serving.connections)
+    head_timeout_seconds: float = DEFAULTS.head_timeout_seconds
+    max_head_bytes: int = DEFAULTS.max_head_bytes
+    max_connections: int = DEFAULTS.max_connections
+    max_connections_per_client: int = DEFAULTS.max_connections_per_client
     api_key: str | None = None
 
     @classmethod

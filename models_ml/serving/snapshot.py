@@ -35,10 +35,13 @@ from recomart.core.schema import CATEGORY, ITEM, PRICE, TITLE
 
 POPULAR = "popular"
 BLEND = "blend"
+POPULARITY = "popularity"  # the popularity family's known users (models_ml.families)
 STRATEGY_TEXT = {
     "als": "collaborative filtering ({model})",
     BLEND: "cold start, few interactions: {model} blended with the user's categories",
     POPULAR: "cold start, no history: recent popularity (time-decayed interaction counts)",
+    POPULARITY: "popularity: the most interacted-with items the user may get (nothing learned"
+    " beats it on validation)",
 }
 REPEAT_TEXT = ", blended with the user's own items that may come back (repeat_weight {w:g})"
 EXPLAIN_DRIVERS = 3  # driving items listed per recommendation when explain=true
@@ -61,7 +64,7 @@ class ModelInfo:
     item_metadata: str = "model artifact"
 
 
-PATHS = ("als", BLEND, POPULAR)  # a user's path code is its position here
+PATHS = ("als", BLEND, POPULAR, POPULARITY)  # a user's path code is its position here
 UNKNOWN_ROW = -1
 
 
@@ -161,7 +164,7 @@ class ServingModel:
         return {
             "user_id": user_id,
             "strategy": strategy,
-            "cold_start": strategy != "als",
+            "cold_start": strategy in (BLEND, POPULAR),
             "strategy_description": self._descriptions[strategy],
             "items": items,
         }

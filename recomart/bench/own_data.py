@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import tomllib
 from datetime import UTC, datetime
@@ -39,7 +40,8 @@ from recomart.core.env import PROJECT_ROOT
 from recomart.core.settings import parse
 
 REPORT = "bench_own_data"
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+# the shared folder of real files beside the project; $RECOMART_SHARED_DATA elsewhere
+SHARED_DATA = Path(os.environ.get("RECOMART_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 # example -> its real file(s) in the shared data folder
 REAL = {
     "movielens-100k": ("movielens-100k/u.data",),

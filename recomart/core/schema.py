@@ -17,7 +17,13 @@ CSV_COLUMNS = (CSV_USER, CSV_ITEM, CSV_RATING, CSV_TIMESTAMP, *CSV_OPTIONAL[1:])
 # read from a file, never stored: added to the timestamp ([ingest.interactions] time_offset_unit)
 CSV_TIME_OFFSET = "time_offset"
 CSV_INPUT_COLUMNS = (*CSV_COLUMNS, CSV_TIME_OFFSET)  # what a file's column may be mapped onto
+# ids (user, item) are the shop's own text: 1..ID_MAX_LENGTH characters, no control character
+# (C0, DEL, C1). One rule for both ends: ingest quarantines an id that breaks it (SQL, see
+# dlt_pipelines/interactions/helpers.py), the API refuses it (models_ml/serving/schemas.py).
 ID_MAX_LENGTH = 256  # longer user or item ids are quarantined (and refused by the API)
+ID_CONTROL = r"[\x00-\x1f\x7f-\x9f]"  # a control character (a regular expression class)
+ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"  # a whole id: no control character
+ID_RULES = {"min_length": 1, "max_length": ID_MAX_LENGTH, "pattern": ID_PATTERN}
 
 # Our event types. A shop's own names map onto them ([ingest.interactions] event_map); a return or
 # cancellation becomes RETURN_EVENT ([ingest.interactions.returns]).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from copy import deepcopy
+from datetime import date
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,6 +28,21 @@ WEIGHT_BY = ("events", "quantity", "value")
 TRANSACTION_LINES = ("sum", "latest")
 TIME_OFFSET_UNITS = ("s", "ms")
 MAX_DELIMITER_BYTES = 4  # DuckDB's read_csv takes delimiters of 1 to 4 bytes
+# The least parse_memory_limit: the ingest's parse of a file ran out of memory at 32MB (DuckDB's
+# CSV buffers alone take 16 MiB) and parsed 400,000 rows of 5 or 10 columns at 40MB
+MIN_PARSE_MEMORY_BYTES = 40 * 1000**2  # "40MB" as DuckDB reads it (MB: 1000**2, MiB: 1024**2)
+_SIZE_UNITS = {"KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
+               "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4}  # fmt: skip
+# Upper bounds of the settings that size memory or work (each field below names its own): a
+# value past them is a typo or an attack (`max_k = 1000000000` allocated 9.5 GB), never a real
+# shop's need. Generous: each is far above what the project's benchmarks use.
+MAX_K = 1_000  # [train] k, plot_max_k, [serve] max_k: a list longer than this is not a list
+MAX_FACTORS = 1_024  # latent factors of ALS and BPR
+MAX_ITERATIONS = 10_000  # ALS and BPR epochs
+MAX_USERS = 10_000_000  # users sampled or scored (tune max_users, evaluation max_eval_users)
+# [serve] precompute_max_users x max_k: the cells of the lists computed at load (two lists of
+# ids and scores per user: about 24 bytes a cell, 2.4 GB at the bound)
+MAX_PRECOMPUTED_CELLS = 100_000_000
 
 
 class ConfigError(ValueError):
@@ -34,7 +50,8 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a number written inf or nan in the TOML is refused ("Input should be a finite number")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _choice(value: str, allowed: tuple[str, ...]) -> str:
@@ -86,7 +103,8 @@ class InteractionsFormat(_Section):
     # a row without a user id: "defect" (quarantined as `missing user_id`, counted by the gate) or
     # "guest" (a guest checkout: quarantined as `guest (no user_id)`, kept for review, no defect)
     missing_user: str = "defect"
-    # DuckDB's memory while parsing; beyond it, it spills to disk (a file of any size parses)
+    # DuckDB's memory while parsing; beyond it, it spills to disk (a file of any size parses);
+    # at least 40MB (MIN_PARSE_MEMORY_BYTES): far below it every file fails with Out of Memory
     parse_memory_limit: str = "2GB"
     encoding: Literal["utf-8", "latin-1"] = "utf-8"  # the files' text encoding
 
@@ -115,8 +133,13 @@ class InteractionsFormat(_Section):
     @field_validator("parse_memory_limit")
     @classmethod
     def _memory(cls, value: str) -> str:
-        if not re.fullmatch(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", value):
+        size = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", value)
+        if not size:
             raise ValueError(f'a size such as "2GB" or "512MB", got {value!r}')
+        if float(size[1]) * _SIZE_UNITS[size[2]] < MIN_PARSE_MEMORY_BYTES:
+            raise ValueError(
+                f"at least 40MB (below it DuckDB runs out of memory parsing a file), got {value!r}"
+            )
         return value.strip()
 
     @field_validator("timestamp_format")
@@ -294,7 +317,7 @@ class ColdStart(_Section):
     few_interactions: int = Field(3, ge=0)
     category_weight: float = Field(0.5, ge=0, le=1)
     cold_items: bool = True
-    price_bands: int = Field(5, ge=1)
+    price_bands: int = Field(5, ge=1, le=1_000)
     cold_item_shrink: float = Field(0.5, ge=0)
 
 
@@ -322,18 +345,19 @@ class Tune(_Section):
     space per model family ([train.tune.space.<family>], {setting: [values]})."""
 
     validation_days: float | None = Field(None, gt=0)  # None: [train.evaluation] holdout_days
-    folds: int = Field(3, ge=1)  # rolling validation windows, averaged
-    n_trials: int = Field(8, ge=1)  # per family: a seeded sample of its grid (all if smaller)
+    folds: int = Field(3, ge=1, le=20)  # rolling validation windows, averaged
+    # per family: a seeded sample of its grid (all if smaller)
+    n_trials: int = Field(8, ge=1, le=10_000)
     # the search runs on the training rows of a seeded sample of this many users (None: all);
     # the chosen family and values are then trained on every user
-    max_users: int | None = Field(20_000, ge=100)
+    max_users: int | None = Field(20_000, ge=100, le=MAX_USERS)
     space: dict[str, dict[str, list[Any]]] = Field(default_factory=lambda: deepcopy(TUNE_SPACE))
     # `recomart demo` on a shop's own files (no generator) chooses the family and parameters
     # first and trains the choice (not written to the file); false trains [train] as written
     in_demo: bool = True
     # wall-clock seconds the search may take; a candidate whose estimated cost does not fit in
-    # what is left is skipped and named in the report
-    budget_s: float = Field(120.0, gt=0)
+    # what is left is skipped and named in the report; at most a week (604,800 s)
+    budget_s: float = Field(120.0, gt=0, le=604_800)
     # the blend of the repeat score searched on top of the best candidate, when
     # [train] repeatable_events allows repeats ([train] repeat_weight)
     # (1.0: the user's repeat items first, in repeat-score order, then the model's own order)
@@ -344,6 +368,8 @@ class Tune(_Section):
     def _blend_weights(cls, weights: list[float]) -> list[float]:
         if not weights or any(not 0 <= w <= 1 for w in weights):
             raise ValueError(f"give one or more weights between 0 and 1, got {weights}")
+        if len(weights) > 100:  # each is one more evaluation of the best candidate
+            raise ValueError(f"give at most 100 weights, got {len(weights)}")
         return weights
 
     @field_validator("space", mode="before")
@@ -373,17 +399,19 @@ class Evaluation(_Section):
     leave_last_n would score, that auto's last_days must score; bootstrap_samples and confidence:
     the gate's paired bootstrap; max_eval_users: above it, a seeded random sample of this many
     warm users is scored (the same users for the model, the baselines and the champion).
+    Upper bounds (work): leave_last_n 1,000; bootstrap_samples 100,000; min_eval_users and
+    max_eval_users 10,000,000.
     """
 
     holdout: str = "auto"
     holdout_days: float = Field(30.0, gt=0)
     holdout_share: float = Field(0.1, gt=0, lt=1)
-    leave_last_n: int = Field(1, ge=1)
-    min_eval_users: int = Field(50, ge=1)
+    leave_last_n: int = Field(1, ge=1, le=1_000)
+    min_eval_users: int = Field(50, ge=1, le=MAX_USERS)
     min_eval_share: float = Field(0.5, ge=0, le=1)
-    bootstrap_samples: int = Field(1000, ge=1)
+    bootstrap_samples: int = Field(1000, ge=1, le=100_000)
     confidence: float = Field(0.95, gt=0, lt=1)
-    max_eval_users: int = Field(100_000, ge=1)
+    max_eval_users: int = Field(100_000, ge=1, le=MAX_USERS)
 
     _holdout = field_validator("holdout")(lambda v: _choice(v, HOLDOUTS))
 
@@ -408,7 +436,7 @@ class Evaluation(_Section):
 
 
 NESTED = ("event_weights", "cold_start", "tune", "evaluation")  # [train]'s own tables
-Family = Literal["als", "bpr", "ease", "itemknn", "hybrid"]  # models_ml.families
+Family = Literal["als", "bpr", "ease", "itemknn", "hybrid", "popularity"]  # models_ml.families
 EVENT_WEIGHTS = {s.VIEW: 1.0, s.ADD_TO_CART: 2.0, s.PURCHASE: 4.0, s.RETURN_EVENT: -4.0}
 
 
@@ -416,9 +444,10 @@ class Train(_Section):
     """[train]: the recommender, its evaluation and the registry gate."""
 
     seed: int = 42
-    k: int = Field(10, ge=1)
-    factors: int = Field(16, ge=1)
-    iterations: int = Field(15, ge=1)
+    # upper bounds of what sizes memory or work: MAX_K, MAX_FACTORS, MAX_ITERATIONS (above)
+    k: int = Field(10, ge=1, le=MAX_K)
+    factors: int = Field(16, ge=1, le=MAX_FACTORS)
+    iterations: int = Field(15, ge=1, le=MAX_ITERATIONS)
     regularization: float = Field(0.2, ge=0)
     alpha: float = Field(40.0, gt=0)
     weighting: Literal["linear", "bm25"] = "bm25"
@@ -431,13 +460,14 @@ class Train(_Section):
     ease_l2: float = Field(500.0, gt=0)
     ease_dropout: float = Field(0.0, ge=0, lt=1)
     ease_zero_diagonal: bool = True
-    ease_max_items: int = Field(20_000, ge=1)
-    bpr_factors: int = Field(64, ge=1)
+    # EASE's W is dense: 3 x items^2 x 8 bytes while fitting (50,000 items: 60 GB)
+    ease_max_items: int = Field(20_000, ge=1, le=50_000)
+    bpr_factors: int = Field(64, ge=1, le=MAX_FACTORS)
     bpr_learning_rate: float = Field(0.01, gt=0)
     bpr_regularization: float = Field(0.01, ge=0)
-    bpr_iterations: int = Field(100, ge=1)
+    bpr_iterations: int = Field(100, ge=1, le=MAX_ITERATIONS)
     knn_similarity: Literal["cosine", "bm25"] = "cosine"
-    knn_neighbours: int = Field(100, ge=1)
+    knn_neighbours: int = Field(100, ge=1, le=10_000)
     hybrid_weight: float = Field(0.3, ge=0, le=1)
     # repeat behaviour: the event types whose items may be recommended to the same user again
     # (re-views, "buy it again", replenishment); an item the user had with any other event type
@@ -451,7 +481,7 @@ class Train(_Section):
     repeat_weight: float = Field(0.0, ge=0, le=1)
     min_relevant_rating: float = 0.0
     refit_on_all_data: bool = True
-    plot_max_k: int = Field(20, ge=1)
+    plot_max_k: int = Field(20, ge=1, le=MAX_K)
     rating_regularization: float = Field(5.0, ge=0)
     model_name: str = "recomart-recommender"
     min_improvement: float = Field(0.0, ge=0)
@@ -519,16 +549,85 @@ class Serve(_Section):
     environment ($RECOMART_API_KEY), never from this file."""
 
     host: str = "127.0.0.1"
+    # Upper bounds: what sizes memory or work is bounded (a larger value fails at start)
     port: int = Field(8000, ge=0, le=65535)
-    poll_seconds: float = Field(10.0, ge=0)  # registry polling for a new champion; 0: never
-    max_k: int = Field(100, ge=1)  # k is bounded 1..max_k
-    max_batch: int = Field(500, ge=1)  # users per POST /recommendations/batch
-    precompute_max_users: int = Field(100_000, ge=0)  # up to this many, lists computed at load
-    max_body_bytes: int = Field(1_048_576, ge=1024)  # larger request bodies: 413, never read
-    body_timeout_seconds: float = Field(10.0, gt=0)  # a body slower than this: 408
-    max_explain_k: int = Field(20, ge=1)  # explain=true costs a solve per item: k at most this
-    limit_concurrency: int = Field(256, ge=1)  # open connections and tasks; beyond: 503
-    timeout_keep_alive: float = Field(5.0, gt=0)  # an idle keep-alive connection is closed
+    # registry polling for a new champion; 0: never; at most a day
+    poll_seconds: float = Field(10.0, ge=0, le=86_400)
+    max_k: int = Field(100, ge=1, le=MAX_K)  # k is bounded 1..max_k; max_k at most 1,000
+    max_batch: int = Field(500, ge=1, le=10_000)  # users per POST /recommendations/batch
+    # up to this many users, lists are computed at load; with max_k at most
+    # MAX_PRECOMPUTED_CELLS cells (precompute_max_users x max_k)
+    precompute_max_users: int = Field(100_000, ge=0, le=MAX_USERS)
+    # larger request bodies: 413, never read; at most 64 MiB
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1024**2)
+    body_timeout_seconds: float = Field(10.0, gt=0, le=600)  # a body slower than this: 408
+    # explain=true costs a solve per item: k at most this (at most 100)
+    max_explain_k: int = Field(20, ge=1, le=100)
+    # requests in flight (idle connections do not count); beyond: 503 + Retry-After, never
+    # /health (at most 10,000)
+    limit_concurrency: int = Field(256, ge=1, le=10_000)
+    # a request head must be complete within this, from the connection's opening or a
+    # keep-alive request's first byte; else 408 and closed
+    head_timeout_seconds: float = Field(10.0, gt=0, le=600)
+    max_head_bytes: int = Field(16_384, ge=1024, le=1_048_576)  # larger head: 431, closed
+    # open connections in all / per client address; beyond: the oldest idle one is closed
+    max_connections: int = Field(512, ge=1, le=100_000)
+    max_connections_per_client: int = Field(64, ge=1, le=100_000)
+    # an idle keep-alive connection is closed after this (at most 10 minutes)
+    timeout_keep_alive: float = Field(5.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _precomputed(self) -> Serve:
+        cells = self.precompute_max_users * self.max_k
+        if cells > MAX_PRECOMPUTED_CELLS:
+            raise ValueError(
+                f"precompute_max_users x max_k = {cells:,} cells of lists computed at load, more"
+                f" than {MAX_PRECOMPUTED_CELLS:,} (a few GB of memory): lower one of them"
+            )
+        return self
+
+
+class Generator(_Section):
+    """[generator]: the demo data (recomart.demo.datagen.generate takes these keys). Checked when
+    the file is read; the configuration keeps the table as written (a dict of the given keys)."""
+
+    seed: int = 42
+    n_users: int = Field(5000, ge=1, le=10_000_000)
+    n_items: int = Field(1000, ge=1, le=10_000_000)
+    n_interactions: int = Field(100_000, ge=1, le=100_000_000)
+    start: date = date(2026, 5, 1)  # first day of activity (UTC), "YYYY-MM-DD"
+    days: int = Field(184, ge=1, le=36_500)
+    defect_rate: float = Field(0.01, ge=0, le=0.5)
+    defect_shares: dict[str, float] | None = None  # {defect class: share}, normalised
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _day(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f'a day such as "2026-05-01", got {value!r}') from None
+        return value
+
+    @classmethod
+    def checked(cls, table: dict[str, Any]) -> dict[str, Any]:
+        """The [generator] table as written, once every key and value is known to be valid;
+        ValueError naming the wrong keys (and the valid ones) otherwise."""
+        try:
+            cls.model_validate(table)
+        except ValidationError as exc:
+            valid = ", ".join(cls.model_fields)
+            raise ValueError(
+                "; ".join(
+                    f"has no setting {'.'.join(map(str, e['loc']))!r} (a typo? its settings are"
+                    f" {valid})"
+                    if e["type"] == "extra_forbidden"
+                    else f"{'.'.join(map(str, e['loc']))}: {_message(e)}"
+                    for e in exc.errors()
+                )
+            ) from None
+        return table
 
 
 class PathSettings(_Section):
@@ -561,6 +660,11 @@ class Settings(_Section):
     train: Train = Field(default_factory=Train)
     serve: Serve = Field(default_factory=Serve)
 
+    @field_validator("generator")
+    @classmethod
+    def _generator(cls, table: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if table is None else Generator.checked(table)
+
     @property
     def accepted_events(self) -> list[str]:
         """The event types the marts accept: ours, and `return` when returns are negative
@@ -587,9 +691,15 @@ def parse(raw: dict[str, Any], source: str = "recomart.toml") -> Settings:
         raise ConfigError(f"{source}: " + "; ".join(_describe(e) for e in exc.errors())) from None
 
 
+def _message(error: dict) -> str:
+    return re.sub(r"^(Value|Assertion) error, ", "", error["msg"])
+
+
 def _describe(error: dict, within: list[str] | None = None) -> str:
     section, key = _split([*(within or []), *(str(part) for part in error["loc"])])
-    message = re.sub(r"^(Value|Assertion) error, ", "", error["msg"])
+    if not section and key == ["generator"]:  # a plain table checked by Generator
+        section, key = key, []
+    message = _message(error)
     where = f"[{'.'.join(section)}]" if section else ""
     if error["type"] == "extra_forbidden":
         return f"{where} has no setting {'.'.join(key)!r} (a typo?)"

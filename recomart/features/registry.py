@@ -71,21 +71,24 @@ def reading(warehouse: Path | None, store_file: Path | None) -> Iterator[duckdb.
 
 
 def _check_table_free(con: duckdb.DuckDBPyConnection, name: str, version: str, table: str) -> None:
-    """FeatureStoreError when another version (or an unregistered table) has table's name."""
+    """FeatureStoreError when another version (or an unregistered table) has table's name, in
+    any case: DuckDB's table names are case-insensitive, so V1 and v1 would be one table."""
     taken = con.execute(
         f"select version from {STORE_SCHEMA}.{REGISTRY_TABLE}"
-        " where table_name = ? and version <> ?",
+        " where lower(table_name) = lower(?) and version <> ?",
         [table, version],
     ).fetchall()
     orphan = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        "select count(*) from information_schema.tables"
+        " where table_schema = ? and lower(table_name) = lower(?)",
         [STORE_SCHEMA, table],
     ).fetchone()[0]
     if taken or orphan:
         other = f"version {taken[0][0]!r}" if taken else "an unregistered table"
         raise FeatureStoreError(
             f"version {version!r} of {name} would be stored as table {table}, which {other} of"
-            f" {name} already uses ('.' and '-' become '_'): use another version"
+            f" {name} already uses ('.' and '-' become '_'; versions are case-insensitive):"
+            " use another version"
         )
 
 

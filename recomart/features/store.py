@@ -211,7 +211,8 @@ class FeatureStore:
         The join keys (and, when not given, description, owner, tags, upstream) come from the
         set's registered metadata; a new name needs join_keys. The keys must be columns of df,
         without nulls, unique together. Saving an existing version is an error: versions are
-        immutable. Returns the set's metadata, which list_features now shows.
+        immutable, and case-insensitive (`V1` is `v1`). Returns the set's metadata, which
+        list_features now shows.
         """
         check_name(name)
         check_version(version)
@@ -228,6 +229,12 @@ class FeatureStore:
             raise FeatureStoreError(f"the join keys {keys} must be non-null and unique in df")
         if known is not None and version in known.versions:
             raise FeatureStoreError(f"version {version!r} of {name} exists; versions are immutable")
+        same = [v for v in (known.versions if known else ()) if v.lower() == version.lower()]
+        if same:
+            raise FeatureStoreError(
+                f"version {version!r} of {name} exists as {same[0]!r}: versions are"
+                " case-insensitive (and immutable): use another version"
+            )
         metadata = {
             "description": description
             if description is not None

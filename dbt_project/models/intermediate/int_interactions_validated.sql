@@ -50,6 +50,16 @@ final as (
                 then 'combined into one transaction line'
             when superseded_by_interaction_key is not null
                 then 'superseded by a later version'
+            -- NaN and infinities ("inf", "NaN" or "1e999" in a file types as one; a huge quantity
+            -- times a price overflows): no weight, price or value can be computed from them
+            when not isfinite(quantity)
+                then 'quantity is not a finite number'
+            when not isfinite(unit_price)
+                then 'unit_price is not a finite number'
+            when not isfinite(value)
+                then 'value is not a finite number'
+            when not isfinite(rating)
+                then 'rating is not a finite number'
             {% if var('returns') == 'drop' -%}
                 when event_type = 'return'
                     then 'return or cancellation'

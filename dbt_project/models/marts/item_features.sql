@@ -8,6 +8,16 @@ products as (
     select * from {{ ref('stg_catalog__products') }}
 ),
 
+-- a catalog price that is NaN or infinite (a file's "inf", "NaN" or "1e999" types as one) is
+-- not a price: left out (null) like a missing one, and out of the catalog's price statistics
+finite_prices as (
+    select
+        item_id,
+        price
+    from products
+    where isfinite(price)
+),
+
 interactions as (
     select * from {{ ref('interactions') }}
 ),
@@ -33,7 +43,7 @@ catalog_price_stats as (
     select
         avg(price) as price_mean,
         stddev_pop(price) as price_std
-    from products
+    from finite_prices
 ),
 
 interactions_with_age as (
@@ -72,10 +82,10 @@ final as (
         products.title,
         products.category,
         category_codes.category_code,
-        products.price,
+        finite_prices.price,
         -- z-score over the catalog; null when every price is the same (no spread to scale by)
         round(
-            (products.price - catalog_price_stats.price_mean)
+            (finite_prices.price - catalog_price_stats.price_mean)
             / nullif(catalog_price_stats.price_std, 0),
             6
         ) as price_normalised,
@@ -90,6 +100,8 @@ final as (
     from all_items
     left join products
         on all_items.item_id = products.item_id
+    left join finite_prices
+        on all_items.item_id = finite_prices.item_id
     left join category_codes
         on products.category = category_codes.category
     left join item_aggregates
