@@ -242,6 +242,7 @@ def figures(home: Path, example: str) -> dict[str, Any]:
         "search_skipped": len(tuning.get("skipped_candidates", tuning.get("skipped", []))),
         "search_choice": best.get("family"),
         "search_verdict": tuning.get("verdict"),
+        "served_baseline": (tuning.get("served_baseline") or {}).get("name"),
         "family": metrics.get("family"),
         "repeatable_events": settings.train.repeatable_events,
         "repeat_weight": (metrics.get("evaluation", {}).get("repeat_policy") or {}).get(
@@ -408,6 +409,11 @@ def render(results: dict) -> str:
                 else f"{r['search_seconds']:.0f} s ({r['search_budget_s']:.0f} s)"
             )  # fmt: skip
             chosen = r["search_choice"] or (r["search_verdict"] and "none") or r["family"]
+            if r.get("served_baseline"):
+                chosen = f"none: serves {r['served_baseline']}"
+            promoted = "yes" if r["promoted"] else "no"
+            if r["promoted"] and r["family"] == "popularity":
+                promoted = "yes, as the baseline"
             allowed = ", ".join(r["repeatable_events"]) or "none"
             if r["repeat_weight"]:
                 allowed += f" (blend {r['repeat_weight']:g})"
@@ -416,7 +422,7 @@ def render(results: dict) -> str:
                 f" {r['rejected']:,} | {'passed' if r['gate_passed'] else 'FAILED'} | {search}"
                 f" | {chosen} | {allowed} | {_ndcg(r['ndcg'])} / {_ndcg(r['popularity_ndcg'])}"
                 f" / {_ndcg(r['repeat_ndcg'])} | {_gain(r['vs_popularity'])} |"
-                f" {_gain(r['vs_repeat'])} | {'yes' if r['promoted'] else 'no'} |"
+                f" {_gain(r['vs_repeat'])} | {promoted} |"
                 f" {r['seconds']:.0f} s | {r['peak_gb']:.1f} GB |"
             )
         lines.append("")
