@@ -15,8 +15,9 @@ from dbt_project import build as transform
 from dlt_pipelines.catalog.helpers import CatalogLoadError
 from dlt_pipelines.catalog_pipeline import catalog_settings, load_catalog
 from dlt_pipelines.interactions_pipeline import load_interactions
+from models_ml.families import BASELINE_FAMILIES
 from models_ml.train import run_training
-from models_ml.tune import TooSmallToTune, run_tuning
+from models_ml.tune import SERVED, TooSmallToTune, run_tuning, served_baseline
 from recomart.core import config
 from recomart.core.logs import stage
 from recomart.core.settings import ConfigError, Generator
@@ -162,6 +163,32 @@ def train(cfg: config.Config) -> dict:
     return run_training(cfg)
 
 
+@stage("training")
+def serve_a_baseline(cfg: config.Config, summary: dict) -> dict | None:
+    """After a training whose model the gate did not promote, with no champion to keep: train
+    the baseline that scored best on the holdout as the popularity family (models_ml.tune
+    SERVED), which the gate promotes while there is no champion, so the shop is served that
+    baseline rather than nothing. Its training summary; None when a model or a champion is
+    served already, or the model was a baseline itself."""
+    promotion = summary["promotion"]
+    if (
+        promotion["promote"]
+        or promotion.get("champion_value") is not None
+        or summary["family"] in BASELINE_FAMILIES
+    ):
+        return None
+    means = {name: v for name, v in promotion["baselines"].items() if name in SERVED}
+    if not means:
+        return None
+    served = served_baseline(means)
+    logging.getLogger("training").info(
+        "the model is not promoted and there is no champion: serving %s (holdout %s %.4f vs"
+        " model %.4f) until a model beats it", served["name"], promotion["metric"],
+        served["validation"], promotion["candidate"],
+    )  # fmt: skip
+    return run_training(config.with_train(cfg, **served["params"]))
+
+
 @stage("tuning")
 def tune(cfg: config.Config, apply: bool = False, or_skip: bool = False) -> dict | None:
     """Model family and hyperparameter search on validation folds inside the training period,
@@ -228,6 +255,8 @@ def run_all(cfg: config.Config) -> None:
         elif name == "tune" and result:  # the champion gate decides on [train] as written
             why = result["refused"] or result["decision"]["why"]
             log.info("the search chose nothing (%s): training [train] as written", why)
+        if name == "train":  # nothing promoted and no champion: the best baseline, served
+            serve_a_baseline(cfg, result)
         seconds[name] = round(time.perf_counter() - t0, 3)
         for source in ("interactions", "catalog") if name == "ingest" else ():
             if source in result:

@@ -31,6 +31,7 @@ from models_ml.ranking import PAD_ITEM
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import EvaluationSettings, holdout
 from models_ml.train import run_training
+from recomart import pipeline
 from recomart.core import config
 from recomart.core.schema import EVENT, ITEM, RATING, TIME, USER
 from recomart.features import FeatureStore
@@ -285,3 +286,27 @@ def test_the_repeat_baseline_is_served_when_it_is_the_best(cfg: config.Config) -
     assert served["promotion"]["promote"]
     assert served["promotion"]["reason"].startswith("no champion: repeat is served")
     assert served["model"]["ndcg_at_10"] == pytest.approx(served["repeat"]["ndcg_at_10"], abs=1e-4)
+
+
+@pytest.mark.e2e
+def test_a_model_that_fails_the_gate_with_no_champion_leaves_the_best_baseline_served(
+    cfg: config.Config,
+) -> None:
+    """`recomart demo` trains what the search chose; when the gate does not promote it and no
+    champion stands, the best baseline on the holdout is trained and served instead; with a
+    champion, nothing more happens."""
+    popular_only(cfg)
+    weak = config.with_train(cfg, factors=2, iterations=1)  # learns next to nothing
+    summary = run_training(weak)
+    assert not summary["promotion"]["promote"] and summary["promotion"]["champion_value"] is None
+    served = pipeline.serve_a_baseline(weak, summary)
+    assert served["family"] == "popularity" and served["promotion"]["promote"]
+    assert served["model"]["ndcg_at_10"] == served["popularity"]["ndcg_at_10"]
+    version, run = champion(cfg, served)
+    assert run.data.tags["family"] == "popularity"
+    assert package.load_local(cfg.paths.models).family == "popularity"
+    # a baseline champion now stands: a second failing model changes nothing more
+    again = run_training(weak)
+    assert not again["promotion"]["promote"]
+    assert pipeline.serve_a_baseline(weak, again) is None
+    assert champion(cfg, again)[0].version == version.version

@@ -411,6 +411,9 @@ def render(results: dict) -> str:
             chosen = r["search_choice"] or (r["search_verdict"] and "none") or r["family"]
             if r.get("served_baseline"):
                 chosen = f"none: serves {r['served_baseline']}"
+            elif r["family"] == "popularity" and r["search_choice"] not in (None, "popularity"):
+                served = "repeat" if r["repeat_weight"] else "popularity"  # after the gate
+                chosen = f"{r['search_choice']}, not promoted: serves {served}"
             promoted = "yes" if r["promoted"] else "no"
             if r["promoted"] and r["family"] == "popularity":
                 promoted = "yes, as the baseline"
