@@ -16,9 +16,9 @@ from pathlib import Path
 
 import duckdb
 
-from recomart.core import config
-from recomart.core import schema as s
-from recomart.core.warehouse import mart_rows, prepare_candidate, with_warehouse
+from recomart_core import config
+from recomart_core import schema as s
+from recomart_core.warehouse import mart_rows, prepare_candidate, with_warehouse
 
 log = logging.getLogger("transformation")
 DBT_TIME = re.compile(r"^\d\d:\d\d:\d\d\s+")  # dbt's own clock; our log line has the time
@@ -128,7 +128,7 @@ def run_dbt(command: list[str], cfg: config.Config | None = None) -> None:
 
 def run(cfg: config.Config) -> None:
     """The transform stage: `dbt build` (staging, cleaning, marts, snapshots and their tests) in a
-    candidate copy of the warehouse (recomart.core.warehouse); the quality gate publishes it."""
+    candidate copy of the warehouse (recomart_core.warehouse); the quality gate publishes it."""
     candidate = prepare_candidate(cfg)
     log.info("dbt build")
     build(with_warehouse(cfg, candidate))

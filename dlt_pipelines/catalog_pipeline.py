@@ -52,8 +52,8 @@ from dlt_pipelines.catalog.settings import (
 )
 from dlt_pipelines.catalog.table import listing_table
 from dlt_pipelines.common import landing_path, make_pipeline, write_once
-from recomart.core import config, env
-from recomart.core.timing import Timings
+from recomart_core import config, env
+from recomart_core.timing import Timings
 
 log = logging.getLogger(__name__)
 

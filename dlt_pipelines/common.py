@@ -12,8 +12,8 @@ import duckdb
 from dlt.common.runtime.collector import Collector
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
-from recomart.core import env
-from recomart.core.config import Config
+from recomart_core import env
+from recomart_core.config import Config
 
 
 def make_pipeline(

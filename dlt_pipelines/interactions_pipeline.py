@@ -19,7 +19,7 @@ from dlt_pipelines.interactions.ahead import ParseAhead
 from dlt_pipelines.interactions.crash import DltCrashPoints
 from dlt_pipelines.interactions.files import staged_dir
 from dlt_pipelines.interactions.settings import DATASET, FAILED, LOADED, PIPELINE_NAME
-from recomart.core import config
+from recomart_core import config
 
 log = logging.getLogger("ingestion")
 AUDIT_COLUMNS = ("source_file", "rows", "accepted", "quarantined", "error")

@@ -2,17 +2,16 @@
 MLflow, serve.
 
 Modules, in the order the data flows through them:
-data (the training set through the feature store's point-in-time API, recomart.features; the
+data (the training set through the feature store's point-in-time API, feature_store; the
 shop's string ids become int64 codes, ids holds the vocabularies) -> split (time holdout) ->
 matrix (user x item confidence: event weights, ratings, recency, BM25) -> recommender (ALS,
-explain, similar_items; defaults from recomart.core.settings [train]) with coldstart (recent
+explain, similar_items; defaults from recomart_core.settings [train]) with coldstart (recent
 popularity, category blend, catalog-similar cold items) and baselines (global and recent
 popularity), ranking with ranking.top_k -> metrics, rating (biased baseline for RMSE/MAE) and
 evaluate -> train (one whole run), with tracking (MLflow store), plots, registry (the champion
 gate), package (the trained model on disk: its files, save, load, install), pyfunc (the model as
 an MLflow pyfunc shipping only the code it needs; pyfunc_entry is the file MLflow loads) and batch
-(recommendations written back to the warehouse). serving/ is the API over the registry's
-champion; it reads model packages only, never the trainer or the warehouse. tune searches
-hyperparameters on a validation split of the training period; bench_movielens runs the MovieLens
-100K benchmark; cli prints `recomart recommend`.
+(recommendations written back to the warehouse). tune searches hyperparameters on a validation
+split of the training period. The floor above, serving/, is the API over the registry's champion;
+it reads model packages only, never the trainer or the warehouse.
 """

@@ -31,7 +31,7 @@ from models_ml.matrix import (
     without_returns,
 )
 from models_ml.ranking import CHUNK_CELLS, PAD_ITEM, PAD_SCORE
-from recomart.core.schema import ITEM, USER
+from recomart_core.schema import ITEM, USER
 
 
 def popularity_ranking(interactions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from models_ml.ranking import PAD_ITEM
 from models_ml.recommender import MatrixFactorizationRecommender
-from recomart.core.schema import (
+from recomart_core.schema import (
     CATEGORY,
     ITEM,
     PRICE,

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy.sparse import csr_matrix
 
 from models_ml.matrix import without_returns
-from recomart.core.schema import ITEM, TIME
+from recomart_core.schema import ITEM, TIME
 
 UNKNOWN_CATEGORY = "unknown"
 

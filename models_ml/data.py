@@ -1,6 +1,6 @@
 """What training reads, through the feature store's point-in-time API.
 
-`FeatureStore.training_set(as_of)` (recomart.features.training) reads marts.interactions and the
+`FeatureStore.training_set(as_of)` (feature_store.training) reads marts.interactions and the
 catalog's item attributes whole columns at a time, the warehouse opened read-only and closed
 before returning: other stages use the file, and training never holds it open. Point in time:
 the interactions known at as_of (all of them by default; the trainer then splits them at its own
@@ -20,10 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from models_ml.ids import Vocabulary
-from recomart.core.schema import ITEM
-from recomart.features import FeatureStore, TrainingSet
-from recomart.features.training import (
+from feature_store import FeatureStore, TrainingSet
+from feature_store.training import (
     CATALOG_TABLE,
     INTERACTION_COLUMNS,
     INTERACTIONS_TABLE,
@@ -32,6 +30,8 @@ from recomart.features.training import (
     LOAD_ID,
     SOURCE_TABLES,
 )
+from models_ml.ids import Vocabulary
+from recomart_core.schema import ITEM
 
 __all__ = [
     "CATALOG_COLUMNS",

@@ -41,7 +41,7 @@ from models_ml.metrics import (
     rmse,
 )
 from models_ml.rating import PREDICTOR, BiasedBaseline
-from recomart.core.schema import ITEM, RATING, USER
+from recomart_core.schema import ITEM, RATING, USER
 
 IS_IMPUTED = "is_rating_imputed"
 

@@ -66,7 +66,7 @@ from scipy.sparse import csr_matrix, issparse
 from threadpoolctl import threadpool_limits
 
 from models_ml.matrix import bm25_cells
-from recomart.core.settings import Family
+from recomart_core.settings import Family
 
 ALL_FAMILIES = get_args(Family)  # every [train] family: the learned ones and the baselines
 BASELINE_FAMILIES = ("popularity",)  # served when nothing learned beats it; never searched

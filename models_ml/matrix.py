@@ -34,7 +34,7 @@ from implicit.nearest_neighbours import bm25_weight
 from scipy.sparse import csr_matrix
 
 from models_ml.arrays import unique_sorted
-from recomart.core.schema import (
+from recomart_core.schema import (
     DEFAULT_EVENT,
     EVENT,
     ITEM,
@@ -45,9 +45,9 @@ from recomart.core.schema import (
     USER,
     VALUE,
 )
-from recomart.core.settings import Ratings, Train
+from recomart_core.settings import Ratings, Train
 
-DEFAULTS = Train()  # the one set of defaults: recomart.core.settings [train]
+DEFAULTS = Train()  # the one set of defaults: recomart_core.settings [train]
 RATING_MAX = Ratings().max
 
 UNKNOWN = -1
@@ -75,7 +75,7 @@ class IdMap:
 
 
 def default_event_weights() -> dict[str, float]:
-    """[train.event_weights] as recomart.core.settings declares them."""
+    """[train.event_weights] as recomart_core.settings declares them."""
     return dict(DEFAULTS.event_weights)
 
 

@@ -38,7 +38,7 @@ from scipy.sparse import csr_matrix, issparse, load_npz, save_npz
 
 from models_ml.families import Scorer
 from models_ml.recommender import MatrixFactorizationRecommender, RecommenderState
-from recomart.core.schema import ITEM
+from recomart_core.schema import ITEM
 
 FORMAT_VERSION = 5  # 3: shop id vocabularies (string ids); 4: model families (model.npz);
 # 5: the repeat policy (repeats.npz)

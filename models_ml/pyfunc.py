@@ -25,7 +25,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from models_ml import package
-from recomart.core.schema import ITEM, USER
+from recomart_core.schema import ITEM, USER
 
 CODE_ROOT = Path(__file__).resolve().parent.parent  # holds our top-level packages
 ENTRY_POINT = Path(__file__).resolve().parent / "pyfunc_entry.py"

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from models_ml.matrix import UNKNOWN, IdMap
-from recomart.core.schema import ITEM, RATING, RATING_MAX, RATING_MIN, USER
+from recomart_core.schema import ITEM, RATING, RATING_MAX, RATING_MIN, USER
 
 PREDICTOR = "biased baseline mu + b_u + b_i"
 

@@ -4,7 +4,7 @@ item-kNN or the EASE + ALS hybrid) on the confidence matrix, with cold-start han
 The seed's API: MatrixFactorizationRecommender(n_factors=50).fit(train),
 recommend_items(user_id, n_recommendations, exclude_known=True), similar_items(item_id, n),
 explain(user_id, item_id); saving and loading: models_ml.package (save / load_recommender), which
-owns the files. Defaults: those of recomart.core.settings [train] (from_settings builds the
+owns the files. Defaults: those of recomart_core.settings [train] (from_settings builds the
 recommender from a loaded configuration).
 
 Two kinds of ids (models_ml.ids): the frames given to fit() and the batch methods
@@ -91,8 +91,8 @@ from models_ml.ranking import (
     top_k_dense,
     top_k_of,
 )
-from recomart.core.schema import CATEGORY, EVENT_TYPES, ITEM, PRICE, TIME, USER
-from recomart.core.settings import Train
+from recomart_core.schema import CATEGORY, EVENT_TYPES, ITEM, PRICE, TIME, USER
+from recomart_core.settings import Train
 
 COLD = DEFAULTS.cold_start
 DENSE_CHUNK = 4096  # users scored densely at a time on the blend path
@@ -135,7 +135,7 @@ class MatrixFactorizationRecommender:
     """A model family (models_ml.families; `family`, default ALS) on the confidence matrix of
     models_ml.matrix (weighting, BM25, recency), plus cold start (models_ml.coldstart). alpha is
     applied when the matrix is built, so implicit's own alpha stays 1.0. Every default is the
-    [train] default of recomart.core.settings (event_weights=None: [train.event_weights]);
+    [train] default of recomart_core.settings (event_weights=None: [train.event_weights]);
     from_settings uses a loaded [train] section. The class keeps the seed API's name for every
     family (Recommender is the same class).
     """

@@ -42,7 +42,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from recomart.core.schema import USER
+from recomart_core.schema import USER
 
 CHAMPION = "champion"
 HOLDOUT_TAG = "holdout_sha256"

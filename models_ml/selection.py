@@ -6,7 +6,7 @@ NDCG@K of the fold's warm users (the same users, in the same order, for every ca
 models_ml.evaluate.evaluate_many's Scores.per_user), or one number. A candidate's mean is the mean
 over folds of its per-fold means, so one lucky split does not pick the model. The folds come from
 the caller: time windows inside the training period, cut the way the final test is (models_ml.tune),
-or repeated stratified splits of the training part (models_ml.bench_movielens). Never the test data.
+or repeated stratified splits of the training part (recomart.bench.movielens). Never the test data.
 
 How the search runs is a `Search` (the defaults reproduce the plain search the MovieLens benchmark
 runs: every family in turn, the best mean wins, no budget):

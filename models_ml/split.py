@@ -1,6 +1,6 @@
 """Holdout strategies: which interactions train the model and which test it.
 
-Pure functions on the interactions frame (columns of recomart.core.schema: USER, ITEM, TIME, ...):
+Pure functions on the interactions frame (columns of recomart_core.schema: USER, ITEM, TIME, ...):
 
 - `last_days(frame, days)`: the last `days` days of the data are test: event_at >= max - days;
 - `last_share(frame, share)`: the last `share` of the data's time span are test:
@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from models_ml.evaluate import relevant_items
-from recomart.core.schema import EVENT, ITEM, RATING, TIME, USER
-from recomart.core.settings import Evaluation as EvaluationSettings  # [train.evaluation]
+from recomart_core.schema import EVENT, ITEM, RATING, TIME, USER
+from recomart_core.settings import Evaluation as EvaluationSettings  # [train.evaluation]
 
 __all__ = ["EvaluationSettings", "Split", "holdout", "last_days", "last_share", "leave_last_n"]
 

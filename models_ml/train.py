@@ -9,7 +9,7 @@ One repeat policy ([train] repeatable_events, models_ml.matrix.excluded_pairs) t
 the model and the baselines may recommend again, which test items count as relevant, what the
 champion's refit is scored on; the report, the run's params and tags say which (repeat_policy).
 
-Settings are the typed [train] section (cfg.settings.train, recomart.core.settings.Train).
+Settings are the typed [train] section (cfg.settings.train, recomart_core.settings.Train).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from feature_store import FeatureStore
 from models_ml import batch, families, package, plots, registry
 from models_ml.baselines import (
     PopularityRecommender,
@@ -40,12 +41,11 @@ from models_ml.pyfunc import log_pyfunc
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import EvaluationSettings, Split, holdout
 from models_ml.tracking import start_run, tracking_uri, use_experiment
-from recomart.core import config
-from recomart.core.schema import EVENT, EVENT_TYPES, ITEM, RATING, TIME, USER
-from recomart.core.settings import NESTED, Train
-from recomart.core.timing import Timings
-from recomart.core.versioning import data_version
-from recomart.features import FeatureStore
+from recomart_core import config
+from recomart_core.schema import EVENT, EVENT_TYPES, ITEM, RATING, TIME, USER
+from recomart_core.settings import NESTED, Train
+from recomart_core.timing import Timings
+from recomart_core.versioning import data_version
 
 log = logging.getLogger("training")
 REPORT_FILE = "train_metrics.json"  # <paths.reports>/train_metrics.json

@@ -66,6 +66,7 @@ import pandas as pd
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from feature_store import FeatureStore
 from models_ml import baselines as baseline_models
 from models_ml.baselines import PopularityRecommender
 from models_ml.data import read_training_data
@@ -86,10 +87,9 @@ from models_ml.selection import (
 from models_ml.split import LAST_DAYS, Split, holdout
 from models_ml.tracking import start_run, use_experiment
 from models_ml.train import build_model
-from recomart.core import config
-from recomart.core.schema import ITEM, USER
-from recomart.core.settings import Evaluation, Train
-from recomart.features import FeatureStore
+from recomart_core import config
+from recomart_core.schema import ITEM, USER
+from recomart_core.settings import Evaluation, Train
 
 log = logging.getLogger("tuning")
 

@@ -70,7 +70,7 @@ RETRY_DELAY_VARIABLE = "RECOMART_DAG_RETRY_DELAY_SECONDS"
 # (recomart/cli.py EXIT_GATE_FAILED; tests/test_quality_gate_e2e.py holds them equal).
 GATE_FAILED_EXIT = 3
 # Nothing leaves the machine: every tool's opt-out, for every task
-# (recomart/core/env.py sets them too).
+# (recomart_core/env.py sets them too).
 TELEMETRY_OFF = {
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     "RUNTIME__DLTHUB_TELEMETRY": "false",

@@ -1,8 +1,7 @@
-"""RecoMart: recommendations for e-commerce (dlt -> dbt -> Soda -> implicit ALS -> MLflow).
+"""RecoMart's top floor: the `recomart` command (cli), the pipeline runner (pipeline), reproduce,
+summary, the demo generator and embedded catalog API (demo/) and the benchmarks (bench/).
 
-Layers (tests/test_layers.py holds them): `recomart.core` (settings, column names, environment,
-logs, the warehouse file) imports nothing else of ours; the stages (`dlt_pipelines`, `dbt_project`,
-`soda_checks`, `recomart.features`, `models_ml`) import only core and the stages before them;
-`recomart.cli`, `recomart.pipeline` and `orchestration` sit on top. Importing a module changes
-nothing.
+It may import every floor below it; none imports it. The floors, one folder each in the order the
+data flows, are the table in the README's "Where things are" (tests/test_layers.py reads it).
+Importing a module changes nothing.
 """

@@ -11,16 +11,16 @@ from datetime import UTC, datetime
 
 from dbt_project import build as transform
 from dbt_project.build import DbtError
-from models_ml.bench_movielens import print_benchmark
-from models_ml.cli import print_recommendations
-from models_ml.serving.server import run as serve
-from models_ml.serving.settings import ServeSettings
 from recomart import errors, pipeline, summary
-from recomart.core import config, env, logs
-from recomart.core.settings import ConfigError
-from recomart.core.warehouse import PublishError
+from recomart.bench.movielens import print_benchmark
 from recomart.demo import catalog_api, datagen
 from recomart.reproduce import ReproduceError, print_reproduction, reproduce
+from recomart_core import config, env, logs
+from recomart_core.settings import ConfigError
+from recomart_core.warehouse import PublishError
+from serving.local import print_recommendations
+from serving.server import run as serve
+from serving.settings import ServeSettings
 from soda_checks.gate import QualityGateError
 
 # Failures with a message that says what to do; anything else also prints its traceback.

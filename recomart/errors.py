@@ -18,7 +18,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from recomart.core import config
+from recomart_core import config
 
 LOCK = re.compile(
     r'Could not set lock on file "(?P<path>[^"]+)": Conflicting lock is held in (?P<exe>\S+)'

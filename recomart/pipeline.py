@@ -15,14 +15,14 @@ from dbt_project import build as transform
 from dlt_pipelines.catalog.helpers import CatalogLoadError
 from dlt_pipelines.catalog_pipeline import catalog_settings, load_catalog
 from dlt_pipelines.interactions_pipeline import load_interactions
+from feature_store.export import export_marts
 from models_ml.families import BASELINE_FAMILIES
 from models_ml.train import run_training
 from models_ml.tune import SERVED, TooSmallToTune, run_tuning, served_baseline
-from recomart.core import config
-from recomart.core.logs import stage
-from recomart.core.settings import ConfigError, Generator
 from recomart.demo import catalog_api, datagen
-from recomart.features.export import export_marts
+from recomart_core import config
+from recomart_core.logs import stage
+from recomart_core.settings import ConfigError, Generator
 from soda_checks import gate
 
 ingest_log = logging.getLogger("ingestion")
@@ -145,7 +145,7 @@ def transform_stage(cfg: config.Config) -> None:
 def quality(cfg: config.Config) -> dict:
     """The quality gate (soda_checks/gate.py): raises QualityGateError before anything trains.
     When it passes, the published marts are exported as Parquet to [paths] features (what DVC
-    versions, recomart.features.export)."""
+    versions, feature_store.export)."""
     result = gate.run(cfg)
     rows = export_marts(cfg.paths.warehouse, cfg.paths.features)
     logging.getLogger("quality").info(

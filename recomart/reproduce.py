@@ -1,7 +1,7 @@
 """`recomart reproduce RUN_ID`: retrain a past run on the data it trained on and compare.
 
 Every training run records the DVC version of the exported marts it trained on (the tag
-data_features_md5, recomart.core.versioning) and its [train] section (the artifact
+data_features_md5, recomart_core.versioning) and its [train] section (the artifact
 train_settings.json). Reproducing a run:
 
 1. restores that version of [paths] features into a temporary folder: the current export when
@@ -28,11 +28,11 @@ from typing import Any
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from feature_store.export import warehouse_from_features
 from models_ml.tracking import tracking_uri
 from models_ml.train import DATA_TAG_PREFIX, SETTINGS_ARTIFACT, run_training
-from recomart.core import config
-from recomart.core.versioning import dir_md5
-from recomart.features.export import warehouse_from_features
+from recomart_core import config
+from recomart_core.versioning import dir_md5
 
 REPRODUCED_SUFFIX = "-reproduced"
 TOLERANCE = 1e-9  # the same data, settings and seeds give the same numbers

@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 
 from dbt_project import build
-from recomart.core import config
-from recomart.core import schema as s
+from recomart_core import config
+from recomart_core import schema as s
 
 # (label, SQL) pairs: every count the summary shows, read in one read-only connection.
 RAW_INTERACTIONS = f"{s.RAW_INTERACTIONS_DATASET}.{s.RAW_INTERACTIONS_TABLE}"

@@ -33,10 +33,10 @@ from typing import Any
 
 import duckdb
 
-from recomart.core import config, schema
-from recomart.core.config import SODA_DIR
-from recomart.core.env import PROJECT_ROOT
-from recomart.core.warehouse import pending_candidate, publish_candidate
+from recomart_core import config, schema
+from recomart_core.config import SODA_DIR
+from recomart_core.env import PROJECT_ROOT
+from recomart_core.warehouse import pending_candidate, publish_candidate
 
 DATASOURCE_FILE = SODA_DIR / "datasource.yml"
 WAREHOUSE_ENV = "RECOMART_WAREHOUSE"  # datasource.yml reads the warehouse path from it

@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from recomart.core import config, env
-from recomart.core.env import PROJECT_ROOT
+from recomart_core import config, env
+from recomart_core.env import PROJECT_ROOT
 
 env.prepare()  # every tool's telemetry off for the whole session
 

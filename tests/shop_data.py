@@ -1,7 +1,7 @@
 """A shop's data, valid under its configuration, written in the configuration's own layout.
 
 `write_shop(settings, folder, draw)` reads what an example configuration says about the files
-(recomart/core/settings.py: [ingest.interactions] delimiter, header or columns, column_map,
+(recomart_core/settings.py: [ingest.interactions] delimiter, header or columns, column_map,
 ignore_columns, time_offset, timestamp formats and zone, event names, returns, guests; [ratings];
 [catalog] files and their columns) and writes interaction rows (and a catalog file when the
 configuration reads one) that are valid under it, with the extremes real files have and our
@@ -34,8 +34,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from recomart.core import schema as s
-from recomart.core.settings import Settings
+from recomart_core import schema as s
+from recomart_core.settings import Settings
 
 DAY = timedelta(days=1)
 LATEST = datetime(2026, 11, 1, tzinfo=UTC)  # the newest valid event: well before any load

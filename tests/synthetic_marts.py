@@ -17,7 +17,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from recomart.core.schema import (
+from recomart_core.schema import (
     CATEGORY,
     EVENT,
     EVENT_TYPES,

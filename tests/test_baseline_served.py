@@ -22,6 +22,7 @@ from conftest import project_home
 from mlflow.tracking import MlflowClient
 from synthetic_marts import planted_interactions, write_marts
 
+from feature_store import FeatureStore
 from models_ml import package, registry
 from models_ml import tune as tuning
 from models_ml.baselines import PopularityRecommender, RepeatRecommender
@@ -32,9 +33,8 @@ from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import EvaluationSettings, holdout
 from models_ml.train import run_training
 from recomart import pipeline
-from recomart.core import config
-from recomart.core.schema import EVENT, ITEM, RATING, TIME, USER
-from recomart.features import FeatureStore
+from recomart_core import config
+from recomart_core.schema import EVENT, ITEM, RATING, TIME, USER
 
 K = 10
 REPEATABLE = ["view", "add_to_cart"]

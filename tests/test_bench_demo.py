@@ -3,7 +3,7 @@
 import tomllib
 
 from recomart.bench import demo
-from recomart.core import config
+from recomart_core import config
 
 
 def test_bench_config_changes_only_the_sizes_and_the_catalog_source():

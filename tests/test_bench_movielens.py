@@ -1,4 +1,4 @@
-"""`make bench-movielens` (models_ml.bench_movielens): every MovieLens layout reads the same,
+"""`make bench-movielens` (recomart.bench.movielens): every MovieLens layout reads the same,
 two runs agree to the digit, and the README's table is the report's, not a retyped copy.
 
 The runs here use files in the MovieLens layouts written by tests/layouts.py and small search
@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from layouts import write_movielens_100k
 
-from models_ml import bench_movielens as bench
 from models_ml.families import TITLES
-from recomart.core.env import PROJECT_ROOT
-from recomart.core.schema import ITEM, RATING, TIME, USER
+from recomart.bench import movielens as bench
+from recomart_core.env import PROJECT_ROOT
+from recomart_core.schema import ITEM, RATING, TIME, USER
 
 SPACES = {
     "als": {"n_factors": [8], "regularization": [1.0, 10.0], "alpha": [5.0]},

@@ -10,7 +10,7 @@ import pandas as pd
 from layouts import ML100K_START
 
 from recomart.bench.own_data import NOT_RUNNABLE, REAL, RENDERED, render_layouts
-from recomart.core.env import PROJECT_ROOT
+from recomart_core.env import PROJECT_ROOT
 
 
 def _movielens(folder: Path, n: int = 4000) -> pd.DataFrame:

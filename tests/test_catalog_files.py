@@ -15,7 +15,7 @@ import pytest
 from conftest import warehouse_rows
 
 from dlt_pipelines.catalog_pipeline import CatalogLoadError, load_catalog
-from recomart.core import config
+from recomart_core import config
 
 MOVIES = (
     "movieId,title,genres\n"

@@ -25,8 +25,8 @@ import pytest
 from fault_server import Fault, FaultServer
 
 from dlt_pipelines.catalog_pipeline import CatalogLoadError, load_catalog
-from recomart.core import config
-from recomart.core.config import SODA_DIR
+from recomart_core import config
+from recomart_core.config import SODA_DIR
 from soda_checks import gate as quality
 
 N_PRODUCTS = 10

@@ -12,7 +12,7 @@ from synthetic_marts import planted_interactions
 from models_ml import package
 from models_ml.coldstart import cold_item_groups, impute_item_factors, price_bands
 from models_ml.recommender import MatrixFactorizationRecommender
-from recomart.core.schema import CATEGORY, EVENT, ITEM, RATING, TIME, USER
+from recomart_core.schema import CATEGORY, EVENT, ITEM, RATING, TIME, USER
 
 COLD_A, COLD_B = 10_001, 10_002  # catalog items nobody interacted with
 NEW_USER = 20_001  # two interactions only

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recomart.core.env import PROJECT_ROOT
-from recomart.core.versioning import dir_md5
+from recomart_core.env import PROJECT_ROOT
+from recomart_core.versioning import dir_md5
 
 pytestmark = pytest.mark.e2e  # dvc, dlt, dbt, Soda and MLflow in child processes
 

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from recomart.core import schema as s
 from recomart.demo import datagen
+from recomart_core import schema as s
 
 SMALL = {"n_users": 300, "n_items": 80, "n_interactions": 6000, "days": 60}
 START = "2026-05-01"

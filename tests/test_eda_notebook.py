@@ -16,7 +16,7 @@ import pytest
 from conftest import with_code_under_test
 from nbclient import NotebookClient
 
-from recomart.core.env import PROJECT_ROOT
+from recomart_core.env import PROJECT_ROOT
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "eda_analysis.ipynb"
 

@@ -15,8 +15,8 @@ from models_ml.split import (
     last_share,
     leave_last_n,
 )
-from recomart.core.schema import EVENT, ITEM, RATING, TIME, USER
-from recomart.core.settings import parse
+from recomart_core.schema import EVENT, ITEM, RATING, TIME, USER
+from recomart_core.settings import parse
 
 
 def frame(rows: list[tuple[int, int, str]]) -> pd.DataFrame:
@@ -224,7 +224,7 @@ def test_settings_defaults_and_errors() -> None:
             EvaluationSettings.from_config({"evaluation": {key: value}})
     with pytest.raises(ValueError, match="has no setting 'holdot'"):
         EvaluationSettings.from_config({"evaluation": {"holdot": "auto"}})
-    # the old place of holdout_days is refused where the file is read (recomart.core.settings)
+    # the old place of holdout_days is refused where the file is read (recomart_core.settings)
     with pytest.raises(ValueError, match=r"\[train\] holdout_days has moved"):
         parse({"train": {"holdout_days": 30}})
 

@@ -30,8 +30,8 @@ from models_ml.families import (
 from models_ml.recommender import Recommender
 from models_ml.split import Split, last_days
 from recomart.bench.own_data import long_tail_ratings
-from recomart.core.schema import ITEM, USER
-from recomart.core.settings import Train
+from recomart_core.schema import ITEM, USER
+from recomart_core.settings import Train
 
 COLD = [10_001, 10_002]  # catalog items nobody interacted with
 SMALL = {

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from conftest import config_for, run_stage, small_config
 
-from recomart.features import FeatureStore, FeatureStoreError
+from feature_store import FeatureStore, FeatureStoreError
 
 pytestmark = pytest.mark.e2e
 

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from conftest import config_for, run_stage, with_code_under_test
 
-from recomart.core import config
-from recomart.core.warehouse import candidate_path
-from recomart.features import FeatureStore, FeatureStoreError
+from feature_store import FeatureStore, FeatureStoreError
+from recomart_core import config
+from recomart_core.warehouse import candidate_path
 
 pytestmark = pytest.mark.e2e
 

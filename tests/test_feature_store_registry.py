@@ -1,4 +1,4 @@
-"""The feature store's own registry (recomart.features.registry), without a pipeline run: a
+"""The feature store's own registry (feature_store.registry), without a pipeline run: a
 store over an empty warehouse path, so only registered and saved sets exist. Regressions of the
 hostile-input review: metadata-only rows, immutable versions, names that end in a newline and
 versions that map to one table."""
@@ -7,8 +7,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from recomart.features import FeatureStore
-from recomart.features.errors import FeatureStoreError
+from feature_store import FeatureStore
+from feature_store.errors import FeatureStoreError
 
 FRAME = pd.DataFrame({"user_id": ["a", "b"], "score": [1.0, 2.0]})
 

@@ -16,8 +16,8 @@ import pytest
 from conftest import config_for, small_config, warehouse_rows
 
 from dlt_pipelines.interactions_pipeline import load_interactions
-from recomart.core import config
-from recomart.core.config import SODA_DIR
+from recomart_core import config
+from recomart_core.config import SODA_DIR
 from soda_checks import gate as quality
 
 pytestmark = pytest.mark.e2e  # a real ingest, then the raw Soda contract

@@ -17,9 +17,9 @@ from conftest import warehouse_rows, with_format
 
 from dlt_pipelines.interactions.csv_reader import file_columns
 from dlt_pipelines.interactions_pipeline import load_interactions
-from recomart.core import config
-from recomart.core.env import PROJECT_ROOT
-from recomart.core.settings import ConfigError, InteractionsFormat, parse
+from recomart_core import config
+from recomart_core.env import PROJECT_ROOT
+from recomart_core.settings import ConfigError, InteractionsFormat, parse
 
 DATA = PROJECT_ROOT.parent / "shared" / "data"
 U_DATA = DATA / "movielens-100k" / "u.data"

@@ -29,10 +29,10 @@ from hypothesis import strategies as st
 from shop_data import DEFECTS, inject, write_files, write_shop
 
 from recomart import pipeline
-from recomart.core.config import SODA_DIR
-from recomart.core.env import PROJECT_ROOT
-from recomart.core.settings import parse
-from recomart.core.warehouse import pending_candidate
+from recomart_core.config import SODA_DIR
+from recomart_core.env import PROJECT_ROOT
+from recomart_core.settings import parse
+from recomart_core.warehouse import pending_candidate
 from soda_checks import gate
 
 pytestmark = pytest.mark.e2e

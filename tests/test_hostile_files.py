@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dlt_pipelines.interactions_pipeline import load_interactions
-from recomart.core import config
+from recomart_core import config
 
 HEADER = "user_id,item_id,rating,timestamp,event_type\n"
 GOOD = "1,10,4,2026-05-01 10:00:00,view\n"

@@ -19,9 +19,9 @@ from conftest import small_config, warehouse_rows, with_format
 from dlt_pipelines.catalog_pipeline import CatalogLoadError, load_catalog
 from dlt_pipelines.interactions import files as ingest_files
 from dlt_pipelines.interactions_pipeline import load_interactions
-from models_ml.serving import schemas
-from recomart.core import config, logs
-from recomart.core import schema as s
+from recomart_core import config, logs
+from recomart_core import schema as s
+from serving import schemas
 
 HEADER = "user_id,item_id,rating,timestamp,event_type\n"
 MARKER = "OUTSIDE-SECRET-7f3a"  # the content of a file outside the folder: must show up nowhere

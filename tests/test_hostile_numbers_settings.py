@@ -33,14 +33,14 @@ import yaml
 from conftest import config_for, not_passed, run_stage, small_config, with_code_under_test
 from mlflow.tracking import MlflowClient
 
+from feature_store import FeatureStore
+from feature_store.errors import FeatureStoreError
 from models_ml import tracking
-from recomart.core import warehouse as live
-from recomart.core.config import SODA_DIR
-from recomart.core.env import PROJECT_ROOT
-from recomart.core.settings import ConfigError, parse
 from recomart.demo import datagen
-from recomart.features import FeatureStore
-from recomart.features.errors import FeatureStoreError
+from recomart_core import warehouse as live
+from recomart_core.config import SODA_DIR
+from recomart_core.env import PROJECT_ROOT
+from recomart_core.settings import ConfigError, parse
 from soda_checks import gate as quality
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from dlt_pipelines.interactions import files as ingest_files
 from dlt_pipelines.interactions_pipeline import load_interactions
-from recomart.core import logs
+from recomart_core import logs
 
 HEADER = "user_id,item_id,rating,timestamp,event_type\n"
 MARKER = "OUTSIDE-MARKER-d41c9"

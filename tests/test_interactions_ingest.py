@@ -14,8 +14,8 @@ import pytest
 from conftest import warehouse_rows, with_format
 
 from dlt_pipelines.interactions_pipeline import load_interactions
-from recomart.core import config
-from recomart.core.env import PROJECT_ROOT
+from recomart_core import config
+from recomart_core.env import PROJECT_ROOT
 
 HEADER = "user_id,item_id,rating,timestamp,event_type\n"
 
@@ -412,7 +412,7 @@ def test_a_file_parses_within_a_small_parse_memory_limit(home: Path) -> None:
     import pyarrow.parquet as pq
 
     from dlt_pipelines.interactions.helpers import SPILL_DIR, SourceFile, file_sha256, parse_files
-    from recomart.core.settings import InteractionsFormat
+    from recomart_core.settings import InteractionsFormat
 
     n = 400_000
     rng = np.random.default_rng(1)

@@ -1,44 +1,43 @@
-"""Imports point one way: core at the bottom, the stages above it, the command line on top.
+"""Imports point one way: each top-level folder is a floor, and a folder imports only folders of a
+lower floor. The floors are the table between the `layers` markers of the README ("Where things
+are"): written once, read here.
 
-`python -m tests.test_layers` prints the import graph, one line per package.
+`python -m tests.test_layers` prints the import graph between folders, highest floor first.
 """
 
 from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("recomart", "dlt_pipelines", "dbt_project", "soda_checks", "models_ml", "orchestration")
+START, END = "<!-- layers:start", "<!-- layers:end -->"
 
-# Each group and its rank: a module imports only its own group or groups of a lower rank.
-# The demo (generator, embedded catalog API) and the benchmarks are for the top only.
-LAYERS = [
-    ("recomart.core", 0),
-    ("recomart.demo", 1),
-    ("dlt_pipelines", 1),
-    ("dbt_project", 1),
-    ("soda_checks", 1),
-    ("recomart.features", 2),
-    ("models_ml", 3),
-    ("recomart.bench", 5),
-    ("recomart", 5),  # cli, pipeline, summary, errors: the top
-    ("orchestration", 5),
-]
-ONLY_FROM_TOP = {"recomart.demo", "recomart.bench"}
+
+def floors(readme: str) -> dict[str, int | None]:
+    """The README's layer table: folder -> floor (None for a folder apart from the floors)."""
+    block = readme[readme.index(START) : readme.index(END)]
+    table = {}
+    for line in block.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or not re.fullmatch(r"\d+|-", cells[0]):
+            continue  # the marker, the header and its rule
+        table[cells[1].strip("`").rstrip("/")] = None if cells[0] == "-" else int(cells[0])
+    return table
+
+
+FLOORS = floors((ROOT / "README.md").read_text())
+PACKAGES = tuple(FLOORS)
 
 
 def group(module: str) -> str:
-    """The layer group of a module: the longest LAYERS prefix."""
-    names = [name for name, _ in LAYERS if module == name or module.startswith(name + ".")]
-    return max(names, key=len)
-
-
-RANK = dict(LAYERS)
+    """The folder of a module: its top-level package."""
+    return module.split(".")[0]
 
 
 def module_name(path: Path) -> str:
@@ -89,7 +88,8 @@ def graph() -> dict[str, set[str]]:
 
 
 def against_layers(edges: dict[str, set[str]]) -> list[str]:
-    """Every import in edges that goes up a layer, or into the demo from below the top."""
+    """Every import in edges from one folder to another that is not on a lower floor, and every
+    import to or from a folder apart from the floors."""
     wrong = []
     for module, targets in edges.items():
         mine = group(module)
@@ -97,10 +97,9 @@ def against_layers(edges: dict[str, set[str]]) -> list[str]:
             theirs = group(target)
             if theirs == mine:
                 continue
-            if theirs in ONLY_FROM_TOP and RANK[mine] < RANK["recomart"]:
-                wrong.append(f"{module} -> {target} (demo and benchmarks are for the top only)")
-            elif RANK[theirs] >= RANK[mine] < RANK["recomart"]:  # the top may use the top
-                wrong.append(f"{module} ({mine}) -> {target} ({theirs})")
+            low, high = FLOORS.get(theirs), FLOORS.get(mine)
+            if low is None or high is None or low >= high:
+                wrong.append(f"{module} ({mine}, floor {high}) -> {target} ({theirs}, floor {low})")
     return sorted(wrong)
 
 
@@ -134,21 +133,50 @@ def test_no_import_cycle():
     assert not found, "import cycles:\n" + "\n".join(found)
 
 
+def test_every_package_folder_is_in_the_table():
+    """A new top-level package cannot slip past the rule: every folder of ours with Python in it
+    is a row of the table, and every row is a folder."""
+    skip = {"tests", "notebooks", "docs", "examples", "data", "reports", "logs"}
+    folders = {
+        path.parent.name
+        for path in ROOT.glob("*/*.py")
+        if not path.parent.name.startswith(".") and path.parent.name not in skip
+    }
+    assert folders == set(FLOORS), (
+        f"in the code only: {folders - set(FLOORS)}; in the table only: {set(FLOORS) - folders}"
+    )
+    assert sorted(f for f in FLOORS.values() if f is not None) == list(range(len(FLOORS) - 1))
+
+
+def test_the_table_reads_as_the_data_flow():
+    stages = [
+        f
+        for f, _ in sorted(((f, n) for f, n in FLOORS.items() if n is not None), key=lambda x: x[1])
+    ]
+    assert stages == [
+        "recomart_core", "dlt_pipelines", "dbt_project", "soda_checks",
+        "feature_store", "models_ml", "serving", "recomart",
+    ]  # fmt: skip
+
+
 def test_the_checkers_catch_a_wrong_import_and_a_cycle():
     """The checkers themselves, on a made-up graph: each wrong edge is reported, the right ones
     are not."""
     edges = {
-        "dlt_pipelines.common": {"recomart.core.config", "recomart.pipeline"},  # a stage -> top
-        "dbt_project.build": {"soda_checks.gate"},  # a stage -> a stage beside it
-        "recomart.core.config": {"models_ml.train"},  # core -> a stage
-        "models_ml.train": {"recomart.features.store", "recomart.demo.datagen"},  # demo below top
-        "recomart.cli": {"recomart.pipeline", "recomart.demo.datagen"},  # the top: fine
+        "dlt_pipelines.common": {"recomart_core.config", "recomart.pipeline"},  # a stage -> top
+        "soda_checks.gate": {"feature_store.store", "dbt_project.build"},  # up; down is fine
+        "recomart_core.config": {"models_ml.train"},  # the ground -> a stage
+        "models_ml.train": {"serving.app", "feature_store.store"},  # train -> serve: up
+        "serving.app": {"models_ml.package"},  # fine
+        "recomart.cli": {"recomart.pipeline", "serving.app", "recomart_core.config"},  # fine
+        "orchestration.airflow_dag": {"recomart.cli"},  # apart: imports nothing of ours
     }
     assert against_layers(edges) == [
-        "dbt_project.build (dbt_project) -> soda_checks.gate (soda_checks)",
-        "dlt_pipelines.common (dlt_pipelines) -> recomart.pipeline (recomart)",
-        "models_ml.train -> recomart.demo.datagen (demo and benchmarks are for the top only)",
-        "recomart.core.config (recomart.core) -> models_ml.train (models_ml)",
+        "dlt_pipelines.common (dlt_pipelines, floor 1) -> recomart.pipeline (recomart, floor 7)",
+        "models_ml.train (models_ml, floor 5) -> serving.app (serving, floor 6)",
+        "orchestration.airflow_dag (orchestration, floor None) -> recomart.cli (recomart, floor 7)",
+        "recomart_core.config (recomart_core, floor 0) -> models_ml.train (models_ml, floor 5)",
+        "soda_checks.gate (soda_checks, floor 3) -> feature_store.store (feature_store, floor 4)",
     ]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a -> b -> c -> a"]
     assert cycles({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
@@ -176,15 +204,19 @@ def test_importing_every_module_changes_nothing_global():
 
 
 def draw() -> str:
-    """The import graph between layer groups, one line per group (the closing note prints it)."""
-    between: dict[str, set[str]] = defaultdict(set)
+    """The import graph between folders, one line per folder, highest floor first, each with the
+    folders it imports and how many import lines point there."""
+    between: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for module, targets in graph().items():
         for target in targets:
             if group(target) != group(module):
-                between[group(module)].add(group(target))
-    order = sorted(between.keys() | {g for g, _ in LAYERS}, key=lambda g: (-RANK[g], g))
-    return "\n".join(f"{g:18} -> {', '.join(sorted(between[g], key=lambda t: -RANK[t]))}"
-                     for g in order)  # fmt: skip
+                between[group(module)][group(target)] += 1
+    rank = {f: -1 if n is None else n for f, n in FLOORS.items()}
+    lines = []
+    for folder in sorted(FLOORS, key=lambda f: -rank[f]):
+        out = sorted(between[folder].items(), key=lambda t: -rank.get(t[0], -1))
+        lines.append(f"{rank[folder]:>2} {folder:14} -> " + ", ".join(f"{t} {n}" for t, n in out))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from recomart.core.env import PROJECT_ROOT
+from recomart_core.env import PROJECT_ROOT
 
 
 def _tool(tool: str, *args: str) -> subprocess.CompletedProcess:

@@ -25,14 +25,13 @@ from models_ml import package, pyfunc
 from models_ml.data import read_marts
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.tracking import tracking_uri, use_experiment
-from recomart.core.schema import ITEM, USER
+from recomart_core.schema import ITEM, USER
 
 # What a served or shipped model must never pull in: training (MLflow runs, plots, tuning), the
 # demo data and API, the benchmarks, the feature store (warehouse reads), the other stages.
 FORBIDDEN = (
     "models_ml.train", "models_ml.tune", "models_ml.plots", "models_ml.data",
-    "models_ml.bench_movielens", "recomart.demo", "recomart.bench", "recomart.features",
-    "recomart.pipeline", "recomart.cli", "dlt_pipelines", "dbt_project", "soda_checks",
+    "recomart", "feature_store", "dlt_pipelines", "dbt_project", "soda_checks",
 )  # fmt: skip
 
 
@@ -56,13 +55,13 @@ def forbidden_in(modules: set[str]) -> list[str]:
 
 def test_serving_cli_and_pyfunc_never_import_the_trainer() -> None:
     edges = graph()
-    serving = [m for m in edges if m == "models_ml.serving" or m.startswith("models_ml.serving.")]
-    for start in (serving, ["models_ml.pyfunc_entry"], ["models_ml.cli"]):
+    serving = [m for m in edges if m == "serving" or m.startswith("serving.")]
+    for start in (serving, ["models_ml.pyfunc_entry"], ["serving.local"]):
         reached = closure(start, edges)
         assert "models_ml.package" in reached and "models_ml.recommender" in reached, start
         assert not forbidden_in(reached), (start, forbidden_in(reached))
     # the checker itself: the trainer's closure does hold them
-    assert {"models_ml.plots", "recomart.features"} <= closure(["models_ml.train"], edges)
+    assert {"models_ml.plots", "feature_store"} <= closure(["models_ml.train"], edges)
 
 
 def test_the_shipped_code_is_the_entry_points_import_closure() -> None:
@@ -70,7 +69,8 @@ def test_the_shipped_code_is_the_entry_points_import_closure() -> None:
     the layer test's independent import graph."""
     shipped = set(pyfunc.shipped_modules())
     assert shipped == closure([pyfunc.ENTRY_MODULE], graph())
-    assert {"models_ml", "recomart", "recomart.core", "models_ml.recommender"} <= shipped
+    assert {"models_ml", "recomart_core", "models_ml.recommender"} <= shipped
+    assert "recomart" not in shipped  # the top (command line, demo, benchmarks) is not shipped
     assert not forbidden_in(shipped)
 
 
@@ -139,11 +139,11 @@ def test_a_logged_model_ships_only_its_closure_and_predicts_in_a_fresh_process(
     }
     assert logged == expected
     absent = {
-        "recomart/demo/datagen.py", "recomart/bench/serve.py", "recomart/features/store.py",
+        "recomart/demo/datagen.py", "recomart/bench/serve.py", "feature_store/store.py",
         "models_ml/train.py", "models_ml/plots.py", "models_ml/data.py",
     }  # fmt: skip
     assert not absent & logged
-    assert {"models_ml/__init__.py", "recomart/__init__.py", "recomart/core/__init__.py"} <= logged
+    assert {"models_ml/__init__.py", "recomart_core/__init__.py"} <= logged
     assert package.pyfunc_package_dir(root).is_dir()
 
     # A fresh interpreter outside the project: no PYTHONPATH, and the project's editable
@@ -158,7 +158,8 @@ assert importlib.util.find_spec("models_ml") is None  # the project is out of re
 import mlflow, pandas as pd
 model = mlflow.pyfunc.load_model({uri!r})
 out = model.predict(pd.DataFrame({{{USER!r}: {users!r}}}), params={{"k": 3}})
-ours = sorted(m for m in sys.modules if m.split(".")[0] in ("models_ml", "recomart"))
+top = ("models_ml", "recomart_core", "recomart")
+ours = sorted(m for m in sys.modules if m.split(".")[0] in top)
 print(json.dumps({{
     "items": out[{ITEM!r}].tolist(), "users": out[{USER!r}].tolist(), "modules": ours,
     "files": sorted({{sys.modules[m].__file__ for m in ours}}),

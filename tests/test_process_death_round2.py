@@ -114,8 +114,8 @@ PARENT = """
 import sys
 from pathlib import Path
 from dbt_project.build import run_dbt
-from recomart.core import config
-from recomart.core.warehouse import with_warehouse
+from recomart_core import config
+from recomart_core.warehouse import with_warehouse
 cfg = with_warehouse(config.load(), Path(sys.argv[1]))
 run_dbt(["show", "--inline", sys.argv[2]], cfg)
 """

@@ -23,8 +23,8 @@ import pytest
 from conftest import config_for, not_passed, run_stage, small_config
 
 from dbt_project import build
-from recomart.core import config
-from recomart.core.env import PROJECT_ROOT
+from recomart_core import config
+from recomart_core.env import PROJECT_ROOT
 from soda_checks import gate as quality
 
 pytestmark = pytest.mark.e2e  # the contracts on marts that the real dbt project built

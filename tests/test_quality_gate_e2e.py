@@ -26,9 +26,9 @@ from conftest import config_for, not_passed, small_config
 
 from recomart import pipeline
 from recomart.cli import EXIT_GATE_FAILED
-from recomart.core.config import SODA_DIR
-from recomart.core.env import PROJECT_ROOT
 from recomart.demo import datagen
+from recomart_core.config import SODA_DIR
+from recomart_core.env import PROJECT_ROOT
 from soda_checks import gate as quality
 
 pytestmark = pytest.mark.e2e

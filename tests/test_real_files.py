@@ -21,8 +21,8 @@ import pytest
 from conftest import config_for, run_stage
 
 from recomart.bench.own_data import REAL, SHARED_DATA
-from recomart.core.env import PROJECT_ROOT
-from recomart.core.settings import parse
+from recomart_core.env import PROJECT_ROOT
+from recomart_core.settings import parse
 
 pytestmark = pytest.mark.e2e
 

@@ -34,8 +34,8 @@ from layouts import write_online_retail
 
 from recomart import pipeline
 from recomart.cli import EXIT_GATE_FAILED
-from recomart.core.config import SODA_DIR, Config
-from recomart.core.env import PROJECT_ROOT
+from recomart_core.config import SODA_DIR, Config
+from recomart_core.env import PROJECT_ROOT
 from soda_checks import gate as quality
 
 pytestmark = pytest.mark.e2e

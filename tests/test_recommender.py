@@ -23,8 +23,8 @@ from models_ml.ids import Vocabulary
 from models_ml.matrix import Weighting, confidence_matrix
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import Split, last_days
-from recomart.core.schema import CATEGORY, EVENT, ITEM, QUANTITY, RATING, TIME, USER
-from recomart.core.settings import Train
+from recomart_core.schema import CATEGORY, EVENT, ITEM, QUANTITY, RATING, TIME, USER
+from recomart_core.settings import Train
 
 UNKNOWN_USER = 10**9
 SMALL_MODEL = {"n_factors": 16, "iterations": 10, "regularization": 0.05, "alpha": 20.0}
@@ -353,7 +353,7 @@ def test_load_refuses_an_older_model_format(als: MatrixFactorizationRecommender,
 
 def test_the_recommender_has_one_set_of_defaults_the_settings() -> None:
     """Built without arguments, the recommender is the one [train]'s defaults describe
-    (recomart.core.settings), and so is its confidence weighting."""
+    (recomart_core.settings), and so is its confidence weighting."""
     defaults = Train()
     built = MatrixFactorizationRecommender()
     assert built.params() == MatrixFactorizationRecommender.from_settings(defaults).params()

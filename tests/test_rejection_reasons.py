@@ -17,8 +17,8 @@ import pytest
 import yaml
 from conftest import config_for, run_stage
 
-from recomart.core import warehouse
-from recomart.core.config import DBT_PROJECT_DIR
+from recomart_core import warehouse
+from recomart_core.config import DBT_PROJECT_DIR
 
 pytestmark = pytest.mark.e2e
 

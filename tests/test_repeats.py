@@ -21,7 +21,7 @@ from models_ml.evaluate import evaluate_many, relevant_items
 from models_ml.families import Scorer
 from models_ml.matrix import excluded_pairs, repeat_scores
 from models_ml.recommender import MatrixFactorizationRecommender
-from recomart.core.schema import EVENT, ITEM, RATING, TIME, USER
+from recomart_core.schema import EVENT, ITEM, RATING, TIME, USER
 
 WEIGHTS = {"view": 1.0, "add_to_cart": 2.0, "purchase": 4.0, "return": -4.0}
 T0 = pd.Timestamp("2026-06-30")

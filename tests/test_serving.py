@@ -45,13 +45,13 @@ from synthetic_marts import SHOP_USERS, shop_world, write_marts
 from models_ml import package
 from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.registry import CHAMPION, promote
-from models_ml.serving.app import create_app
-from models_ml.serving.holder import ModelHolder
-from models_ml.serving.loader import RegistrySource
-from models_ml.serving.settings import API_KEY_HEADER, ServeSettings
 from models_ml.tracking import tracking_uri
 from models_ml.train import run_training
-from recomart.core import config
+from recomart_core import config
+from serving.app import create_app
+from serving.holder import ModelHolder
+from serving.loader import RegistrySource
+from serving.settings import API_KEY_HEADER, ServeSettings
 
 pytestmark = [
     pytest.mark.e2e,

@@ -1,6 +1,6 @@
 """Hostile connections against a real uvicorn on 127.0.0.1 (issue 26, round two).
 
-The server is the production one: models_ml.serving.server.uvicorn_config over create_app, run
+The server is the production one: serving.server.uvicorn_config over create_app, run
 by uvicorn.Server in a thread of this process, talked to over real sockets. The model is a small
 recommender fitted here and served through the real ModelHolder (a source that hands it over
 instead of the MLflow registry). What is pinned:
@@ -44,13 +44,13 @@ from conftest import config_for, small_config, with_code_under_test
 from models_ml import package
 from models_ml.ids import Vocabulary
 from models_ml.recommender import MatrixFactorizationRecommender
-from models_ml.serving.app import create_app
-from models_ml.serving.holder import ModelHolder
-from models_ml.serving.server import uvicorn_config
-from models_ml.serving.settings import API_KEY_HEADER, ServeSettings
-from models_ml.serving.snapshot import ModelInfo, ServingModel
 from recomart.bench import synthetic_model
-from recomart.core.schema import ITEM
+from recomart_core.schema import ITEM
+from serving.app import create_app
+from serving.holder import ModelHolder
+from serving.server import uvicorn_config
+from serving.settings import API_KEY_HEADER, ServeSettings
+from serving.snapshot import ModelInfo, ServingModel
 
 SPEC = synthetic_model.Spec(n_users=600, n_items=120, n_interactions=8_000, factors=8)
 INFO = ModelInfo(name="m", version="1", alias="champion", run_id=None, trained_at=None,

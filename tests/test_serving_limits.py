@@ -1,4 +1,4 @@
-"""The API's limits (models_ml.serving.guard, [serve]): body size and time, the key checked
+"""The API's limits (serving.guard, [serve]): body size and time, the key checked
 before a body is read, admin routes, bounded explanations, uvicorn's own settings. The app is
 the real one, over a store with no model (routes then answer 503), driven at the ASGI level so
 a test can see whether a body was read at all. (Regressions of the hostile-input review.)"""
@@ -13,10 +13,10 @@ import orjson
 import pytest
 from conftest import config_for, small_config
 
-from models_ml.serving.app import create_app
-from models_ml.serving.connections import BoundedProtocol
-from models_ml.serving.server import uvicorn_config
-from models_ml.serving.settings import API_KEY_HEADER, ServeSettings
+from serving.app import create_app
+from serving.connections import BoundedProtocol
+from serving.server import uvicorn_config
+from serving.settings import API_KEY_HEADER, ServeSettings
 
 LIMITS = ServeSettings(poll_seconds=0, max_body_bytes=2048, body_timeout_seconds=0.3)
 

@@ -18,9 +18,9 @@ import pytest
 
 from models_ml.ids import Vocabulary
 from models_ml.recommender import MatrixFactorizationRecommender
-from models_ml.serving.snapshot import ModelInfo, ServingModel
 from recomart.bench import synthetic_model
-from recomart.core.schema import ITEM
+from recomart_core.schema import ITEM
+from serving.snapshot import ModelInfo, ServingModel
 
 SPEC = synthetic_model.Spec(n_users=1_500, n_items=300, n_interactions=20_000, factors=8)
 NOBODY_WITH_FACTORS = "zz-in-the-vocabulary-without-rows"
@@ -140,8 +140,8 @@ def test_unknown_and_vocabulary_only_users_get_the_popular_list(world) -> None:
 def test_synthetic_champion_is_served_by_the_real_loader(tmp_path) -> None:
     from dataclasses import replace
 
-    from models_ml.serving.loader import RegistrySource
-    from recomart.core import config
+    from recomart_core import config
+    from serving.loader import RegistrySource
 
     spec = synthetic_model.Spec(n_users=400, n_items=80, n_interactions=4_000, factors=4)
     cfg = config.load()

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from recomart.core import config
-from recomart.core.env import PROJECT_ROOT
-from recomart.core.settings import ConfigError, parse
+from recomart_core import config
+from recomart_core.env import PROJECT_ROOT
+from recomart_core.settings import ConfigError, parse
 
 WRONG = {
     "a typo in a key": (

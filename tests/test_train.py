@@ -23,9 +23,9 @@ from models_ml.split import EvaluationSettings, holdout, last_days
 from models_ml.train import run_training
 from models_ml.tune import TooSmallToTune, run_tuning, user_sample
 from recomart import pipeline
-from recomart.core import config
-from recomart.core.schema import ITEM, RATING, USER
 from recomart.summary import render
+from recomart_core import config
+from recomart_core.schema import ITEM, RATING, USER
 
 pytestmark = pytest.mark.e2e  # the train stage through a real MLflow store and registry
 

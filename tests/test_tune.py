@@ -33,9 +33,9 @@ from models_ml.tune import (
     validation_folds,
 )
 from recomart import pipeline
-from recomart.core import config
-from recomart.core.schema import EVENT, ITEM, RATING, TIME, USER
-from recomart.core.settings import Evaluation, Train
+from recomart_core import config
+from recomart_core.schema import EVENT, ITEM, RATING, TIME, USER
+from recomart_core.settings import Evaluation, Train
 
 
 def active(users: range, first_day: int, last_day: int, per_user: int, seed: int) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from layouts import (
     write_retailrocket,
 )
 
-from recomart.core.env import PROJECT_ROOT
+from recomart_core.env import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e  # the whole pipeline in child processes, per layout
 

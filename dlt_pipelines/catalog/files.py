@@ -21,8 +21,8 @@ import pyarrow as pa
 
 from dlt_pipelines.catalog.helpers import CatalogLoadError
 from dlt_pipelines.sql import SHOP_ID_MACRO, quote
-from recomart.core import schema as s
-from recomart.core.settings import Catalog
+from recomart_core import schema as s
+from recomart_core.settings import Catalog
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "json",
            ".ndjson": "json", ".parquet": "parquet", ".pq": "parquet"}  # fmt: skip

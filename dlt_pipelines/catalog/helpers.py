@@ -21,7 +21,7 @@ from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
 from requests.auth import AuthBase
 
 from dlt_pipelines.catalog.settings import PRODUCT_ID, PRODUCTS_PATH, TOTAL_COUNT_HEADER
-from recomart.core.memory import bulk_allocation
+from recomart_core.memory import bulk_allocation
 
 
 class CatalogLoadError(RuntimeError):

@@ -1,6 +1,6 @@
 """Constants of the catalog source. The settings a user changes live in .dlt/config.toml."""
 
-from recomart.core import schema
+from recomart_core import schema
 
 SOURCE_NAME = "catalog"
 DATASET = schema.RAW_CATALOG_DATASET

@@ -57,8 +57,8 @@ from dlt_pipelines.interactions.models import (
     quarantine_model,
 )
 from dlt_pipelines.interactions.settings import FILES_TABLE, HASHED_KEY, SOURCE_NAME, STATE_KEY
-from recomart.core import config
-from recomart.core import schema as s
+from recomart_core import config
+from recomart_core import schema as s
 
 
 @dlt.source(name=SOURCE_NAME)

@@ -26,8 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recomart.core import schema as s
-from recomart.core.settings import InteractionsFormat as CsvFormat  # [ingest.interactions]
+from recomart_core import schema as s
+from recomart_core.settings import InteractionsFormat as CsvFormat  # [ingest.interactions]
 
 log = logging.getLogger("ingestion")
 NEWLINE, CARRIAGE_RETURN, QUOTE = 10, 13, 34

@@ -25,8 +25,8 @@
 from __future__ import annotations
 
 from dlt_pipelines.sql import quote
-from recomart.core import schema as s
-from recomart.core.settings import AUTO, InteractionsFormat
+from recomart_core import schema as s
+from recomart_core.settings import AUTO, InteractionsFormat
 
 ISO_FORMAT = "%Y-%m-%d %H:%M:%S"
 OFFSET_AT_END = r"'([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$'"

@@ -28,8 +28,8 @@ from dlt_pipelines.interactions.settings import (
     SOURCE_NAME,
     STATE_KEY,
 )
-from recomart.core import config
-from recomart.core import schema as s
+from recomart_core import config
+from recomart_core import schema as s
 
 WILDCARD = re.compile(r"[*?\[]")
 NAME_BYTES = 255  # the longest file name most filesystems take

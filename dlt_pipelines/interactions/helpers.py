@@ -40,8 +40,8 @@ from dlt_pipelines.interactions.csv_reader import (
 )
 from dlt_pipelines.interactions.settings import FAILED, LOADED
 from dlt_pipelines.sql import SHOP_ID_MACRO, quote
-from recomart.core import schema as s
-from recomart.core.settings import AUTO
+from recomart_core import schema as s
+from recomart_core.settings import AUTO
 
 __all__ = [
     "NATURAL_KEY",

@@ -14,7 +14,7 @@ from dlt.dataset.relation import Relation
 
 from dlt_pipelines.interactions.helpers import NATURAL_KEY, quote
 from dlt_pipelines.interactions.settings import DATASET, FILES_TABLE
-from recomart.core import schema as s
+from recomart_core import schema as s
 
 # Column types as dlt creates the tables (a model carries no types of its own).
 INTERACTIONS_COLUMNS = {

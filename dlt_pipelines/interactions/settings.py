@@ -1,6 +1,6 @@
 """Constants of the interactions source."""
 
-from recomart.core import schema
+from recomart_core import schema
 
 SOURCE_NAME = "interactions"
 DATASET = schema.RAW_INTERACTIONS_DATASET

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import duckdb
 
-from recomart.core import config, env
-from recomart.core.env import PROJECT_ROOT
 from recomart.demo import catalog_api, datagen
+from recomart_core import config, env
+from recomart_core.env import PROJECT_ROOT
 
 VARIANTS = ("json", "csv", "rest")
 

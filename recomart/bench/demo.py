@@ -25,7 +25,7 @@ import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from recomart.core import config
+from recomart_core import config
 
 # name -> (generator sizes, [catalog] source, target seconds for the pipeline, what it stands for)
 SIZES: dict[str, tuple[dict[str, int], str, float, str]] = {
@@ -59,7 +59,7 @@ def bench_toml(text: str, sizes: dict[str, int], catalog: str) -> str:
 
 def _run(command: list[str], home: Path) -> tuple[float, float]:
     """Run a recomart command in home: (wall seconds, peak resident GB of the child)."""
-    # the command switches every tool's telemetry off itself (recomart.core.env)
+    # the command switches every tool's telemetry off itself (recomart_core.env)
     env = {**os.environ, "RECOMART_HOME": str(home),
            "RECOMART_CONFIG": str(home / "recomart.toml")}  # fmt: skip
     env.pop("SOURCES__CATALOG__BASE_URL", None)

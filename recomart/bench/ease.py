@@ -36,8 +36,8 @@ from models_ml.matrix import Weighting, confidence_matrix
 from models_ml.recommender import Recommender
 from models_ml.split import leave_last_n
 from recomart.bench.own_data import SHARED_DATA, long_tail_ratings
-from recomart.core.env import PROJECT_ROOT
-from recomart.core.schema import ITEM, RATING, TIME, USER
+from recomart_core.env import PROJECT_ROOT
+from recomart_core.schema import ITEM, RATING, TIME, USER
 
 REPORT = "bench_ease"
 SETTINGS = ((500.0, 0.0), (20.0, 0.0), (100.0, 0.3))  # (ease_l2, ease_dropout)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import duckdb
 
-from recomart.core import config
 from recomart.demo import datagen
+from recomart_core import config
 
 
 def _native_seconds(csv: Path, db: Path) -> float:

@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from recomart.bench.demo import _run
-from recomart.core.env import PROJECT_ROOT
-from recomart.core.settings import parse
+from recomart_core.env import PROJECT_ROOT
+from recomart_core.settings import parse
 
 REPORT = "bench_own_data"
 # the shared folder of real files beside the project; $RECOMART_SHARED_DATA elsewhere

@@ -40,7 +40,7 @@ from urllib.parse import quote
 import numpy as np
 
 from recomart.bench import loadgen
-from recomart.core import config
+from recomart_core import config
 
 TARGET_P99_MS_HTTP = 5.0
 TARGET_P99_MS_IN_PROCESS = 0.5
@@ -104,8 +104,8 @@ def _users_by_path(served, n: int) -> dict[str, list[str]]:
 def in_process(cfg: config.Config, calls: int, k: int) -> tuple[dict, np.ndarray]:
     from threadpoolctl import threadpool_limits
 
-    from models_ml.serving.loader import RegistrySource
-    from models_ml.serving.settings import ServeSettings
+    from serving.loader import RegistrySource
+    from serving.settings import ServeSettings
 
     threadpool_limits(1, "blas")  # as `recomart serve` runs
     settings = ServeSettings.from_config(cfg.settings.serve)

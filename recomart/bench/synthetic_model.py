@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recomart.core.schema import (
+from recomart_core.schema import (
     ADD_TO_CART,
     CATEGORY,
     EVENT,
@@ -146,7 +146,7 @@ def build(home: Path, spec: Spec, model_name: str, k: int, rebuild: bool = False
 
     from models_ml.ids import Vocabulary
     from models_ml.recommender import MatrixFactorizationRecommender
-    from recomart.core import config
+    from recomart_core import config
 
     train = config.load().settings.train
     t = time.perf_counter()

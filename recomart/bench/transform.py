@@ -22,8 +22,8 @@ from pathlib import Path
 import duckdb
 
 from dbt_project import build as transform
-from recomart.core import config
 from recomart.demo import datagen
+from recomart_core import config
 
 SIZES = (100_000, 1_000_000, 10_000_000)
 

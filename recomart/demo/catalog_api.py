@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
-from recomart.core.memory import bulk_allocation
+from recomart_core.memory import bulk_allocation
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000

@@ -21,8 +21,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from recomart.core import schema
-from recomart.core.memory import bulk_allocation
+from recomart_core import schema
+from recomart_core.memory import bulk_allocation
 
 INTERACTIONS_FILE = Path("interactions") / "interactions.csv"
 CATALOG_FILE = Path("catalog") / "products.json"

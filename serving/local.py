@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from models_ml import package
 from models_ml.families import TITLES
-from recomart.core import config
+from recomart_core import config
 
 PATH_TEXT = {
     "als": "collaborative ({model})",

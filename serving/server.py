@@ -5,10 +5,10 @@ from __future__ import annotations
 import uvicorn
 from threadpoolctl import threadpool_limits
 
-from models_ml.serving.app import create_app
-from models_ml.serving.connections import protocol_class
-from models_ml.serving.settings import ServeSettings
-from recomart.core import config
+from recomart_core import config
+from serving.app import create_app
+from serving.connections import protocol_class
+from serving.settings import ServeSettings
 
 
 def run(
@@ -28,11 +28,11 @@ def run(
 
 def uvicorn_config(app, settings: ServeSettings, access_log: bool = True) -> uvicorn.Config:
     """uvicorn's settings, chosen deliberately (README "Serving"): connections are bounded by
-    models_ml.serving.connections (a request head within head_timeout_seconds and
+    serving.connections (a request head within head_timeout_seconds and
     max_head_bytes, max_connections in all and max_connections_per_client, idle ones evicted
     first), idle keep-alive connections close after timeout_keep_alive; requests in flight
     (limit_concurrency), bodies in size and time, are bounded by the app
-    (models_ml.serving.guard). No WebSocket upgrades: the API has no WebSocket route."""
+    (serving.guard). No WebSocket upgrades: the API has no WebSocket route."""
     return uvicorn.Config(
         app,
         host=settings.host,

@@ -13,11 +13,11 @@ GET  /model    GET /health    GET /metrics    POST /admin/reload    GET /docs (O
 Bad input answers 422 (FastAPI's validation detail plus a one-line `message`), an unknown item
 404, no model yet 503 telling to run `make train`, a missing or wrong API key 401 (only when
 $RECOMART_API_KEY is set; /health, /metrics and the docs stay open). Limits before any route
-(models_ml.serving.guard): bodies over [serve] max_body_bytes 413, not all in within
+(serving.guard): bodies over [serve] max_body_bytes 413, not all in within
 body_timeout_seconds 408, more than limit_concurrency requests in flight 503 (never /health),
 admin routes loopback-only without a key (403); explain=true takes k up to max_explain_k,
 EXPLAIN_SLOTS at a time; a batch is scored in a worker thread, BATCH_SLOTS at a time. The
-connections themselves are bounded before a request exists (models_ml.serving.connections).
+connections themselves are bounded before a request exists (serving.connections).
 """
 
 import asyncio
@@ -34,14 +34,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
-from models_ml.serving import schemas
-from models_ml.serving.guard import Guard, key_ok
-from models_ml.serving.holder import ModelHolder
-from models_ml.serving.loader import RegistrySource
-from models_ml.serving.metrics import CONTENT_TYPE, Metrics
-from models_ml.serving.settings import API_KEY_ENV, API_KEY_HEADER, ServeSettings
-from models_ml.serving.snapshot import ServingModel
-from recomart.core import config
+from recomart_core import config
+from serving import schemas
+from serving.guard import Guard, key_ok
+from serving.holder import ModelHolder
+from serving.loader import RegistrySource
+from serving.metrics import CONTENT_TYPE, Metrics
+from serving.settings import API_KEY_ENV, API_KEY_HEADER, ServeSettings
+from serving.snapshot import ServingModel
 
 EXPLAIN_SLOTS = 2  # explanations computed at once (each in a worker thread)
 BATCH_SLOTS = 2  # batch requests scored at once (each in a worker thread)

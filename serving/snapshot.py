@@ -31,7 +31,7 @@ from models_ml.families import TITLES
 from models_ml.ids import UNKNOWN
 from models_ml.ranking import PAD_ITEM
 from models_ml.recommender import MatrixFactorizationRecommender
-from recomart.core.schema import CATEGORY, ITEM, PRICE, TITLE
+from recomart_core.schema import CATEGORY, ITEM, PRICE, TITLE
 
 POPULAR = "popular"
 BLEND = "blend"

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import duckdb
 
-from recomart.core import config
-from recomart.core.schema import MARTS_SCHEMA
+from recomart_core import config
+from recomart_core.schema import MARTS_SCHEMA
 
 log = logging.getLogger("transformation")
 CANDIDATE_SUFFIX = ".candidate"

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
-from recomart.core import config
+from recomart_core import config
 
 FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 DATEFMT = "%Y-%m-%d %H:%M:%S"

@@ -19,8 +19,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from recomart.core.frames import to_frame
-from recomart.core.schema import (
+from feature_store.errors import utc_naive
+from recomart_core.frames import to_frame
+from recomart_core.schema import (
     CATEGORY,
     EVENT,
     INTERACTIONS_MART,
@@ -35,7 +36,6 @@ from recomart.core.schema import (
     USER,
     VALUE,
 )
-from recomart.features.errors import utc_naive
 
 IS_IMPUTED = "is_rating_imputed"
 LOAD_ID = "load_id"

@@ -15,7 +15,7 @@ deadline, a head size limit and a registry of open connections per client addres
   and is closed.
 
 Idle connections are therefore never what refuses a request: the requests in flight are bounded
-separately ([serve] limit_concurrency, models_ml.serving.guard), and /health is exempt from
+separately ([serve] limit_concurrency, serving.guard), and /health is exempt from
 that bound.
 """
 
@@ -27,7 +27,7 @@ from typing import ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from models_ml.serving.settings import ServeSettings
+from serving.settings import ServeSettings
 
 log = logging.getLogger("recomart.serving")
 

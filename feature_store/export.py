@@ -13,8 +13,8 @@ from pathlib import Path
 
 import duckdb
 
-from recomart.core.schema import MARTS_SCHEMA
-from recomart.core.warehouse import mart_rows
+from recomart_core.schema import MARTS_SCHEMA
+from recomart_core.warehouse import mart_rows
 
 
 def export_marts(warehouse: Path, folder: Path) -> dict[str, int]:

@@ -4,7 +4,7 @@ Feature sets computed outside dbt are registered (metadata only) and saved (vers
 the feature store file (paths.feature_store, default `feature_store.duckdb` beside the warehouse):
 tables `"<name>__<version>"` and the metadata table `registry` (one row per name and version).
 Writing it never touches the live warehouse, so the quality gate's blue-green publish
-(recomart.core.warehouse) is never refused because of a save. Readers open the warehouse
+(recomart_core.warehouse) is never refused because of a save. Readers open the warehouse
 read-only and ATTACH this file read-only as catalog STORE_CATALOG (`reading`), so one SQL query
 sees the marts and the saved sets.
 """
@@ -21,8 +21,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from recomart.features.errors import FeatureStoreError, check_name, check_version, quote
-from recomart.features.sets import SAVED, Column, FeatureSet
+from feature_store.errors import FeatureStoreError, check_name, check_version, quote
+from feature_store.sets import SAVED, Column, FeatureSet
 
 STORE_CATALOG = "feature_store"  # the attach name of the feature store file in a reading query
 STORE_SCHEMA = "main"

@@ -13,8 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from recomart.core.env import PROJECT_ROOT
-from recomart.core.settings import ConfigError, Settings, parse
+from recomart_core.env import PROJECT_ROOT
+from recomart_core.settings import ConfigError, Settings, parse
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 SODA_DIR = PROJECT_ROOT / "soda_checks"
@@ -46,7 +46,7 @@ FEATURE_STORE_FILE = "feature_store.duckdb"  # beside the warehouse unless [path
 @dataclass(frozen=True)
 class Config:
     """Resolved paths and the validated settings: typed sections (cfg.settings.train.factors,
-    cfg.settings.serve.port, ...), every default from recomart.core.settings."""
+    cfg.settings.serve.port, ...), every default from recomart_core.settings."""
 
     paths: Paths
     generator: dict[str, Any] | None  # None: no demo data to generate (a shop's own files)

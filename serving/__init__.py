@@ -6,5 +6,6 @@
 - holder.py: the current ServingModel, swapped atomically when a new champion is promoted.
 - schemas.py: request and response bodies (the OpenAPI schema at /docs).
 - metrics.py: Prometheus text for GET /metrics.
-- app.py: the FastAPI application; server.py: uvicorn.
+- app.py: the FastAPI application; server.py: uvicorn; connections.py, guard.py: the bounds.
+- local.py: `recomart recommend`, the local champion copy's answer without the API.
 """

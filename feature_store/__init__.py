@@ -1,4 +1,4 @@
-"""The feature store over the dbt marts (recomart.features.store.FeatureStore).
+"""The feature store over the dbt marts (feature_store.store.FeatureStore).
 
 Modules: store (the FeatureStore API), manifest (dbt-built feature sets from manifest.json),
 registry (the store's own DuckDB file: registrations and saved versions; the read connection that
@@ -7,9 +7,9 @@ views), training (the training set and item attributes models_ml reads), lineage
 FeatureSet record), errors (FeatureStoreError and the name checks).
 """
 
-from recomart.features.errors import FeatureStoreError
-from recomart.features.sets import FeatureSet
-from recomart.features.store import FeatureStore
-from recomart.features.training import TrainingSet
+from feature_store.errors import FeatureStoreError
+from feature_store.sets import FeatureSet
+from feature_store.store import FeatureStore
+from feature_store.training import TrainingSet
 
 __all__ = ["FeatureSet", "FeatureStore", "FeatureStoreError", "TrainingSet"]

@@ -3,14 +3,14 @@
 The registry is the dbt manifest plus one metadata table:
 
 - feature sets built by dbt are the models whose YAML declares `config.meta.feature_store`
-  (recomart.features.manifest); their history comes from the dbt snapshot built on each, if any;
+  (feature_store.manifest); their history comes from the dbt snapshot built on each, if any;
 - feature sets computed outside dbt are registered with `register_feature` and saved with
   `save_feature` as versioned tables in the feature store's own DuckDB file (paths.feature_store,
   default `feature_store.duckdb` beside the warehouse), described by its `registry` table
-  (recomart.features.registry). The live warehouse is only ever read: a save between
+  (feature_store.registry). The live warehouse is only ever read: a save between
   `recomart transform` and `recomart quality` cannot stop the gate from publishing.
 
-Reads (recomart.features.retrieval, .lineage, .training) open the warehouse read-only, attach the
+Reads (feature_store.retrieval, .lineage, .training) open the warehouse read-only, attach the
 feature store file read-only, and close both before returning. Names are validated (lowercase
 identifiers, known to the manifest or the registry) before any SQL is written with them; values
 (times, versions) are bound as parameters.
@@ -33,14 +33,14 @@ from typing import Any
 
 import pandas as pd
 
-from recomart.core import config
-from recomart.features import lineage as _lineage
-from recomart.features import retrieval, training
-from recomart.features.errors import FeatureStoreError, check_name, check_version
-from recomart.features.manifest import DbtManifest
-from recomart.features.registry import MetadataStore, reading
-from recomart.features.sets import FeatureSet
-from recomart.features.training import TrainingSet
+from feature_store import lineage as _lineage
+from feature_store import retrieval, training
+from feature_store.errors import FeatureStoreError, check_name, check_version
+from feature_store.manifest import DbtManifest
+from feature_store.registry import MetadataStore, reading
+from feature_store.sets import FeatureSet
+from feature_store.training import TrainingSet
+from recomart_core import config
 
 
 class FeatureStore:
@@ -151,7 +151,7 @@ class FeatureStore:
     def training_set(self, as_of: datetime | str | None = None) -> TrainingSet:
         """What the recommender trains on, point in time: the clean interactions with event_at
         <= as_of (all when None) and the catalog's item attributes, ids as int64 codes with their
-        shop ids beside (recomart.features.training). Needs no dbt manifest."""
+        shop ids beside (feature_store.training). Needs no dbt manifest."""
         if not self.warehouse.is_file():
             raise FileNotFoundError(
                 f"warehouse not found: {self.warehouse} (run the pipeline first)"

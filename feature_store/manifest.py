@@ -12,7 +12,7 @@ import json
 from functools import cached_property
 from pathlib import Path
 
-from recomart.features.sets import CURRENT, DBT, Column, FeatureSet
+from feature_store.sets import CURRENT, DBT, Column, FeatureSet
 
 META_KEY = "feature_store"  # config.meta key that marks a dbt model as a feature set
 

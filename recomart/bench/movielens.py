@@ -37,7 +37,7 @@ from models_ml.evaluate import evaluate
 from models_ml.families import FAMILIES, TITLES
 from models_ml.recommender import Recommender
 from models_ml.selection import Fold, select, validation_ndcg
-from recomart.core.schema import ITEM, RATING, TIME, USER
+from recomart_core.schema import ITEM, RATING, TIME, USER
 
 DEFAULT_PATH = "../shared/data/movielens-100k/u.data"
 QUOTED = "docs/bench_movielens.json"  # the report the README's table is rendered from

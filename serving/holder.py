@@ -16,9 +16,9 @@ import logging
 import threading
 import time
 
-from models_ml.serving.loader import NoChampion, RegistrySource
-from models_ml.serving.settings import ServeSettings
-from models_ml.serving.snapshot import ServingModel
+from serving.loader import NoChampion, RegistrySource
+from serving.settings import ServeSettings
+from serving.snapshot import ServingModel
 
 log = logging.getLogger("recomart.serving")
 

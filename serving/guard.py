@@ -8,7 +8,7 @@
   never waited for);
 - more than [serve] limit_concurrency requests in flight: 503 (Retry-After: 1), except for
   /health, which always answers; idle connections do not count (their bounds:
-  models_ml.serving.connections);
+  serving.connections);
 - with an API key set, a request for a protected route without the right key gets 401 before
   its body is read;
 - admin routes (/admin/...) need the key when one is set, and otherwise answer loopback
@@ -23,7 +23,7 @@ import secrets
 import orjson
 from fastapi import HTTPException
 
-from models_ml.serving.settings import API_KEY_HEADER, ServeSettings
+from serving.settings import API_KEY_HEADER, ServeSettings
 
 OPEN = ("/health", "/metrics", "/docs", "/redoc", "/openapi.json")  # no key needed
 ALWAYS = "/health"  # answered beyond limit_concurrency too

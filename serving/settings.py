@@ -1,5 +1,5 @@
-"""Serving settings: recomart.toml [serve] (typed: recomart.core.settings.Serve), the API key
-from the environment, and the connection bounds (models_ml.serving.connections)."""
+"""Serving settings: recomart.toml [serve] (typed: recomart_core.settings.Serve), the API key
+from the environment, and the connection bounds (serving.connections)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from recomart.core.settings import Serve
+from recomart_core.settings import Serve
 
 API_KEY_ENV = "RECOMART_API_KEY"  # set it to require the header below on every data endpoint
 API_KEY_HEADER = "X-API-Key"
-DEFAULTS = Serve()  # the one set of defaults: recomart.core.settings
+DEFAULTS = Serve()  # the one set of defaults: recomart_core.settings
 
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """How the API runs: the [serve] settings (defaults those of recomart.core.settings.Serve),
+    """How the API runs: the [serve] settings (defaults those of recomart_core.settings.Serve),
     the API key, and command-line overrides."""
 
     host: str = DEFAULTS.host
@@ -30,7 +30,7 @@ class ServeSettings:
     max_explain_k: int = DEFAULTS.max_explain_k
     limit_concurrency: int = DEFAULTS.limit_concurrency
     timeout_keep_alive: float = DEFAULTS.timeout_keep_alive
-    # the connections (models_ml.serving.connections)
+    # the connections (serving.connections)
     head_timeout_seconds: float = DEFAULTS.head_timeout_seconds
     max_head_bytes: int = DEFAULTS.max_head_bytes
     max_connections: int = DEFAULTS.max_connections

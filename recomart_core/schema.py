@@ -19,7 +19,7 @@ CSV_TIME_OFFSET = "time_offset"
 CSV_INPUT_COLUMNS = (*CSV_COLUMNS, CSV_TIME_OFFSET)  # what a file's column may be mapped onto
 # ids (user, item) are the shop's own text: 1..ID_MAX_LENGTH characters, no control character
 # (C0, DEL, C1). One rule for both ends: ingest quarantines an id that breaks it (SQL, see
-# dlt_pipelines/interactions/helpers.py), the API refuses it (models_ml/serving/schemas.py).
+# dlt_pipelines/interactions/helpers.py), the API refuses it (serving/schemas.py).
 ID_MAX_LENGTH = 256  # longer user or item ids are quarantined (and refused by the API)
 ID_CONTROL = r"[\x00-\x1f\x7f-\x9f]"  # a control character (a regular expression class)
 ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"  # a whole id: no control character
@@ -28,7 +28,7 @@ ID_RULES = {"min_length": 1, "max_length": ID_MAX_LENGTH, "pattern": ID_PATTERN}
 # Our event types. A shop's own names map onto them ([ingest.interactions] event_map); a return or
 # cancellation becomes RETURN_EVENT ([ingest.interactions.returns]).
 # The one place the event names are written on the Python side (dbt_project.yml and the Soda
-# contracts receive them as vars from recomart.core.settings).
+# contracts receive them as vars from recomart_core.settings).
 VIEW = "view"
 ADD_TO_CART = "add_to_cart"
 PURCHASE = "purchase"

@@ -7,9 +7,9 @@ from typing import Any
 
 import duckdb
 
-from recomart.features.errors import quote
-from recomart.features.manifest import DbtManifest, short
-from recomart.features.sets import DBT, FeatureSet
+from feature_store.errors import quote
+from feature_store.manifest import DbtManifest, short
+from feature_store.sets import DBT, FeatureSet
 
 
 def lineage(

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from recomart.core.schema import ID_MAX_LENGTH, ID_PATTERN, ID_RULES  # noqa: F401 (the API's)
+from recomart_core.schema import ID_MAX_LENGTH, ID_PATTERN, ID_RULES  # noqa: F401 (the API's)
 
 # ids are the shop's own (SKUs, UUIDs, e-mail hashes): text, 1..256 characters, no control
 # characters; "007" and "7" are different ids. The one rule, shared with ingest (schema.py)

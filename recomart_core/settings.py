@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from recomart.core import schema as s
+from recomart_core import schema as s
 
 EPOCH_FORMATS = ("epoch_s", "epoch_ms")
 AUTO = "auto"
@@ -545,7 +545,7 @@ class Train(_Section):
 
 
 class Serve(_Section):
-    """[serve]: the recommendation API (models_ml.serving). The API key comes from the
+    """[serve]: the recommendation API (serving). The API key comes from the
     environment ($RECOMART_API_KEY), never from this file."""
 
     host: str = "127.0.0.1"

@@ -15,9 +15,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from recomart.features.errors import FeatureStoreError, check_name, check_version, quote, utc_naive
-from recomart.features.registry import saved_relation, table_name
-from recomart.features.sets import CURRENT, DBT, FeatureSet
+from feature_store.errors import FeatureStoreError, check_name, check_version, quote, utc_naive
+from feature_store.registry import saved_relation, table_name
+from feature_store.sets import CURRENT, DBT, FeatureSet
 
 SNAPSHOT_VALID = "dbt_valid_from <= ? and (dbt_valid_to is null or dbt_valid_to > ?)"
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from models_ml import package
 from models_ml.registry import CHAMPION
-from models_ml.serving.snapshot import ModelInfo, ServingModel
 from models_ml.tracking import DB_FILE, tracking_uri
-from recomart.core import config
+from recomart_core import config
+from serving.snapshot import ModelInfo, ServingModel
 
 log = logging.getLogger("recomart.serving")
 
