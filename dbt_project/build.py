@@ -100,14 +100,13 @@ def ends_with_parent() -> Callable[[], None] | None:
     return arm
 
 
-def run_dbt(command: list[str], cfg: config.Config | None = None) -> None:
+def run_dbt(command: list[str], cfg: config.Config) -> None:
     """Run a dbt command against cfg.paths.warehouse; raise DbtError when it fails.
 
     dbt runs in its own process, as people run it: dbt-duckdb keeps its connection open for the
     life of the process, and the next stage (Soda, read-only) could not open the file beside it.
     On Linux the dbt process ends with ours (ends_with_parent): a killed stage leaves no dbt.
     """
-    cfg = cfg or config.load()
     env = {**os.environ, "RECOMART_WAREHOUSE": str(cfg.paths.warehouse)}
     args = [dbt_executable(), *dbt_args(command, cfg), "--no-use-colors"]
     with subprocess.Popen(
@@ -237,19 +236,19 @@ def repeat_behaviour(con: duckdb.DuckDBPyConnection) -> dict:
 BUILD = ["build", "--exclude-resource-type", "unit_test"]  # what the pipeline runs
 
 
-def build(cfg: config.Config | None = None) -> None:
+def build(cfg: config.Config) -> None:
     """dbt build: models, snapshots and data tests, in dependency order. Unit tests check the SQL
     against fixed inputs, not the data, so they run in the test suite (`unit_tests`), not on
     every build: the way dbt recommends for production runs."""
     run_dbt(BUILD, cfg)
 
 
-def unit_tests(cfg: config.Config | None = None) -> None:
+def unit_tests(cfg: config.Config) -> None:
     """dbt's unit tests (`dbt test --select test_type:unit`); the models' parents must exist in
     cfg's warehouse (a built one: dbt reads their column types)."""
     run_dbt(["test", "--select", "test_type:unit"], cfg)
 
 
-def docs(cfg: config.Config | None = None) -> None:
+def docs(cfg: config.Config) -> None:
     """dbt docs generate: the catalog and lineage site under the dbt target folder."""
     run_dbt(["docs", "generate"], cfg)

@@ -103,7 +103,7 @@ def catalog_settings() -> CatalogSettings:
     )
 
 
-def load_catalog(cfg: config.Config | None = None, base_url: str | None = None) -> dict:
+def load_catalog(cfg: config.Config, base_url: str | None = None) -> dict:
     """Read the whole catalog from where [catalog] source says (the API, or files), land it,
     merge it into raw_catalog.products with history.
 
@@ -114,7 +114,6 @@ def load_catalog(cfg: config.Config | None = None, base_url: str | None = None) 
     catalog could not be read, checked or loaded; the warehouse is then as the previous load left
     it. With [catalog] source = "none" there is nothing to load: ValueError.
     """
-    cfg = cfg or config.load()
     settings = catalog_settings()
     source = cfg.settings.catalog.source
     pipeline = make_pipeline(PIPELINE_NAME, DATASET, cfg)
@@ -321,4 +320,4 @@ def _abort(pipeline: dlt.Pipeline) -> None:
 
 
 if __name__ == "__main__":
-    print(load_catalog())
+    print(load_catalog(config.load()))  # the top of a run: the one place it is read

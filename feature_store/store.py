@@ -15,7 +15,7 @@ feature store file read-only, and close both before returning. Names are validat
 identifiers, known to the manifest or the registry) before any SQL is written with them; values
 (times, versions) are bound as parameters.
 
-    >>> fs = FeatureStore()
+    >>> fs = FeatureStore(config.load())   # at the top: a notebook, a script
     >>> [f.name for f in fs.list_features()]
     ['item_features', 'user_features', 'user_item_features']
     >>> fs.get_feature("user_features", as_of="2026-10-01T00:00:00")   # from the snapshot
@@ -47,10 +47,10 @@ class FeatureStore:
     """The feature store of one RecoMart home: its warehouse (read only), its dbt target folder
     and its feature store file.
 
-    FeatureStore(cfg) uses cfg's paths (config.load() when omitted). Explicit paths override
-    them; with `warehouse` alone no configuration is read: there are then no dbt-built sets
-    (no manifest) unless dbt_target is given, and the feature store file is the one beside the
-    warehouse.
+    FeatureStore(cfg) uses cfg's paths (the caller read the configuration). Explicit paths
+    override them; with `warehouse` alone and no cfg there are no dbt-built sets (no manifest)
+    unless dbt_target is given, and the feature store file is the one beside the warehouse.
+    Neither cfg nor warehouse: TypeError.
     """
 
     def __init__(
@@ -62,7 +62,7 @@ class FeatureStore:
         store_file: str | Path | None = None,
     ) -> None:
         if cfg is None and warehouse is None:
-            cfg = config.load()
+            raise TypeError("FeatureStore needs cfg (a config.Config) or an explicit warehouse")
         self.warehouse = Path(warehouse or cfg.paths.warehouse)
         target = dbt_target or (cfg.paths.dbt_target if cfg else None)
         self.dbt_target = None if target is None else Path(target)

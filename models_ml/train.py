@@ -393,7 +393,45 @@ def gate_metrics(decision: registry.Decision) -> dict[str, float]:
     return flat
 
 
-def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
+@dataclass
+class TrainingRun:
+    """What the steps of one training share: the settings it was given, the MLflow run it logs
+    to (filled by _start_mlflow) and the seconds of its phases."""
+
+    paths: config.Paths
+    train: Train
+    rating_max: float  # [ratings] max: the top of the scale the model predicts on
+    timings: Timings = field(default_factory=Timings)
+    experiment_id: str = ""
+    client: MlflowClient | None = None
+    run_id: str = ""
+
+    @property
+    def k(self) -> int:
+        return self.train.k
+
+
+@dataclass
+class Served:
+    """The model this run would serve (refitted on all data, or the evaluated one) and its
+    top-k lists for all its users (recommend_batch: item codes, -1 padded, and scores)."""
+
+    model: MatrixFactorizationRecommender
+    recs: np.ndarray
+    scores: np.ndarray
+
+
+@dataclass
+class Candidate:
+    """The served model saved as a package (directory, under paths.models) and logged to MLflow
+    as a pyfunc (uri) in its registered model's version (version)."""
+
+    directory: Path
+    uri: str
+    version: Any
+
+
+def run_training(cfg: config.Config) -> dict[str, Any]:
     """Train, evaluate, gate and log one model in one MLflow run; return the summary also
     written to <paths.reports>/train_metrics.json.
 
@@ -409,134 +447,205 @@ def run_training(cfg: config.Config | None = None) -> dict[str, Any]:
     model_uri (this run's logged pyfunc), report.
     """
     started = time.perf_counter()
-    cfg = cfg or config.load()
-    paths, train = cfg.paths, cfg.settings.train  # validated when the config was read
-    k = train.k
-    timings = Timings()
-    with timings.phase("mlflow_setup"):
-        experiment_id = use_experiment(paths.mlflow)
-        client = MlflowClient(tracking_uri(paths.mlflow))
-        run = start_run(experiment_id)  # stale RUNNING runs of killed trainings: FAILED
+    job = TrainingRun(cfg.paths, cfg.settings.train, cfg.settings.ratings.max)
+    run = _start_mlflow(job)
     with run:  # ends the run, failed or not
-        run_id = run.info.run_id
-        with timings.phase("mlflow_setup"):
-            mlflow.log_params(hyperparameters(train))
-            mlflow.set_tags({"warehouse": str(paths.warehouse), "family": train.family})
-            # the [train] section as it was (recomart reproduce refits from it)
-            mlflow.log_dict(train.model_dump(mode="json"), SETTINGS_ARTIFACT)
-        with timings.phase("data_version"):
-            # the DVC version of the exported marts this run trains on (recomart reproduce)
-            version = data_version(paths.home, paths.features)
-            mlflow.set_tags({f"{DATA_TAG_PREFIX}{key}": value for key, value in version.items()})
-        with timings.phase("read"):
-            # the feature store's training set: read-only, closed before anything fits
-            marts = read_training_data(FeatureStore(cfg))
-        log.info("Read %d interactions; fitting %s and the baselines", len(marts.interactions),
-                 train.family)  # fmt: skip
-        rating_max = cfg.settings.ratings.max
-        outcome = fit_and_evaluate(marts, train, rating_max, timings)
-        beside = ", ".join(
-            f"{name} {outcome.metrics[name][f'ndcg_at_{k}']:.4f}" for name in baselines_of(train)
-        )
-        log.info(
-            "Fitted on %d rows (holdout %s) in %.1f s; NDCG@%d %.4f (%s) over %d users;"
-            " excluded: %s",
-            outcome.sizes["n_train_rows"], outcome.split.label, timings["fit_seconds"], k,
-            outcome.metrics[MODEL][f"ndcg_at_{k}"], beside, outcome.sizes["n_eval_users"],
-            outcome.policy["excluded"],
-        )  # fmt: skip
-        lineage = outcome.lineage
-        with timings.phase("log_evaluation"):
-            _log_evaluation(outcome, marts.latest_load_id, k)
-
+        job.run_id = run.info.run_id
+        _log_settings(job)
+        version = _log_data_version(job)
+        marts = _read_marts(cfg, job)
+        outcome = _fit(job, marts)
+        with job.timings.phase("log_evaluation"):
+            _log_evaluation(outcome, marts.latest_load_id, job.k)
         log.info("Comparing with the champion")
-        with timings.phase("gate"):
-            decision = _champion_gate(client, train, outcome, marts.catalog)
+        with job.timings.phase("gate"):
+            decision = _champion_gate(job.client, job.train, outcome, marts.catalog)
+        served = _serving_model(job, outcome, marts)
+        candidate = _package_and_register(job, outcome, served, marts.catalog)
+        rows_written = _promote_or_discard(job, decision, served, candidate, marts.catalog)
+        _finish_mlflow(job, decision, candidate)
+    job.timings.close(started)
+    return _write_report(job, outcome, version, decision, candidate, rows_written)
 
-        final = outcome.model
-        if train.refit_on_all_data:
-            log.info("Refitting on all %d rows for serving", len(marts.interactions))
-            with timings.phase("refit"):
-                final = build_model(train, rating_max).fit(
-                    marts.interactions, marts.catalog, marts.users, marts.items
-                )
-            with timings.phase("lineage_hashes"):
-                lineage["served_matrix_sha256"] = served_matrix_hash(final)
-            mlflow.set_tag("served_matrix_sha256", lineage["served_matrix_sha256"])
-        with timings.phase("batch_recommend"):
-            final_recs, final_scores = final.recommend_batch(final.user_ids, k)
-        with timings.phase("plots"):
-            _log_plots(outcome, final_recs, final, k)
 
-        with timings.phase("save_and_log_artifacts"):
-            run_info = {
-                "run_id": run_id,
-                "holdout_cutoff": outcome.cutoff,
-                "k": k,
-                "refit_on_all_data": train.refit_on_all_data,
-            }
-            # the item attributes (title, category, price) travel in the package: serving
-            # shows them without opening the warehouse
-            candidate_dir = package.save(final, paths.models, run_info, marts.catalog)
-            mlflow.log_artifacts(str(candidate_dir), artifact_path=package.RUN_ARTIFACTS)
-        log.info("Logging and registering the model in MLflow")
-        with timings.phase("log_pyfunc"):
-            example_users = final.users.decode(final.user_ids[:1]).tolist()
-            model_uri, model_version = log_pyfunc(
-                candidate_dir, k, example_users, name=PYFUNC_NAME,
-                registered_model_name=train.model_name,
-            )  # fmt: skip
+def _start_mlflow(job: TrainingRun) -> Any:
+    """The experiment of paths.mlflow (job.experiment_id), a registry client (job.client) and a
+    new run, returned unentered; stale RUNNING runs of killed trainings are marked FAILED."""
+    with job.timings.phase("mlflow_setup"):
+        job.experiment_id = use_experiment(job.paths.mlflow)
+        job.client = MlflowClient(tracking_uri(job.paths.mlflow))
+        return start_run(job.experiment_id)
 
-        rows_written = None
-        model_dir = package.local_dir(paths.models)  # the champion's copy: replaced if promoted
-        log.info("Gate: %s (%s)", "promote" if decision.promote else "keep", decision.reason)
-        if decision.promote:
-            with timings.phase("promote"):
-                registry.promote(client, train.model_name, model_version)
-                package.install(candidate_dir, paths.models)
-            with timings.phase("write_recommendations"):
-                rows_written = batch.write_recommendations(
-                    paths.warehouse, final, k, train.model_name, model_version, run_id,
-                    items=package.shop_items(final, marts.catalog),
-                    recommended=(final_recs, final_scores),
-                )  # fmt: skip
-        else:
-            package.discard(candidate_dir)
-        with timings.phase("mlflow_finish"):
-            mlflow.set_tags(
-                {
-                    "promoted": str(decision.promote).lower(),
-                    "promotion_reason": decision.reason,
-                    "model_version": str(model_version),
-                }
+
+def _log_settings(job: TrainingRun) -> None:
+    """Into the active run: the [train] section as params (hyperparameters), the warehouse and
+    family tags, and the section as it was (SETTINGS_ARTIFACT: recomart reproduce refits from
+    it)."""
+    with job.timings.phase("mlflow_setup"):
+        mlflow.log_params(hyperparameters(job.train))
+        mlflow.set_tags({"warehouse": str(job.paths.warehouse), "family": job.train.family})
+        mlflow.log_dict(job.train.model_dump(mode="json"), SETTINGS_ARTIFACT)
+
+
+def _log_data_version(job: TrainingRun) -> dict[str, str]:
+    """The DVC version of the exported marts this run trains on (paths.features), tagged on the
+    run as data_<key> (recomart reproduce reads them) and returned."""
+    with job.timings.phase("data_version"):
+        version = data_version(job.paths.home, job.paths.features)
+        mlflow.set_tags({f"{DATA_TAG_PREFIX}{key}": value for key, value in version.items()})
+    return version
+
+
+def _read_marts(cfg: config.Config, job: TrainingRun) -> Marts:
+    """The feature store's training set of cfg's home: read-only, closed before anything fits."""
+    with job.timings.phase("read"):
+        marts = read_training_data(FeatureStore(cfg))
+    log.info("Read %d interactions; fitting %s and the baselines", len(marts.interactions),
+             job.train.family)  # fmt: skip
+    return marts
+
+
+def _fit(job: TrainingRun, marts: Marts) -> Outcome:
+    """fit_and_evaluate on marts with the run's settings and timings; logs the result."""
+    train, k = job.train, job.k
+    outcome = fit_and_evaluate(marts, train, job.rating_max, job.timings)
+    beside = ", ".join(
+        f"{name} {outcome.metrics[name][f'ndcg_at_{k}']:.4f}" for name in baselines_of(train)
+    )
+    log.info(
+        "Fitted on %d rows (holdout %s) in %.1f s; NDCG@%d %.4f (%s) over %d users;"
+        " excluded: %s",
+        outcome.sizes["n_train_rows"], outcome.split.label, job.timings["fit_seconds"], k,
+        outcome.metrics[MODEL][f"ndcg_at_{k}"], beside, outcome.sizes["n_eval_users"],
+        outcome.policy["excluded"],
+    )  # fmt: skip
+    return outcome
+
+
+def _serving_model(job: TrainingRun, outcome: Outcome, marts: Marts) -> Served:
+    """The model to serve: with [train] refit_on_all_data, a new one fitted on every interaction
+    of marts (its matrix hash added to outcome.lineage and tagged served_matrix_sha256), else
+    the evaluated outcome.model; its top-k for all its users; the plots logged."""
+    train, timings = job.train, job.timings
+    final = outcome.model
+    if train.refit_on_all_data:
+        log.info("Refitting on all %d rows for serving", len(marts.interactions))
+        with timings.phase("refit"):
+            final = build_model(train, job.rating_max).fit(
+                marts.interactions, marts.catalog, marts.users, marts.items
             )
-            mlflow.log_dict(decision.as_dict(), "promotion.json")
-            mlflow.log_metrics({**timings, **gate_metrics(decision)})
-    timings.close(started)
+        with timings.phase("lineage_hashes"):
+            outcome.lineage["served_matrix_sha256"] = served_matrix_hash(final)
+        mlflow.set_tag("served_matrix_sha256", outcome.lineage["served_matrix_sha256"])
+    with timings.phase("batch_recommend"):
+        recs, scores = final.recommend_batch(final.user_ids, job.k)
+    with timings.phase("plots"):
+        _log_plots(outcome, recs, final, job.k)
+    return Served(final, recs, scores)
+
+
+def _package_and_register(
+    job: TrainingRun, outcome: Outcome, served: Served, catalog: pd.DataFrame
+) -> Candidate:
+    """Save served.model as a package under paths.models with the item attributes of catalog
+    (serving shows them without opening the warehouse), log it as the run's artifacts, then log
+    and register it as a pyfunc under [train] model_name."""
+    train, timings = job.train, job.timings
+    with timings.phase("save_and_log_artifacts"):
+        run_info = {
+            "run_id": job.run_id,
+            "holdout_cutoff": outcome.cutoff,
+            "k": job.k,
+            "refit_on_all_data": train.refit_on_all_data,
+        }
+        directory = package.save(served.model, job.paths.models, run_info, catalog)
+        mlflow.log_artifacts(str(directory), artifact_path=package.RUN_ARTIFACTS)
+    log.info("Logging and registering the model in MLflow")
+    with timings.phase("log_pyfunc"):
+        example_users = served.model.users.decode(served.model.user_ids[:1]).tolist()
+        uri, version = log_pyfunc(
+            directory, job.k, example_users, name=PYFUNC_NAME,
+            registered_model_name=train.model_name,
+        )  # fmt: skip
+    return Candidate(directory, uri, version)
+
+
+def _promote_or_discard(
+    job: TrainingRun,
+    decision: registry.Decision,
+    served: Served,
+    candidate: Candidate,
+    catalog: pd.DataFrame,
+) -> int | None:
+    """As the gate decided: promote candidate.version to champion, install its package as the
+    local champion and write its batch recommendations to the warehouse (returns the rows
+    written); or discard the package (returns None)."""
+    train, timings = job.train, job.timings
+    log.info("Gate: %s (%s)", "promote" if decision.promote else "keep", decision.reason)
+    if not decision.promote:
+        package.discard(candidate.directory)
+        return None
+    with timings.phase("promote"):
+        registry.promote(job.client, train.model_name, candidate.version)
+        package.install(candidate.directory, job.paths.models)
+    with timings.phase("write_recommendations"):
+        return batch.write_recommendations(
+            job.paths.warehouse, served.model, job.k, train.model_name, candidate.version,
+            job.run_id, items=package.shop_items(served.model, catalog),
+            recommended=(served.recs, served.scores),
+        )  # fmt: skip
+
+
+def _finish_mlflow(job: TrainingRun, decision: registry.Decision, candidate: Candidate) -> None:
+    """Into the active run: the promotion tags, promotion.json, the phases' seconds and the
+    gate's metrics (gate_metrics)."""
+    with job.timings.phase("mlflow_finish"):
+        mlflow.set_tags(
+            {
+                "promoted": str(decision.promote).lower(),
+                "promotion_reason": decision.reason,
+                "model_version": str(candidate.version),
+            }
+        )
+        mlflow.log_dict(decision.as_dict(), "promotion.json")
+        mlflow.log_metrics({**job.timings, **gate_metrics(decision)})
+
+
+def _write_report(
+    job: TrainingRun,
+    outcome: Outcome,
+    version: dict[str, str],
+    decision: registry.Decision,
+    candidate: Candidate,
+    rows_written: int | None,
+) -> dict[str, Any]:
+    """The run's summary (run_training's keys), written to <paths.reports>/REPORT_FILE and
+    returned."""
+    paths, train = job.paths, job.train
     report = Path(paths.reports) / REPORT_FILE
     summary = {
-        "run_id": run_id,
-        "experiment_id": experiment_id,
+        "run_id": job.run_id,
+        "experiment_id": job.experiment_id,
         "tracking_uri": tracking_uri(paths.mlflow),
         "holdout_cutoff": outcome.cutoff,
         "evaluation": evaluation_summary(outcome),
-        "k": k,
+        "k": job.k,
         "family": train.family,
         **outcome.metrics,  # "model" and each of baselines_of(train)
         "cold_users": outcome.cold_users,
         "rating": outcome.rating,
         "n_eval_users": outcome.sizes["n_eval_users"],
         "sizes": outcome.sizes,
-        "lineage": lineage,
+        "lineage": outcome.lineage,
         "data_version": version,
         "promotion": decision.as_dict(),
         "model_name": train.model_name,
-        "model_version": model_version,
+        "model_version": candidate.version,
         "recommendations_table": batch.TABLE if rows_written is not None else None,
         "recommendations_rows": rows_written,
-        "timings": timings,
-        "model_dir": str(model_dir),
-        "model_uri": model_uri,
+        "timings": job.timings,
+        "model_dir": str(package.local_dir(paths.models)),  # the champion's copy
+        "model_uri": candidate.uri,
         "report": str(report),
     }
     report.parent.mkdir(parents=True, exist_ok=True)

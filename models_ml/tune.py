@@ -308,9 +308,7 @@ def describe(params: dict[str, Any]) -> str:
     return f"{params['family']} {values}".strip()
 
 
-def run_tuning(
-    cfg: config.Config | None = None, progress_bar: bool | None = None
-) -> dict[str, Any]:
+def run_tuning(cfg: config.Config, progress_bar: bool | None = None) -> dict[str, Any]:
     """Search, record and return the report (also <paths.reports>/tuning.json).
 
     Keys: metric, holdout / validation (fold 1) / folds (models_ml.split.Split.info),
@@ -327,7 +325,6 @@ def run_tuning(
     summary (lines), run_id, report. progress_bar: None = when stderr is a terminal.
     """
     started = time.perf_counter()
-    cfg = cfg or config.load()
     train = cfg.settings.train
     tune = train.tune
     k = train.k

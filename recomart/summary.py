@@ -95,9 +95,8 @@ def _read_json(path: Path) -> dict | list | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def render(cfg: config.Config | None = None) -> str:
+def render(cfg: config.Config) -> str:
     """The summary as text."""
-    cfg = cfg or config.load()
     counts, reasons = warehouse_counts(cfg.paths.warehouse)
     combined, repeats = transform_figures(cfg.paths.warehouse)
     lines = ["", "RecoMart run summary", "=" * 20, "Rows"]

@@ -18,265 +18,103 @@ body_timeout_seconds 408, more than limit_concurrency requests in flight 503 (ne
 admin routes loopback-only without a key (403); explain=true takes k up to max_explain_k,
 EXPLAIN_SLOTS at a time; a batch is scored in a worker thread, BATCH_SLOTS at a time. The
 connections themselves are bounded before a request exists (serving.connections).
+
+The routes live in serving.routes (one router per concern), what they share in
+serving.dependencies (read from app.state); this module builds the app, its middleware and
+its error answers, and includes the routers.
 """
 
 import asyncio
 import gc
 import time
 from contextlib import asynccontextmanager
-from dataclasses import asdict
-from typing import Annotated, Any
 
-import orjson
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import APIKeyHeader
 
 from recomart_core import config
-from serving import schemas
-from serving.guard import Guard, key_ok
+from serving.dependencies import protection
+from serving.guard import Guard
 from serving.holder import ModelHolder
 from serving.loader import RegistrySource
-from serving.metrics import CONTENT_TYPE, Metrics
+from serving.metrics import Metrics
+from serving.routes import admin, health, model, recommendations, similar
+from serving.routes.common import reload_text
 from serving.settings import API_KEY_ENV, API_KEY_HEADER, ServeSettings
-from serving.snapshot import ServingModel
 
 EXPLAIN_SLOTS = 2  # explanations computed at once (each in a worker thread)
 BATCH_SLOTS = 2  # batch requests scored at once (each in a worker thread)
-ID_PATH = {
-    **schemas.ID_RULES,
-    "description": f"the shop's id: 1..{schemas.ID_MAX_LENGTH} characters, no control characters",
-}
-PROBLEMS = {
-    401: {"model": schemas.Problem, "description": f"{API_KEY_HEADER} missing or wrong"},
-    503: {"model": schemas.Problem, "description": "no model loaded yet: run `make train`"},
-}
 
 
 def create_app(
-    cfg: config.Config | None = None,
+    cfg: config.Config,
     settings: ServeSettings | None = None,
     holder: ModelHolder | None = None,
 ) -> FastAPI:
-    """The API over cfg's registry. A given holder is used as is (tests, benchmarks)."""
-    cfg = cfg or config.load()
+    """The API over cfg's registry: [train] k is the default list length, settings (default:
+    cfg's [serve] and the environment's API key) its bounds. A given holder is used as is
+    (tests, benchmarks); otherwise one over cfg's registry, loaded at start-up."""
     settings = settings or ServeSettings.from_config(cfg.settings.serve)
     holder = holder or ModelHolder(RegistrySource(cfg), settings)
-    metrics = Metrics()
-    explaining = asyncio.Semaphore(EXPLAIN_SLOTS)
-    batching = asyncio.Semaphore(BATCH_SLOTS)
     default_k = min(cfg.settings.train.k, settings.max_k)
-    reload_text = (
-        f"polling the registry every {settings.poll_seconds:g} s, and POST /admin/reload"
-        if settings.poll_seconds > 0
-        else "POST /admin/reload (polling off)"
-    )
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        if holder.current is None:
-            await run_in_threadpool(holder.refresh)
-        # what start-up allocated (MLflow, pandas, the model) is never garbage: keep the
-        # collector from walking it again in the middle of a request
-        gc.collect()
-        gc.freeze()
-        holder.start_polling()
-        yield
-        holder.stop()
-
+    metrics = Metrics()
     app = FastAPI(
         title="RecoMart recommendations",
         version="1.0",
         description=(
             "Recommendations from the registry's `champion` model. New champions are picked up "
-            f"without a restart: {reload_text}. Optional API key: header `{API_KEY_HEADER}`, "
-            f"required when ${API_KEY_ENV} is set."
+            f"without a restart: {reload_text(settings)}. Optional API key: header "
+            f"`{API_KEY_HEADER}`, required when ${API_KEY_ENV} is set."
         ),
         lifespan=lifespan,
     )
+    # what serving.dependencies hands to the routes
+    app.state.settings = settings
     app.state.holder = holder
     app.state.metrics = metrics
+    app.state.explaining = asyncio.Semaphore(EXPLAIN_SLOTS)
+    app.state.batching = asyncio.Semaphore(BATCH_SLOTS)
+
     app.add_middleware(Guard, settings=settings)  # inside the timing: refusals are counted
     app.add_middleware(_Timing, metrics=metrics)
+    app.add_exception_handler(RequestValidationError, invalid)
 
-    key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
-
-    async def require_key(key: Annotated[str | None, Depends(key_header)]) -> None:
-        if not key_ok(settings, key):  # the Guard refused it already; this documents it
-            raise HTTPException(401, f"missing or wrong {API_KEY_HEADER} header")
-
-    async def model() -> ServingModel:
-        current = holder.current
-        if current is None:
-            raise HTTPException(503, f"no model loaded: {holder.not_ready_reason}")
-        return current
-
-    # async dependencies: FastAPI runs plain `def` ones in a worker thread, a hop per request
-    Protected = [Depends(require_key)] if settings.api_key else []
-    K = Annotated[
-        int, Query(ge=1, le=settings.max_k, description=f"list length, 1..{settings.max_k}")
-    ]
-    Served = Annotated[ServingModel, Depends(model)]
-    BatchRequest = schemas.batch_request_model(settings.max_k, settings.max_batch, default_k)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        message = "; ".join(
-            f"{' '.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
-            for e in errors[:5]
-        )
-        detail = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in errors]
-        return JSONResponse({"message": message, "detail": detail}, status_code=422)
-
-    @app.get(
-        "/recommendations/{user_id}",
-        response_model=schemas.RecommendationsResponse,
-        responses=PROBLEMS,
-        dependencies=Protected,
-        summary="a user's top k (cold-start list for unknown users)",
-    )
-    async def recommendations(
-        served: Served,
-        user_id: Annotated[str, Path(**ID_PATH)],
-        k: K = default_k,
-        exclude_known: Annotated[bool, Query(description=schemas.EXCLUDE_KNOWN)] = True,
-        explain: bool = False,
-    ) -> Response:
-        if explain:  # explanations solve a small system per item: off the event loop, bounded
-            if k > settings.max_explain_k:  # a validation error like any other (422)
-                msg = f"explain=true allows k up to {settings.max_explain_k} (got {k})"
-                raise RequestValidationError(
-                    [{"type": "less_than_equal", "loc": ("query", "k"), "msg": msg}]
-                )
-            async with explaining:  # at most EXPLAIN_SLOTS at once: plain requests keep going
-                out = await run_in_threadpool(served.recommend, user_id, k, exclude_known, True)
-        else:
-            out = served.recommend(user_id, k, exclude_known)
-        out.update(k=k, exclude_known=exclude_known, model_version=served.info.version)
-        return _json(out)
-
-    @app.post(
-        "/recommendations/batch",
-        response_model=schemas.BatchResponse,
-        responses={
-            **PROBLEMS,
-            400: {"model": schemas.Problem, "description": "the body is not readable JSON"},
-            408: {"model": schemas.Problem, "description": "the body came too slowly"},
-            413: {"model": schemas.Problem, "description": "the body is over max_body_bytes"},
-        },
-        dependencies=Protected,
-        summary=f"top k for up to {settings.max_batch} users in one call",
-    )
-    async def batch(served: Served, body: BatchRequest) -> Response:  # type: ignore[valid-type]
-        # up to max_batch lists, each a matrix product above precompute_max_users: off the
-        # event loop (which keeps answering), at most BATCH_SLOTS at once
-        async with batching:
-            results = await run_in_threadpool(
-                _recommend_all, served, body.user_ids, body.k, body.exclude_known
-            )
-        return _json(
-            {
-                "k": body.k,
-                "exclude_known": body.exclude_known,
-                "model_version": served.info.version,
-                "results": results,
-            }
-        )
-
-    @app.get(
-        "/items/{item_id}/similar",
-        response_model=schemas.SimilarResponse,
-        responses={**PROBLEMS, 404: {"model": schemas.Problem, "description": "unknown item"}},
-        dependencies=Protected,
-        summary="the k items closest to an item (cosine of item factors)",
-    )
-    async def similar(
-        served: Served, item_id: Annotated[str, Path(**ID_PATH)], k: K = default_k
-    ) -> dict[str, Any]:
-        if not served.has_item(item_id):
-            raise HTTPException(404, f"item {item_id!r} is unknown to model {served.info.version}")
-        return {
-            "item_id": item_id,
-            "k": k,
-            "model_version": served.info.version,
-            "items": served.similar(item_id, k),
-        }
-
-    @app.get(
-        "/model",
-        response_model=schemas.ModelResponse,
-        responses=PROBLEMS,
-        dependencies=Protected,
-        summary="the served model: registry version, training run, metrics, data cutoff",
-    )
-    async def model_info(served: Served) -> dict[str, Any]:
-        info = served.info
-        return {
-            **asdict(info),
-            "n_users": served.n_users,
-            "n_items": served.n_items,
-            "reload": reload_text,
-        }
-
-    @app.get(
-        "/health",
-        response_model=schemas.Health,
-        responses={503: {"model": schemas.Health, "description": "no model loaded"}},
-        summary="ready only when a model is loaded",
-    )
-    async def health() -> JSONResponse:
-        current = holder.current
-        if current is None:
-            body = {"status": "not ready", "model_version": None, "reason": holder.not_ready_reason}
-            return JSONResponse(body, status_code=503)
-        return JSONResponse({"status": "ready", "model_version": current.info.version})
-
-    @app.get("/metrics", response_class=Response, summary="Prometheus text format")
-    async def prometheus() -> Response:
-        current = holder.current
-        info = None
-        if current is not None:
-            i = current.info
-            info = {"name": i.name, "version": i.version, "run_id": i.run_id or ""}
-        return Response(metrics.render(info, holder.reloads), media_type=CONTENT_TYPE)
-
-    @app.post(
-        "/admin/reload",
-        response_model=schemas.Reload,
-        responses={
-            401: PROBLEMS[401],
-            403: {"model": schemas.Problem, "description": "not loopback and no API key set"},
-        },
-        dependencies=Protected,
-        summary="check the registry for a new champion now (polling does it periodically)",
-    )
-    async def reload() -> dict[str, Any]:
-        reloaded = await run_in_threadpool(holder.refresh)
-        current = holder.current
-        return {
-            "reloaded": reloaded,
-            "model_version": current.info.version if current else None,
-            "reason": None if current else holder.not_ready_reason,
-        }
-
+    protected = protection(settings)  # the API key on every data route, when one is set
+    app.include_router(recommendations.router(settings, default_k), dependencies=protected)
+    app.include_router(similar.router(settings, default_k), dependencies=protected)
+    app.include_router(model.router, dependencies=protected)
+    app.include_router(health.router)  # open
+    app.include_router(admin.router, dependencies=protected)
     return app
 
 
-def _recommend_all(
-    served: ServingModel, user_ids: list[str], k: int, exclude_known: bool
-) -> list[dict[str, Any]]:
-    """Each user's top k, in the order of user_ids (in a worker thread)."""
-    return [served.recommend(u, k, exclude_known) for u in user_ids]
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    """Load the champion (unless the holder has a model already), then poll for new ones until
+    the app stops."""
+    holder: ModelHolder = app.state.holder
+    if holder.current is None:
+        await run_in_threadpool(holder.refresh)
+    # what start-up allocated (MLflow, pandas, the model) is never garbage: keep the
+    # collector from walking it again in the middle of a request
+    gc.collect()
+    gc.freeze()
+    holder.start_polling()
+    yield
+    holder.stop()
 
 
-def _json(body: dict[str, Any]) -> Response:
-    """A JSON response serialised by orjson, skipping FastAPI's re-validation of the body on
-    the hot paths (the declared response_model still documents it, and the schema fuzz test
-    checks every response against it)."""
-    return Response(orjson.dumps(body), media_type="application/json")
+async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with FastAPI's detail (type, loc, msg of each error) and a one-line `message`."""
+    errors = exc.errors()
+    message = "; ".join(
+        f"{' '.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+        for e in errors[:5]
+    )
+    detail = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in errors]
+    return JSONResponse({"message": message, "detail": detail}, status_code=422)
 
 
 class _Timing:

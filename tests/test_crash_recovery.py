@@ -1,7 +1,8 @@
 """A load killed with SIGKILL at any point, then run again, ends with the warehouse of a clean run.
 
-The ingest kills itself at a named point (the test hook in dlt_pipelines/interactions/crash.py,
-RECOMART_CRASH_AT): mid-parse, parsed, extracted, normalized, and during the load. No timing.
+The ingest is killed at a named point by a test runner (tests/crash_runner.py, which wraps the
+ingest's functions and gives dlt a progress collector; nothing of it is in the production code):
+mid-parse, parsed, extracted, normalized, and during the load. No timing.
 
 dlt commits a load package (data and source state together) atomically per step; a rerun first
 finishes any package a killed run left behind, and rows are inserted only when their key is new
@@ -20,8 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import config_for, run_stage, small_config, with_code_under_test
-
-from dlt_pipelines.interactions.crash import CRASH_AT, POINTS
+from crash_runner import POINTS, RUNNER
 
 pytestmark = pytest.mark.e2e
 ROWS = 60_000
@@ -54,13 +54,12 @@ def _new_home(root: Path, name: str, generated: Path | None = None) -> tuple[Pat
 
 
 def _ingest_killed_at(home: Path, cfg_file: Path, point: str) -> None:
-    """Run `recomart ingest --source interactions` with the crash hook set at `point`; it must die
-    there by SIGKILL."""
-    env = {**os.environ, "RECOMART_HOME": str(home), "RECOMART_CONFIG": str(cfg_file),
-           CRASH_AT: point}  # fmt: skip
+    """Run `recomart ingest --source interactions` through the crash runner set at `point`; it
+    must die there by SIGKILL."""
+    env = {**os.environ, "RECOMART_HOME": str(home), "RECOMART_CONFIG": str(cfg_file)}
     env.pop("SOURCES__CATALOG__BASE_URL", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "recomart.cli", "ingest", "--source", "interactions"],
+        [sys.executable, str(RUNNER), point, "ingest", "--source", "interactions"],
         env=with_code_under_test(env), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == -signal.SIGKILL, f"not killed at {point}:\n{proc.stderr[-3000:]}"
@@ -87,7 +86,7 @@ NORMALIZED, LOADED_JOBS = (
 )
 STAGED = "staged/interactions/*/*"
 
-# What each point leaves on disk (crash.py says where the points are), so the test knows the
+# What each point leaves on disk (crash_runner.py says where the points are), so the test knows the
 # kill came where it says: staged, extracted and normalized files, and jobs already loaded.
 LEFT_BEHIND = {
     "parsing": lambda home: (

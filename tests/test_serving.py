@@ -23,8 +23,10 @@ import urllib.request
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
+import mlflow
 import numpy as np
 import orjson
 import pytest
@@ -461,6 +463,50 @@ def _get(url: str) -> tuple[int, dict]:
         return e.code, orjson.loads(e.read())
 
 
+def top(model: MatrixFactorizationRecommender, user: str, k: int = 10) -> list[str]:
+    """The item ids of user's top k as model (a package read independently) ranks them."""
+    return [item for item, _ in model.recommend_items(user, k)]
+
+
+def _wait_for(condition, seconds: float = 30) -> None:
+    """Until condition() holds or seconds have passed (the caller asserts what it needs)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not condition():
+        time.sleep(0.1)
+
+
+def register_a_changed_copy(cfg, version: str, where: Path) -> tuple[str, Path, Path]:
+    """Register a new version of cfg's model: version's package with its item factors in
+    reverse order (a valid model that ranks other items first), logged by a run of its own in
+    an experiment whose artifacts live under where. Returns (the new version, the old version's
+    package, the new version's package), both downloaded under where."""
+    client = MlflowClient(tracking_uri(cfg.paths.mlflow))
+    name = cfg.settings.train.model_name
+    old_root = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=client.get_model_version_download_uri(name, version),
+            dst_path=str(where / "old"),
+            tracking_uri=client.tracking_uri,
+        )
+    )
+    new_root = where / "new"
+    shutil.copytree(old_root, new_root)
+    changed = package.pyfunc_package_dir(new_root)
+    scorer = package.load_scorer(changed, package.read_params(changed))
+    reversed_items = replace(scorer, item_factors=np.ascontiguousarray(scorer.item_factors[::-1]))
+    package.save_scorer(reversed_items, changed / package.MODEL_FILE)
+    experiment = client.create_experiment(
+        "hot-swap", artifact_location=(where / "artifacts").as_uri()
+    )
+    run = client.create_run(experiment)
+    client.log_artifacts(run.info.run_id, str(new_root), "model")
+    client.set_terminated(run.info.run_id)
+    registered = client.create_model_version(
+        name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id
+    )
+    return str(registered.version), package.pyfunc_package_dir(old_root), changed
+
+
 @pytest.fixture()
 def second_home(pipeline_run: dict, tmp_path: Path):
     """A copy of the pipeline's home (config, warehouse, MLflow store) that tests may change."""
@@ -514,37 +560,53 @@ def test_real_server_with_the_warehouse_locked_picks_up_a_new_champion(
         assert status == 200 and all(i["title"] for i in body["items"])
         old = _get(f"{base}/model")[1]["version"]
 
-        # requests in flight while a new champion is promoted and swapped in
-        results: list[tuple[int, str]] = []
+        # requests in flight while a new champion is promoted and swapped in: a version that
+        # recommends other items, so that each answer shows which model made it
+        new, old_dir, new_dir = register_a_changed_copy(cfg, old, tmp_path / "versions")
+        old_model, new_model = package.load_recommender(old_dir), package.load_recommender(new_dir)
+        user = next(
+            u for u in users_by_path(old_model, "als") if top(old_model, u) != top(new_model, u)
+        )
+        expected = {old: top(old_model, user), new: top(new_model, user)}  # computed here
+        answers: list[tuple[int, int, str, list[str]]] = []  # (client, status, version, items)
         stop = threading.Event()
 
-        def hammer() -> None:
+        def hammer(me: int) -> None:
             while not stop.is_set():
-                code, payload = _get(f"{base}/recommendations/2?k=10")
-                results.append((code, payload.get("model_version", "")))
+                try:
+                    code, payload = _get(f"{base}/recommendations/{quote(user)}?k=10")
+                except Exception as exc:  # an unreadable answer is an answer: asserted below
+                    code, payload = -1, {"model_version": repr(exc)}
+                items = [i["item_id"] for i in payload.get("items", [])]
+                answers.append((me, code, payload.get("model_version", ""), items))
 
-        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        def answered_by(version: str) -> int:
+            return sum(1 for answer in answers if answer[2] == version)
+
+        threads = [threading.Thread(target=hammer, args=(i,)) for i in range(4)]
         for t in threads:
             t.start()
         try:
-            time.sleep(0.5)
+            _wait_for(lambda: answered_by(old) >= 20)
             client = MlflowClient(tracking_uri(cfg.paths.mlflow))
-            name = cfg.settings.train.model_name
-            current = client.get_model_version(name, old)
-            source = client.get_model_version_download_uri(name, old)  # the same files
-            new = client.create_model_version(name, source, run_id=current.run_id)
-            client.set_registered_model_alias(name, CHAMPION, str(new.version))
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and _get(f"{base}/model")[1]["version"] == old:
-                time.sleep(0.2)
-            time.sleep(0.5)
+            client.set_registered_model_alias(cfg.settings.train.model_name, CHAMPION, new)
+            _wait_for(lambda: _get(f"{base}/model")[1]["version"] == new)
+            _wait_for(lambda: answered_by(new) >= 20)
         finally:
             stop.set()
             for t in threads:
                 t.join()
-        assert _get(f"{base}/model")[1]["version"] == str(new.version)
-        assert results and {code for code, _ in results} == {200}
-        assert {v for _, v in results} == {old, str(new.version)}
+        assert _get(f"{base}/model")[1]["version"] == new
+        assert answers and {code for _, code, _, _ in answers} == {200}, answers[-3:]
+        # answered by both versions, and by nothing else (no version half there)
+        assert {v for _, _, v, _ in answers} == {old, new}
+        assert answered_by(old) >= 20 and answered_by(new) >= 20
+        # every answer is its version's list for the user, as that version's package says
+        wrong = [(v, items) for _, _, v, items in answers if items != expected[v]]
+        assert not wrong, f"{len(wrong)} answers not their version's: {wrong[:2]}, {expected}"
+        for me in range(len(threads)):  # each client: the old version until the swap, then new
+            seen = [v for who, _, v, _ in answers if who == me]
+            assert seen == sorted(seen, key=lambda v: v == new), me
         assert not list(workdir.iterdir())  # nothing written where it ran (no stray mlflow.db)
     finally:
         for proc in (server, locker):

@@ -41,9 +41,11 @@ class ParseAhead:
         since: datetime | None = None,
     ) -> None:
         state = copy.deepcopy(pipeline.state.get("sources", {}).get(SOURCE_NAME, {}))
+        self.stage_root = stage_root
         self.files = new_files(files_glob, home, state, copies_dir(stage_root), since).files
         self.hashed = state.get(HASHED_KEY, {})  # spares extraction hashing the files again
         self.stage = stage_root / f"ahead-{uuid4().hex}"
+        self.taken = False  # by extraction (take): then nothing is left to close
         self._pool = ThreadPoolExecutor(1)
         self._parsed: Future[ParsedBatch] = self._pool.submit(
             parse_files, self.files, fmt, self.stage
@@ -54,6 +56,7 @@ class ParseAhead:
         """The parsed batch moved to `stage`, when it parsed exactly `files`; else None (and the
         guess is thrown away). A failed parse raises here, as it would have in extraction."""
         batch = self._parsed.result()
+        self.taken = True
         if [(f.path, f.sha256) for f in files] != [(f.path, f.sha256) for f in self.files]:
             shutil.rmtree(self.stage, ignore_errors=True)
             return None
@@ -64,6 +67,16 @@ class ParseAhead:
         return batch
 
     def close(self) -> None:
-        """Wait for the parse and remove what was not taken."""
+        """Wait for the parse and remove what was not taken (needed only when take() was not
+        called: say, extraction failed first)."""
         self._parsed.exception()  # waits; an error was raised by take(), or does not matter now
         shutil.rmtree(self.stage, ignore_errors=True)
+
+
+def take_or_parse(
+    files: list[SourceFile], fmt: CsvFormat, stage: Path, ahead: ParseAhead | None = None
+) -> ParsedBatch:
+    """The parse of `files`, staged in the folder `stage`: the one `ahead` made, when it parsed
+    exactly these files; else parsed here."""
+    batch = ahead.take(files, stage) if ahead is not None else None
+    return batch if batch is not None else parse_files(files, fmt, stage)

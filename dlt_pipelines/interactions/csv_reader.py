@@ -26,7 +26,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dlt_pipelines.interactions.fields import BLANK, ISO_FORMAT
+from dlt_pipelines.sql import quote
 from recomart_core import schema as s
+from recomart_core.settings import AUTO
 from recomart_core.settings import InteractionsFormat as CsvFormat  # [ingest.interactions]
 
 log = logging.getLogger("ingestion")
@@ -494,3 +497,127 @@ def layout(
 def register_numbers(con: duckdb.DuckDBPyConnection, layout: Layout, name: str) -> None:
     """Register the records' line numbers as a view `name` to join on position."""
     con.register(name, pa.table({s.SOURCE_LINE: pa.array(layout.numbers, pa.int64())}))
+
+
+# --- a batch of files, read in two passes: prepare (lines, header, read), then execute ----------
+
+
+@dataclass
+class Prepared:
+    """A file ready to be read: its place in the batch (`order`), the bytes read (`data`) and the
+    name errors give (`shown`), its lines, its read (read_sql: the source, its parameters, the
+    file's own columns and which of ours it has), and whether epoch numbers are parsed first."""
+
+    order: int
+    data: Path
+    shown: Path | str
+    lines: Lines
+    source: str
+    params: dict
+    own: list[str]
+    present: list[str]
+    epoch_first: bool
+
+
+@dataclass
+class Read:
+    """A file read and typed into typed_<order>: how its records map to its lines; the records
+    DuckDB could not read (source_line, raw_line, reason; None: none); and the text, as in the
+    file, of the lines of its records typed with a reason (file_order, source_line, raw_line;
+    None when records span lines: the record's fields re-joined stand in for it)."""
+
+    layout: Layout
+    rejected: pa.Table | None
+    bad_lines: pa.Table | None
+
+
+READ_ERRORS = (MissingColumnError, DuplicateColumnError, UnreadableFileError)
+
+
+def _epoch_first(con: duckdb.DuckDBPyConnection, source: str, params: dict) -> bool:
+    """Whether the file's first rows hold more epoch numbers than ISO texts (MovieLens): then the
+    epoch parser goes first (timestamp_format = auto)."""
+    sample = (
+        f'select count(try_cast("{s.CSV_TIMESTAMP}" as double)),'
+        f' count(try_strptime("{s.CSV_TIMESTAMP}", {quote(ISO_FORMAT)}))'
+        f" from (select * from {source.replace('{parallel}', '')} limit 1000)"
+    )
+    try:
+        epochs, isos = con.execute(sample, params).fetchall()[0]
+    except duckdb.Error:  # the full read reports what is wrong with the file
+        return False
+    return epochs > isos
+
+
+def prepare(
+    con: duckdb.DuckDBPyConnection, todo: list[tuple[int, Path, Path | str]], fmt: CsvFormat
+) -> tuple[list[Prepared], dict[int, str]]:
+    """Prepare each file (order, data, shown) of `todo` to be read: its lines, its header mapped,
+    its read. A file that cannot be read as configured (a missing or doubly mapped column, not
+    text) is left out: its error (the message's first line) is in the dict, by order."""
+    prepared, errors = [], {}
+    for order, data, shown in todo:
+        try:
+            lines = Lines.of(data, fmt.encoding)
+            source, params, own, present = read_sql(data, fmt, lines.longest, shown=shown)
+        except READ_ERRORS as exc:
+            errors[order] = str(exc).splitlines()[0]
+            continue
+        epoch_first = AUTO in fmt.formats and _epoch_first(con, source, params)
+        prepared.append(
+            Prepared(order, data, shown, lines, source, params, own, present, epoch_first)
+        )
+    return prepared, errors
+
+
+def execute(
+    con: duckdb.DuckDBPyConnection,
+    prepared: list[Prepared],
+    statements: list[str],
+    header: bool,
+    scratch: Path,
+) -> tuple[dict[int, Read], dict[int, str]]:
+    """Run each prepared file's statement (fields.type_statements), reading the file into its
+    temp table typed_<order>, and map its records to its lines (a view lines_<order> when they
+    differ); `scratch` is the folder where a copy without unbalanced lines may be written
+    meanwhile. A file DuckDB cannot read is left out: its error is in the dict, by order."""
+    done, errors = {}, {}
+    for p, statement in zip(prepared, statements, strict=True):
+        copy = scratch / f".unbalanced_{p.order}.csv"
+        tolerant = Tolerant(p.lines, header, copy, f"rejects_{p.order}")
+        try:
+            try:
+                rejected = create_from_csv(con, p.data, statement, p.params, p.shown, tolerant)
+                records = con.execute(f"select count(*) from typed_{p.order}").fetchall()[0][0]
+                file_layout = layout(p.lines, records, header, rejected, p.shown)
+            finally:
+                copy.unlink(missing_ok=True)
+        except READ_ERRORS as exc:
+            errors[p.order] = str(exc).splitlines()[0]
+            continue
+        if file_layout.numbers is not None:  # lines and records differ (blank lines)
+            register_numbers(con, file_layout, f"lines_{p.order}")
+        table = rejected.table if rejected is not None else None
+        done[p.order] = Read(file_layout, table, _bad_lines(con, p.order, file_layout))
+    return done, errors
+
+
+def _bad_lines(con: duckdb.DuckDBPyConnection, order: int, file_layout: Layout) -> pa.Table | None:
+    """The lines, as in the file, of the records of typed_<order> typed with a reason (only these
+    lines are read); None when records span lines."""
+    if file_layout.spans_lines:
+        return None
+    found = con.execute(
+        f"select rowid from typed_{order} where reason is not null and reason <> '{BLANK}'"
+        " order by rowid"
+    ).fetchnumpy()
+    rowids = np.asarray(found["rowid"], dtype=np.int64)
+    if file_layout.first_line is not None:
+        numbers = rowids + file_layout.first_line
+    else:
+        numbers = np.asarray(file_layout.numbers, dtype=np.int64)[rowids]
+    return pa.table({
+        "file_order": pa.array(np.full(len(numbers), order), pa.int64()),
+        s.SOURCE_LINE: pa.array(numbers, pa.int64()),
+        s.RAW_LINE: pa.array(file_layout.lines.text(numbers), pa.string()),
+    })  # fmt: skip

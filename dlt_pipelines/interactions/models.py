@@ -1,5 +1,6 @@
 """The SQL models through which dlt loads the staged files: one INSERT ... SELECT per table, run by
-dlt inside the warehouse.
+dlt inside the warehouse; and the small staged files they read besides the parse's accepted rows
+(the quarantine, the per-file audit).
 
 Each model reads staged Parquet and inserts only rows whose key is not in its table yet. That makes
 a load exactly-once without a staging dataset and a MERGE: a job that dlt runs again after a crash
@@ -10,10 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from dlt.dataset.relation import Relation
 
-from dlt_pipelines.interactions.helpers import NATURAL_KEY, quote
+from dlt_pipelines.interactions.helpers import NATURAL_KEY, ParsedBatch
 from dlt_pipelines.interactions.settings import DATASET, FILES_TABLE
+from dlt_pipelines.sql import quote
 from recomart_core import schema as s
 
 # Column types as dlt creates the tables (a model carries no types of its own).
@@ -50,6 +54,19 @@ FILES_COLUMNS = {
     "status": {"data_type": "text", "nullable": True},  # null in rows from before the column
 }
 
+# The staged source_files rows (the parse's per-file counts, the failed paths settled)
+FILES_SCHEMA = pa.schema([
+    pa.field(s.SOURCE_FILE, pa.string(), nullable=False),
+    pa.field("sha256", pa.string(), nullable=False),
+    pa.field("size_bytes", pa.int64(), nullable=False),
+    pa.field("rows", pa.int64(), nullable=False),
+    pa.field("accepted", pa.int64(), nullable=False),
+    pa.field("quarantined", pa.int64(), nullable=False),
+    pa.field("error", pa.string()),
+    pa.field("landed_as", pa.string()),
+    pa.field("status", pa.string()),
+])  # fmt: skip
+
 
 class SqlModel(Relation):
     """A SELECT for dlt to insert from, given as text in DuckDB's dialect.
@@ -58,12 +75,10 @@ class SqlModel(Relation):
     built during extraction), since the query is executed as written.
     """
 
+    destination_dialect = "duckdb"  # (a property in dlt's Relation; a constant here)
+
     def __init__(self, query: str) -> None:
         super().__init__(dataset=None, query=query, query_dialect="duckdb", _execute_raw_query=True)
-
-    @property
-    def destination_dialect(self) -> str:
-        return "duckdb"
 
 
 def _table(name: str) -> str:
@@ -115,3 +130,31 @@ def files_model(path: Path) -> SqlModel:
     return staged_rows_model(
         FILES_TABLE, FILES_COLUMNS, path, [s.SOURCE_FILE, "sha256", "_dlt_load_id"]
     )
+
+
+def write_parquet(table: pa.Table, path: Path) -> Path:
+    """Write a small table (the quarantine, the file audit) for a model to insert from."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    return path
+
+
+def staged_models(
+    batch: ParsedBatch, settled: list[dict], stage: Path
+) -> tuple[SqlModel | None, SqlModel, SqlModel | None]:
+    """The models of a parsed batch staged in the folder `stage` (named by the load id): of its
+    accepted rows (None when there are none), of its quarantined rows (written to the stage; a
+    model even when empty, so the table exists from the first load on: the quality contracts
+    count its rows, and dlt creates a table only for data it is given), and of the source_files
+    rows of its files and the `settled` failed paths (None when there are neither)."""
+    accepted = None
+    if batch.accepted is not None:
+        accepted = interactions_model(batch.accepted, [f["source_file"] for f in batch.files])
+    quarantine = quarantine_model(write_parquet(batch.quarantined, stage / "quarantine.parquet"))
+    audit = None
+    if batch.files or settled:
+        rows = [{**f, "_dlt_load_id": stage.name} for f in [*batch.files, *settled]]
+        schema = FILES_SCHEMA.append(pa.field("_dlt_load_id", pa.string()))
+        table = pa.Table.from_pylist(rows, schema=schema)
+        audit = files_model(write_parquet(table, stage / "files.parquet"))
+    return accepted, quarantine, audit

@@ -1,6 +1,8 @@
-"""Constants of the interactions source."""
+"""Constants of the interactions source, and where it stages its files."""
 
-from recomart_core import schema
+from pathlib import Path
+
+from recomart_core import config, schema
 
 SOURCE_NAME = "interactions"
 DATASET = schema.RAW_INTERACTIONS_DATASET
@@ -13,3 +15,8 @@ FILES_TABLE = "source_files"  # audit: one row per file and attempt, with its co
 # content loaded before: a row with that status, no counts and no error. (Rows written before the
 # column existed have no status; their error tells.)
 LOADED, FAILED, REMOVED, ALREADY_LOADED = "loaded", "failed", "removed", "already loaded"
+
+
+def staged_dir(cfg: config.Config) -> Path:
+    """Where parsed rows wait as Parquet (a folder per load id) for the load that inserts them."""
+    return cfg.paths.dlt_pipelines / "staged" / SOURCE_NAME

@@ -1,0 +1,38 @@
+"""Declarations the routes share: the id path parameter, the documented problem answers, the
+list length query parameter, and the orjson response of the hot paths."""
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Query, Response
+
+from serving import schemas
+from serving.settings import API_KEY_HEADER, ServeSettings
+
+ID_PATH = {
+    **schemas.ID_RULES,
+    "description": f"the shop's id: 1..{schemas.ID_MAX_LENGTH} characters, no control characters",
+}
+PROBLEMS = {
+    401: {"model": schemas.Problem, "description": f"{API_KEY_HEADER} missing or wrong"},
+    503: {"model": schemas.Problem, "description": "no model loaded yet: run `make train`"},
+}
+
+
+def list_length(max_k: int) -> Any:
+    """The `k` query parameter's type: 1..max_k, documented as such."""
+    return Annotated[int, Query(ge=1, le=max_k, description=f"list length, 1..{max_k}")]
+
+
+def reload_text(settings: ServeSettings) -> str:
+    """How a new champion is picked up (the API's description and GET /model say it)."""
+    if settings.poll_seconds > 0:
+        return f"polling the registry every {settings.poll_seconds:g} s, and POST /admin/reload"
+    return "POST /admin/reload (polling off)"
+
+
+def json_response(body: dict[str, Any]) -> Response:
+    """A JSON response serialised by orjson, skipping FastAPI's re-validation of the body on
+    the hot paths (the declared response_model still documents it, and the schema fuzz test
+    checks every response against it)."""
+    return Response(orjson.dumps(body), media_type="application/json")
