@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from models_ml.ranking import PAD_ITEM
-from models_ml.recommender import MatrixFactorizationRecommender
+from models_ml.recommender import Recommender
 from recomart_core.schema import (
     CATEGORY,
     ITEM,
@@ -37,7 +37,7 @@ TABLE = f"{RECOMMENDATIONS_SCHEMA}.{USER_RECOMMENDATIONS}"
 
 
 def recommendations_tables(
-    model: MatrixFactorizationRecommender,
+    model: Recommender,
     k: int,
     items: pd.DataFrame | None = None,
     recommended: tuple[np.ndarray, np.ndarray] | None = None,
@@ -78,7 +78,7 @@ def recommendations_tables(
 
 def write_recommendations(
     warehouse: str | Path,
-    model: MatrixFactorizationRecommender,
+    model: Recommender,
     k: int,
     model_name: str,
     model_version: str,

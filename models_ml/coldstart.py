@@ -4,9 +4,9 @@
   training interactions (half-life `recent_half_life_days`, counted back from the newest training
   interaction), so what is popular now outranks what was popular months ago.
 - A user with very few interactions (at most `few_interactions` items) gets a blend favouring
-  their categories: (1 - w) * ALS score scaled to [0, 1] per user + w * category score, where the
-  category score of an item = the user's share of interactions in the item's category * the item's
-  recent popularity relative to the most recently popular item of that category.
+  their categories: (1 - w) * the family's score scaled to [0, 1] per user + w * category score,
+  where the category score of an item = the user's share of interactions in the item's category
+  * the item's recent popularity relative to the most recently popular item of that category.
 - An item with no interactions (in the catalog, never seen in training) gets latent factors
   imputed from catalog similarity: the mean factors of the trained items with the same category
   and price band (falling back to the same category), times `cold_item_shrink` (< 1 so a cold item

@@ -1,4 +1,4 @@
-"""The user x item confidence matrix that implicit's ALS fits, and the raw id <-> index maps.
+"""The user x item confidence matrix that every family fits, and the raw id <-> index maps.
 
 Confidence of a (user, item) cell, summed over the pair's interaction rows:
 

@@ -8,15 +8,18 @@ A model package is one directory:
     repeats.npz      the repeat policy's users x items CSRs: excluded pairs (structure only)
                      and repeat scores ([train] repeatable_events; absent before format 5:
                      every stored cell of user_items excluded, nothing repeats)
-    params.json      {"format_version", "params" (the constructor arguments, family included),
-                     "implicit_version"}
+    params.json      {"format_version": 6, "family", "common" (the shared settings),
+                     "settings" (the family's own), "implicit_version"}; formats 3-5 held
+                     {"format_version", "params" (flat), "implicit_version"}, still read
     items.parquet    item_id (the shop's id), title, category, price: what serving shows
     training.json    the run that produced it: run_id, holdout_cutoff, k, refit_on_all_data
 
-Where packages live: training saves a candidate in <paths.models>/.als.candidate, logs it as the
-run artifact folder RUN_ARTIFACTS and inside the pyfunc model as its artifact PYFUNC_ARTIFACT;
-a promoted candidate replaces <paths.models>/als (MODEL_DIR, what `recomart recommend` reads) in
-two renames. Serving downloads the registry's pyfunc model and finds the package inside it
+Where packages live: training saves a candidate in <paths.models>/.champion.candidate, logs it
+as the run artifact folder RUN_ARTIFACTS and inside the pyfunc model as its artifact
+PYFUNC_ARTIFACT; a promoted candidate replaces <paths.models>/champion (MODEL_DIR, what `recomart
+recommend` reads) in two renames. A home trained before the folder had that name keeps its copy
+in <paths.models>/als (LEGACY_DIRS): it is read while no champion folder exists, and the next
+install removes it. Serving downloads the registry's pyfunc model and finds the package inside it
 (pyfunc_package_dir). Nothing here imports MLflow, the training code or the warehouse.
 """
 
@@ -36,14 +39,15 @@ import pandas as pd
 import yaml
 from scipy.sparse import csr_matrix, issparse, load_npz, save_npz
 
-from models_ml.families import Scorer
-from models_ml.recommender import MatrixFactorizationRecommender, RecommenderState
+from models_ml import families
+from models_ml.recommender import Recommender, RecommenderState, Scorer
 from recomart_core.schema import ITEM
 
-FORMAT_VERSION = 5  # 3: shop id vocabularies (string ids); 4: model families (model.npz);
-# 5: the repeat policy (repeats.npz)
-READABLE = (3, 4, 5)  # 3: an ALS model in implicit's als.npz, read as family "als"
-MODEL_DIR = "als"  # the champion's local copy: <paths.models>/als
+FORMAT_VERSION = families.FORMAT  # 3: shop id vocabularies (string ids); 4: model families
+# (model.npz); 5: the repeat policy (repeats.npz); 6: params nested {family, common, settings}
+READABLE = (*families.READ_FLAT, FORMAT_VERSION)  # 3: ALS in implicit's als.npz, family "als"
+MODEL_DIR = "champion"  # the champion's local copy: <paths.models>/champion
+LEGACY_DIRS = ("als",)  # its name before (read when MODEL_DIR is absent; install removes it)
 MODEL_FILE = "model.npz"
 ALS_FILE_V3 = "als.npz"
 USER_ITEMS_FILE = "user_items.npz"
@@ -60,7 +64,7 @@ OLD_DIR = f".{MODEL_DIR}.old"
 
 
 # ------------------------------------------------------------------------------ the recommender
-def save_recommender(model: MatrixFactorizationRecommender, directory: str | Path) -> Path:
+def save_recommender(model: Recommender, directory: str | Path) -> Path:
     """Write the recommender's files (factors, matrix, ids, repeat policy, params) into
     directory; return it."""
     state = model.state()
@@ -72,7 +76,7 @@ def save_recommender(model: MatrixFactorizationRecommender, directory: str | Pat
     save_repeats(state.excluded, state.repeats, directory / REPEATS_FILE)
     meta = {
         "format_version": FORMAT_VERSION,
-        "params": state.params,
+        **state.params,  # family, common, settings (Recommender.params)
         "implicit_version": version("implicit"),
     }
     (directory / PARAMS_FILE).write_text(json.dumps(meta, indent=2) + "\n")
@@ -101,12 +105,17 @@ def _reading(path: Path) -> Iterator[None]:
 
 
 def read_params(directory: str | Path) -> dict[str, Any]:
-    """The constructor arguments saved in directory's params file (ValueError for another
-    format, DamagedPackage for a file that cannot be read)."""
+    """The settings saved in directory's params file, as the recommender's state holds them:
+    {family, common, settings} (format 6) or the flat params of formats 3-5 (ValueError for
+    another format, DamagedPackage for a file that cannot be read)."""
     path = Path(directory) / PARAMS_FILE
     with _reading(path):
         meta = json.loads(path.read_text())
-        found, params = meta["format_version"], meta["params"]
+        found = meta["format_version"]
+        if found in families.READ_FLAT:
+            params = meta["params"]
+        elif found == FORMAT_VERSION:
+            params = {key: meta[key] for key in ("family", "common", "settings")}
     if found not in READABLE:
         raise ValueError(
             f"the model in {path.parent} has format {found}, this code reads "
@@ -193,7 +202,7 @@ def load_repeats(path: Path) -> tuple[csr_matrix | None, csr_matrix | None]:
     return excluded, repeats
 
 
-def load_recommender(directory: str | Path) -> MatrixFactorizationRecommender:
+def load_recommender(directory: str | Path) -> Recommender:
     """The recommender save_recommender wrote (formats READABLE; older ones: retrain). A
     package without repeat settings (format 3 or 4) loads with the defaults: nothing
     repeatable, every item the user had excluded, repeat_weight 0."""
@@ -205,19 +214,19 @@ def load_recommender(directory: str | Path) -> MatrixFactorizationRecommender:
     with _reading(directory / USER_ITEMS_FILE):
         user_items = csr_matrix(load_npz(directory / USER_ITEMS_FILE))
     excluded, repeats = load_repeats(directory / REPEATS_FILE)
-    return MatrixFactorizationRecommender.from_state(
+    return families.load_state(
         RecommenderState(scorer, user_items, arrays, params, excluded, repeats)
     )
 
 
 # ---------------------------------------------------------------------------- the whole package
 def save(
-    model: MatrixFactorizationRecommender,
+    model: Recommender,
     models_dir: str | Path,
     run: dict[str, Any],
     items: pd.DataFrame | None = None,
 ) -> Path:
-    """Save a candidate package into <models_dir>/.als.candidate (whole, or not at all) and
+    """Save a candidate package into <models_dir>/.champion.candidate (whole, or not at all) and
     return its directory.
 
     items: the item attributes (item_id as codes of the model's vocabulary, title, category,
@@ -233,14 +242,15 @@ def save(
     return staging
 
 
-def shop_items(model: MatrixFactorizationRecommender, items: pd.DataFrame) -> pd.DataFrame:
+def shop_items(model: Recommender, items: pd.DataFrame) -> pd.DataFrame:
     """Item attributes keyed by codes of the model's vocabulary, re-keyed by the shop's ids."""
     return items.assign(**{ITEM: model.items.decode(items[ITEM])})
 
 
 def install(staging: str | Path, models_dir: str | Path) -> Path:
-    """Make a saved candidate the local champion copy <models_dir>/als (what `recomart
-    recommend` loads): the old copy is renamed aside, the candidate renamed into place."""
+    """Make a saved candidate the local champion copy <models_dir>/champion (what `recomart
+    recommend` loads): the old copy is renamed aside, the candidate renamed into place; a copy
+    under a legacy name (LEGACY_DIRS) is removed."""
     models_dir = Path(models_dir)
     target, old = models_dir / MODEL_DIR, models_dir / OLD_DIR
     shutil.rmtree(old, ignore_errors=True)
@@ -248,6 +258,8 @@ def install(staging: str | Path, models_dir: str | Path) -> Path:
         target.rename(old)
     Path(staging).rename(target)
     shutil.rmtree(old, ignore_errors=True)
+    for legacy in LEGACY_DIRS:
+        shutil.rmtree(models_dir / legacy, ignore_errors=True)
     return target
 
 
@@ -257,11 +269,18 @@ def discard(staging: str | Path) -> None:
 
 
 def local_dir(models_dir: str | Path) -> Path:
-    """The champion's local copy under paths.models."""
-    return Path(models_dir) / MODEL_DIR
+    """The champion's local copy under paths.models: <models_dir>/champion, or the copy a home
+    trained before that name keeps (<models_dir>/als) while no champion folder exists."""
+    current = Path(models_dir) / MODEL_DIR
+    if current.exists():
+        return current
+    for legacy in LEGACY_DIRS:
+        if (Path(models_dir) / legacy).is_dir():
+            return Path(models_dir) / legacy
+    return current
 
 
-def load_local(models_dir: str | Path) -> MatrixFactorizationRecommender:
+def load_local(models_dir: str | Path) -> Recommender:
     """The recommender of the champion's local copy (FileNotFoundError before any promotion)."""
     return load_recommender(local_dir(models_dir))
 

@@ -56,7 +56,7 @@ def signature(k: int) -> ModelSignature:
 
 
 class RecommenderModel(mlflow.pyfunc.PythonModel):
-    """pyfunc wrapper of MatrixFactorizationRecommender.recommend_ids (shop ids in and out)."""
+    """pyfunc wrapper of Recommender.recommend_ids (shop ids in and out)."""
 
     def load_context(self, context: Any) -> None:
         self.recommender = package.load_recommender(context.artifacts[ARTIFACT])

@@ -1,7 +1,7 @@
 """The rating predictor behind RMSE/MAE: a biased baseline, r_hat(u, i) = mu + b_u + b_i.
 
-ALS on implicit feedback ranks items; it does not predict ratings (its scores are preferences
-near 0..1, not 1..5 stars). The seed's RMSE and MAE are therefore reported for this explicit
+The families on implicit feedback rank items; they do not predict ratings (their scores are
+preferences, not 1..5 stars). The seed's RMSE and MAE are therefore reported for this explicit
 predictor (Koren's baseline estimates), fitted on the observed (not imputed) training ratings:
 
     minimise sum (r - mu - b_u - b_i)^2 + reg_user * sum b_u^2 + reg_item * sum b_i^2

@@ -1,11 +1,18 @@
-"""The recommender: one model family (models_ml.families: implicit's ALS by default, BPR, EASE,
-item-kNN or the EASE + ALS hybrid) on the confidence matrix, with cold-start handling.
+"""The recommender: what every model family (models_ml.families) shares, written once.
 
-The seed's API: MatrixFactorizationRecommender(n_factors=50).fit(train),
-recommend_items(user_id, n_recommendations, exclude_known=True), similar_items(item_id, n),
-explain(user_id, item_id); saving and loading: models_ml.package (save / load_recommender), which
-owns the files. Defaults: those of recomart_core.settings [train] (from_settings builds the
-recommender from a loaded configuration).
+A family is one class on this base (the way implicit shapes its models): it fits a Scorer
+(factors U, V and/or item-item weights W) on the confidence matrix, and this base does the rest
+for every family: the vocabularies, the known-item exclusion, top-k, the cold-start blend, the
+repeat blend, similar items, explanations and the state the package saves.
+
+    score(user u, item j) = (x_u @ W)[j] + factor_scale * U[u] . V[j]
+
+The API: families.build(train).fit(interactions, catalog), recommend_items(user_id,
+n_recommendations, exclude_known=True), recommend_ids, similar_items(item_id, n),
+explain(user_id, item_id); saving and loading: models_ml.package (save / load_recommender),
+which owns the files. Settings: a family's own (its pydantic `Settings`) and what all share
+(ModelSettings: seed, the confidence weighting, cold start, the repeat policy), whose
+defaults are those of recomart_core.settings [train].
 
 Two kinds of ids (models_ml.ids): the frames given to fit() and the batch methods
 (recommend_batch, user_paths, user_ids, item_ids, user_items) use int64 codes; the methods a
@@ -15,24 +22,15 @@ item_category) take and return the shop's ids, str. The vocabularies given to fi
 their own names (str(code)).
 
 Which path serves a user (see models_ml.coldstart for the formulas):
-- known user with more than `few_interactions` items: the family's scores ("als" path, the name
-  kept for every family: (x_u @ W)[j] + U[u] . V[j], models_ml.families);
-- known user with at most `few_interactions` items: a blend of those scores and their categories;
-- unknown user: recent popularity (time-decayed counts); scores are those decayed counts.
-The popularity family (models_ml.families: the baseline served when nothing learned beats it)
-has one path for every known user, "popularity": the items by their training interactions
-(returns not counted), minus what the user may not get again, ties by the lower item code;
-exactly models_ml.baselines.PopularityRecommender's list. Its recommendable items are those with
-interactions (cold catalog items are not imputed), unknown users get the same plain counts (no
-decay: one ranking for everybody), and with repeat_weight 1 a known user's repeatable items come
-first (the blend below): the repeat baseline's list, up to ties of repeat scores (broken here by
-popularity, there by item code). explain gives the item's count (no item of the user's drove
-it) and similar_items the most popular other items (the family has no item similarity).
+- known user with more than `few_interactions` items: the family's scores ("model");
+- known user with at most `few_interactions` items: a blend of those scores and their
+  categories (families with `blend_path`; the popularity baseline has none);
+- unknown user: recent popularity (time-decayed counts, or plain counts for a family whose
+  _popularity_half_life() is 0); scores are those counts.
 Scores are comparable within one user's list only. Items: the catalog given to fit() plus the
-training items; catalog items without interactions get factors imputed from catalog similarity
-(category, price band), and for the item-item families the rows and columns of W the same way.
-Lists shorter than k are padded with item code -1 (shop id None) and
-score -inf.
+training items; catalog items without interactions get factors or rows and columns of W imputed
+from catalog similarity (category, price band) where the family allows (_impute_cold).
+Lists shorter than k are padded with item code -1 (shop id None) and score -inf.
 
 Repeat behaviour ([train] repeatable_events, repeat_half_life_days, repeat_weight; the rule in
 models_ml.matrix): exclude_known leaves out the excluded pairs (an item the user had with an
@@ -41,33 +39,32 @@ With repeat_weight w > 0 a known user's list ranks by the blend
 
     blend(u, j) = (1 - w) * s(u, j) / |s_u| + w * r(u, j) / r_u
 
-where s is the path's score (the family's on "als", the cold-start blend on "blend"), s_u the
-user's best s among the items the list may hold (1 when it is 0), r(u, j) the repeat score of a
-pair that is not excluded (models_ml.matrix.repeat_scores; 0 for other items) and r_u the
+where s is the path's score (the family's on "model", the cold-start blend on "blend"), s_u
+the user's best s among the items the list may hold (1 when it is 0), r(u, j) the repeat score
+of a pair that is not excluded (models_ml.matrix.repeat_scores; 0 for other items) and r_u the
 user's best repeat score (the term is 0 for a user without repeat items). Both parts are
-scale-free: the same w means the same mix for every family. As the repeat term is >= 0 and the
-first term increases with s, the blend's top k lies within s's top k plus the user's repeat
-items: the factor families (ALS, BPR) rank only those candidates; the item-item families and
-the blend path, which score every item anyway, blend in the dense chunk. The listed scores are
-the blend's. w = 0: the family's scores as they are.
+scale-free: the same w means the same mix for every family. The blend's top k lies within s's
+top k plus the user's repeat items, so only those candidates are ranked by it. The listed
+scores are the blend's. w = 0: the family's scores as they are.
 """
 
 from __future__ import annotations
 
+import abc
 import copy
+import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 from scipy.sparse import csr_matrix, issparse
 from threadpoolctl import threadpool_limits
 
-from models_ml import coldstart, families
+from models_ml import coldstart
 from models_ml.arrays import unique_sorted
-from models_ml.baselines import first_free_positions
-from models_ml.families import Scorer
 from models_ml.ids import Vocabulary
 from models_ml.matrix import (
     DEFAULTS,
@@ -87,24 +84,155 @@ from models_ml.ranking import (
     PAD_SCORE,
     chunk_rows,
     for_chunks,
-    top_k,
     top_k_dense,
-    top_k_of,
 )
 from recomart_core.schema import CATEGORY, EVENT_TYPES, ITEM, PRICE, TIME, USER
-from recomart_core.settings import Train
+from recomart_core.settings import ColdStart, Train
 
-COLD = DEFAULTS.cold_start
 DENSE_CHUNK = 4096  # users scored densely at a time on the blend path
+# the paths that serve a user (user_paths), what the API calls its strategy
+MODEL, BLEND, POPULAR = "model", "blend", "popular"
+
+
+@dataclass
+class Scorer:
+    """A fitted family as arrays: user_factors U (n_users x f, f may be 0), item_factors V
+    (n_items x f), item_weights W (n_items x n_items, dense or CSR; None without one),
+    factor_scale (the weight of U . V), regularization (ALS's, for explain)."""
+
+    family: str
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    item_weights: np.ndarray | csr_matrix | None = None
+    factor_scale: float = 1.0
+    regularization: float = 0.0
+
+    @property
+    def has_factors(self) -> bool:
+        return self.item_factors.shape[1] > 0
+
+    def arrays(self) -> dict[str, Any]:
+        """The arrays models_ml.package saves (W apart: dense or sparse)."""
+        return {
+            "user_factors": self.user_factors,
+            "item_factors": self.item_factors,
+            "factor_scale": np.float64(self.factor_scale),
+            "regularization": np.float64(self.regularization),
+        }
+
+
+@dataclass(frozen=True)
+class RepeatPolicy:
+    """[train] repeatable_events, repeat_half_life_days, repeat_weight (models_ml.matrix has the
+    rule): the event types whose items may come back, the decay of a repeat score, and the
+    weight of the repeat blend. ValueError for a value out of range."""
+
+    events: tuple[str, ...] = tuple(DEFAULTS.repeatable_events)
+    half_life_days: float = DEFAULTS.repeat_half_life_days
+    weight: float = DEFAULTS.repeat_weight
+
+    def __post_init__(self) -> None:
+        events = tuple(dict.fromkeys(self.events))
+        wrong = [event for event in events if event not in EVENT_TYPES]
+        if wrong or self.half_life_days <= 0 or not 0 <= self.weight <= 1:
+            raise ValueError(
+                f"repeatable_events must be among {EVENT_TYPES} (got {wrong}),"
+                f" repeat_half_life_days positive (got {self.half_life_days}) and repeat_weight"
+                f" in 0..1 (got {self.weight})"
+            )
+        object.__setattr__(self, "events", events)
+        object.__setattr__(self, "half_life_days", float(self.half_life_days))
+        object.__setattr__(self, "weight", float(self.weight))
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """What every family shares: the seed, the confidence weighting (models_ml.matrix: alpha,
+    event weights, scheme, recency, BM25, rating_max, weight_by), cold start ([train.cold_start])
+    and the repeat policy. Defaults: [train]'s (recomart_core.settings)."""
+
+    seed: int = DEFAULTS.seed
+    weighting: Weighting = field(default_factory=Weighting)
+    cold_start: ColdStart = field(default_factory=ColdStart)
+    repeat: RepeatPolicy = field(default_factory=RepeatPolicy)
+
+    @classmethod
+    def from_train(cls, train: Train, rating_max: float = RATING_MAX) -> ModelSettings:
+        """The shared settings of a [train] section, for the top of the rating scale."""
+        return cls(
+            seed=train.seed,
+            weighting=Weighting(
+                alpha=train.alpha,
+                event_weights=dict(train.event_weights),
+                scheme=train.weighting,
+                recency_half_life_days=train.recency_half_life_days,
+                bm25_k1=train.bm25_k1,
+                bm25_b=train.bm25_b,
+                rating_max=rating_max,
+                weight_by=train.weight_by,
+            ),
+            cold_start=train.cold_start,
+            repeat=RepeatPolicy(
+                tuple(train.repeatable_events), train.repeat_half_life_days, train.repeat_weight
+            ),
+        )
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ModelSettings:
+        """From as_dict()'s keys (the flat params of packages 3-5 too); a missing key takes its
+        default."""
+        w = Weighting()
+        cold = {k: values[k] for k in ColdStart.model_fields if k in values}
+        return cls(
+            seed=values.get("seed", DEFAULTS.seed),
+            weighting=Weighting(
+                alpha=values.get("alpha", w.alpha),
+                event_weights=dict(values.get("event_weights") or default_event_weights()),
+                scheme=values.get("weighting", w.scheme),
+                recency_half_life_days=values.get(
+                    "recency_half_life_days", w.recency_half_life_days
+                ),
+                bm25_k1=values.get("bm25_k1", w.bm25_k1),
+                bm25_b=values.get("bm25_b", w.bm25_b),
+                rating_max=values.get("rating_max", w.rating_max),
+                weight_by=values.get("weight_by", w.weight_by),
+            ),
+            cold_start=ColdStart(**cold),
+            repeat=RepeatPolicy(
+                tuple(values.get("repeatable_events", ())),
+                values.get("repeat_half_life_days", DEFAULTS.repeat_half_life_days),
+                values.get("repeat_weight", 0.0),
+            ),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values by their [train] names (weighting's scheme as `weighting`)."""
+        w = self.weighting
+        return {
+            "alpha": w.alpha,
+            "event_weights": dict(w.event_weights),
+            "seed": self.seed,
+            "weighting": w.scheme,
+            "recency_half_life_days": w.recency_half_life_days,
+            "bm25_k1": w.bm25_k1,
+            "bm25_b": w.bm25_b,
+            **self.cold_start.model_dump(),
+            "rating_max": w.rating_max,
+            "weight_by": w.weight_by,
+            "repeatable_events": list(self.repeat.events),
+            "repeat_half_life_days": self.repeat.half_life_days,
+            "repeat_weight": self.repeat.weight,
+        }
 
 
 @dataclass(frozen=True)
 class RecommenderState:
     """Everything a fitted recommender holds, as plain objects: the family's Scorer, the training
-    matrix, named arrays (ids, cold-start arrays, the vocabularies' arrays), the constructor
-    params and the repeat policy's matrices (users x items: the excluded pairs, bool, and the
-    repeat scores; None in a package saved before them: every stored cell of user_items is
-    excluded, nothing repeats). models_ml.package writes it to files and reads it back."""
+    matrix, named arrays (ids, cold-start arrays, the vocabularies' arrays), the params
+    (Recommender.params) and the repeat policy's matrices (users x items: the excluded pairs,
+    bool, and the repeat scores; None in a package saved before them: every stored cell of
+    user_items is excluded, nothing repeats). models_ml.package writes it to files and reads it
+    back."""
 
     scorer: Scorer
     user_items: csr_matrix
@@ -117,9 +245,9 @@ class RecommenderState:
 @dataclass(frozen=True)
 class Prepared:
     """What scoring needs that depends on the model, not on the user: built once per fitted or
-    loaded model (MatrixFactorizationRecommender._prepared), so a call costs O(its users x
-    items x factors) and nothing O(all users). Nothing in it depends on repeat_weight, so the
-    copies of with_repeat_weight share it."""
+    loaded model (Recommender._prepared), so a call costs O(its users x items x factors) and
+    nothing O(all users). Nothing in it depends on repeat_weight, so the copies of
+    with_repeat_weight share it."""
 
     rec: np.ndarray  # matrix columns of the recommendable items
     rec_codes: np.ndarray  # their item codes
@@ -131,173 +259,163 @@ class Prepared:
     categories: csr_matrix  # items x categories one-hot (category shares of a user's items)
 
 
-class MatrixFactorizationRecommender:
-    """A model family (models_ml.families; `family`, default ALS) on the confidence matrix of
-    models_ml.matrix (weighting, BM25, recency), plus cold start (models_ml.coldstart). alpha is
-    applied when the matrix is built, so implicit's own alpha stays 1.0. Every default is the
-    [train] default of recomart_core.settings (event_weights=None: [train.event_weights]);
-    from_settings uses a loaded [train] section. The class keeps the seed API's name for every
-    family (Recommender is the same class).
+class Recommender(abc.ABC):
+    """One model family on the confidence matrix of models_ml.matrix (weighting, BM25, recency),
+    plus cold start (models_ml.coldstart). alpha is applied when the matrix is built. A family
+    subclasses this (or a kind of models_ml.families.kinds), sets the class attributes below
+    and implements the hooks: fit_scorer (required), and where its scores differ from the
+    shared formula, _top, _similarity, _contributions, _recommendable and the others.
+
+    Constructor: Family(settings: Family.Settings | None, common: ModelSettings | None), the
+    family's own settings and the shared ones (defaults when None).
     """
 
+    name: ClassVar[str]  # the [train] family value, and the package's
+    title: ClassVar[str]  # what reports, the CLI and the API call it
+    description: ClassVar[str]  # what the API says produced a "model" list
+    similarity_text: ClassVar[str]  # what similar_items measures, in words
+    Settings: ClassVar[type[BaseModel]]  # the family's own settings (pydantic, frozen)
+    is_baseline: ClassVar[bool] = False  # served when nothing learned beats it; never searched
+    dense: ClassVar[bool] = False  # holds a dense items x items matrix
+    linear_matrix: ClassVar[bool] = False  # fitted on the linear confidence matrix
+    blend_path: ClassVar[bool] = True  # users with few interactions get the cold-start blend
+    # the family's settings by their flat names (params of packages 3-5) -> Settings field
+    flat_keys: ClassVar[Mapping[str, str]] = {}
+    # the model search (models_ml.tune, models_ml.selection): settings that grow with the number
+    # of users (rescaled on a user sample), a setting whose values cost one fit together, and
+    # the families whose best points the search starts this one from
+    user_scaled: ClassVar[tuple[str, ...]] = ()
+    free_setting: ClassVar[str | None] = None
+    starts_from: ClassVar[tuple[str, ...]] = ()
+
     def __init__(
-        self,
-        n_factors: int = DEFAULTS.factors,
-        iterations: int = DEFAULTS.iterations,
-        regularization: float = DEFAULTS.regularization,
-        alpha: float = DEFAULTS.alpha,
-        event_weights: Mapping[str, float] | None = None,
-        seed: int = DEFAULTS.seed,
-        weighting: str = DEFAULTS.weighting,
-        recency_half_life_days: float = DEFAULTS.recency_half_life_days,
-        bm25_k1: float = DEFAULTS.bm25_k1,
-        bm25_b: float = DEFAULTS.bm25_b,
-        recent_half_life_days: float = COLD.recent_half_life_days,
-        few_interactions: int = COLD.few_interactions,
-        category_weight: float = COLD.category_weight,
-        cold_items: bool = COLD.cold_items,
-        price_bands: int = COLD.price_bands,
-        cold_item_shrink: float = COLD.cold_item_shrink,
-        rating_max: float = RATING_MAX,
-        weight_by: str = DEFAULTS.weight_by,
-        family: str = DEFAULTS.family,
-        ease_l2: float = DEFAULTS.ease_l2,
-        ease_dropout: float = DEFAULTS.ease_dropout,
-        ease_zero_diagonal: bool = DEFAULTS.ease_zero_diagonal,
-        ease_max_items: int = DEFAULTS.ease_max_items,
-        bpr_factors: int = DEFAULTS.bpr_factors,
-        bpr_learning_rate: float = DEFAULTS.bpr_learning_rate,
-        bpr_regularization: float = DEFAULTS.bpr_regularization,
-        bpr_iterations: int = DEFAULTS.bpr_iterations,
-        knn_similarity: str = DEFAULTS.knn_similarity,
-        knn_neighbours: int = DEFAULTS.knn_neighbours,
-        hybrid_weight: float = DEFAULTS.hybrid_weight,
-        repeatable_events: Sequence[str] = tuple(DEFAULTS.repeatable_events),
-        repeat_half_life_days: float = DEFAULTS.repeat_half_life_days,
-        repeat_weight: float = DEFAULTS.repeat_weight,
+        self, settings: BaseModel | None = None, common: ModelSettings | None = None
     ) -> None:
-        if family not in families.ALL_FAMILIES:
-            raise ValueError(f"family must be one of {families.ALL_FAMILIES}, got {family!r}")
-        wrong = [event for event in repeatable_events if event not in EVENT_TYPES]
-        if wrong or repeat_half_life_days <= 0 or not 0 <= repeat_weight <= 1:
-            raise ValueError(
-                f"repeatable_events must be among {EVENT_TYPES} (got {wrong}),"
-                f" repeat_half_life_days positive (got {repeat_half_life_days}) and repeat_weight"
-                f" in 0..1 (got {repeat_weight})"
+        self.settings = settings if settings is not None else self.Settings()
+        if not isinstance(self.settings, self.Settings):
+            raise TypeError(
+                f"{type(self).__name__} takes {type(self).__name__}.Settings, got"
+                f" {type(self.settings).__name__}"
             )
-        self.repeatable_events = list(dict.fromkeys(repeatable_events))
-        self.repeat_half_life_days = float(repeat_half_life_days)
-        self.repeat_weight = float(repeat_weight)
-        self.family = family
-        self.ease_l2 = ease_l2
-        self.ease_dropout = ease_dropout
-        self.ease_zero_diagonal = ease_zero_diagonal
-        self.ease_max_items = ease_max_items
-        self.bpr_factors = bpr_factors
-        self.bpr_learning_rate = bpr_learning_rate
-        self.bpr_regularization = bpr_regularization
-        self.bpr_iterations = bpr_iterations
-        self.knn_similarity = knn_similarity
-        self.knn_neighbours = knn_neighbours
-        self.hybrid_weight = hybrid_weight
-        self.n_factors = n_factors
-        self.iterations = iterations
-        self.regularization = regularization
-        self.alpha = alpha
-        self.event_weights = dict(event_weights or default_event_weights())
-        self.seed = seed
-        self.weighting = weighting
-        self.recency_half_life_days = recency_half_life_days
-        self.bm25_k1 = bm25_k1
-        self.bm25_b = bm25_b
-        self.recent_half_life_days = recent_half_life_days
-        self.few_interactions = few_interactions
-        self.category_weight = category_weight
-        self.cold_items = cold_items
-        self.price_bands = price_bands
-        self.cold_item_shrink = cold_item_shrink
-        self.rating_max = rating_max
-        self.weight_by = weight_by
-        self._weighting()  # validate early
+        self.common = common if common is not None else ModelSettings()
         self._model: Scorer | None = None
         self._prep: Prepared | None = None
         self._neighbours: tuple[np.ndarray, np.ndarray] | None = None
-        self._ranking: np.ndarray | None = None  # the popularity family's rec order
+        self._ranking: np.ndarray | None = None
+
+    # ---------------------------------------------------------------- settings
+    @property
+    def family(self) -> str:
+        """The family's name (the [train] family value)."""
+        return self.name
+
+    @property
+    def repeat_weight(self) -> float:
+        return self.common.repeat.weight
+
+    @property
+    def repeatable_events(self) -> list[str]:
+        return list(self.common.repeat.events)
+
+    @property
+    def repeat_half_life_days(self) -> float:
+        return self.common.repeat.half_life_days
+
+    @property
+    def cold_start(self) -> ColdStart:
+        return self.common.cold_start
+
+    def flat_settings(self) -> dict[str, Any]:
+        """The family's settings by the flat names of packages 3-5 (flat_keys)."""
+        return {flat: getattr(self.settings, key) for flat, key in self.flat_keys.items()}
 
     @classmethod
-    def from_settings(
-        cls, train: Train, rating_max: float = RATING_MAX, **overrides: Any
-    ) -> MatrixFactorizationRecommender:
-        """The recommender a [train] section describes (cfg.settings.train), for the top of the
-        rating scale ([ratings] max); overrides are constructor arguments."""
-        params = {
-            "n_factors": train.factors,
-            "iterations": train.iterations,
-            "regularization": train.regularization,
-            "alpha": train.alpha,
-            "event_weights": train.event_weights,
-            "seed": train.seed,
-            "weighting": train.weighting,
-            "recency_half_life_days": train.recency_half_life_days,
-            "bm25_k1": train.bm25_k1,
-            "bm25_b": train.bm25_b,
-            **train.cold_start.model_dump(),
-            "rating_max": rating_max,
-            "weight_by": train.weight_by,
-            **{key: getattr(train, key) for key in families.PARAMS},
-            "repeatable_events": train.repeatable_events,
-            "repeat_half_life_days": train.repeat_half_life_days,
-            "repeat_weight": train.repeat_weight,
-        }
-        return cls(**{**params, **overrides})
-
-    def params(self) -> dict[str, Any]:
-        """The constructor arguments, as saved next to the model."""
-        return {
-            "n_factors": self.n_factors,
-            "iterations": self.iterations,
-            "regularization": self.regularization,
-            "alpha": self.alpha,
-            "event_weights": self.event_weights,
-            "seed": self.seed,
-            "weighting": self.weighting,
-            "recency_half_life_days": self.recency_half_life_days,
-            "bm25_k1": self.bm25_k1,
-            "bm25_b": self.bm25_b,
-            "recent_half_life_days": self.recent_half_life_days,
-            "few_interactions": self.few_interactions,
-            "category_weight": self.category_weight,
-            "cold_items": self.cold_items,
-            "price_bands": self.price_bands,
-            "cold_item_shrink": self.cold_item_shrink,
-            "rating_max": self.rating_max,
-            "weight_by": self.weight_by,
-            **{key: getattr(self, key) for key in families.PARAMS},
-            "repeatable_events": list(self.repeatable_events),
-            "repeat_half_life_days": self.repeat_half_life_days,
-            "repeat_weight": self.repeat_weight,
-        }
-
-    def _weighting(self) -> Weighting:
-        return Weighting(
-            alpha=self.alpha,
-            event_weights=self.event_weights,
-            scheme=self.weighting,
-            recency_half_life_days=self.recency_half_life_days,
-            bm25_k1=self.bm25_k1,
-            bm25_b=self.bm25_b,
-            rating_max=self.rating_max,
-            weight_by=self.weight_by,
+    def settings_from_flat(cls, values: Mapping[str, Any]) -> BaseModel:
+        """The family's Settings from flat params (packages 3-5; a missing key: its default)."""
+        return cls.Settings(
+            **{key: values[flat] for flat, key in cls.flat_keys.items() if flat in values}
         )
 
-    # ---------------------------------------------------------------- fitting
+    @classmethod
+    def settings_from_train(cls, train: Train) -> BaseModel:
+        """The family's Settings from [train.<family>] (ValidationError for a wrong value;
+        models_ml.families.check turns it into a ConfigError naming the key)."""
+        return cls.Settings(**train.family_table(cls.name))
+
+    @classmethod
+    def max_items(cls, settings: BaseModel) -> int | None:
+        """The largest catalog the family fits (a dense family's bound), None: no bound."""
+        return None
+
+    def params(self) -> dict[str, Any]:
+        """The settings, as saved next to the model (package format 6): {"family", "common"
+        (ModelSettings.as_dict), "settings" (the family's own)}."""
+        return {
+            "family": self.name,
+            "common": self.common.as_dict(),
+            "settings": self.settings.model_dump(),
+        }
+
+    # ------------------------------------------------------------------ hooks
+    @classmethod
+    def cost_terms(cls, shape: Any, settings: BaseModel, shared: bool) -> tuple[float, ...]:
+        """A priori seconds of the fit and its scoring beyond the matrix's setup, as terms
+        added in order (models_ml.families.fit_seconds; the shape is a families.cost.Shape,
+        settings the family's); none here."""
+        return ()
+
+    @abc.abstractmethod
+    def fit_scorer(self, user_items: csr_matrix, popularity: np.ndarray) -> Scorer:
+        """The family's Scorer fitted on the confidence matrix (users x items, with alpha);
+        popularity: per matrix column, the items' popular scores (fit's). BLAS on one thread."""
+
+    def _popularity_half_life(self) -> float:
+        """The half-life in days of the popularity unknown users get (0: plain counts)."""
+        return self.common.cold_start.recent_half_life_days
+
+    def _impute_cold(self, model: Scorer) -> None:
+        """Cold catalog items' factors and rows of W from their catalog groups (coldstart)."""
+        groups = (
+            self._is_warm,
+            self._category_codes,
+            self._bands,
+            self.cold_start.cold_item_shrink,
+        )
+        if model.has_factors:
+            model.item_factors = coldstart.impute_item_factors(model.item_factors, *groups)
+        if model.item_weights is not None:
+            model.item_weights = coldstart.impute_item_weights(model.item_weights, *groups)
+
+    def _prepare_extra(self) -> None:
+        """What the family builds at prepare() beyond the shared arrays (nothing here)."""
+        return None
+
+    @abc.abstractmethod
+    def _top(self, rows: np.ndarray, prep: Prepared, k: int, exclude: csr_matrix | None):
+        """Top k (positions in prep.rec, float32 scores) of the family's scores for these
+        matrix rows, repeat_weight 0."""
+
+    @abc.abstractmethod
+    def _similarity(self, row: int, prep: Prepared) -> np.ndarray | None:
+        """float64 similarity of item `row` to each recommendable item (-inf: left out);
+        None: the item has no neighbours."""
+
+    @abc.abstractmethod
+    def _contributions(self, user_row: int, item_row: int) -> tuple[float, dict[int, float]]:
+        """The family's score of (user, item) and its split over the user's items (matrix
+        columns, {} when it does not split)."""
+
+    def _recommendable(self) -> np.ndarray:
+        """Items the model may list: trained items, plus cold catalog items if enabled."""
+        return self._is_warm | self.cold_start.cold_items
+
     def fit(
         self,
         interactions: pd.DataFrame,
         catalog: pd.DataFrame | None = None,
         users: Vocabulary | None = None,
         items: Vocabulary | None = None,
-    ) -> MatrixFactorizationRecommender:
+    ) -> Recommender:
         """Fit on interaction rows (user_id, item_id, rating, [event_type], [event_at]), ids as
         int64 codes.
 
@@ -307,14 +425,14 @@ class MatrixFactorizationRecommender:
         shop id str(c). Time decay counts back from each user's newest event_at (models_ml.matrix);
         recent popularity, for unknown users, from the newest event_at of all rows. The repeat
         policy's excluded pairs and repeat scores come from the same rows. BLAS runs on one
-        thread. ValueError from a family that cannot fit this matrix (EASE above
-        ease_max_items).
+        thread. ValueError from a family that cannot fit this matrix (a dense family above
+        its max_items).
         """
         reference = interactions[TIME].max() if TIME in interactions else None
-        weighting = self._weighting().as_dict()
+        weighting = self.common.weighting.as_dict()
         if TIME not in interactions:
             weighting["recency_half_life_days"] = 0.0
-        if self.family in families.ITEM_ITEM:  # X'X and neighbours of the linear weights
+        if self.linear_matrix:  # X'X and neighbours of the linear weights
             weighting["scheme"] = "linear"
         weighting = Weighting(**weighting)
         catalog_ids = None if catalog is None else catalog[ITEM].to_numpy(dtype=np.int64)
@@ -329,28 +447,24 @@ class MatrixFactorizationRecommender:
             excluded[USER].to_numpy(), excluded[ITEM].to_numpy(), None, self._users, self._items
         )
         users_r, items_r, repeat = repeat_scores(
-            interactions, self.repeatable_events, self.event_weights, self.repeat_half_life_days
+            interactions,
+            self.repeatable_events,
+            self.common.weighting.event_weights,
+            self.repeat_half_life_days,
         )
         self._repeats = pair_matrix(users_r, items_r, repeat, self._users, self._items)
         self._set_item_attributes(catalog)
         self._is_warm = np.diff(user_items.tocsc().indptr) > 0
-        baseline = self.family in families.BASELINE_FAMILIES  # plain counts, one ranking
-        if TIME in interactions and not baseline:
-            pop_ids, pop_scores = coldstart.recent_popularity(
-                interactions, self.recent_half_life_days, reference
-            )
+        half_life = self._popularity_half_life()
+        if TIME in interactions and half_life > 0:
+            pop_ids, pop_scores = coldstart.recent_popularity(interactions, half_life, reference)
         else:
             pop_ids, pop_scores = coldstart.recent_popularity(interactions, 0.0)
         self._popular_ids, self._popular_scores = pop_ids, pop_scores.astype(np.float64)
-        model = families.fit(
-            self.family, user_items, self.alpha, self.params(), popularity=self._by_column()
-        )
-        if self.cold_items and not self._is_warm.all() and not baseline:
-            groups = (self._is_warm, self._category_codes, self._bands, self.cold_item_shrink)
-            if model.has_factors:
-                model.item_factors = coldstart.impute_item_factors(model.item_factors, *groups)
-            if model.item_weights is not None:
-                model.item_weights = coldstart.impute_item_weights(model.item_weights, *groups)
+        with threadpool_limits(1, "blas"):
+            model = self.fit_scorer(user_items, self._by_column())
+        if self.cold_start.cold_items and not self._is_warm.all():
+            self._impute_cold(model)
         self._model = model
         self._prep, self._neighbours, self._ranking = None, None, None
         return self
@@ -378,9 +492,10 @@ class MatrixFactorizationRecommender:
         names, codes = np.unique(categories.astype(str), return_inverse=True)
         self._category_names = names
         self._category_codes = codes.astype(np.int64)
-        self._bands = coldstart.price_bands(prices, self.price_bands)
+        self._bands = coldstart.price_bands(prices, self.cold_start.price_bands)
 
     # ------------------------------------------------------------ properties
+
     @property
     def users(self) -> Vocabulary:
         """The user vocabulary: shop user id <-> code."""
@@ -428,21 +543,23 @@ class MatrixFactorizationRecommender:
         return str(self._category_names[self._category_codes[row]])
 
     def user_path(self, user_id: str) -> str:
-        """The path serving a shop user id: "als", "blend" (few interactions), "popularity"
-        (the popularity family's known users) or "popular" (unknown user)."""
+        """The path serving a shop user id (user_paths)."""
         return str(self.user_paths([self.users.code(user_id)])[0])
 
     def user_paths(self, user_ids: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Per user code: "als", "blend" (few interactions) or "popular" (unknown user); with
-        the popularity family every known user's is "popularity"."""
+        """Per user code: "model" (the family's scores), "blend" (few interactions; families
+        with blend_path) or "popular" (unknown user)."""
         rows = self._fitted()._users.index(_codes(user_ids))
-        if self.family in families.BASELINE_FAMILIES:
-            return np.where(rows == UNKNOWN, "popular", self.family)
+        if not self.blend_path:
+            return np.where(rows == UNKNOWN, POPULAR, MODEL)
         indptr, safe = self._user_items.indptr, np.maximum(rows, 0)
-        few = (rows != UNKNOWN) & (indptr[safe + 1] - indptr[safe] <= self.few_interactions)
-        return np.where(rows == UNKNOWN, "popular", np.where(few, "blend", "als"))
+        few = (rows != UNKNOWN) & (
+            indptr[safe + 1] - indptr[safe] <= self.cold_start.few_interactions
+        )
+        return np.where(rows == UNKNOWN, POPULAR, np.where(few, BLEND, MODEL))
 
     # --------------------------------------------------------- recommending
+
     def recommend_batch(
         self, user_ids: Sequence[int] | np.ndarray, k: int, exclude_known: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -461,23 +578,20 @@ class MatrixFactorizationRecommender:
         item_ids = np.full((len(rows), k), PAD_ITEM, dtype=np.int64)
         scores = np.full((len(rows), k), PAD_SCORE, dtype=np.float32)
         prep = self._prepared()
-        routes = (("als", self._top_model), ("blend", self._top_blend), *(
-            (family, self._top_model) for family in families.BASELINE_FAMILIES
-        ))  # fmt: skip
-        for path, scorer in routes:
+        for path, scorer in ((MODEL, self._top_model), (BLEND, self._top_blend)):
             chosen = np.flatnonzero(paths == path)
             if len(chosen):
                 exclude = self._excluded_columns(rows[chosen], prep) if exclude_known else None
                 idx, sc = scorer(rows[chosen], prep, k, exclude)
                 item_ids[chosen] = np.where(idx == PAD_ITEM, PAD_ITEM, prep.rec_codes[idx])
                 scores[chosen] = sc
-        unknown = np.flatnonzero(paths == "popular")
+        unknown = np.flatnonzero(paths == POPULAR)
         n_popular = min(k, len(self._popular_ids))
         item_ids[unknown, :n_popular] = self._popular_ids[:n_popular]
         scores[unknown, :n_popular] = self._popular_scores[:n_popular]
         return item_ids, scores
 
-    def with_repeat_weight(self, weight: float) -> MatrixFactorizationRecommender:
+    def with_repeat_weight(self, weight: float) -> Recommender:
         """A copy of this fitted recommender that differs only in repeat_weight: it shares the
         fitted arrays and the prepared scoring arrays (none depend on the weight), so building
         one costs nothing O(data); neither copy changes the other (nothing is modified in
@@ -486,26 +600,19 @@ class MatrixFactorizationRecommender:
             raise ValueError(f"repeat_weight must be in 0..1, got {weight}")
         self._fitted()._prepared()  # built once, before the copy, so both use the same object
         twin = copy.copy(self)
-        twin.repeat_weight = float(weight)
+        repeat = dataclasses.replace(self.common.repeat, weight=float(weight))
+        twin.common = dataclasses.replace(self.common, repeat=repeat)
         return twin
 
     def prepare(self) -> None:
         """Build now what scoring and similar items prepare on first use (a server calls it at
         load, so no request pays for it)."""
         self._prepared()
-        self._neighbour_vectors()
-        if self.family in families.BASELINE_FAMILIES:
-            self._popularity_ranking()
-
-    def _neighbour_vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """The recommendable items' float64 factors and their norms (similar_items)."""
-        if self._neighbours is None:
-            vectors = self._model.item_factors[self._prepared().rec].astype(np.float64)
-            self._neighbours = (vectors, np.linalg.norm(vectors, axis=1))
-        return self._neighbours
+        self._prepare_extra()
 
     def _scores(self, rows: np.ndarray, prep: Prepared) -> np.ndarray:
-        """Dense float32 scores (len(rows) x recommendable items) of the family's formula."""
+        """Dense float32 scores (len(rows) x recommendable items): (x_u @ W)[j] + factor_scale *
+        U[u] . V[j], the parts the family has."""
         model = self._model
         scores = np.zeros((len(rows), len(prep.rec)), dtype=np.float32)
         if prep.weights is not None:
@@ -539,7 +646,7 @@ class MatrixFactorizationRecommender:
                 vectors=np.asfortranarray(self._model.item_factors[rec], dtype=np.float32),
                 weights=weights,
                 column=column,
-                relative=(self.category_weight * relative).astype(np.float32),
+                relative=(self.cold_start.category_weight * relative).astype(np.float32),
                 rec_categories=rec_categories,
                 categories=coldstart.category_onehot(
                     self._category_codes, len(self._category_names)
@@ -562,48 +669,13 @@ class MatrixFactorizationRecommender:
         )
 
     def _top_model(self, rows, prep, k, exclude):
-        """Top k of the family's scores (the "als" path): from the factors alone (ALS, BPR)
-        by ranking.top_k, else dense chunks of _scores; blended with the repeat scores when
-        repeat_weight > 0 (_top_with_repeats)."""
+        """Top k of the family's scores (its path): the family's _top, or blended with the
+        repeat scores when repeat_weight > 0 (_top_with_repeats)."""
         if self.repeat_weight > 0:
             return self._top_with_repeats(
                 rows, prep, k, exclude, self._scores, chunk_rows(len(prep.rec))
             )
-        if self.family in families.BASELINE_FAMILIES:
-            return self._top_popularity(rows, prep, k, exclude)
-        if prep.weights is None:
-            return top_k(prep.vectors, self._model.user_factors[rows], k, exclude)
-        return top_k_of(
-            lambda part: self._scores(rows[part], prep), len(rows), len(prep.rec), k, exclude
-        )
-
-    def _popularity_ranking(self) -> np.ndarray:
-        """The popularity family's recommendable items (positions in prep.rec) best first:
-        by count, ties by the lower item index (= code), as top_k would order them."""
-        if self._ranking is None:
-            counts = self._prepared().vectors[:, 0]
-            self._ranking = np.lexsort((np.arange(len(counts)), -counts))
-        return self._ranking
-
-    def _top_popularity(self, rows, prep, k, exclude):
-        """Top k of the popularity family (repeat_weight 0) without scoring every item: the
-        fixed ranking minus each user's excluded items (baselines.first_free_positions), so a
-        user costs O(k + their excluded items), not O(items). The same lists and scores as
-        top_k over U . V (counts are exact in float32)."""
-        ranking = self._popularity_ranking()
-        position = np.empty(len(ranking), dtype=np.int64)
-        position[ranking] = np.arange(len(ranking))
-        if exclude is None:
-            exclude = csr_matrix((len(rows), len(ranking)), dtype=np.float32)
-        taken = csr_matrix(
-            (np.ones(exclude.nnz, dtype=bool), position[exclude.indices], exclude.indptr),
-            shape=exclude.shape,
-        )
-        positions = first_free_positions(taken, k)
-        padded = positions == PAD_ITEM
-        idx = np.where(padded, PAD_ITEM, ranking[np.where(padded, 0, positions)])
-        scores = np.where(padded, PAD_SCORE, prep.vectors[np.maximum(idx, 0), 0])
-        return idx, scores.astype(np.float32)
+        return self._top(rows, prep, k, exclude)
 
     def _top_blend(self, rows, prep, k, exclude):
         """Top k of the few-interactions blend (_blend_scores), with the repeat scores when
@@ -627,7 +699,7 @@ class MatrixFactorizationRecommender:
         """Dense float32 scores of the few-interactions path: (1 - w) * the family's scores
         scaled to 0..1 per user + w * category share * recent popularity (w =
         category_weight)."""
-        w = self.category_weight
+        w = self.cold_start.category_weight
         blended = self._scores(rows, prep)  # float32, in place: one chunk-sized temporary
         low, high = blended.min(axis=1, keepdims=True), blended.max(axis=1, keepdims=True)
         blended -= low
@@ -729,32 +801,18 @@ class MatrixFactorizationRecommender:
         return list(zip(names.tolist(), scores[0][kept].tolist(), strict=True))
 
     def similar_items(self, item_id: str, n: int = 10) -> list[tuple[str, float]]:
-        """The n recommendable items (shop ids) closest to item_id, best first: the cosine of
-        item factors (ALS, BPR), or the item's row of W for the item-item families (EASE,
-        item-kNN, hybrid: what having this one item adds to each other item's score; items it
-        adds nothing to are left out).
+        """The n recommendable items (shop ids) closest to item_id, best first, by the family's
+        item similarity (similarity_text says which; items it leaves out are not listed), ties
+        by the lower item code.
 
         Works for cold catalog items too (their imputed factors or W rows come from catalog
-        similarity). The popularity family has no item similarity: the n most popular other
-        items, scored by their counts. Raises KeyError for an item the model does not know.
+        similarity). Raises KeyError for an item the model does not know.
         """
         row = self._item_row(item_id)
         prep = self._prepared()
-        if self.family in families.BASELINE_FAMILIES:  # no similarity: the most popular
-            cosine = prep.vectors[:, 0].astype(np.float64)
-        elif prep.weights is not None:
-            weights = prep.weights[row]
-            cosine = (weights.toarray() if issparse(weights) else weights).ravel()
-            cosine = np.where(cosine != 0, cosine, -np.inf).astype(np.float64)
-        else:
-            vectors, norms = self._neighbour_vectors()
-            query = self._model.item_factors[row].astype(np.float64)
-            qn = np.linalg.norm(query)
-            if qn == 0:
-                return []
-            cosine = np.divide(
-                vectors @ query, norms * qn, out=np.zeros(len(norms)), where=norms > 0
-            )
+        cosine = self._similarity(row, prep)
+        if cosine is None:
+            return []
         if prep.column[row] >= 0:
             cosine[prep.column[row]] = -np.inf
         if 0 < n < len(cosine):  # every item as good as the n-th best, ties included
@@ -770,13 +828,12 @@ class MatrixFactorizationRecommender:
     def explain(self, user_id: str, item_id: str, n: int = 5) -> dict[str, Any]:
         """Why item_id scores what it scores for user_id (both shop ids).
 
-        Returns {user_id, item_id, path ("als" / "blend" / "popularity" / "popular"), score,
-        is_cold_item, category, contributions: [{item_id, category, contribution}] (the user's
-        n items that drove the score most: x_ui * W[i, j] for the item-item part, implicit's
-        ALS explanation for the ALS part; score = the sum of all contributions; none for BPR,
-        whose score does not split by item, nor for the popularity family, whose score is the
-        item's count), similar_liked_items (for a cold item: the user's items with its
-        category and price band, the catalog similarity it was recommended through)}; every
+        Returns {user_id, item_id, path (user_paths), score, is_cold_item, category,
+        contributions: [{item_id, category, contribution}] (the user's n items that drove the
+        score most, the family's split of its score, _contributions: score = the sum of all
+        contributions; none when the family's score does not split by item),
+        similar_liked_items (for a cold item: the user's items with its category and price
+        band, the catalog similarity it was recommended through)}; every
         id in it a shop id. With repeat_weight > 0 and a known user, also repeat: {weight,
         score (the pair's repeat score, 0 when the item is not one of the user's repeat items),
         scaled (score / the user's best repeat score), contribution (weight x scaled: the
@@ -796,7 +853,7 @@ class MatrixFactorizationRecommender:
             "contributions": [],
             "similar_liked_items": [],
         }
-        if path == "popular":
+        if path == POPULAR:
             where = np.flatnonzero(self._popular_ids == item_code)
             out["score"] = float(self._popular_scores[where[0]]) if len(where) else 0.0
             return out
@@ -834,38 +891,21 @@ class MatrixFactorizationRecommender:
             out["similar_liked_items"] = self.items.decode(self._items.ids[same]).tolist()
         return out
 
-    def _contributions(self, user_row: int, item_row: int) -> tuple[float, dict[int, float]]:
-        """The family's score of (user, item) and its split over the user's items (matrix
-        columns): x_ui * W[i, j], plus the scaled ALS explanation; BPR's score does not split."""
-        model = self._model
+    def _weight_part(self, user_row: int, item_row: int) -> tuple[float, dict[int, float]]:
+        """x_ui * W[i, j] over the user's items i: the score's W part and its split."""
+        weights = self._model.item_weights
         liked = self._user_items[user_row]
-        total, by_item = 0.0, {}
-        if model.item_weights is not None:
-            weights = model.item_weights
-            column = (  # W[i, j] for the user's items i: one column, not their whole rows
-                weights[:, [item_row]][liked.indices].toarray()
-                if issparse(weights)
-                else weights[liked.indices, item_row]
-            )
-            parts = liked.data.astype(np.float64) * np.asarray(column, dtype=np.float64).ravel()
-            total += float(parts.sum())
-            by_item = {int(i): float(c) for i, c in zip(liked.indices, parts, strict=True)}
-        if not model.has_factors:
-            return total, by_item
-        if model.family in families.BASELINE_FAMILIES:  # the item's count, nobody's doing
-            return float(model.item_factors[item_row, 0]), {}
-        if model.family == "bpr":
-            score = model.user_factors[user_row] @ model.item_factors[item_row]
-            return total + model.factor_scale * float(score), by_item
-        with threadpool_limits(1, "blas"):
-            als_total, top, _ = model.als().explain(
-                user_row, self._user_items, item_row, N=max(1, len(liked.indices))
-            )
-        for row, contribution in top:
-            by_item[int(row)] = by_item.get(int(row), 0.0) + model.factor_scale * contribution
-        return total + model.factor_scale * float(als_total), by_item
+        column = (  # W[i, j] for the user's items i: one column, not their whole rows
+            weights[:, [item_row]][liked.indices].toarray()
+            if issparse(weights)
+            else weights[liked.indices, item_row]
+        )
+        parts = liked.data.astype(np.float64) * np.asarray(column, dtype=np.float64).ravel()
+        by_item = {int(i): float(c) for i, c in zip(liked.indices, parts, strict=True)}
+        return 0.0 + float(parts.sum()), by_item
 
     # ------------------------------------------------------------ persistence
+
     def state(self) -> RecommenderState:
         """The fitted recommender as plain objects (models_ml.package saves them)."""
         self._fitted()
@@ -885,10 +925,10 @@ class MatrixFactorizationRecommender:
             self._model, self._user_items, arrays, self.params(), self._excluded, self._repeats
         )
 
-    @classmethod
-    def from_state(cls, state: RecommenderState) -> MatrixFactorizationRecommender:
-        """The recommender whose state() this was (models_ml.package reads it from files)."""
-        recommender = cls(**state.params)
+    def restore(self, state: RecommenderState) -> Recommender:
+        """This recommender with the fitted arrays of a state() (models_ml.families.load_state
+        builds it from the state's params; models_ml.package reads the state from files)."""
+        recommender = self
         arrays = state.arrays
         recommender._model = state.scorer
         recommender._user_items = csr_matrix(state.user_items)
@@ -915,12 +955,6 @@ class MatrixFactorizationRecommender:
         return recommender
 
     # -------------------------------------------------------------- helpers
-    def _recommendable(self) -> np.ndarray:
-        """Items the model may list: trained items, plus cold catalog items if enabled; for
-        the popularity family the items with interactions (what its baseline ranks)."""
-        if self.family in families.BASELINE_FAMILIES:
-            return self._model.item_factors[:, 0] > 0
-        return self._is_warm | self.cold_items
 
     def _item_row(self, item_id: str) -> int:
         """Matrix column of a shop item id; KeyError if the model does not know it."""
@@ -930,7 +964,7 @@ class MatrixFactorizationRecommender:
             raise KeyError(f"item {item_id!r} is unknown to the model")
         return row
 
-    def _fitted(self) -> MatrixFactorizationRecommender:
+    def _fitted(self) -> Recommender:
         if self._model is None:
             raise RuntimeError("fit() or load() the recommender first")
         return self
@@ -956,6 +990,3 @@ def _covering(vocabulary: Vocabulary | None, codes: np.ndarray, kind: str) -> Vo
             f"(e.g. {codes[missing][:3].tolist()}): pass the vocabulary read with the rows"
         )
     return vocabulary
-
-
-Recommender = MatrixFactorizationRecommender  # every family, by a name that says so

@@ -323,7 +323,8 @@ def champion_scores(
 ) -> ChampionScores | None:
     """The champion's per-user values of `metric` on the candidate's users, or None if there
     is no champion: its run's logged values (column `column`) when it used the same holdout and
-    scored the same users, else its recipe refitted and scored by refit_and_score(params)."""
+    scored the same users, else its recipe refitted and scored by refit_and_score(meta), meta
+    the champion package's params.json (models_ml.families.from_params reads every format)."""
     version = current_champion(client, model_name)
     if version is None:
         return None
@@ -337,8 +338,8 @@ def champion_scores(
         local = mlflow.artifacts.download_artifacts(
             run_id=version.run_id, artifact_path=params_artifact, dst_path=tmp
         )
-        params = json.loads(Path(local).read_text())["params"]
-    values = np.asarray(refit_and_score(params), dtype=np.float64)
+        meta = json.loads(Path(local).read_text())  # the package's params.json, any format
+    values = np.asarray(refit_and_score(meta), dtype=np.float64)
     return ChampionScores(str(version.version), values, REFITTED, family)
 
 

@@ -11,13 +11,13 @@ or repeated stratified splits of the training part (recomart.bench.movielens). N
 How the search runs is a `Search` (the defaults reproduce the plain search the MovieLens benchmark
 runs: every family in turn, the best mean wins, no budget):
 
-- Order. "by_family": each family in FAMILIES order, every point of its sample (a seeded sample of
-  n_trials grid points, all if fewer). "first_points_first" (models_ml.tune): first one point per
-  family (Search.first[family], e.g. [train]'s own values; the family named first in Search.first
-  before the others), then the rest of each family's sample, family by family; so a small budget
-  tries every family once before refining. The hybrid (EASE + ALS) starts from the best ALS and
-  EASE points found before it (in the first round, their first points) and searches its own keys
-  on top.
+- Order. "by_family": each family in the registry's order (families.learned()), every point of its
+  sample (a seeded sample of n_trials grid points, all if fewer). "first_points_first"
+  (models_ml.tune): first one point per family (Search.first[family], e.g. [train]'s own values; the
+  family named first in Search.first before the others), then the rest of each family's sample,
+  family by family; so a small budget tries every family once before refining. The hybrid (EASE +
+  ALS) starts from the best ALS and EASE points found before it (in the first round, their first
+  points) and searches its own keys on top.
 - Free settings (Search.free, {family: setting}): a setting whose values cost nothing extra once
   one of them is fitted (EASE's diagonal: both variants come from one inverse,
   models_ml.families.shared_inverses). The family's sample is drawn without it, and each point
@@ -44,16 +44,16 @@ runs: every family in turn, the best mean wins, no budget):
   Simplest, deterministically: families in SIMPLICITY order (als: the scale family, whose users
   update online; itemknn: K sparse neighbours per item; bpr: factors learnt by sampling; ease: a
   dense items x items matrix; hybrid: EASE and ALS together), then within a family by SIMPLER,
-  compared in its order: fewer factors (factors, bpr_factors), fewer neighbours, fewer
-  iterations, then more regularisation (regularization, bpr_regularization, ease_l2,
-  ease_dropout); then the earlier trial (the [train] point is tried first).
+  compared in its order: fewer factors (als.factors, bpr.factors), fewer neighbours, fewer
+  iterations, then more regularisation (als.regularization, bpr.regularization, ease.l2,
+  ease.dropout); then the earlier trial (the [train] point is tried first).
 - Baselines (Search.baselines, {name: per-fold per-user values on the same users}). The chosen
   candidate must beat every baseline on validation (its mean over folds above the baseline's);
   under "one_se" the simplest candidate within one SE that does is chosen. When the best mean
   does not beat a baseline, nothing is chosen and `refused` says so: "no candidate beats
   popularity on validation: best als 0.0012 vs popularity 0.0015". The caller then serves the
   best baseline (models_ml.tune: the popularity family); a baseline family
-  (families.BASELINE_FAMILIES) is never a candidate here.
+  (families.baselines()) is never a candidate here.
 """
 
 from __future__ import annotations
@@ -70,22 +70,23 @@ import numpy as np
 import pandas as pd
 
 from models_ml.evaluate import evaluate_many
-from models_ml.families import BASELINE_FAMILIES, FAMILIES
+from models_ml.families import baselines, learned, starts_from
 
 BEST_MEAN, ONE_SE = "best_mean", "one_se"
 BY_FAMILY, FIRST_POINTS_FIRST = "by_family", "first_points_first"
 SIMPLICITY = ("als", "itemknn", "bpr", "ease", "hybrid")  # simplest family first
 # setting -> +1: a smaller value is simpler; -1: a larger value is simpler (more regularised)
+# (a family's own setting named "<family>.<key>", as in the search points)
 SIMPLER = {
-    "factors": +1,
-    "bpr_factors": +1,
-    "knn_neighbours": +1,
-    "iterations": +1,
-    "bpr_iterations": +1,
-    "regularization": -1,
-    "bpr_regularization": -1,
-    "ease_l2": -1,
-    "ease_dropout": -1,
+    "als.factors": +1,
+    "bpr.factors": +1,
+    "itemknn.neighbours": +1,
+    "als.iterations": +1,
+    "bpr.iterations": +1,
+    "als.regularization": -1,
+    "bpr.regularization": -1,
+    "ease.l2": -1,
+    "ease.dropout": -1,
     "repeat_weight": +1,  # the blend of repeat scores (models_ml.tune): none is simplest
 }
 
@@ -151,12 +152,13 @@ class Search:
             raise ValueError(f"order must be {BY_FAMILY} or {FIRST_POINTS_FIRST}")
 
 
-def _hybrid_start(best: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
-    """The best ALS and EASE points (their own keys), where the hybrid's search starts."""
+def _start(best: Mapping[str, dict[str, Any]], family: str) -> dict[str, Any]:
+    """The best points of the families `family` starts from (families.starts_from: the
+    hybrid from ALS and EASE; their own keys), where its search starts."""
     start: dict[str, Any] = {}
-    for family in ("als", "ease"):
-        if family in best:
-            start.update(best[family]["params"])
+    for other in starts_from(family):
+        if other in best:
+            start.update(best[other]["params"])
     start.pop("family", None)
     return start
 
@@ -167,7 +169,7 @@ def plan(
     """The search as steps in order, each a list of (family, point) run fold by fold together:
     one point, or one point with every value of its family's free setting (Search.free). The
     hybrid's points are completed with its start when their step runs."""
-    families = [f for f in FAMILIES if f in spaces]
+    families = [f for f in learned() if f in spaces]
     steps = {f: _family_steps(f, dict(spaces[f]), n_trials, seed, search) for f in families}
     if search.order == BY_FAMILY:
         return [step for f in families for step in steps[f]]
@@ -315,7 +317,7 @@ def decide(
     if not trials:
         out["why"] = "no candidate was scored on every fold"
         return out
-    best = max(trials, key=lambda t: (t["mean"], -FAMILIES.index(t["family"]), -t["trial"]))
+    best = max(trials, key=lambda t: (t["mean"], -learned().index(t["family"]), -t["trial"]))
     out["best_mean"] = best["trial"]
     refused = refusal(best, baselines or {})
     if refused:
@@ -371,14 +373,14 @@ def select(
     estimate_s, reason}], budget_s, elapsed_s}.
     """
     search = search or Search()
-    baseline = [family for family in spaces if family in BASELINE_FAMILIES]
+    baseline = [family for family in spaces if family in baselines()]
     if baseline:
         raise ValueError(
             f"{baseline} is a baseline, not a candidate: it is what a refused search serves"
         )
-    unknown = [family for family in spaces if family not in FAMILIES]
+    unknown = [family for family in spaces if family not in learned()]
     if unknown:
-        raise ValueError(f"unknown families {unknown}: choose from {FAMILIES}")
+        raise ValueError(f"unknown families {unknown}: choose from {learned()}")
     if not folds:
         raise ValueError("no validation fold to select on")
     run = _Run(search, folds, fit_and_score, plan(spaces, n_trials, seed, search))
@@ -386,7 +388,7 @@ def select(
     _report(search, {"event": "start", "candidates": planned, "n_folds": len(folds),
                      "total": run.total, "elapsed_s": run.elapsed()})  # fmt: skip
     for index, step in enumerate(run.steps):
-        start = _hybrid_start(run.best) if step[0][0] == "hybrid" else {}
+        start = _start(run.best, step[0][0])
         run.step([{**start, **point, "family": family} for family, point in step], index)
     decision = decide(run.trials, run.values, search.rule, search.baselines)
     by_number = trials_by_number(run.trials)

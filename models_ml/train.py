@@ -38,7 +38,7 @@ from models_ml.data import LOAD_ID, SOURCE_TABLES, Marts, read_training_data
 from models_ml.evaluate import Scores, evaluate_cold, evaluate_many, rating_metrics
 from models_ml.matrix import RATING_MAX, matrix_hash
 from models_ml.pyfunc import log_pyfunc
-from models_ml.recommender import MatrixFactorizationRecommender
+from models_ml.recommender import Recommender
 from models_ml.split import EvaluationSettings, Split, holdout
 from models_ml.tracking import start_run, tracking_uri, use_experiment
 from recomart_core import config
@@ -71,7 +71,7 @@ CHAMPION_KEY = "champion"
 class Outcome:
     """A model fitted on the train split and what its evaluation found."""
 
-    model: MatrixFactorizationRecommender
+    model: Recommender
     split: Split
     cutoff: str | None  # test = event_at >= cutoff; None for leave-last-n (no single cutoff)
     metrics: dict[str, dict[str, float]]  # "model" and each baseline (baselines_of)
@@ -102,9 +102,12 @@ class Outcome:
 def hyperparameters(train: Train) -> dict[str, Any]:
     """The [train] section flattened for MLflow: event_weights.view -> event_weight_view,
     cold_start.few_interactions -> cold_start_few_interactions, evaluation.holdout ->
-    evaluation_holdout (every setting, defaults included); the tune section left out."""
+    evaluation_holdout, [train.ease] l2 -> ease_l2 (every family's own settings, as
+    <family>_<key>; every setting, defaults included); the tune section left out."""
     values = train.model_dump()
     flat = {key: value for key, value in values.items() if key not in NESTED}
+    points = families.point_values(train)
+    flat.update({key.replace(".", "_"): v for key, v in points.items() if "." in key})
     flat.update({f"event_weight_{event}": w for event, w in train.event_weights.items()})
     flat.update({f"cold_start_{key}": v for key, v in values["cold_start"].items()})
     flat.update({f"evaluation_{key}": v for key, v in train.evaluation.as_dict().items()})
@@ -134,9 +137,9 @@ def repeat_policy(train: Train) -> dict[str, Any]:
     }
 
 
-def build_model(train: Train, rating_max: float = RATING_MAX) -> MatrixFactorizationRecommender:
+def build_model(train: Train, rating_max: float = RATING_MAX) -> Recommender:
     """The recommender of a [train] section and the top of the rating scale ([ratings] max)."""
-    return MatrixFactorizationRecommender.from_settings(train, rating_max)
+    return families.build(train, rating_max)
 
 
 def frame_hash(frame: pd.DataFrame) -> str:
@@ -219,7 +222,7 @@ def fit_and_evaluate(
     )  # fmt: skip
 
 
-def _lineage(marts: Marts, split: Split, model: MatrixFactorizationRecommender) -> dict[str, Any]:
+def _lineage(marts: Marts, split: Split, model: Recommender) -> dict[str, Any]:
     """What the run trained on: tables, holdout, load ids and the hashes of its matrices."""
     cutoff = None if split.cutoff is None else split.cutoff.isoformat()
     vocabularies = marts.users.fingerprint() + marts.items.fingerprint()
@@ -252,7 +255,7 @@ def evaluation_summary(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def served_matrix_hash(model: MatrixFactorizationRecommender) -> str:
+def served_matrix_hash(model: Recommender) -> str:
     """matrix_hash of the model's training matrix, rows and columns named by shop ids."""
     users = model.users.decode(model.user_ids).astype(str)
     items = model.items.decode(model.item_ids).astype(str)
@@ -310,9 +313,7 @@ def _log_evaluation(outcome: Outcome, latest_load_id: Any, k: int) -> None:
     registry.log_per_user(metric, outcome.eval_shop_ids, outcome.per_user(metric))
 
 
-def _log_plots(
-    outcome: Outcome, final_recs: np.ndarray, final: MatrixFactorizationRecommender, k: int
-) -> None:
+def _log_plots(outcome: Outcome, final_recs: np.ndarray, final: Recommender, k: int) -> None:
     fig = plots.metrics_at_k_figure(outcome.curves)
     mlflow.log_figure(fig, "plots/metrics_at_k.png")
     plots.close(fig)
@@ -338,8 +339,8 @@ def _champion_gate(
     split, settings = outcome.split, outcome.settings
     users = outcome.eval_user_ids  # codes; the logged values are keyed by shop ids
 
-    def refit_and_score(params: dict) -> np.ndarray:
-        champion = MatrixFactorizationRecommender(**params).fit(
+    def refit_and_score(meta: dict) -> np.ndarray:
+        champion = families.from_params(meta).fit(
             split.train, catalog, outcome.model.users, outcome.model.items
         )
         scores = evaluate_many(
@@ -375,7 +376,7 @@ def _champion_gate(
         baseline=families.served_baseline(
             train.family, train.repeat_weight, bool(train.repeatable_events)
         ),
-        champion_baseline=champion is not None and champion.family in families.BASELINE_FAMILIES,
+        champion_baseline=champion is not None and champion.family in families.baselines(),
     )
     if champion is not None:
         decision.champion_version = champion.version
@@ -416,7 +417,7 @@ class Served:
     """The model this run would serve (refitted on all data, or the evaluated one) and its
     top-k lists for all its users (recommend_batch: item codes, -1 padded, and scores)."""
 
-    model: MatrixFactorizationRecommender
+    model: Recommender
     recs: np.ndarray
     scores: np.ndarray
 

@@ -11,16 +11,16 @@ of holdout_days): fold 1 splits the training part, fold 2 fold 1's fit part, and
 Users. With more training users than [train.tune] max_users, the search runs on the rows of a
 seeded sample of max_users users, unless every planned candidate is estimated to fit the budget
 on all of them. The space's values are those of [train] for the full training data: a penalty
-that grows with the users (USER_SCALED: EASE's l2, as G = X'X sums over users) is divided by
-n_train_users / n_search_users while fitting on the sample, so the reported values are the ones
-to train with. The report's `rescaling` says which.
+that grows with the users (families.user_scaled(): EASE's l2, as G = X'X sums over users) is
+divided by n_train_users / n_search_users while fitting on the sample, so the reported values
+are the ones to train with. The report's `rescaling` says which.
 
 models_ml.selection runs the search (its docstring has the rules): [train]'s own values first
 (each family's [train] point: the [train] family first of all, then the others cheapest
 first), then the rest of each family's sample; EASE's two diagonal variants from one inverse
-per fold (FREE, families.shared_inverses); the budget [train.tune] budget_s, with an a priori
-cost per candidate (families.fit_seconds of the fold's shape) calibrated by the search's own
-fits; the simplest candidate within one standard error of the best mean (per-user paired
+per fold (families.free_settings(), shared_inverses); the budget [train.tune] budget_s, with an
+a priori cost per candidate (families.fit_seconds of the fold's shape) calibrated by the search's
+own fits; the simplest candidate within one standard error of the best mean (per-user paired
 differences); and no choice when it does not beat every baseline on validation (baselines():
 popularity, and the repeat baseline when [train] repeatable_events allows repeats). With
 repeats allowed, the chosen candidate is then scored with each [train.tune] repeat_weights
@@ -46,7 +46,8 @@ too low can end past the budget.
 
 The log of every trial, what was skipped and why, and the choice go to <paths.reports>/tuning.json
 and to one MLflow run in the experiment "recomart-tuning"; copy the `toml` lines of the report
-into recomart.toml [train] to use them (family included), or run `recomart tune --apply`.
+into recomart.toml to use them ([train] family and the shared keys, [train.<family>] the
+family's own; a search point names those "<family>.<key>"), or run `recomart tune --apply`.
 """
 
 from __future__ import annotations
@@ -68,11 +69,12 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from feature_store import FeatureStore
 from models_ml import baselines as baseline_models
+from models_ml import families
 from models_ml.baselines import PopularityRecommender
 from models_ml.data import read_training_data
 from models_ml.evaluate import evaluate_many
-from models_ml.families import BASELINE_FAMILIES, DENSE, Shape, fit_seconds, shared_inverses
-from models_ml.recommender import MatrixFactorizationRecommender
+from models_ml.families import Shape, dense, fit_seconds, shared_inverses
+from models_ml.recommender import Recommender
 from models_ml.selection import (
     FIRST_POINTS_FIRST,
     ONE_SE,
@@ -96,13 +98,41 @@ log = logging.getLogger("tuning")
 BLEND_SHARE = 0.2  # of [train.tune] budget_s kept for the repeat blend stage (repeats allowed)
 EXPERIMENT = "recomart-tuning"
 REPORT_FILE = "tuning.json"
-USER_SCALED = ("ease_l2",)  # penalties that grow with the number of users (rescaled)
-FREE = {"ease": "ease_zero_diagonal"}  # both values from one inverse (families.shared_inverses)
 
 
 def with_point(train: Train, point: dict[str, Any]) -> Train:
-    """The [train] section with a candidate's values, validated like the file's."""
-    return Train.model_validate({**train.model_dump(), **point})
+    """The [train] section with a candidate's values, validated like the file's (a point names
+    a family's own settings "<family>.<key>": models_ml.families.with_point)."""
+    return families.with_point(train, point)
+
+
+def qualified_spaces(space: dict[str, dict[str, list]]) -> dict[str, dict[str, list]]:
+    """[train.tune.space.<family>] with the family's own keys named "<family>.<key>" (the
+    search points' names, families.qualified), shared [train] keys as they are."""
+    return {
+        family: {families.qualified(family, key): values for key, values in keys.items()}
+        for family, keys in space.items()
+    }
+
+
+def candidate_settings(train: Train, family: str, point: dict[str, Any]):
+    """The family's settings at a search point (what its cost is estimated from)."""
+    return families.settings_of(with_point(train, {**point, "family": family}), family)
+
+
+def toml_lines(params: dict[str, Any] | None) -> str:
+    """A point as the lines to copy into recomart.toml: [train] keys, then each family's
+    table ([train.<family>])."""
+    params = params or {}
+    lines = [f"{key} = {json.dumps(v)}" for key, v in params.items() if "." not in key]
+    tables: dict[str, list[str]] = {}
+    for key, value in params.items():
+        if "." in key:
+            table, name = key.split(".", 1)
+            tables.setdefault(table, []).append(f"{name} = {json.dumps(value)}")
+    for table, entries in tables.items():
+        lines += [f"[train.{table}]", *entries]
+    return "\n".join(lines)
 
 
 def fold_settings(test: Split, evaluation: Evaluation, validation_days: float | None) -> Evaluation:
@@ -155,21 +185,22 @@ def user_sample(rows: pd.DataFrame, max_users: int | None, seed: int) -> pd.Data
 
 
 def fitting(
-    spaces: dict[str, dict[str, list]], n_items: int, ease_max_items: int
+    spaces: dict[str, dict[str, list]], n_items: int, train: Train
 ) -> tuple[dict[str, dict[str, list]], dict[str, str]]:
     """The search spaces of the families that can fit a catalog of n_items, and why the others
-    are left out (the dense item-item families above ease_max_items; a baseline family, which
-    is what a refused search serves, never a candidate)."""
+    are left out (the dense families above their max_items; a baseline family, which is what a
+    refused search serves, never a candidate)."""
+    bounds = {family: families.max_items(train, family) for family in spaces}
     skipped = {
-        family: f"{n_items} items, above [train] ease_max_items = {ease_max_items}"
+        family: f"{n_items} items, above its max_items = {bounds[family]} ([train.ease])"
         for family in spaces
-        if family in DENSE and n_items > ease_max_items
+        if family in dense() and bounds[family] is not None and n_items > bounds[family]
     }
     skipped.update(
         {
             family: "a baseline, not a candidate: what the search serves when it refuses"
             for family in spaces
-            if family in BASELINE_FAMILIES
+            if family in families.baselines()
         }
     )
     return {f: space for f, space in spaces.items() if f not in skipped}, skipped
@@ -195,7 +226,7 @@ def baselines(train: Train) -> dict[str, Callable[[], Any]]:
 def first_points(train: Train, spaces: dict[str, dict[str, list]]) -> dict[str, dict[str, Any]]:
     """Each family's [train] point (its space's keys at [train]'s values), the [train] family
     first: what the search tries before anything else (cheapest_first orders the others)."""
-    values = train.model_dump()
+    values = families.point_values(train)
     order = [train.family, *(f for f in spaces if f != train.family)]
     return {f: {key: values[key] for key in spaces[f]} for f in order if f in spaces}
 
@@ -232,10 +263,12 @@ def shape_of(
 
 
 def rescale(point: dict[str, Any], factor: float) -> dict[str, Any]:
-    """A point's values for data `factor` times smaller in users (USER_SCALED divided)."""
+    """A point's values for data `factor` times smaller in users (families.user_scaled()
+    divided)."""
     if factor == 1.0:
         return point
-    return {k: v / factor if k in USER_SCALED else v for k, v in point.items()}
+    scaled = families.user_scaled()
+    return {k: v / factor if k in scaled else v for k, v in point.items()}
 
 
 class Progress:
@@ -334,7 +367,7 @@ def run_tuning(cfg: config.Config, progress_bar: bool | None = None) -> dict[str
     repeatable = list(train.repeatable_events)
     marts = read_training_data(FeatureStore(cfg))
     test_split = holdout(marts.interactions, evaluation, min_rating, repeatable)
-    spaces, size_skipped = fitting(tune.space, len(marts.items), train.ease_max_items)
+    spaces, size_skipped = fitting(qualified_spaces(tune.space), len(marts.items), train)
     for family, reason in size_skipped.items():
         log.info("%s not searched: %s", family, reason)
     first = first_points(train, spaces)
@@ -343,7 +376,7 @@ def run_tuning(cfg: config.Config, progress_bar: bool | None = None) -> dict[str
         first=first,
         rule=ONE_SE,
         budget_s=tune.budget_s,
-        free=FREE,
+        free=families.free_settings(),
         started=started,
     )
     catalog_items = marts.catalog[ITEM].to_numpy(dtype=np.int64)
@@ -362,7 +395,7 @@ def run_tuning(cfg: config.Config, progress_bar: bool | None = None) -> dict[str
     baseline_values, shapes = _baselines_and_shapes(folds, train, catalog_items, eval_args)
     rating_max = cfg.settings.ratings.max
 
-    def make(point: dict[str, Any]) -> MatrixFactorizationRecommender:
+    def make(point: dict[str, Any]) -> Recommender:
         """A candidate's recommender; on a sample of users, its penalties rescaled to it."""
         return build_model(with_point(train, rescale(point, factor)), rating_max)
 
@@ -435,7 +468,7 @@ def run_tuning(cfg: config.Config, progress_bar: bool | None = None) -> dict[str
         "repeat_blend": blend,
         "served_baseline": served,
         "best_params": best_params,
-        "toml": "\n".join(f"{key} = {json.dumps(v)}" for key, v in (best_params or {}).items()),
+        "toml": toml_lines(best_params),
     }
     result["verdict"] = _verdict(result)
     result["summary"] = summary(result)
@@ -497,7 +530,7 @@ def searched_rows(
     users' rows. Returns them and the report's `rescaling`."""
     tune = train.tune
     n_users = int(rows[USER].nunique())
-    info: dict[str, Any] = {"n_train_users": n_users, "settings": list(USER_SCALED)}
+    info: dict[str, Any] = {"n_train_users": n_users, "settings": list(families.user_scaled())}
     if tune.max_users is None or n_users <= tune.max_users:
         return rows, {
             **info,
@@ -507,10 +540,9 @@ def searched_rows(
         }
     n_scored = min(n_users, train.evaluation.max_eval_users)
     whole = shape_of(rows, catalog_items, n_scored)
-    base = train.model_dump()
     steps = plan(spaces, tune.n_trials, train.seed, search)
     estimate = tune.folds * sum(
-        fit_seconds(family, whole, {**base, **point}, shared=i > 0)
+        fit_seconds(family, whole, candidate_settings(train, family, point), shared=i > 0)
         for step in steps
         for i, (family, point) in enumerate(step)
     )
@@ -536,7 +568,8 @@ def searched_rows(
         "reason": (
             f"every candidate on all {n_users} users is estimated at {estimate:.0f} s, above"
             f" the {tune.budget_s:g} s budget: searched on a seeded sample of"
-            f" {tune.max_users} users; {', '.join(USER_SCALED)} divided by {factor:.2f} while"
+            f" {tune.max_users} users; {', '.join(families.user_scaled())} divided by"
+            f" {factor:.2f} while"
             " fitting there (the values reported are for all users)"
         ),
     }
@@ -562,11 +595,11 @@ def _baselines_and_shapes(
 
 def _estimate(train: Train, shapes: list[Shape], factor: float):
     """Search.estimate: families.fit_seconds of a candidate on a fold's shape."""
-    base = train.model_dump()
 
     def estimate(params: dict[str, Any], fold: int, shared: bool) -> float:
-        p = {**base, **rescale(params, factor)}
-        return fit_seconds(params["family"], shapes[fold], p, shared)
+        family = params["family"]
+        settings = candidate_settings(train, family, rescale(params, factor))
+        return fit_seconds(family, shapes[fold], settings, shared)
 
     return estimate
 
@@ -581,7 +614,7 @@ def repeat_blend(
 ) -> dict[str, Any]:
     """The repeat blend stage (repeats allowed): the chosen candidate refitted once per fold and
     scored with each [train.tune] repeat_weights value ([train] repeat_weight, through
-    MatrixFactorizationRecommender.with_repeat_weight: no refit per weight). The weight is
+    Recommender.with_repeat_weight: no refit per weight). The weight is
     chosen by the search's rule (no blend is simplest), and the blend must beat every baseline.
     Returns {ran, reason, weights: [{repeat_weight, mean, per_fold}], chosen_weight, decision,
     refused, seconds}."""

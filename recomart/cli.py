@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from dbt_project import build as transform
 from dbt_project.build import DbtError
+from models_ml import families
 from recomart import errors, pipeline, summary
 from recomart.bench.movielens import print_benchmark
 from recomart.demo import catalog_api, datagen
@@ -160,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup_console()
     try:
         cfg = config.load()
+        families.check(cfg.settings.train)  # the [train.<family>] tables, validated by families
     except ConfigError as exc:  # a wrong setting: named, before any stage runs
         logging.getLogger("recomart").error("%s: configuration error: %s", args.command, exc)
         return EXIT_CONFIG

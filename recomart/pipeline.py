@@ -16,7 +16,7 @@ from dlt_pipelines.catalog.helpers import CatalogLoadError
 from dlt_pipelines.catalog_pipeline import catalog_settings, load_catalog
 from dlt_pipelines.interactions_pipeline import load_interactions
 from feature_store.export import export_marts
-from models_ml.families import BASELINE_FAMILIES
+from models_ml.families import baselines, check
 from models_ml.train import run_training
 from models_ml.tune import SERVED, TooSmallToTune, run_tuning, served_baseline
 from recomart.demo import catalog_api, datagen
@@ -160,6 +160,7 @@ def train(cfg: config.Config) -> dict:
     """ALS from the marts, evaluated against popularity, tracked in MLflow."""
 
     logging.getLogger("training").info("Training")
+    check(cfg.settings.train)  # a wrong [train.<family>] value fails before any work
     return run_training(cfg)
 
 
@@ -174,7 +175,7 @@ def serve_a_baseline(cfg: config.Config, summary: dict) -> dict | None:
     if (
         promotion["promote"]
         or promotion.get("champion_value") is not None
-        or summary["family"] in BASELINE_FAMILIES
+        or summary["family"] in baselines()
     ):
         return None
     means = {name: v for name, v in promotion["baselines"].items() if name in SERVED}
@@ -197,6 +198,7 @@ def tune(cfg: config.Config, apply: bool = False, or_skip: bool = False) -> dict
     then trains [train] as written). apply: write the choice into the config file's [train]
     (nothing is written when the search chose nothing)."""
 
+    check(cfg.settings.train)  # a wrong [train.<family>] value fails before any work
     log = logging.getLogger("tuning")
     log.info("Tuning (budget %g s)", cfg.settings.train.tune.budget_s)
     try:

@@ -45,7 +45,7 @@ FEATURE_STORE_FILE = "feature_store.duckdb"  # beside the warehouse unless [path
 
 @dataclass(frozen=True)
 class Config:
-    """Resolved paths and the validated settings: typed sections (cfg.settings.train.factors,
+    """Resolved paths and the validated settings: typed sections (cfg.settings.train.alpha,
     cfg.settings.serve.port, ...), every default from recomart_core.settings."""
 
     paths: Paths
@@ -101,14 +101,20 @@ def config_path() -> Path:
 
 
 def write_train_values(path: Path, values: dict[str, Any]) -> None:
-    """Set [train] keys in a config file, comments and layout kept (tomlkit); the result is
-    validated before it replaces the file (ConfigError, file unchanged, if it is not valid)."""
+    """Set [train] keys in a config file, comments and layout kept (tomlkit): "key" in [train],
+    "table.key" in its table [train.table] (a model family's own settings, e.g. "ease.l2"); the
+    result is validated before it replaces the file (ConfigError, file unchanged, if it is not
+    valid; the family tables' values are checked by models_ml.families.check at start)."""
     import tomlkit  # only `recomart tune --apply` edits a config file
 
     document = tomlkit.parse(path.read_text())
     train = document.setdefault("train", tomlkit.table())
     for key, value in values.items():
-        train[key] = value
+        if "." in key:
+            table, name = key.split(".", 1)
+            train.setdefault(table, tomlkit.table())[name] = value
+        else:
+            train[key] = value
     text = tomlkit.dumps(document)
     parse(tomllib.loads(text), str(path))
     path.write_text(text)
@@ -125,10 +131,15 @@ def with_settings(cfg: Config, **sections: Any) -> Config:
 
 
 def with_train(cfg: Config, **changes: Any) -> Config:
-    """cfg with some [train] keys changed, validated again: `with_train(cfg, factors=8)`; a
-    nested section (evaluation, cold_start, tune) is merged key by key."""
+    """cfg with some [train] keys changed, validated again: `with_train(cfg, alpha=8.0,
+    als={"factors": 8})`; a nested section (evaluation, cold_start, tune, a family's table) is
+    merged key by key."""
     train = cfg.settings.train.model_dump()
+    tables = train["families"]
     for key, value in changes.items():
+        if isinstance(value, dict) and key not in train:  # a family's table [train.<key>]
+            tables[key] = {**tables.get(key, {}), **value}
+            continue
         nested = isinstance(value, dict) and isinstance(train.get(key), dict)
         train[key] = {**train[key], **value} if nested and key != "event_weights" else value
     return with_settings(cfg, train=train)

@@ -62,7 +62,7 @@ def create_app(
     metrics = Metrics()
     app = FastAPI(
         title="RecoMart recommendations",
-        version="1.0",
+        version="2.0",  # 2.0: strategy als / popularity -> model, with family beside it
         description=(
             "Recommendations from the registry's `champion` model. New champions are picked up "
             f"without a restart: {reload_text(settings)}. Optional API key: header "

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from models_ml import package
-from models_ml.families import TITLES
 from recomart_core import config
 
 PATH_TEXT = {
-    "als": "collaborative ({model})",
+    "model": "{description}",
     "blend": "few interactions: {model} blended with their categories",
     "popular": "no history: recent popularity",
 }
@@ -16,12 +15,13 @@ PATH_TEXT = {
 def print_recommendations(
     cfg: config.Config, user_id: str, n: int | None = None, explain: bool = False
 ) -> None:
-    """Print the top n of user_id (a shop id) from <paths.models>/als, with explanations if
-    asked."""
+    """Print the top n of user_id (a shop id) from <paths.models>/champion, with explanations
+    if asked."""
     model = package.load_local(cfg.paths.models)
     n = n or cfg.settings.train.k
     path = model.user_path(user_id)
-    print(f"user {user_id}: {PATH_TEXT[path].format(model=TITLES[model.family])}")
+    text = PATH_TEXT[path].format(model=model.title, description=model.description)
+    print(f"user {user_id}: {text}")
     for rank, (item, score) in enumerate(model.recommend_items(user_id, n), start=1):
         cold = " (no interactions yet)" if model.is_cold_item(item) else ""
         print(f"{rank:>3}. item {item:<8} score {score:9.4f}  {model.item_category(item)}{cold}")

@@ -11,7 +11,7 @@ from recomart_core.schema import ID_MAX_LENGTH, ID_PATTERN, ID_RULES  # noqa: F4
 # ids are the shop's own (SKUs, UUIDs, e-mail hashes): text, 1..256 characters, no control
 # characters; "007" and "7" are different ids. The one rule, shared with ingest (schema.py)
 Id = Annotated[str, Field(**ID_RULES)]
-Strategy = Literal["als", "blend", "popular", "popularity"]
+Strategy = Literal["model", "blend", "popular"]
 # exclude_known, in the query, the batch body and the answers
 EXCLUDE_KNOWN = (
     "true: leave out what [train] repeatable_events excludes, i.e. every item the user had,"
@@ -29,7 +29,7 @@ class Item(BaseModel):
 
 
 class Driver(Item):
-    contribution: float = Field(description="this item's share of the ALS score")
+    contribution: float = Field(description="this item's share of the model's score")
 
 
 class RankedItem(Item):
@@ -61,8 +61,11 @@ class Recommendation(RankedItem):
 class Recommendations(BaseModel):
     user_id: str
     strategy: Strategy = Field(
-        description="als: collaborative; blend: few interactions; popular: no history;"
-        " popularity: the popularity baseline served as the model (nothing learned beats it)"
+        description="model: the served model's list; blend: few interactions, the model blended"
+        " with the user's categories; popular: no history, recent popularity"
+    )
+    family: str = Field(
+        description="the served model's family, e.g. ease; popularity when the baseline is served"
     )
     cold_start: bool = Field(description="true when the user has no or little history")
     strategy_description: str
@@ -86,12 +89,15 @@ class SimilarResponse(BaseModel):
     item_id: str
     k: int
     model_version: str
+    similarity: str = Field(description="what the served model's family measures as closeness")
     items: list[RankedItem]
 
 
 class ModelResponse(BaseModel):
     name: str
     version: str
+    family: str = Field(description="the model family, e.g. als, ease, popularity")
+    family_title: str = Field(description="the family's name in words")
     alias: str
     run_id: str | None
     trained_at: str | None

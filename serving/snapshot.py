@@ -1,7 +1,7 @@
 """ServingModel: one loaded champion, everything the request path needs computed at load.
 
 At load: the cold-start list (recent popularity, what an unknown user gets), each known user's
-path (als / blend / popular) as one byte, and the item metadata (item_id as the shop's id,
+path (model / blend / popular) as one byte, and the item metadata (item_id as the shop's id,
 title, category, price) as a dict per item code. Users are found through the model's user
 vocabulary (a hash index built once), not a dict of their own. Up to precompute_max_users
 users, every known user's top-max_k list (exclude_known true and false: the model's repeat
@@ -12,8 +12,8 @@ index, whatever k is).
 
 Above precompute_max_users users, a list is scored per request by the model itself
 (recommend_batch for one user): what does not depend on the user is prepared once at load
-(MatrixFactorizationRecommender.prepare), so a request costs one (1 x factors) @ (factors x
-items) product and a partial sort, nothing O(n_users). Similar items the same way.
+(Recommender.prepare), so a request costs one user's scores (x_u @ W + U[u] . V[j] over the
+items) and a partial sort, nothing O(n_users). Similar items the same way.
 
 A ServingModel is never changed after construction: the holder swaps whole objects.
 """
@@ -27,21 +27,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models_ml.families import TITLES
 from models_ml.ids import UNKNOWN
 from models_ml.ranking import PAD_ITEM
-from models_ml.recommender import MatrixFactorizationRecommender
+from models_ml.recommender import BLEND, MODEL, POPULAR, Recommender
 from recomart_core.schema import CATEGORY, ITEM, PRICE, TITLE
 
-POPULAR = "popular"
-BLEND = "blend"
-POPULARITY = "popularity"  # the popularity family's known users (models_ml.families)
 STRATEGY_TEXT = {
-    "als": "collaborative filtering ({model})",
+    MODEL: "{description}",  # the family's own words (Recommender.description)
     BLEND: "cold start, few interactions: {model} blended with the user's categories",
     POPULAR: "cold start, no history: recent popularity (time-decayed interaction counts)",
-    POPULARITY: "popularity: the most interacted-with items the user may get (nothing learned"
-    " beats it on validation)",
 }
 REPEAT_TEXT = ", blended with the user's own items that may come back (repeat_weight {w:g})"
 EXPLAIN_DRIVERS = 3  # driving items listed per recommendation when explain=true
@@ -64,7 +58,7 @@ class ModelInfo:
     item_metadata: str = "model artifact"
 
 
-PATHS = ("als", BLEND, POPULAR, POPULARITY)  # a user's path code is its position here
+PATHS = (MODEL, BLEND, POPULAR)  # a user's path code is its position here
 UNKNOWN_ROW = -1
 
 
@@ -74,7 +68,7 @@ class ServingModel:
 
     def __init__(
         self,
-        model: MatrixFactorizationRecommender,
+        model: Recommender,
         items: pd.DataFrame | None,
         info: ModelInfo,
         max_k: int = 100,
@@ -91,9 +85,11 @@ class ServingModel:
         item_names = model.items.decode(model.item_ids).tolist()
         self._item_codes = dict(zip(item_names, model.item_ids.tolist(), strict=True))
         self._meta = _metadata(model, item_names, items)
-        title, weight = TITLES[model.family], model.repeat_weight
+        self.family, self.family_title = model.family, model.title
+        self.similarity_text = model.similarity_text
+        weight = model.repeat_weight
         self._descriptions = {
-            path: text.format(model=title)
+            path: text.format(model=model.title, description=model.description)
             + (REPEAT_TEXT.format(w=weight) if weight > 0 and path != POPULAR else "")
             for path, text in STRATEGY_TEXT.items()
         }
@@ -139,8 +135,9 @@ class ServingModel:
     def recommend(
         self, user_id: str, k: int, exclude_known: bool = True, explain: bool = False
     ) -> dict[str, Any]:
-        """user_id's top k: {user_id, strategy, cold_start, strategy_description, items: [{rank,
-        item_id, score, title, category, price[, because, similar_liked_items]}]}.
+        """user_id's top k: {user_id, strategy (model / blend / popular), family,
+        cold_start, strategy_description, items: [{rank, item_id, score, title, category,
+        price[, because, similar_liked_items]}]}.
         """
         row = self.user_row(user_id)
         if row < 0:
@@ -164,6 +161,7 @@ class ServingModel:
         return {
             "user_id": user_id,
             "strategy": strategy,
+            "family": self.family,
             "cold_start": strategy in (BLEND, POPULAR),
             "strategy_description": self._descriptions[strategy],
             "items": items,
@@ -183,7 +181,8 @@ class ServingModel:
         return out
 
     def similar(self, item_id: str, k: int) -> list[dict[str, Any]]:
-        """The k items closest to item_id (cosine of item factors); KeyError if unknown."""
+        """The k items closest to item_id (the family's item similarity, similarity_text);
+        KeyError if unknown."""
         pairs = self.model.similar_items(item_id, k)
         return [
             {"rank": rank, "score": score, **self.item(item)}
@@ -202,7 +201,7 @@ def _pairs(codes: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
 
 
 def _metadata(
-    model: MatrixFactorizationRecommender, item_names: list[str], items: pd.DataFrame | None
+    model: Recommender, item_names: list[str], items: pd.DataFrame | None
 ) -> dict[int, dict[str, Any]]:
     """item code -> {item_id (the shop's), title, category, price}; items (the catalog, keyed
     by shop item ids; integer ids count as their decimal text) gives title, category and price,

@@ -23,13 +23,12 @@ from mlflow.tracking import MlflowClient
 from synthetic_marts import planted_interactions, write_marts
 
 from feature_store import FeatureStore
-from models_ml import package, registry
+from models_ml import families, package, registry
 from models_ml import tune as tuning
 from models_ml.baselines import PopularityRecommender, RepeatRecommender
 from models_ml.data import read_training_data
 from models_ml.evaluate import evaluate_many
 from models_ml.ranking import PAD_ITEM
-from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.split import EvaluationSettings, holdout
 from models_ml.train import run_training
 from recomart import pipeline
@@ -72,7 +71,7 @@ def test_the_popularity_family_lists_exactly_the_popularity_baseline(
     repeat_weight 1 equal to RepeatRecommender's; and the holdout NDCG@10 equal to the
     baseline's, user for user."""
     log = random_log()
-    model = MatrixFactorizationRecommender(family="popularity", repeatable_events=repeatable)
+    model = families.from_flat(family="popularity", repeatable_events=repeatable)
     model = model.fit(log, catalog_of())
     loaded = package.load_recommender(package.save_recommender(model, tmp_path / "model"))
     assert loaded.family == "popularity"
@@ -84,11 +83,11 @@ def test_the_popularity_family_lists_exactly_the_popularity_baseline(
             ids, scores = served.recommend_batch(users, 50, exclude)
             np.testing.assert_array_equal(ids, expected[0])
             np.testing.assert_array_equal(scores, expected[1])  # the counts themselves
-    # a known user's path and explanation say popularity; the score is the item's count
+    # a known user's path is the model's (the family says popularity); the score is the count
     user, item = str(users[0]), str(expected[0][0, 0])
-    assert loaded.user_path(user) == "popularity" and loaded.user_path("nobody") == "popular"
+    assert loaded.user_path(user) == "model" and loaded.user_path("nobody") == "popular"
     why = loaded.explain(user, item)
-    assert why["path"] == "popularity" and why["contributions"] == []
+    assert why["path"] == "model" and why["contributions"] == []
     assert why["score"] == float(expected[1][0, 0]) == float((log[ITEM] == int(item)).sum() - (
         (log[ITEM] == int(item)) & (log[EVENT] == "return")).sum())  # fmt: skip
     if repeatable:
@@ -99,9 +98,9 @@ def test_the_popularity_family_lists_exactly_the_popularity_baseline(
     split = holdout(log, EvaluationSettings(holdout="last_days", holdout_days=14.0),
                     repeatable=repeatable)  # fmt: skip
     fitted = {
-        "model": MatrixFactorizationRecommender(
-            family="popularity", repeatable_events=repeatable
-        ).fit(split.train, catalog_of()),
+        "model": families.from_flat(family="popularity", repeatable_events=repeatable).fit(
+            split.train, catalog_of()
+        ),
         "popularity": PopularityRecommender(repeatable=repeatable).fit(split.train),
     }
     scores = evaluate_many(fitted, split.train, split.test, K, repeatable=repeatable)
@@ -175,7 +174,7 @@ def with_tastes(cfg: config.Config) -> None:
 
 def search(cfg: config.Config) -> dict:
     """A small model search: ALS and item-kNN, two folds."""
-    space = {"als": {"factors": [8, 16]}, "itemknn": {"knn_neighbours": [20]}}
+    space = {"als": {"factors": [8, 16]}, "itemknn": {"neighbours": [20]}}
     return tuning.run_tuning(config.with_train(cfg, tune={"folds": 2, "space": space}))
 
 
@@ -236,10 +235,10 @@ def test_a_refused_search_serves_popularity_until_a_model_beats_it(
     )
     for name, row in zip(names, expected, strict=True):
         assert lists[name] == marts.items.decode(row[row != PAD_ITEM]).tolist()
-    # the package the API and `recomart recommend` load: the same lists, path popularity
+    # the package the API and `recomart recommend` load: the same lists, the model's path
     model = package.load_local(cfg.paths.models)
     assert model.family == "popularity"
-    assert model.user_path(names[0]) == "popularity"
+    assert model.user_path(names[0]) == "model"
     assert [i for i, _ in model.recommend_items(names[0], K)] == lists[names[0]]
 
     # new data with tastes: ALS beats the baselines and the popularity champion, replaces it
@@ -296,7 +295,7 @@ def test_a_model_that_fails_the_gate_with_no_champion_leaves_the_best_baseline_s
     champion stands, the best baseline on the holdout is trained and served instead; with a
     champion, nothing more happens."""
     popular_only(cfg)
-    weak = config.with_train(cfg, factors=2, iterations=1)  # learns next to nothing
+    weak = config.with_train(cfg, als={"factors": 2, "iterations": 1})  # learns next to nothing
     summary = run_training(weak)
     assert not summary["promotion"]["promote"] and summary["promotion"]["champion_value"] is None
     served = pipeline.serve_a_baseline(weak, summary)

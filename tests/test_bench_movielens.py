@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from layouts import write_movielens_100k
 
-from models_ml.families import TITLES
+from models_ml.families import titles
 from recomart.bench import movielens as bench
 from recomart_core.env import PROJECT_ROOT
 from recomart_core.schema import ITEM, RATING, TIME, USER
@@ -77,7 +77,7 @@ def test_two_runs_agree_and_every_family_is_scored(layouts, tmp_path: Path) -> N
         assert row["novelty_at_10"] > first["popularity"]["novelty_at_10"], family
     table = (tmp_path / "a" / "bench_movielens.md").read_text()
     assert "BiVAE (Cornac) | 0.475" in table and "LightGCN | 0.420" in table
-    assert f"**RecoMart {TITLES[first['selected']]}: selected**" in table
+    assert f"**RecoMart {titles()[first['selected']]}: selected**" in table
     half_stars = bench.run_benchmark(layouts["ratings.csv"], tmp_path / "c", 1, SPACES)
     assert half_stars["n_ratings"] == first["n_ratings"]
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from synthetic_marts import planted_interactions
 
-from models_ml import package
+from models_ml import families, package
 from models_ml.coldstart import cold_item_groups, impute_item_factors, price_bands
-from models_ml.recommender import MatrixFactorizationRecommender
+from models_ml.recommender import Recommender
 from recomart_core.schema import CATEGORY, EVENT, ITEM, RATING, TIME, USER
 
 COLD_A, COLD_B = 10_001, 10_002  # catalog items nobody interacted with
@@ -38,11 +38,9 @@ def data() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def model(data) -> MatrixFactorizationRecommender:
+def model(data) -> Recommender:
     interactions, catalog = data
-    return MatrixFactorizationRecommender(n_factors=16, iterations=10, seed=1).fit(
-        interactions, catalog
-    )
+    return families.from_flat(n_factors=16, iterations=10, seed=1).fit(interactions, catalog)
 
 
 def categories(catalog: pd.DataFrame, items) -> list[str]:
@@ -61,10 +59,10 @@ def test_few_interactions_blend_favours_the_users_categories(data, model) -> Non
     assert model.user_path(str(NEW_USER)) == "blend"
     blended = [i for i, _ in model.recommend_items(str(NEW_USER), 10)]
     share = categories(catalog, blended).count("group_2") / 10
-    plain = MatrixFactorizationRecommender(
-        n_factors=16, iterations=10, seed=1, few_interactions=0
-    ).fit(interactions, catalog)
-    assert plain.user_paths([NEW_USER]).tolist() == ["als"]
+    plain = families.from_flat(n_factors=16, iterations=10, seed=1, few_interactions=0).fit(
+        interactions, catalog
+    )
+    assert plain.user_paths([NEW_USER]).tolist() == ["model"]
     plain_share = categories(catalog, [i for i, _ in plain.recommend_items(str(NEW_USER), 10)])
     assert share >= 0.8 and share >= plain_share.count("group_2") / 10
 
@@ -103,7 +101,7 @@ def test_explain_lists_the_users_items_that_drove_the_score(data, model) -> None
     why = model.explain(str(user), item, n=1000)
     mine = shop(interactions.loc[interactions[USER] == user, ITEM])
     contributors = [c["item_id"] for c in why["contributions"]]
-    assert why["path"] == "als" and not why["is_cold_item"]
+    assert why["path"] == "model" and not why["is_cold_item"]
     assert set(contributors) <= mine and len(contributors) > 0
     # contributions are sorted and add up to the explained score
     values = [c["contribution"] for c in why["contributions"]]

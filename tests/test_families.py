@@ -11,16 +11,14 @@ from scipy.sparse import csr_matrix
 from scipy.sparse import random as sparse_random
 from synthetic_marts import planted_interactions
 
-from models_ml import package
+from models_ml import families, package
 from models_ml.baselines import PopularityRecommender
 from models_ml.evaluate import evaluate
 from models_ml.families import (
-    FAMILIES,
     Shape,
     ease_dtype,
     ease_inverse,
     ease_weights,
-    fit,
     fit_seconds,
     gram,
     shared_inverses,
@@ -47,6 +45,11 @@ SMALL = {
 }
 
 
+def ease_settings(flat: dict) -> families.EASE.Settings:
+    """EASE's settings from flat params (ease_l2, ease_dropout, ...)."""
+    return families.EASE.settings_from_flat(flat)
+
+
 @pytest.fixture(scope="module")
 def data() -> tuple[Split, object]:
     """300 users in 4 taste groups over 120 items, 8000 interactions; two more catalog items
@@ -62,7 +65,8 @@ def data() -> tuple[Split, object]:
 def models(data) -> dict[str, Recommender]:
     split, catalog = data
     return {
-        family: Recommender(**SMALL, family=family).fit(split.train, catalog) for family in FAMILIES
+        family: families.from_flat(**SMALL, family=family).fit(split.train, catalog)
+        for family in families.learned()
     }
 
 
@@ -90,7 +94,7 @@ def test_every_family_saves_loads_serves_and_explains(data, models, tmp_path) ->
         assert len(model.similar_items(item, 5)) == 5
         user = model.users.decode(users[:1])[0]
         why = model.explain(user, item, n=500)
-        assert why["path"] == "als" and why["score"] != 0
+        assert why["path"] == "model" and why["score"] != 0
         if family != "bpr":  # BPR's score does not split by the user's items
             total = sum(c["contribution"] for c in why["contributions"])
             assert total == pytest.approx(why["score"], rel=1e-3), family
@@ -126,27 +130,31 @@ def test_ease_weights_satisfy_their_defining_equations(dropout: float) -> None:
     gram = (x.T @ x).toarray()
     penalty = 7.0 + dropout / (1 - dropout) * np.diag(gram)
     params = {"ease_l2": 7.0, "ease_dropout": dropout, "ease_max_items": 1000}
-    constrained = ease_weights(x, {**params, "ease_zero_diagonal": True}).astype(np.float64)
+    constrained = ease_weights(x, ease_settings({**params, "ease_zero_diagonal": True})).astype(
+        np.float64
+    )
     residual = (gram + np.diag(penalty)) @ constrained - gram
     off_diagonal = residual - np.diag(np.diag(residual))
     assert np.abs(np.diag(constrained)).max() == 0.0
     assert np.abs(off_diagonal).max() < 1e-4 * np.abs(gram).max()
     assert np.abs(np.diag(residual)).min() > 1e-3  # the constraint binds
-    free = ease_weights(x, {**params, "ease_zero_diagonal": False}).astype(np.float64)
+    free = ease_weights(x, ease_settings({**params, "ease_zero_diagonal": False})).astype(
+        np.float64
+    )
     np.testing.assert_allclose((gram + np.diag(penalty)) @ free, gram, atol=1e-4)
 
 
 def test_ease_refuses_a_catalog_above_its_memory_bound() -> None:
     x = csr_matrix(np.eye(30, dtype=np.float32))
     params = {"ease_l2": 1.0, "ease_dropout": 0.0, "ease_zero_diagonal": True}
-    with pytest.raises(ValueError, match=r"30 x 30 .*ease_max_items = 20.*'als' or 'itemknn'"):
-        ease_weights(x, {**params, "ease_max_items": 20})
+    with pytest.raises(ValueError, match=r"30 x 30 .*max_items = 20.*'als' or 'itemknn'"):
+        ease_weights(x, ease_settings({**params, "ease_max_items": 20}))
 
 
 def test_item_knn_keeps_k_neighbours_per_item() -> None:
     x = sparse_random(300, 60, density=0.2, random_state=2, format="csr", dtype=np.float32)
     p = {"knn_similarity": "bm25", "knn_neighbours": 7}
-    scorer = fit("itemknn", x, 1.0, p)
+    scorer = families.from_flat(family="itemknn", alpha=1.0, **p).fit_scorer(x, None)
     assert scorer.item_weights.shape == (60, 60)
     assert np.diff(scorer.item_weights.indptr).max() <= 7
 
@@ -158,7 +166,7 @@ def test_the_hybrid_weight_moves_it_from_ease_to_als(data) -> None:
     common = {**SMALL, "weighting": "linear", "few_interactions": 0}
 
     def top(family: str, **extra) -> np.ndarray:
-        model = Recommender(**common, family=family, **extra).fit(split.train)
+        model = families.from_flat(**common, family=family, **extra).fit(split.train)
         return model.recommend_batch(users, 10)[0]
 
     np.testing.assert_array_equal(top("hybrid", hybrid_weight=0.0), top("ease"))
@@ -166,16 +174,16 @@ def test_the_hybrid_weight_moves_it_from_ease_to_als(data) -> None:
 
 
 def test_the_family_comes_from_the_train_settings() -> None:
-    train = Train(family="ease", ease_l2=123.0, ease_zero_diagonal=False)
-    model = Recommender.from_settings(train)
+    train = Train(family="ease", ease={"l2": 123.0, "zero_diagonal": False})
+    model = families.build(train)
     params = model.params()
-    assert (params["family"], params["ease_l2"], params["ease_zero_diagonal"]) == (
+    assert (params["family"], params["settings"]["l2"], params["settings"]["zero_diagonal"]) == (
         "ease",
         123.0,
         False,
     )
     with pytest.raises(ValueError, match="family must be one of"):
-        Recommender(family="svd")
+        families.from_flat(family="svd")
 
 
 # ----------------------------------------------- EASE as cheap as it can be, the hybrid's scale
@@ -204,12 +212,12 @@ def test_the_shared_inverse_gives_the_direct_inverses_weights_for_both_diagonals
     scale = np.abs(direct_ease(x, 3.0, dropout, False)).max()
     with shared_inverses() as cache:
         for zero_diagonal in (True, False):
-            weights = ease_weights(x, {**p, "ease_zero_diagonal": zero_diagonal})
+            weights = ease_weights(x, ease_settings({**p, "ease_zero_diagonal": zero_diagonal}))
             assert weights.dtype == np.float32
             expected = direct_ease(x, 3.0, dropout, zero_diagonal)
             np.testing.assert_allclose(weights, expected, atol=2e-6 * scale)
         assert (cache.misses, cache.hits) == (1, 1)
-        ease_weights(x, {**p, "ease_l2": 4.0, "ease_zero_diagonal": True})
+        ease_weights(x, ease_settings({**p, "ease_l2": 4.0, "ease_zero_diagonal": True}))
         assert (cache.misses, cache.hits) == (2, 1) and cache.key[1] == 4.0
     assert cache.value is None
 
@@ -248,11 +256,11 @@ def test_the_hybrids_scale_is_measured_on_the_items_that_can_be_recommended() ->
     x = sparse_random(200, 50, density=0.2, random_state=9, format="csr", dtype=np.float32)
     x.data[:] = 1.0
     p = {
-        **Recommender(**SMALL).params(), "ease_l2": 5.0, "ease_zero_diagonal": False,
+        **families.from_flat(**SMALL).params(), "ease_l2": 5.0, "ease_zero_diagonal": False,
         "hybrid_weight": 0.4, "weighting": "linear",
     }  # fmt: skip
-    scorer = fit("hybrid", x, 1.0, p)
-    ease = ease_weights(x, p).astype(np.float64)
+    scorer = families.from_flat(**{**p, "family": "hybrid", "alpha": 1.0}).fit_scorer(x, None)
+    ease = ease_weights(x, ease_settings(p)).astype(np.float64)
     known = x.toarray() > 0
     history = (x.toarray() @ ease)[~known].std()
     factors = (scorer.user_factors @ scorer.item_factors.T)[~known].std()
@@ -266,12 +274,13 @@ def test_the_hybrids_scale_is_measured_on_the_items_that_can_be_recommended() ->
 def test_the_cost_estimate_grows_with_what_each_family_works_on() -> None:
     """fit_seconds: EASE ~ items^3, its other diagonal nearly free, ALS ~ factors^2."""
     small, large = Shape(500, 2000, 50_000, 10**7), Shape(500, 8000, 50_000, 10**7)
-    p = Train().model_dump()
-    assert fit_seconds("ease", large, p) > 20 * fit_seconds("ease", small, p)  # 4^3 = 64
-    assert fit_seconds("ease", large, p, shared=True) < 0.1 * fit_seconds("ease", large, p)
-    assert fit_seconds("als", large, {**p, "factors": 128}) > 2 * fit_seconds("als", large, p)
-    hybrid = fit_seconds("hybrid", large, p)
-    assert hybrid > fit_seconds("ease", large, p) and hybrid > fit_seconds("als", large, p)
+    ease, als = families.EASE.Settings(), families.ALS.Settings()
+    assert fit_seconds("ease", large, ease) > 20 * fit_seconds("ease", small, ease)  # 4^3 = 64
+    assert fit_seconds("ease", large, ease, shared=True) < 0.1 * fit_seconds("ease", large, ease)
+    wide = families.ALS.Settings(factors=128)
+    assert fit_seconds("als", large, wide) > 2 * fit_seconds("als", large, als)
+    hybrid = fit_seconds("hybrid", large, families.Hybrid.Settings())
+    assert hybrid > fit_seconds("ease", large, ease) and hybrid > fit_seconds("als", large, als)
 
 
 def test_float32_ease_ranks_as_float64_on_a_long_tail_file() -> None:

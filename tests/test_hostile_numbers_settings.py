@@ -35,7 +35,7 @@ from mlflow.tracking import MlflowClient
 
 from feature_store import FeatureStore
 from feature_store.errors import FeatureStoreError
-from models_ml import tracking
+from models_ml import families, tracking
 from recomart.demo import datagen
 from recomart_core import warehouse as live
 from recomart_core.config import SODA_DIR
@@ -64,12 +64,16 @@ from soda_checks import gate as quality
             "[serve] precompute_max_users x max_k = 1,000,000,000 cells",
         ),
         ({"train": {"k": 10**6}}, "[train] k: Input should be less than or equal to 1000"),
-        ({"train": {"factors": 10**6}}, "[train] factors: Input should be less than or equal"),
-        ({"train": {"iterations": 10**8}}, "[train] iterations: Input should be less than"),
-        ({"train": {"bpr_factors": 10**6}}, "[train] bpr_factors: Input should be less than"),
-        ({"train": {"bpr_iterations": 10**8}}, "[train] bpr_iterations: Input should be less"),
-        ({"train": {"ease_max_items": 10**6}}, "[train] ease_max_items: Input should be less"),
-        ({"train": {"knn_neighbours": 10**7}}, "[train] knn_neighbours: Input should be less"),
+        # a family's own settings: its table, checked by its model (models_ml.families.check)
+        ({"train": {"als": {"factors": 10**6}}}, "[train.als] factors: Input should be less than"),
+        ({"train": {"als": {"iterations": 10**8}}}, "[train.als] iterations: Input should be less"),
+        ({"train": {"bpr": {"factors": 10**6}}}, "[train.bpr] factors: Input should be less than"),
+        ({"train": {"bpr": {"iterations": 10**8}}}, "[train.bpr] iterations: Input should be less"),
+        ({"train": {"ease": {"max_items": 10**6}}}, "[train.ease] max_items: Input should be less"),
+        ({"train": {"itemknn": {"neighbours": 10**7}}}, "[train.itemknn] neighbours: Input should"),
+        # the keys of before the tables name their new place
+        ({"train": {"ease_l2": 5.0}}, "moved: set [train.ease] l2"),
+        ({"train": {"factors": 8}}, "moved: set [train.als] factors"),
         ({"train": {"plot_max_k": 10**6}}, "[train] plot_max_k: Input should be less than"),
         ({"train": {"tune": {"budget_s": 1e12}}}, "[train.tune] budget_s: Input should be less"),
         ({"train": {"tune": {"folds": 10**4}}}, "[train.tune] folds: Input should be less"),
@@ -100,7 +104,7 @@ from soda_checks import gate as quality
 )
 def test_a_setting_past_its_bound_is_refused_naming_its_key(raw: dict, expected: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse(raw)
+        families.check(parse(raw).train)  # as a command starts: parse, then the families
     assert expected in str(caught.value)
 
 
@@ -109,10 +113,15 @@ def test_the_bounds_leave_real_use_alone() -> None:
     settings = parse(
         {
             "serve": {"max_k": 1000, "precompute_max_users": 100_000, "max_batch": 10_000},
-            "train": {"k": 100, "factors": 512, "iterations": 100, "ease_max_items": 50_000},
+            "train": {
+                "k": 100,
+                "als": {"factors": 512, "iterations": 100},
+                "ease": {"max_items": 50_000},
+            },
             "generator": {"n_interactions": 10_000_000, "n_users": 500_000, "n_items": 1_000_000},
         }
     )
+    families.check(settings.train)
     assert settings.serve.max_k == 1000
     assert settings.generator == {
         "n_interactions": 10_000_000,
@@ -142,7 +151,7 @@ def test_the_project_configs_are_within_the_bounds() -> None:
     """recomart.toml and every example configuration still read (their values are real use)."""
     files = [PROJECT_ROOT / "recomart.toml", *sorted(PROJECT_ROOT.glob("examples/*/recomart.toml"))]
     for path in files:
-        parse(tomllib.loads(path.read_text()), str(path))
+        families.check(parse(tomllib.loads(path.read_text()), str(path)).train)
     assert len(files) > 1
 
 

@@ -21,9 +21,8 @@ import pytest
 from synthetic_marts import SHOP_USERS, shop_world, write_marts
 from test_layers import graph
 
-from models_ml import package, pyfunc
+from models_ml import families, package, pyfunc
 from models_ml.data import read_marts
-from models_ml.recommender import MatrixFactorizationRecommender
 from models_ml.tracking import tracking_uri, use_experiment
 from recomart_core.schema import ITEM, USER
 
@@ -81,7 +80,7 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> dict:
     interactions, catalog = shop_world()
     warehouse = write_marts(home / "warehouse.duckdb", interactions, catalog)
     marts = read_marts(warehouse)
-    model = MatrixFactorizationRecommender(n_factors=4, iterations=5, few_interactions=0).fit(
+    model = families.from_flat(n_factors=4, iterations=5, few_interactions=0).fit(
         marts.interactions, marts.catalog, marts.users, marts.items
     )
     return {"home": home, "model": model, "marts": marts, "catalog": catalog}
@@ -116,6 +115,21 @@ def test_save_install_and_load_a_package(fitted: dict, tmp_path: Path) -> None:
     discarded = package.save(model, tmp_path, run)
     package.discard(discarded)
     assert not discarded.exists()
+
+
+def test_a_champion_copy_under_the_old_folder_name_loads_until_the_next_install(
+    fitted: dict, tmp_path: Path
+) -> None:
+    """A home trained before the folder was `champion` keeps <models>/als: it is what
+    load_local reads while no champion folder exists, and the next install removes it."""
+    model = fitted["model"]
+    old = package.save_recommender(model, tmp_path / "als")
+    assert package.MODEL_DIR == "champion" and package.local_dir(tmp_path) == old
+    user = SHOP_USERS[0]
+    assert package.load_local(tmp_path).recommend_items(user, 5) == model.recommend_items(user, 5)
+    package.install(package.save(model, tmp_path, {"run_id": "r3"}), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["champion"]
+    assert package.local_dir(tmp_path) == tmp_path / "champion"
 
 
 @pytest.mark.e2e  # logs to a real MLflow store, loads in a child process

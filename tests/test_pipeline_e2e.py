@@ -200,7 +200,8 @@ def test_mlflow_run_has_metrics_for_model_and_baseline(pipeline_run: dict) -> No
         for name in ("precision", "recall", "ndcg"):
             assert 0 <= metrics[f"{model}_{name}_at_{k}"] <= 1
     assert metrics[f"model_ndcg_at_{k}"] > metrics[f"popularity_ndcg_at_{k}"]
-    assert runs[0].data.params["factors"] == str(pipeline_run["cfg"].settings.train.factors)
+    train = pipeline_run["cfg"].settings.train
+    assert runs[0].data.params["als_factors"] == str(train.families["als"]["factors"])
 
 
 def test_quality_gate_passed_and_summary_says_so(pipeline_run: dict) -> None:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from synthetic_marts import SHOP_USERS, planted_interactions, shop_world
 
-from models_ml import package
+from models_ml import families, package
 from models_ml.baselines import (
     PopularityRecommender,
     RecentPopularityRecommender,
@@ -21,7 +21,7 @@ from models_ml.coldstart import recent_popularity
 from models_ml.evaluate import evaluate
 from models_ml.ids import Vocabulary
 from models_ml.matrix import Weighting, confidence_matrix
-from models_ml.recommender import MatrixFactorizationRecommender
+from models_ml.recommender import Recommender
 from models_ml.split import Split, last_days
 from recomart_core.schema import CATEGORY, EVENT, ITEM, QUANTITY, RATING, TIME, USER
 from recomart_core.settings import Train
@@ -41,8 +41,8 @@ def split() -> Split:
 
 
 @pytest.fixture(scope="module")
-def als(split: Split) -> MatrixFactorizationRecommender:
-    model = MatrixFactorizationRecommender(**SMALL_MODEL, event_weights=EVENT_WEIGHTS, seed=42)
+def als(split: Split) -> Recommender:
+    model = families.from_flat(**SMALL_MODEL, event_weights=EVENT_WEIGHTS, seed=42)
     return model.fit(split.train)
 
 
@@ -50,9 +50,7 @@ def train_pairs(train: pd.DataFrame) -> set[tuple[int, int]]:
     return set(zip(train[USER].tolist(), train[ITEM].tolist(), strict=True))
 
 
-def test_als_beats_popularity_on_planted_tastes(
-    split: Split, als: MatrixFactorizationRecommender
-) -> None:
+def test_als_beats_popularity_on_planted_tastes(split: Split, als: Recommender) -> None:
     popularity = PopularityRecommender().fit(split.train)
     als_metrics = evaluate(als, split.train, split.test, k=10)
     pop_metrics = evaluate(popularity, split.train, split.test, k=10)
@@ -62,9 +60,7 @@ def test_als_beats_popularity_on_planted_tastes(
     assert als_metrics["ndcg_at_10"] > 1.5 * pop_metrics["ndcg_at_10"]
 
 
-def test_exclude_known_never_returns_a_train_item(
-    split: Split, als: MatrixFactorizationRecommender
-) -> None:
+def test_exclude_known_never_returns_a_train_item(split: Split, als: Recommender) -> None:
     seen = train_pairs(split.train)
     users = np.unique(split.train[USER])
     item_ids, scores = als.recommend_batch(users, k=10, exclude_known=True)
@@ -81,9 +77,7 @@ def test_exclude_known_never_returns_a_train_item(
     assert {(u, i) for u, row in zip(users, unfiltered, strict=True) for i in row} & seen
 
 
-def test_unknown_user_gets_recent_popularity(
-    split: Split, als: MatrixFactorizationRecommender
-) -> None:
+def test_unknown_user_gets_recent_popularity(split: Split, als: Recommender) -> None:
     ranked_ids, scores = recent_popularity(split.train, half_life_days=14.0)
     got = als.recommend_items(str(UNKNOWN_USER), 10)
     assert [item for item, _ in got] == ranked_ids[:10].astype(str).tolist()
@@ -116,7 +110,7 @@ def test_recent_popularity_prefers_what_is_popular_now() -> None:
 
 
 def test_save_and_load_give_identical_recommendations(
-    split: Split, als: MatrixFactorizationRecommender, tmp_path
+    split: Split, als: Recommender, tmp_path
 ) -> None:
     package.save_recommender(als, tmp_path / "model")
     loaded = package.load_recommender(tmp_path / "model")
@@ -129,8 +123,8 @@ def test_save_and_load_give_identical_recommendations(
     assert loaded.params() == als.params()
 
 
-def test_same_seed_same_model(split: Split, als: MatrixFactorizationRecommender) -> None:
-    again = MatrixFactorizationRecommender(**SMALL_MODEL, event_weights=EVENT_WEIGHTS, seed=42)
+def test_same_seed_same_model(split: Split, als: Recommender) -> None:
+    again = families.from_flat(**SMALL_MODEL, event_weights=EVENT_WEIGHTS, seed=42)
     users = np.unique(split.train[USER])
     np.testing.assert_array_equal(
         again.fit(split.train).recommend_batch(users, 10)[0], als.recommend_batch(users, 10)[0]
@@ -263,7 +257,7 @@ def test_als_pads_when_few_items_are_left() -> None:
         (2, 3, "view", 4.0),
         (2, 4, "view", 4.0),
     )
-    model = MatrixFactorizationRecommender(n_factors=2, iterations=3).fit(interactions)
+    model = families.from_flat(n_factors=2, iterations=3).fit(interactions)
     item_ids, scores = model.recommend_batch([1], k=5)
     assert item_ids.tolist() == [[4, -1, -1, -1, -1]]
     assert np.isfinite(scores[0, 0]) and np.isneginf(scores[0, 1:]).all()
@@ -280,7 +274,7 @@ def shop() -> dict:
     users, items = Vocabulary.from_ids(rows[USER]), Vocabulary.from_ids(catalog[ITEM])
     coded = rows.assign(**{USER: users.encode(rows[USER]), ITEM: items.encode(rows[ITEM])})
     coded_catalog = catalog.assign(**{ITEM: items.encode(catalog[ITEM])})
-    model = MatrixFactorizationRecommender(n_factors=4, iterations=10, seed=3, few_interactions=0)
+    model = families.from_flat(n_factors=4, iterations=10, seed=3, few_interactions=0)
     model.fit(coded, coded_catalog, users, items)
     return {"rows": rows, "model": model, "sku_group": sku_group}
 
@@ -295,7 +289,7 @@ def test_007_and_7_are_different_users_with_their_own_recommendations(shop: dict
         assert len(items) == 5 and not set(items) & history
         # every recommendation is a SKU string of the user's own taste group
         assert all(isinstance(i, str) and group[i] == want for i in items), (user, items)
-        assert model.user_path(user) == "als"
+        assert model.user_path(user) == "model"
     assert [i for i, _ in got["007"]] != [i for i, _ in got["7"]]
     assert all(i.endswith("A") for i, _ in got["007"])
     assert not any(i.endswith("A") for i, _ in got["7"])
@@ -318,7 +312,7 @@ def test_sku_ids_come_back_as_strings_from_every_shop_id_method(shop: dict, tmp_
     assert model.is_cold_item("85123A") is False
     item, _ = model.recommend_items("7", 1)[0]
     why = model.explain("7", item, n=3)
-    assert (why["user_id"], why["item_id"], why["path"]) == ("7", item, "als")
+    assert (why["user_id"], why["item_id"], why["path"]) == ("7", item, "model")
     drivers = [c["item_id"] for c in why["contributions"]]
     assert drivers and all(group[d] == "group_1" for d in drivers)
     ids, scores = model.recommend_ids(["007", "no such user"], 200)
@@ -340,10 +334,10 @@ def test_sku_ids_come_back_as_strings_from_every_shop_id_method(shop: dict, tmp_
 def test_fit_refuses_codes_missing_from_the_vocabulary(split: Split) -> None:
     too_small = Vocabulary.identity(split.train[USER].unique()[:10])
     with pytest.raises(ValueError, match="not in the user vocabulary"):
-        MatrixFactorizationRecommender(**SMALL_MODEL).fit(split.train, users=too_small)
+        families.from_flat(**SMALL_MODEL).fit(split.train, users=too_small)
 
 
-def test_load_refuses_an_older_model_format(als: MatrixFactorizationRecommender, tmp_path) -> None:
+def test_load_refuses_an_older_model_format(als: Recommender, tmp_path) -> None:
     directory = package.save_recommender(als, tmp_path / "old")
     meta = json.loads((directory / "params.json").read_text())
     (directory / "params.json").write_text(json.dumps({**meta, "format_version": 2}))
@@ -355,20 +349,21 @@ def test_the_recommender_has_one_set_of_defaults_the_settings() -> None:
     """Built without arguments, the recommender is the one [train]'s defaults describe
     (recomart_core.settings), and so is its confidence weighting."""
     defaults = Train()
-    built = MatrixFactorizationRecommender()
-    assert built.params() == MatrixFactorizationRecommender.from_settings(defaults).params()
+    built = families.from_flat()
+    assert built.params() == families.build(defaults).params()
     params = built.params()
-    assert (params["n_factors"], params["iterations"], params["regularization"]) == (
-        defaults.factors, defaults.iterations, defaults.regularization,
-    )  # fmt: skip
-    assert params["event_weights"] == defaults.event_weights
-    assert params["recent_half_life_days"] == defaults.cold_start.recent_half_life_days
+    assert params["settings"] == {"factors": 16, "iterations": 15, "regularization": 0.2}
+    assert params["common"]["event_weights"] == defaults.event_weights
+    assert params["common"]["recent_half_life_days"] == defaults.cold_start.recent_half_life_days
     weighting = Weighting()
     assert (weighting.alpha, weighting.scheme, weighting.recency_half_life_days) == (
         defaults.alpha, defaults.weighting, defaults.recency_half_life_days,
     )  # fmt: skip
-    assert built._weighting() == weighting
+    assert built.common.weighting == weighting
     # a loaded configuration's values reach the recommender
-    changed = Train(factors=3, cold_start={"few_interactions": 7})
-    params = MatrixFactorizationRecommender.from_settings(changed, rating_max=10.0).params()
-    assert (params["n_factors"], params["few_interactions"], params["rating_max"]) == (3, 7, 10.0)
+    changed = Train(als={"factors": 3}, cold_start={"few_interactions": 7})
+    params = families.build(changed, rating_max=10.0).params()
+    common = params["common"]
+    assert (params["settings"]["factors"], common["few_interactions"], common["rating_max"]) == (
+        3, 7, 10.0,
+    )  # fmt: skip

@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models_ml import package
+from models_ml import families, package
 from models_ml.baselines import PopularityRecommender, RepeatRecommender
 from models_ml.evaluate import evaluate_many, relevant_items
 from models_ml.families import Scorer
 from models_ml.matrix import excluded_pairs, repeat_scores
-from models_ml.recommender import MatrixFactorizationRecommender
+from models_ml.recommender import Recommender
 from recomart_core.schema import EVENT, ITEM, RATING, TIME, USER
 
 WEIGHTS = {"view": 1.0, "add_to_cart": 2.0, "purchase": 4.0, "return": -4.0}
@@ -78,13 +78,13 @@ def test_each_policy_excludes_exactly_its_pairs_everywhere(repeatable: tuple[str
     popularity = PopularityRecommender(repeatable=repeatable).fit(HISTORY)
     repeat = RepeatRecommender(30.0, repeatable, WEIGHTS).fit(HISTORY)
     lists = {"popularity": popularity, "repeat": repeat}
-    for few in (0, 100):  # the "als" path and the few-interactions "blend" path
+    for few in (0, 100):  # the "model" path and the few-interactions "blend" path
         for weight in (0.0, 0.5):
-            model = MatrixFactorizationRecommender(
+            model = families.from_flat(
                 n_factors=2, iterations=3, event_weights=WEIGHTS, few_interactions=few,
                 repeatable_events=repeatable, repeat_weight=weight, recency_half_life_days=0,
             ).fit(HISTORY)  # fmt: skip
-            assert model.user_paths([1]).tolist() == ["als" if few == 0 else "blend"]
+            assert model.user_paths([1]).tolist() == ["model" if few == 0 else "blend"]
             lists[f"model few={few} w={weight}"] = model
     for name, recommender in lists.items():
         ids, _ = recommender.recommend_batch([1], 9)
@@ -98,7 +98,7 @@ def test_each_policy_excludes_exactly_its_pairs_everywhere(repeatable: tuple[str
 def test_a_bought_and_returned_item_is_excluded_by_default_too() -> None:
     """Before the repeat policy the model excluded the stored cells of its matrix, where a
     purchase cancelled by its return is no cell: item 14 came back. It never does now."""
-    model = MatrixFactorizationRecommender(
+    model = families.from_flat(
         n_factors=2, iterations=3, event_weights=WEIGHTS, few_interactions=0,
         recency_half_life_days=0,
     ).fit(HISTORY)  # fmt: skip
@@ -159,12 +159,12 @@ def test_the_repeat_baseline_lists_own_items_by_score_then_fills_with_popularity
 
 
 # --------------------------------------------------------------------------- the model's blend
-def hand_model(family: str, weight: float) -> MatrixFactorizationRecommender:
+def hand_model(family: str, weight: float) -> Recommender:
     """A model on HISTORY whose learned scores for user 1 are, over items (10, 11, 12, 13, 14,
     15, 20, 21, 22): (1, 5, -1, 0, 0, 0, 4, 2, 0.5): one factor (ALS) or the row of item 11 in
     W (an item-item family: x_u @ W is x_u,11 times that row, a positive multiple, which the
     blend's scaling cancels)."""
-    model = MatrixFactorizationRecommender(
+    model = families.from_flat(
         n_factors=1, iterations=2, event_weights=WEIGHTS, few_interactions=0,
         repeatable_events=VIEWS_CARTS, repeat_weight=weight, recency_half_life_days=0,
     ).fit(HISTORY)  # fmt: skip
@@ -181,8 +181,8 @@ def hand_model(family: str, weight: float) -> MatrixFactorizationRecommender:
         weights[1] = learned  # item 11's row
         empty = np.zeros((n_users, 0), dtype=np.float32)
         scorer = Scorer("ease", empty, np.zeros((n_items, 0), dtype=np.float32), weights)
-    return MatrixFactorizationRecommender.from_state(
-        replace(state, scorer=scorer, params={**state.params, "family": family})
+    return families.load_state(
+        replace(state, scorer=scorer, params={**state.params, "family": family, "settings": {}})
     )
 
 
@@ -279,7 +279,7 @@ def test_the_package_keeps_the_policy_and_its_matrices(tmp_path) -> None:
     directory = package.save_recommender(model, tmp_path / "pkg")
     assert (directory / package.REPEATS_FILE).is_file()
     loaded = package.load_recommender(directory)
-    params = loaded.params()
+    params = loaded.params()["common"]
     assert params["repeatable_events"] == VIEWS_CARTS
     assert (params["repeat_weight"], params["repeat_half_life_days"]) == (0.6, 30.0)
     saved, back = model.state(), loaded.state()
@@ -297,9 +297,10 @@ def test_the_package_keeps_the_policy_and_its_matrices(tmp_path) -> None:
     # loads with the defaults: nothing repeats, every stored cell of its matrix is excluded
     (directory / package.REPEATS_FILE).unlink()
     meta = json.loads((directory / package.PARAMS_FILE).read_text())
+    flat = {**meta["common"], "family": meta["family"], **loaded.flat_settings()}
     for key in ("repeatable_events", "repeat_weight", "repeat_half_life_days"):
-        del meta["params"][key]
-    (directory / package.PARAMS_FILE).write_text(json.dumps({**meta, "format_version": 4}))
+        del flat[key]
+    (directory / package.PARAMS_FILE).write_text(json.dumps({"format_version": 4, "params": flat}))
     old = package.load_recommender(directory)
     assert (old.repeatable_events, old.repeat_weight) == ([], 0.0)
     ids, _ = old.recommend_batch([1], 9)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models_ml.families import FAMILIES
+from models_ml.families import learned
 from models_ml.selection import (
     FIRST_POINTS_FIRST,
     ONE_SE,
@@ -162,7 +162,7 @@ def test_every_family_is_tried_once_before_any_is_refined() -> None:
     point, then the rest; EASE's free diagonal is tried with the same point, one after the
     other on each fold (the inverse is shared), and the hybrid starts from the best so far."""
     clock = FakeClock()
-    fit_and_score, calls = timed_fits(clock, dict.fromkeys(FAMILIES, 0.0))
+    fit_and_score, calls = timed_fits(clock, dict.fromkeys(learned(), 0.0))
     spaces = {
         "als": {"x": [1, 2]},
         "ease": {"x": [3, 5], "ease_zero_diagonal": [True, False]},
@@ -226,11 +226,11 @@ def test_the_one_se_rule_picks_the_simpler_of_two_near_equal_candidates() -> Non
 
 def test_within_a_family_fewer_factors_and_more_regularisation_are_simpler() -> None:
     trials = [
-        {"trial": 0, "family": "als", "params": {"factors": 64, "regularization": 5.0}},
-        {"trial": 1, "family": "als", "params": {"factors": 16, "regularization": 0.2}},
-        {"trial": 2, "family": "als", "params": {"factors": 16, "regularization": 50.0}},
-        {"trial": 3, "family": "itemknn", "params": {"knn_neighbours": 50}},
-        {"trial": 4, "family": "hybrid", "params": {"factors": 16, "regularization": 50.0}},
+        {"trial": 0, "family": "als", "params": {"als.factors": 64, "als.regularization": 5.0}},
+        {"trial": 1, "family": "als", "params": {"als.factors": 16, "als.regularization": 0.2}},
+        {"trial": 2, "family": "als", "params": {"als.factors": 16, "als.regularization": 50.0}},
+        {"trial": 3, "family": "itemknn", "params": {"itemknn.neighbours": 50}},
+        {"trial": 4, "family": "hybrid", "params": {"als.factors": 16, "als.regularization": 50.0}},
     ]
     assert [t["trial"] for t in sorted(trials, key=simplicity)] == [2, 1, 0, 3, 4]
 

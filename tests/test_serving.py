@@ -45,7 +45,7 @@ from schemathesis.specs.openapi.checks import (
 from synthetic_marts import SHOP_USERS, shop_world, write_marts
 
 from models_ml import package
-from models_ml.recommender import MatrixFactorizationRecommender
+from models_ml.recommender import Recommender
 from models_ml.registry import CHAMPION, promote
 from models_ml.tracking import tracking_uri
 from models_ml.train import run_training
@@ -76,7 +76,7 @@ def client(cfg):
 
 
 @pytest.fixture(scope="module")
-def model(cfg) -> MatrixFactorizationRecommender:
+def model(cfg) -> Recommender:
     """The champion's local copy that training installed: an independent way to the answers."""
     return package.load_local(cfg.paths.models)
 
@@ -93,13 +93,13 @@ def champion_version(cfg) -> str:
     return str(client.get_model_version_by_alias(cfg.settings.train.model_name, CHAMPION).version)
 
 
-def users_by_path(model: MatrixFactorizationRecommender, path: str) -> list[str]:
+def users_by_path(model: Recommender, path: str) -> list[str]:
     """Shop ids of the model's users served by path."""
     paths = model.user_paths(model.user_ids)
     return model.users.decode(model.user_ids[paths == path]).tolist()
 
 
-def history(model: MatrixFactorizationRecommender, user: str) -> set[str]:
+def history(model: Recommender, user: str) -> set[str]:
     """The shop ids of the items user (a shop id) had in the training matrix."""
     row = int(np.searchsorted(model.user_ids, model.users.encode([user])[0]))
     return set(model.items.decode(model.item_ids[model.user_items[row].indices]))
@@ -114,6 +114,7 @@ def test_health_and_model_describe_the_registry_champion(client, cfg) -> None:
     assert (info["name"], info["version"], info["alias"]) == (
         cfg.settings.train.model_name, version, CHAMPION,
     )  # fmt: skip
+    assert (info["family"], info["family_title"]) == ("als", "ALS (implicit)")
     assert info["data_cutoff"] == run.data.tags["snapshot_time"]
     assert info["holdout_cutoff"] == run.data.params["holdout_cutoff"]
     assert info["metrics"]["model_ndcg_at_10"] == pytest.approx(
@@ -126,7 +127,7 @@ def test_health_and_model_describe_the_registry_champion(client, cfg) -> None:
 
 
 def test_recommendations_are_the_models_with_catalog_metadata(client, model, catalog) -> None:
-    users = users_by_path(model, "als")[:5] + users_by_path(model, "blend")[:3]
+    users = users_by_path(model, "model")[:5] + users_by_path(model, "blend")[:3]
     for user in users:
         body = client.get(f"/recommendations/{user}", params={"k": 7}).json()
         expected = model.recommend_items(user, 7)
@@ -134,7 +135,8 @@ def test_recommendations_are_the_models_with_catalog_metadata(client, model, cat
         assert [i["score"] for i in body["items"]] == pytest.approx([s for _, s in expected])
         assert [i["rank"] for i in body["items"]] == list(range(1, 8))
         assert body["strategy"] == model.user_path(user)
-        assert body["cold_start"] == (body["strategy"] != "als")
+        assert body["cold_start"] == (body["strategy"] != "model")
+        assert body["family"] == model.family == "als"
         for item in body["items"]:
             title, category, price = catalog[item["item_id"]]
             assert (item["title"], item["category"]) == (title, category)
@@ -157,7 +159,7 @@ def test_unknown_user_gets_the_cold_start_list_marked_as_such(client, model) -> 
 
 
 def test_explain_names_the_users_items_that_drove_each_one(client, model) -> None:
-    user = users_by_path(model, "als")[0]
+    user = users_by_path(model, "model")[0]
     liked = history(model, user)
     body = client.get(f"/recommendations/{user}", params={"k": 3, "explain": True}).json()
     for item in body["items"]:
@@ -179,6 +181,7 @@ def test_similar_items_and_an_unknown_item(client, model) -> None:
     body = client.get(f"/items/{item}/similar", params={"k": 4}).json()
     expected = model.similar_items(item, 4)
     assert body["item_id"] == item
+    assert body["similarity"] == model.similarity_text == "the cosine of the items' learned factors"
     assert [i["item_id"] for i in body["items"]] == [i for i, _ in expected]
     assert all(i["title"] for i in body["items"])
     missing = client.get("/items/no-such-item/similar")
@@ -335,7 +338,7 @@ def test_007_and_7_are_different_users(shop: dict) -> None:
     bodies = {u: client.get(f"/recommendations/{u}", params={"k": 5}).json() for u in SHOP_USERS}
     for user, taste in zip(SHOP_USERS, ("group_0", "group_1"), strict=True):
         body = bodies[user]
-        assert body["user_id"] == user and body["strategy"] == "als"
+        assert body["user_id"] == user and body["strategy"] == "model"
         items = [i["item_id"] for i in body["items"]]
         assert items == [i for i, _ in model.recommend_items(user, 5)]
         assert all(group[i] == taste for i in items), (user, items)
@@ -418,7 +421,7 @@ def test_a_repeatable_known_item_comes_back_and_a_bought_one_does_not(repeat_sho
     assert bought and repeatable  # "007" viewed or carted some items and bought others
     k = 20
     body = client.get("/recommendations/007", params={"k": k}).json()
-    assert body["strategy"] == "als" and body["exclude_known"] is True
+    assert body["strategy"] == "model" and body["exclude_known"] is True
     assert body["strategy_description"] == (
         "collaborative filtering (ALS (implicit)), blended with the user's own items that may"
         " come back (repeat_weight 0.5)"
@@ -463,7 +466,7 @@ def _get(url: str) -> tuple[int, dict]:
         return e.code, orjson.loads(e.read())
 
 
-def top(model: MatrixFactorizationRecommender, user: str, k: int = 10) -> list[str]:
+def top(model: Recommender, user: str, k: int = 10) -> list[str]:
     """The item ids of user's top k as model (a package read independently) ranks them."""
     return [item for item, _ in model.recommend_items(user, k)]
 

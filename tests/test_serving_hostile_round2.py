@@ -41,9 +41,9 @@ import pytest
 import uvicorn
 from conftest import config_for, small_config, with_code_under_test
 
-from models_ml import package
+from models_ml import families, package
 from models_ml.ids import Vocabulary
-from models_ml.recommender import MatrixFactorizationRecommender
+from models_ml.recommender import Recommender
 from recomart.bench import synthetic_model
 from recomart_core.schema import ITEM
 from serving.app import create_app
@@ -63,9 +63,9 @@ HEALTH_BOUND = 1.0  # the issue's bound for /health while they are open (it take
 
 # ------------------------------------------------------------------------------ the server
 @pytest.fixture(scope="module")
-def fitted() -> tuple[MatrixFactorizationRecommender, object]:
+def fitted() -> tuple[Recommender, object]:
     rows, catalog, users, items = synthetic_model.interactions(SPEC)
-    model = MatrixFactorizationRecommender(n_factors=SPEC.factors, iterations=2, seed=1).fit(
+    model = families.from_flat(n_factors=SPEC.factors, iterations=2, seed=1).fit(
         rows, catalog, users=Vocabulary(users), items=Vocabulary(items)
     )
     return model, catalog.assign(**{ITEM: model.items.decode(catalog[ITEM])})
@@ -360,7 +360,7 @@ def test_beyond_limit_concurrency_only_health_still_answers(tmp_path: Path, fitt
 # ------------------------------------------------------------------------------ the model file
 @pytest.fixture
 def home_with_model(tmp_path: Path, fitted) -> tuple[Path, Path, str]:
-    """A home whose local champion copy (<paths.models>/als) holds the fitted model."""
+    """A home whose local champion copy (<paths.models>/champion) holds the fitted model."""
     config_file = small_config(tmp_path)
     cfg = config_for(tmp_path, config_file)
     model, _ = fitted

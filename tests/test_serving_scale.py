@@ -3,7 +3,7 @@
 A small model fitted on recomart.bench.synthetic_model's generated shop (UUID user ids, SKU-like
 item ids, a fifth of the users with at most 3 items: the blend path, cold catalog items), served
 twice: every list precomputed, and every list scored per request (precompute_max_users = 0).
-Both must give what MatrixFactorizationRecommender.recommend_items gives (per request exactly,
+Both must give what Recommender.recommend_items gives (per request exactly,
 precomputed up to float32 rounding), for known users, users with few interactions, unknown
 users and a user the vocabulary knows but the matrix does not (and similar items equal the
 model's similar_items); the per-request ServingModel
@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from models_ml import families
 from models_ml.ids import Vocabulary
-from models_ml.recommender import MatrixFactorizationRecommender
 from recomart.bench import synthetic_model
 from recomart_core.schema import ITEM
 from serving.snapshot import ModelInfo, ServingModel
@@ -33,9 +33,9 @@ def world(request):
     rows, catalog, user_names, item_names = synthetic_model.interactions(SPEC)
     users = Vocabulary(np.append(user_names, NOBODY_WITH_FACTORS))  # still sorted: "zz" > hex
     options = {"cold_items": False, "category_weight": 0.3} if request.param != "default" else {}
-    model = MatrixFactorizationRecommender(
-        n_factors=SPEC.factors, iterations=3, seed=1, **options
-    ).fit(rows, catalog, users=users, items=Vocabulary(item_names))
+    model = families.from_flat(n_factors=SPEC.factors, iterations=3, seed=1, **options).fit(
+        rows, catalog, users=users, items=Vocabulary(item_names)
+    )
     items = catalog.assign(**{ITEM: model.items.decode(catalog[ITEM])})
     return {
         "model": model,
@@ -48,7 +48,7 @@ def test_the_generated_shop_looks_like_one(world) -> None:
     model = world["model"]
     paths = model.user_paths(model.user_ids)
     assert 0.1 < (paths == "blend").mean() < 0.35  # few-interaction users exist
-    assert (paths == "als").mean() > 0.5
+    assert (paths == "model").mean() > 0.5
     assert not model._is_warm.all()  # some catalog items were never interacted with
     assert (model.user_items.data < 0).any()  # returns: negative cells, still "known" items
     names = model.users.decode(model.user_ids[:3])
@@ -60,7 +60,7 @@ def users(model, n: int = 60) -> list[str]:
     paths = model.user_paths(model.user_ids)
     rng = np.random.default_rng(0)
     chosen = []
-    for path in ("als", "blend"):
+    for path in ("model", "blend"):
         codes = model.user_ids[paths == path]
         chosen += model.users.decode(rng.choice(codes, n, replace=False)).tolist()
     return [*chosen, "nobody", "", NOBODY_WITH_FACTORS]

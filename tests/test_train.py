@@ -48,19 +48,19 @@ MODEL_FILES = {
 
 @pytest.fixture
 def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> config.Config:
-    """A RecoMart home in tmp_path: the project's recomart.toml with [train] factors = FACTORS,
+    """A RecoMart home in tmp_path: the project's recomart.toml with [train.als] factors = FACTORS,
     and a small marts warehouse."""
     toml, replaced = re.subn(
         r"(?m)^factors = 16(\s)", rf"factors = {FACTORS}\1", PROJECT_TOML.read_text()
     )
-    assert replaced == 1  # the [train] line, not the tuning grid's `factors = [16, ...]`
+    assert replaced == 1  # the [train.als] line, not the tuning grid's `factors = [16, ...]`
     (tmp_path / "recomart.toml").write_text(toml)
     monkeypatch.setenv("RECOMART_HOME", str(tmp_path))
     monkeypatch.setenv("RECOMART_CONFIG", str(tmp_path / "recomart.toml"))
     monkeypatch.chdir(tmp_path)  # so a stray ./mlruns or ./mlflow.db would be seen
     config.load.cache_clear()
     cfg = config.load()
-    assert cfg.settings.train.factors == FACTORS
+    assert cfg.settings.train.families["als"]["factors"] == FACTORS
     interactions, catalog = planted_interactions(
         n_users=300, n_items=120, n_groups=4, n_interactions=8000, seed=5
     )
@@ -89,9 +89,11 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
     assert summary["model"]["precision_at_10"] > summary["popularity"]["precision_at_10"]
     params = run.data.params
     train = cfg.settings.train
-    assert params["factors"] == str(FACTORS)  # the fixture's override reached the run
-    for name in ("factors", "iterations", "alpha", "regularization", "k"):
+    assert params["als_factors"] == str(FACTORS)  # the fixture's override reached the run
+    for name in ("alpha", "k"):
         assert params[name] == str(getattr(train, name)), name
+    for name in ("factors", "iterations", "regularization"):  # [train.als] as als_<key>
+        assert params[f"als_{name}"] == str(train.families["als"][name]), name
     assert params["event_weight_purchase"] == str(train.event_weights["purchase"])
     for name, value in train.evaluation.as_dict().items():
         assert params[f"evaluation_{name}"] == str(value), name
@@ -122,7 +124,7 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
     assert sizes["n_catalog_items"] == 120
 
     # The model: saved under paths.models and logged as run artifacts under "model".
-    model_dir = cfg.paths.models / "als"
+    model_dir = cfg.paths.models / package.MODEL_DIR
     assert {p.name for p in model_dir.iterdir()} == MODEL_FILES
     assert json.loads((model_dir / "training.json").read_text())["run_id"] == run.info.run_id
     logged = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "model")}
@@ -204,7 +206,7 @@ def test_run_training_logs_saves_and_reports(cfg: config.Config, tmp_path: Path)
         catalog = con.sql("select item_id, title, category, price from marts.item_features").df()
     shop_items = set(catalog["item_id"])
     model = package.load_recommender(model_dir)
-    assert model.params()["n_factors"] == FACTORS  # ... and the saved model
+    assert model.params()["settings"]["factors"] == FACTORS  # ... and the saved model
     assert types["user_id"] == types["item_id"] == "VARCHAR"
     assert table["user_id"].nunique() == len(model.user_ids) == 300
     assert set(table["user_id"]) == shop_users and set(table["item_id"]) <= shop_items
@@ -252,7 +254,7 @@ def test_another_family_trains_registers_and_serves_like_als(cfg: config.Config)
     """An ALS champion, then the EASE + ALS hybrid: logged, gated against the ALS champion
     (refitted from its saved recipe when needed), saved and loaded by the pyfunc model alike."""
     first = run_training(cfg)
-    hybrid = config.with_train(cfg, family="hybrid", ease_l2=20.0, hybrid_weight=0.5)
+    hybrid = config.with_train(cfg, family="hybrid", ease={"l2": 20.0}, hybrid={"weight": 0.5})
     summary = run_training(hybrid)
     assert (first["family"], summary["family"]) == ("als", "hybrid")
     run = MlflowClient(tracking_uri=summary["tracking_uri"]).get_run(summary["run_id"])
@@ -297,13 +299,13 @@ def test_the_champion_moves_only_for_a_better_model(cfg: config.Config) -> None:
     logged = mlflow.artifacts.load_dict(f"runs:/{second['run_id']}/promotion.json")
     assert logged["reason"] == reason and logged["n_users"] == n
     assert logged["champion_value"] == pytest.approx(first["model"]["ndcg_at_10"])
-    training = json.loads((cfg.paths.models / "als" / "training.json").read_text())
+    training = json.loads((cfg.paths.models / package.MODEL_DIR / "training.json").read_text())
     assert training["run_id"] == first["run_id"] == champion.run_id
     with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
         assert con.sql(table_sql).fetchall() == [("1",)]
 
     # A worse model (1 factor, 1 iteration): not promoted either.
-    third = run_training(config.with_train(cfg, factors=1, iterations=1))
+    third = run_training(config.with_train(cfg, als={"factors": 1, "iterations": 1}))
     assert not third["promotion"]["promote"]
     assert third["model"]["ndcg_at_10"] < first["model"]["ndcg_at_10"]
     assert client.get_model_version_by_alias("recomart-recommender", "champion").version == 1
@@ -353,7 +355,7 @@ def test_too_few_scored_users_promote_nothing(cfg: config.Config) -> None:
     assert run.data.tags["holdout_strategy"] == "leave-last-1"
     assert "holdout_cutoff" not in run.data.params  # leave-last-n has none
     assert client.get_registered_model("recomart-recommender").aliases == {}
-    assert not (cfg.paths.models / "als").exists()  # nothing to serve was installed
+    assert not (cfg.paths.models / package.MODEL_DIR).exists()  # nothing to serve was installed
 
 
 def read_interactions(cfg: config.Config) -> pd.DataFrame:
@@ -376,7 +378,7 @@ def test_leave_last_n_runs_through_training_tuning_and_the_summary(cfg: config.C
     assert summary["sizes"]["n_test_rows"] == 2 * (counts > 2).sum() == len(expected.test)
     assert evaluation["reference_time"] == expected.reference_time.isoformat()
     assert summary["promotion"]["promote"]  # planted tastes: ALS beats both baselines clearly
-    training = json.loads((cfg.paths.models / "als" / "training.json").read_text())
+    training = json.loads((cfg.paths.models / package.MODEL_DIR / "training.json").read_text())
     assert training["holdout_cutoff"] is None
     text = render(leave)
     assert f"Model: als (holdout: leave-last-2, {summary['n_eval_users']} users scored)" in text
@@ -402,8 +404,8 @@ def test_tuning_uses_validation_folds_inside_the_training_period(cfg: config.Con
             "n_trials": 3,
             "space": {
                 "als": {"factors": [4, 16], "regularization": [0.05], "alpha": [5.0, 20.0]},
-                "ease": {"ease_l2": [10.0, 100.0]},
-                "hybrid": {"hybrid_weight": [0.5]},
+                "ease": {"l2": [10.0, 100.0]},
+                "hybrid": {"weight": [0.5]},
             },
         },
     )
@@ -427,7 +429,7 @@ def test_tuning_uses_validation_folds_inside_the_training_period(cfg: config.Con
     assert result["best_params"] == best["params"]
     als, ease = result["best_by_family"]["als"], result["best_by_family"]["ease"]
     hybrid = result["trials"][-1]["params"]
-    assert hybrid == {**als["params"], **ease["params"], "hybrid_weight": 0.5, "family": "hybrid"}
+    assert hybrid == {**als["params"], **ease["params"], "hybrid.weight": 0.5, "family": "hybrid"}
     saved = json.loads((cfg.paths.reports / "tuning.json").read_text())
     assert saved["best_params"] == result["best_params"] and len(saved["trials"]) == 9
     client = MlflowClient(tracking_uri=f"sqlite:///{cfg.paths.mlflow / 'mlflow.db'}")
@@ -439,18 +441,20 @@ def test_tuning_uses_validation_folds_inside_the_training_period(cfg: config.Con
 def test_tune_apply_writes_the_choice_into_the_config_file(cfg: config.Config) -> None:
     path = config.config_path()
     before = path.read_text()
-    space = {"ease": {"ease_l2": [10.0, 100.0]}, "itemknn": {"knn_neighbours": [20]}}
+    space = {"ease": {"l2": [10.0, 100.0]}, "itemknn": {"neighbours": [20]}}
     small = config.with_train(cfg, tune={"folds": 1, "space": space})
     result = pipeline.tune(small, apply=True)
     config.load.cache_clear()
     train = config.load().settings.train
     chosen = result["best_params"]
     assert train.family == chosen["family"] in ("ease", "itemknn")
-    for key, value in chosen.items():
-        assert getattr(train, key) == value
+    for key, value in chosen.items():  # "<family>.<key>": in the family's table [train.<family>]
+        table, _, name = key.rpartition(".")
+        assert (train.families[table][name] if table else getattr(train, key)) == value
+    assert f"[train.{chosen['family']}]" in path.read_text()
     after = path.read_text()
     assert "# The recommender (models_ml/)" in after  # comments kept
-    assert len(after.splitlines()) - len(before.splitlines()) <= len(chosen)
+    assert len(after.splitlines()) - len(before.splitlines()) <= 2 * len(chosen)
 
 
 def test_relevant_items_are_new_test_items_of_train_users() -> None:
@@ -473,15 +477,15 @@ def test_relevant_items_are_new_test_items_of_train_users() -> None:
 
 
 def test_tuning_leaves_out_the_dense_families_above_ease_max_items(cfg: config.Config) -> None:
-    space = {"als": {"factors": [8]}, "ease": {"ease_l2": [10.0]}, "hybrid": {}}
+    space = {"als": {"factors": [8]}, "ease": {"l2": [10.0]}, "hybrid": {}}
     n_items = len(read_marts(cfg.paths.warehouse).items)
     tune = {"folds": 1, "space": space, "max_users": 100}
-    small = config.with_train(cfg, ease_max_items=n_items - 1, tune=tune)
+    small = config.with_train(cfg, ease={"max_items": n_items - 1}, tune=tune)
     result = run_tuning(small)  # a dense EASE fit would raise ValueError here
     # the whole plan fits the budget on every user: no sample (tests/test_tune.py has one)
     assert result["n_search_users"] == result["n_train_users"]
     assert result["rescaling"]["searched_on"] == "all users"
-    reason = f"{n_items} items, above [train] ease_max_items = {n_items - 1}"
+    reason = f"{n_items} items, above its max_items = {n_items - 1} ([train.ease])"
     assert result["skipped"] == {"ease": reason, "hybrid": reason}
     assert [t["family"] for t in result["trials"]] == ["als"] and result["best"]["family"] == "als"
 

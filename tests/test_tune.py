@@ -17,7 +17,7 @@ from conftest import project_home
 from synthetic_marts import planted_interactions, write_marts
 
 from models_ml import baselines as baseline_models
-from models_ml.recommender import MatrixFactorizationRecommender
+from models_ml.recommender import Recommender
 from models_ml.selection import FIRST_POINTS_FIRST, Fold, Search
 from models_ml.split import holdout
 from models_ml.tune import (
@@ -25,12 +25,14 @@ from models_ml.tune import (
     cheapest_first,
     first_points,
     fold_settings,
+    qualified_spaces,
     repeat_blend,
     rescale,
     run_tuning,
     searched_rows,
     summary,
     validation_folds,
+    with_point,
 )
 from recomart import pipeline
 from recomart_core import config
@@ -82,23 +84,31 @@ def test_the_folds_are_cut_by_the_rule_the_test_split_resolved_to() -> None:
 
 
 def test_trains_own_values_are_tried_first_its_family_first_of_all() -> None:
-    train = Train(family="ease", ease_l2=300.0, factors=24, knn_neighbours=70)
-    spaces = {
-        "als": {"factors": [16, 64]},
-        "ease": {"ease_l2": [20.0], "ease_zero_diagonal": [True, False]},
-        "itemknn": {"knn_neighbours": [50]},
-    }
+    train = Train(
+        family="ease", ease={"l2": 300.0}, als={"factors": 24}, itemknn={"neighbours": 70}
+    )
+    spaces = qualified_spaces(
+        {
+            "als": {"factors": [16, 64], "alpha": [5.0]},
+            "ease": {"l2": [20.0], "zero_diagonal": [True, False]},
+            "itemknn": {"neighbours": [50]},
+        }
+    )
     first = first_points(train, spaces)
     assert list(first) == ["ease", "als", "itemknn"]
-    assert first == {
-        "ease": {"ease_l2": 300.0, "ease_zero_diagonal": True},
-        "als": {"factors": 24},
-        "itemknn": {"knn_neighbours": 70},
+    assert first == {  # a family's own settings by "<family>.<key>", shared ones as they are
+        "ease": {"ease.l2": 300.0, "ease.zero_diagonal": True},
+        "als": {"als.factors": 24, "alpha": 40.0},
+        "itemknn": {"itemknn.neighbours": 70},
     }
+    chosen = with_point(train, {**first["als"], "family": "als"})
+    assert (chosen.family, chosen.families["als"]["factors"], chosen.families["ease"]) == (
+        "als", 24, {"l2": 300.0},
+    )  # fmt: skip
 
 
 def test_after_trains_family_the_cheapest_families_go_first() -> None:
-    first = {"als": {"factors": 16}, "hybrid": {}, "ease": {}, "itemknn": {}, "bpr": {}}
+    first = {"als": {"als.factors": 16}, "hybrid": {}, "ease": {}, "itemknn": {}, "bpr": {}}
     cost = {"als": 5.0, "hybrid": 90.0, "ease": 60.0, "itemknn": 1.0, "bpr": 20.0}
     ordered = cheapest_first(first, "als", lambda params, fold, shared: cost[params["family"]])
     assert list(ordered) == ["als", "itemknn", "bpr", "ease", "hybrid"]
@@ -120,8 +130,8 @@ def test_the_baselines_to_beat_follow_the_repeat_policy() -> None:
 
 
 def test_penalties_that_grow_with_users_are_divided_on_a_sample() -> None:
-    point = {"ease_l2": 500.0, "regularization": 5.0, "family": "ease"}
-    assert rescale(point, 5.0) == {"ease_l2": 100.0, "regularization": 5.0, "family": "ease"}
+    point = {"ease.l2": 500.0, "als.regularization": 5.0, "family": "ease"}
+    assert rescale(point, 5.0) == {"ease.l2": 100.0, "als.regularization": 5.0, "family": "ease"}
     assert rescale(point, 1.0) is point
 
 
@@ -158,8 +168,11 @@ def test_a_tiny_budget_is_kept_and_the_skipped_candidates_are_named(
     # estimate may not fit what is left) the first candidate skipped
     tried = [t for t in saved["trials"] if t["family"] == "als"]
     first = tried[0] if tried and tried[0] is saved["trials"][0] else skipped[0]
-    assert first["family"] == "als" and first["params"]["factors"] == 16
-    assert first["params"]["regularization"] == cfg.settings.train.regularization
+    assert first["family"] == "als" and first["params"]["als.factors"] == 16
+    assert (
+        first["params"]["als.regularization"]
+        == cfg.settings.train.families["als"]["regularization"]
+    )
     logged = caplog.text
     assert f"skipped {len(skipped)} for the budget" in logged
     assert saved["summary"] == result["summary"] == summary(saved)
@@ -171,8 +184,8 @@ def test_the_search_report_says_how_it_decided(cfg: config.Config) -> None:
     measured seconds, the one-SE decision, the baselines, and a choice that beats popularity."""
     space = {
         "als": {"factors": [8, 16], "regularization": [0.05]},
-        "ease": {"ease_l2": [10.0, 100.0], "ease_zero_diagonal": [True, False]},
-        "itemknn": {"knn_neighbours": [20]},
+        "ease": {"l2": [10.0, 100.0], "zero_diagonal": [True, False]},
+        "itemknn": {"neighbours": [20]},
     }
     small = config.with_train(cfg, tune={"folds": 2, "space": space, "budget_s": 600})
     result = run_tuning(small, progress_bar=False)
@@ -181,7 +194,10 @@ def test_the_search_report_says_how_it_decided(cfg: config.Config) -> None:
     assert not result["skipped_candidates"] and result["elapsed_s"] > 0
     families = [t["family"] for t in result["trials"]]
     assert families[0] == "als"  # [train]'s family and values first
-    assert result["trials"][0]["params"]["factors"] == cfg.settings.train.factors
+    assert (
+        result["trials"][0]["params"]["als.factors"]
+        == cfg.settings.train.families["als"]["factors"]
+    )
     first_seen = [families.index(f) for f in ("als", "ease", "itemknn")]
     second_als = families.index("als", 1)
     assert max(first_seen) < second_als  # every family once before any is refined
@@ -200,7 +216,7 @@ def test_the_search_report_says_how_it_decided(cfg: config.Config) -> None:
 def test_the_repeat_blend_is_chosen_on_validation_and_judged_against_the_baselines() -> None:
     """The chosen candidate scored with each repeat weight (one fit per fold): the best blend is
     taken when it is clearly better, and refused when it does not beat the repeat baseline."""
-    if not hasattr(MatrixFactorizationRecommender, "with_repeat_weight"):
+    if not hasattr(Recommender, "with_repeat_weight"):
         pytest.skip("the recommender has no with_repeat_weight yet")
     folds = [Fold(pd.DataFrame(), pd.DataFrame()) for _ in range(2)]
     fits: list[int] = []
@@ -210,7 +226,12 @@ def test_the_repeat_blend_is_chosen_on_validation_and_judged_against_the_baselin
         return {w: np.full(30, {0.0: 0.10, 0.5: 0.20, 1.0: 0.15}[w]) for w in weights}
 
     train = Train(repeatable_events=["view"], tune={"repeat_weights": [0.0, 0.5, 1.0]})
-    best = {"trial": 0, "family": "als", "params": {"family": "als", "factors": 16}, "mean": 0.1}
+    best = {
+        "trial": 0,
+        "family": "als",
+        "params": {"family": "als", "als.factors": 16},
+        "mean": 0.1,
+    }
     chosen = {"best": best, "calibration": {"als": 1.0}}
     search = Search(budget_s=100.0, started=time.perf_counter(), estimate=lambda p, f, s: 0.1)
     weak = {"popularity": [np.full(30, 0.05)] * 2, "repeat": [np.full(30, 0.12)] * 2}
@@ -232,14 +253,14 @@ def test_the_search_runs_on_all_users_when_it_fits_else_on_a_rescaled_sample() -
     """300 users, max_users 100: with room in the budget for every planned candidate on all of
     them, all of them; with none, a seeded sample of 100 and EASE's l2 divided by 3 there."""
     rows = pd.concat([active(range(300), 0, 100, 5, seed=4)], ignore_index=True)
-    spaces = {"als": {"factors": [8]}, "ease": {"ease_l2": [100.0]}}
+    spaces = {"als": {"als.factors": [8]}, "ease": {"ease.l2": [100.0]}}
     for budget, users, factor in ((10_000.0, 300, 1.0), (0.001, 100, 3.0)):
         train = Train(tune={"max_users": 100, "budget_s": budget})
         search = Search(order=FIRST_POINTS_FIRST, first=first_points(train, spaces))
         searched, rescaling = searched_rows(rows, train, spaces, search, np.array([], np.int64))
         assert searched[USER].nunique() == users and rescaling["factor"] == factor
         assert rescaling["n_train_users"] == 300 and rescaling["estimate_s"] > 0
-    assert "ease_l2 divided by 3.00 while fitting there" in rescaling["reason"]
+    assert "ease.l2 divided by 3.00 while fitting there" in rescaling["reason"]
     few = Train(tune={"max_users": 1000})
     searched, rescaling = searched_rows(rows, few, spaces, search, np.array([], np.int64))
     assert searched is rows and rescaling["searched_on"] == "all users"

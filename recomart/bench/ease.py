@@ -6,7 +6,7 @@ For MovieLens 100K (`u.data` of the shared data folder, when it is there) and th
 `long_tail_ratings`), on the training part of a leave-last-3 holdout, per EASE setting:
 
 - `inv`: np.linalg.inv of G + diag(L) in float64 (the code before the bounded search);
-- `cholesky64` / `cholesky32`: models_ml.families.ease_inverse (LAPACK potrf + potri in G's
+- `cholesky64` / `cholesky32`: models_ml.families.ease.ease_inverse (LAPACK potrf + potri in G's
   own buffer) forced to float64 / float32;
 - `auto`: ease_inverse as the recommender runs it (float32 when the condition bound allows);
 
@@ -32,8 +32,8 @@ from threadpoolctl import threadpool_limits
 
 from models_ml import families
 from models_ml.evaluate import evaluate_many
+from models_ml.families import ease as ease_math
 from models_ml.matrix import Weighting, confidence_matrix
-from models_ml.recommender import Recommender
 from models_ml.split import leave_last_n
 from recomart.bench.own_data import SHARED_DATA, long_tail_ratings
 from recomart_core.env import PROJECT_ROOT
@@ -66,22 +66,22 @@ def _inverse(x, l2: float, dropout: float, way: str) -> np.ndarray:
     if way == "inv":
         diagonal = np.asarray(x.multiply(x).sum(axis=0), dtype=np.float64).ravel()
         gram = np.asarray((x.T @ x).todense(), dtype=np.float64)
-        gram[np.diag_indices_from(gram)] += families.ease_penalty(diagonal, l2, dropout)
+        gram[np.diag_indices_from(gram)] += ease_math.ease_penalty(diagonal, l2, dropout)
         return np.linalg.inv(gram)
     dtype = {"cholesky64": np.float64, "cholesky32": np.float32, "auto": None}[way]
-    return families.ease_inverse(x, l2, dropout, dtype)[0]
+    return ease_math.ease_inverse(x, l2, dropout, dtype)[0]
 
 
 def _scores(train: pd.DataFrame, test: pd.DataFrame, l2: float, dropout: float, way: str):
     """(NDCG@10 per user, the top-10 lists) of the EASE recommender with P computed `way`."""
     dtype = {"inv": np.float64, "cholesky64": np.float64, "cholesky32": np.float32}.get(way)
-    original = families.ease_dtype
+    original = ease_math.ease_dtype
     if dtype is not None:  # the recommender's own inverse, in the precision of `way`
-        families.ease_dtype = lambda x, penalty: dtype
+        ease_math.ease_dtype = lambda x, penalty: dtype
     try:
-        model = Recommender(family="ease", ease_l2=l2, ease_dropout=dropout).fit(train)
+        model = families.from_flat(family="ease", ease_l2=l2, ease_dropout=dropout).fit(train)
     finally:
-        families.ease_dtype = original
+        ease_math.ease_dtype = original
     scores = evaluate_many({"m": model}, train, test, K)["m"]
     lists, _ = model.recommend_batch(scores.user_ids, K)
     return scores.per_user[f"ndcg_at_{K}"], lists
@@ -101,8 +101,8 @@ def bench_one(
     for l2, dropout in settings:
         row: dict[str, Any] = {"ease_l2": l2, "ease_dropout": dropout, "seconds": {}}
         diagonal = np.asarray(x.multiply(x).sum(axis=0), dtype=np.float64).ravel()
-        penalty = families.ease_penalty(diagonal, l2, dropout)
-        row["auto_dtype"] = np.dtype(families.ease_dtype(x, penalty)).name
+        penalty = ease_math.ease_penalty(diagonal, l2, dropout)
+        row["auto_dtype"] = np.dtype(ease_math.ease_dtype(x, penalty)).name
         for way in WAYS:
             times = []
             for _ in range(inv_repeats if way == "inv" else repeats):

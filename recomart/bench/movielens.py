@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models_ml import families
 from models_ml.baselines import PopularityRecommender
 from models_ml.evaluate import evaluate
-from models_ml.families import FAMILIES, TITLES
 from models_ml.recommender import Recommender
 from models_ml.selection import Fold, select, validation_ndcg
 from recomart_core.schema import ITEM, RATING, TIME, USER
@@ -112,7 +112,7 @@ def stratified_split(
 
 
 def _model(params: dict[str, Any]) -> Recommender:
-    return Recommender(**{**BASE, **params})
+    return families.from_flat(**{**BASE, **params})
 
 
 def _scores(model, train: pd.DataFrame, test: pd.DataFrame, n_items: int) -> dict[str, float]:
@@ -192,10 +192,10 @@ def table(result: dict[str, Any]) -> str:
             f"{row['recall_at_10']:.3f} | | | | | | Microsoft Recommenders (published) |"
         )
     selected = result["selected"]
-    order = sorted(result["models"], key=lambda f: (f != selected, FAMILIES.index(f)))
+    order = sorted(result["models"], key=lambda f: (f != selected, families.learned().index(f)))
     rows = [(f, result["models"][f]) for f in order] + [("popularity", result["popularity"])]
     for family, row in rows:
-        label = TITLES.get(family, family)
+        label = families.titles().get(family, family)
         if family == selected:
             label = f"**RecoMart {label}: selected**"
         elif family != "popularity":

@@ -35,6 +35,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from models_ml import families
 from recomart.bench.demo import _run
 from recomart_core.env import PROJECT_ROOT
 from recomart_core.settings import parse
@@ -212,6 +213,7 @@ def _comparison(promotion: dict, other: str) -> dict | None:
 def figures(home: Path, example: str) -> dict[str, Any]:
     """What one example's run reports: rows per place, the gate, the search, the model."""
     settings = parse(tomllib.loads((home / "recomart.toml").read_text()))
+    families.check(settings.train)
     reports = home / settings.paths.reports
     metrics = _json(reports / "train_metrics.json")
     quality = _json(reports / "data_quality_report.json").get("runs", [{}])[-1]
@@ -291,6 +293,7 @@ def policy_contrast(root: Path, example: str) -> dict[str, Any] | None:
     policy's effect is measured with everything else equal. None for the other examples."""
     source = root / example
     settings = parse(tomllib.loads((source / "recomart.toml").read_text()))
+    families.check(settings.train)
     if not settings.train.repeatable_events:
         return None
     out = {}

@@ -49,7 +49,7 @@ TARGET_P99_MS_HTTP_SCORED = 10.0
 TARGET_START_SECONDS = 30.0
 TARGET_RSS_GB = 4.0
 SYNTHETIC_DIR = Path("data") / "bench" / "serve"  # under the project home
-PATHS = ("als", "blend", "popular")  # known users, few interactions, unknown users
+PATHS = ("model", "blend", "popular")  # known users, few interactions, unknown users
 UNKNOWN_SHARE = 0.1
 SEED = 7
 
@@ -86,7 +86,7 @@ def _time_calls(served, users: list[str], k: int) -> np.ndarray:
 
 
 def _users_by_path(served, n: int) -> dict[str, list[str]]:
-    """Up to n shop user ids per path: known users (als), few interactions (blend), unknown."""
+    """Up to n shop user ids per path: known users (model), few interactions (blend), unknown."""
     rng = np.random.default_rng(SEED + 1)
     model = served.model
     paths = model.user_paths(model.user_ids)
@@ -296,7 +296,7 @@ def markdown(figures: dict) -> str:
         f"| ServingModel.recommend (the API's path) | {s['calls']} | {s['p50_ms']} | "
         f"{s['p99_ms']} | {s['mean_ms']} |",
     ]
-    names = {"als": "known users (ALS)", "blend": "few interactions (blend)",
+    names = {"model": "known users (model)", "blend": "few interactions (blend)",
              "popular": "unknown users (popular)"}  # fmt: skip
     for path, p in ip.get("serving_recommend_by_path", {}).items():
         lines.append(

@@ -6,7 +6,7 @@
    blend path), item popularity a power law (Zipf, exponent 1) over a shuffled catalog with
    categories and prices, a couple of percent of catalog items never seen (cold items), views,
    carts, purchases and a few returns (negative feedback) over 180 days;
-2. fits the project's MatrixFactorizationRecommender on it (the real fit: confidence matrix,
+2. fits the project's Recommender on it (the real fit: confidence matrix,
    BM25, implicit's ALS, cold start), with few ALS iterations (serving cost depends on the sizes,
    not on how converged the factors are);
 3. saves it as a model package (models_ml.package) with its items file, logs it with the
@@ -144,15 +144,17 @@ def build(home: Path, spec: Spec, model_name: str, k: int, rebuild: bool = False
     rows, catalog, user_names, item_names = interactions(spec)
     timings["generate_seconds"] = round(time.perf_counter() - t, 1)
 
+    from models_ml import families
     from models_ml.ids import Vocabulary
-    from models_ml.recommender import MatrixFactorizationRecommender
     from recomart_core import config
 
     train = config.load().settings.train
     t = time.perf_counter()
-    model = MatrixFactorizationRecommender.from_settings(
-        train, n_factors=spec.factors, iterations=spec.iterations
-    ).fit(rows, catalog, users=Vocabulary(user_names), items=Vocabulary(item_names))
+    als = {"factors": spec.factors, "iterations": spec.iterations}  # the synthetic model's size
+    train = families.with_point(train, {f"als.{key}": value for key, value in als.items()})
+    model = families.build(train).fit(
+        rows, catalog, users=Vocabulary(user_names), items=Vocabulary(item_names)
+    )
     timings["fit_seconds"] = round(time.perf_counter() - t, 1)
     n_rows = len(rows)
     del rows

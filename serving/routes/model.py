@@ -22,6 +22,8 @@ router = APIRouter()
 async def model_info(served: Served, serve: Settings) -> dict[str, Any]:
     return {
         **asdict(served.info),
+        "family": served.family,
+        "family_title": served.family_title,
         "n_users": served.n_users,
         "n_items": served.n_items,
         "reload": reload_text(serve),

@@ -20,7 +20,8 @@ def router(settings: ServeSettings, default_k: int) -> APIRouter:
         "/items/{item_id}/similar",
         response_model=schemas.SimilarResponse,
         responses={**PROBLEMS, 404: {"model": schemas.Problem, "description": "unknown item"}},
-        summary="the k items closest to an item (cosine of item factors)",
+        summary="the k items closest to an item (the model's item similarity; `similarity` says"
+        " which)",
     )
     async def similar(
         served: Served, item_id: Annotated[str, Path(**ID_PATH)], k: K = default_k
@@ -31,6 +32,7 @@ def router(settings: ServeSettings, default_k: int) -> APIRouter:
             "item_id": item_id,
             "k": k,
             "model_version": served.info.version,
+            "similarity": served.similarity_text,
             "items": served.similar(item_id, k),
         }
 
