@@ -1,11 +1,12 @@
-"""Training stage: read the training set, split by time, fit implicit ALS, evaluate, gate, log to
-MLflow, serve.
+"""Training stage: read the training set, split by time, fit the [train] family (families/),
+evaluate, gate, log to MLflow, package.
 
 Modules, in the order the data flows through them:
 data (the training set through the feature store's point-in-time API, feature_store; the
 shop's string ids become int64 codes, ids holds the vocabularies) -> split (time holdout) ->
-matrix (user x item confidence: event weights, ratings, recency, BM25) -> recommender (ALS,
-explain, similar_items; defaults from recomart_core.settings [train]) with coldstart (recent
+matrix (user x item confidence: event weights, ratings, recency, BM25) -> recommender (the
+shared base: exclusion, top-k, blends, explain, similar_items) and families (one class each,
+settings from [train] and [train.<family>]) with coldstart (recent
 popularity, category blend, catalog-similar cold items) and baselines (global and recent
 popularity), ranking with ranking.top_k -> metrics, rating (biased baseline for RMSE/MAE) and
 evaluate -> train (one whole run), with tracking (MLflow store), plots, registry (the champion

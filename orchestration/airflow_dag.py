@@ -2,7 +2,7 @@
 
     ingest_interactions ─┐
                          ├─> transform ─> quality_gate ─> train_register_promote ─> summary
-    ingest_catalog ──────┘      (dbt)       (Soda v4)      (ALS, MLflow, batch recs)
+    ingest_catalog ──────┘      (dbt)       (Soda v4)      (model, MLflow, recs)
 
 Each task runs the project's own command (`recomart <stage>`, the same as `make <stage>`) from the
 project's virtual environment, never its Python code: Airflow lives in its own environment
@@ -19,7 +19,7 @@ project's virtual environment, never its Python code: Airflow lives in its own e
   non-zero exit is a fault and is retried), and every task after it is `upstream_failed`: no
   training, no promotion, no new batch recommendations; the live marts and the champion model stay
   as they were.
-- `train_register_promote`: `recomart train`: fits ALS, evaluates it against the popularity
+- `train_register_promote`: `recomart train`: fits the [train] family, evaluates it against the
   baselines, logs the run to MLflow and registers the model; the alias `champion` moves only if it
   beats the baselines and the current champion, and only then are the batch recommendations for
   every user written to `recommendations.user_recommendations`. The CLI does these in one command
@@ -104,7 +104,7 @@ def recomart(task_id: str, *args: str, pool: str | None = WAREHOUSE_POOL) -> Bas
 
 with DAG(
     dag_id="recomart_recommendation_pipeline",
-    description="dlt ingest -> dbt build -> Soda quality gate -> ALS train/register/promote",
+    description="dlt ingest -> dbt build -> Soda quality gate -> train/register/promote",
     doc_md=__doc__,
     schedule="@daily",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),

@@ -40,7 +40,7 @@ STAGES = {
     "ingest": "dlt: interactions CSV and catalog API into the raw datasets",
     "transform": "dbt build: staging, cleaning, feature marts, snapshots, tests",
     "quality": "Soda v4 contracts: the quality gate and its report",
-    "train": "ALS from the marts vs popularity, tracked in MLflow",
+    "train": "the [train] family from the marts vs the baselines, tracked in MLflow",
     "tune": "choose the model family and its parameters on validation folds of the training period",
     "recommend": "recommendations (and why) for one user from the trained model",
     "reproduce": "retrain a past MLflow run on the data version it recorded, compare its metrics",

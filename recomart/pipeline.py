@@ -157,7 +157,7 @@ def quality(cfg: config.Config) -> dict:
 
 @stage("training")
 def train(cfg: config.Config) -> dict:
-    """ALS from the marts, evaluated against popularity, tracked in MLflow."""
+    """The [train] family from the marts, evaluated against the baselines, tracked in MLflow."""
 
     logging.getLogger("training").info("Training")
     check(cfg.settings.train)  # a wrong [train.<family>] value fails before any work
