@@ -132,11 +132,15 @@ def with_settings(cfg: Config, **sections: Any) -> Config:
 
 def with_train(cfg: Config, **changes: Any) -> Config:
     """cfg with some [train] keys changed, validated again: `with_train(cfg, alpha=8.0,
-    als={"factors": 8})`; a nested section (evaluation, cold_start, tune, a family's table) is
-    merged key by key."""
+    als={"factors": 8})`, or as the search names a family's own key, `**{"als.factors": 8}`; a
+    nested section (evaluation, cold_start, tune, a family's table) is merged key by key."""
     train = cfg.settings.train.model_dump()
     tables = train["families"]
     for key, value in changes.items():
+        if "." in key:  # "<family>.<key>": a key of the family's table [train.<family>]
+            family, own = key.split(".", 1)
+            tables[family] = {**tables.get(family, {}), own: value}
+            continue
         if isinstance(value, dict) and key not in train:  # a family's table [train.<key>]
             tables[key] = {**tables.get(key, {}), **value}
             continue

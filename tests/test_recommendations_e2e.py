@@ -77,5 +77,5 @@ def test_recommend_command_explains(pipeline_run: dict) -> None:
         ).fetchall()[0][0]
     out = run_stage(pipeline_run["home"], cfg.paths.home / "recomart.toml", "recommend",
                     str(user), "-n", "3", "--explain").stdout  # fmt: skip
-    assert f"user {user}: collaborative (ALS (implicit))" in out
+    assert f"user {user}: collaborative filtering (ALS (implicit))" in out
     assert out.count("because of item") >= 3

@@ -568,7 +568,7 @@ def test_real_server_with_the_warehouse_locked_picks_up_a_new_champion(
         new, old_dir, new_dir = register_a_changed_copy(cfg, old, tmp_path / "versions")
         old_model, new_model = package.load_recommender(old_dir), package.load_recommender(new_dir)
         user = next(
-            u for u in users_by_path(old_model, "als") if top(old_model, u) != top(new_model, u)
+            u for u in users_by_path(old_model, "model") if top(old_model, u) != top(new_model, u)
         )
         expected = {old: top(old_model, user), new: top(new_model, user)}  # computed here
         answers: list[tuple[int, int, str, list[str]]] = []  # (client, status, version, items)

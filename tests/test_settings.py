@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from models_ml import families
 from recomart_core import config
 from recomart_core.env import PROJECT_ROOT
 from recomart_core.settings import ConfigError, parse
@@ -138,3 +139,19 @@ def test_the_command_fails_at_start_naming_the_key(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "[catalog] source: must be one of api, files, none, got 'ftp'" in proc.stderr
     assert not (tmp_path / "data").exists()  # nothing ran
+
+
+def test_a_search_point_is_applied_as_the_family_tables_it_names() -> None:
+    """The search names a family's own keys `<family>.<key>` (reports/tuning.json best_params);
+    `recomart demo` trains that point through with_train, which puts each into its table."""
+    cfg = config.load(str(PROJECT_ROOT / "recomart.toml"))
+    point = {"family": "hybrid", "alpha": 40.0, "als.factors": 128, "ease.l2": 20.0,
+             "ease.zero_diagonal": False, "hybrid.weight": 0.5}  # fmt: skip
+    train = config.with_train(cfg, **point).settings.train
+    assert (train.family, train.alpha) == ("hybrid", 40.0)
+    assert train.families["als"]["factors"] == 128
+    assert train.families["ease"] == {**cfg.settings.train.families.get("ease", {}), "l2": 20.0,
+                                      "zero_diagonal": False}  # fmt: skip
+    assert train.families["hybrid"]["weight"] == 0.5
+    with pytest.raises(ConfigError, match=r"\[train.ease\] l2"):  # as pipeline.train checks it
+        families.check(config.with_train(cfg, **{"ease.l2": -1.0}).settings.train)
