@@ -171,7 +171,7 @@ class ModelSettings:
                 rating_max=rating_max,
                 weight_by=train.weight_by,
             ),
-            cold_start=train.cold_start,
+            cold_start=train.cold_start.model_copy(),  # the model's own, not the config's
             repeat=RepeatPolicy(
                 tuple(train.repeatable_events), train.repeat_half_life_days, train.repeat_weight
             ),

@@ -92,8 +92,10 @@ SIMPLER = {
 
 
 def grid(space: dict[str, list]) -> list[dict[str, Any]]:
-    """Every combination of the space's values, in a fixed order."""
-    keys = sorted(space)
+    """Every combination of the space's values, in a fixed order: keys by their own name (a family's
+    `<family>.<key>` by `<key>`), so the seeded sample is the one of the flat names before the
+    family tables (`als.factors` sorts as `factors`, before `recency_half_life_days`)."""
+    keys = sorted(space, key=lambda k: (k.rpartition(".")[2], k))
     return [
         dict(zip(keys, values, strict=True))
         for values in itertools.product(*(space[k] for k in keys))

@@ -99,14 +99,14 @@ class Outcome:
         return self.scores[MODEL].user_ids
 
 
-def hyperparameters(train: Train) -> dict[str, Any]:
+def hyperparameters(train: Train, points: dict[str, Any]) -> dict[str, Any]:
     """The [train] section flattened for MLflow: event_weights.view -> event_weight_view,
     cold_start.few_interactions -> cold_start_few_interactions, evaluation.holdout ->
     evaluation_holdout, [train.ease] l2 -> ease_l2 (every family's own settings, as
-    <family>_<key>; every setting, defaults included); the tune section left out."""
+    <family>_<key> from points, families.point_values: every setting, defaults included); the
+    tune section left out."""
     values = train.model_dump()
     flat = {key: value for key, value in values.items() if key not in NESTED}
-    points = families.point_values(train)
     flat.update({key.replace(".", "_"): v for key, v in points.items() if "." in key})
     flat.update({f"event_weight_{event}": w for event, w in train.event_weights.items()})
     flat.update({f"cold_start_{key}": v for key, v in values["cold_start"].items()})
@@ -152,26 +152,17 @@ def frame_hash(frame: pd.DataFrame) -> str:
 
 
 def fit_and_evaluate(
-    marts: Marts, train: Train, rating_max: float = RATING_MAX, timings: Timings | None = None
+    marts: Marts, split: Split, train: Train, spec: families.Spec, timings: Timings
 ) -> Outcome:
-    """Hold out a test set ([train.evaluation]), fit the model and baselines_of(train) on train,
-    evaluate all on the same warm users (one top-N list each) and the cold users apart, every
+    """Fit the model (spec) and baselines_of(train) on the split's train set, evaluate all on
+    the same warm users of its test set (one top-N list each) and the cold users apart, every
     one under the repeat policy of [train] repeatable_events (exclusions and relevance alike).
-    timings: where the phases' seconds go (a new Timings by default; Outcome.timings)."""
-    timings = Timings() if timings is None else timings
+    timings: where the phases' seconds go (Outcome.timings)."""
     k = train.k
     settings = train.evaluation
     min_rating = train.min_relevant_rating
-    with timings.phase("holdout"):
-        split = holdout(marts.interactions, settings, min_rating, train.repeatable_events)
-    if split.train.empty or split.test.empty:
-        raise ValueError(f"holdout {split.label} leaves an empty train or test set")
-    log.info("Holdout: %s (%s)", split.label, split.reason)
-
     with timings.phase("fit"):
-        model = build_model(train, rating_max).fit(
-            split.train, marts.catalog, marts.users, marts.items
-        )
+        model = spec.new().fit(split.train, marts.catalog, marts.users, marts.items)
     repeatable = train.repeatable_events
     with timings.phase("fit_baselines"):
         recommenders = {
@@ -396,12 +387,13 @@ def gate_metrics(decision: registry.Decision) -> dict[str, float]:
 
 @dataclass
 class TrainingRun:
-    """What the steps of one training share: the settings it was given, the MLflow run it logs
-    to (filled by _start_mlflow) and the seconds of its phases."""
+    """What the steps of one training share: the settings it was given, the model they describe
+    (families.Spec), the MLflow run it logs to (filled by _start_mlflow) and the seconds of its
+    phases."""
 
     paths: config.Paths
     train: Train
-    rating_max: float  # [ratings] max: the top of the scale the model predicts on
+    spec: families.Spec
     timings: Timings = field(default_factory=Timings)
     experiment_id: str = ""
     client: MlflowClient | None = None
@@ -448,14 +440,22 @@ def run_training(cfg: config.Config) -> dict[str, Any]:
     model_uri (this run's logged pyfunc), report.
     """
     started = time.perf_counter()
-    job = TrainingRun(cfg.paths, cfg.settings.train, cfg.settings.ratings.max)
+    train = cfg.settings.train
+    # the settings, resolved once: a wrong [train.<family>] value fails here, before any work
+    job = TrainingRun(cfg.paths, train, families.spec(train, cfg.settings.ratings.max))
+    with job.timings.phase("read"):  # read-only, closed before anything fits
+        marts = read_training_data(FeatureStore(cfg))
+    with job.timings.phase("holdout"):
+        split = holdout(
+            marts.interactions, train.evaluation, train.min_relevant_rating,
+            train.repeatable_events,
+        )  # fmt: skip
     run = _start_mlflow(job)
     with run:  # ends the run, failed or not
         job.run_id = run.info.run_id
         _log_settings(job)
         version = _log_data_version(job)
-        marts = _read_marts(cfg, job)
-        outcome = _fit(job, marts)
+        outcome = _fit(job, marts, split)
         with job.timings.phase("log_evaluation"):
             _log_evaluation(outcome, marts.latest_load_id, job.k)
         log.info("Comparing with the champion")
@@ -483,7 +483,7 @@ def _log_settings(job: TrainingRun) -> None:
     family tags, and the section as it was (SETTINGS_ARTIFACT: recomart reproduce refits from
     it)."""
     with job.timings.phase("mlflow_setup"):
-        mlflow.log_params(hyperparameters(job.train))
+        mlflow.log_params(hyperparameters(job.train, job.spec.points))
         mlflow.set_tags({"warehouse": str(job.paths.warehouse), "family": job.train.family})
         mlflow.log_dict(job.train.model_dump(mode="json"), SETTINGS_ARTIFACT)
 
@@ -497,19 +497,16 @@ def _log_data_version(job: TrainingRun) -> dict[str, str]:
     return version
 
 
-def _read_marts(cfg: config.Config, job: TrainingRun) -> Marts:
-    """The feature store's training set of cfg's home: read-only, closed before anything fits."""
-    with job.timings.phase("read"):
-        marts = read_training_data(FeatureStore(cfg))
-    log.info("Read %d interactions; fitting %s and the baselines", len(marts.interactions),
-             job.train.family)  # fmt: skip
-    return marts
-
-
-def _fit(job: TrainingRun, marts: Marts) -> Outcome:
-    """fit_and_evaluate on marts with the run's settings and timings; logs the result."""
+def _fit(job: TrainingRun, marts: Marts, split: Split) -> Outcome:
+    """fit_and_evaluate on marts and their holdout split with the run's settings and timings;
+    logs the holdout and the result. ValueError when the split leaves no train or test rows."""
     train, k = job.train, job.k
-    outcome = fit_and_evaluate(marts, train, job.rating_max, job.timings)
+    if split.train.empty or split.test.empty:
+        raise ValueError(f"holdout {split.label} leaves an empty train or test set")
+    log.info("Read %d interactions; holdout: %s (%s)", len(marts.interactions), split.label,
+             split.reason)  # fmt: skip
+    log.info("Fitting %s and the baselines", train.family)
+    outcome = fit_and_evaluate(marts, split, train, job.spec, job.timings)
     beside = ", ".join(
         f"{name} {outcome.metrics[name][f'ndcg_at_{k}']:.4f}" for name in baselines_of(train)
     )
@@ -532,9 +529,7 @@ def _serving_model(job: TrainingRun, outcome: Outcome, marts: Marts) -> Served:
     if train.refit_on_all_data:
         log.info("Refitting on all %d rows for serving", len(marts.interactions))
         with timings.phase("refit"):
-            final = build_model(train, job.rating_max).fit(
-                marts.interactions, marts.catalog, marts.users, marts.items
-            )
+            final = job.spec.new().fit(marts.interactions, marts.catalog, marts.users, marts.items)
         with timings.phase("lineage_hashes"):
             outcome.lineage["served_matrix_sha256"] = served_matrix_hash(final)
         mlflow.set_tag("served_matrix_sha256", outcome.lineage["served_matrix_sha256"])

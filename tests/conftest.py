@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -67,6 +68,21 @@ def not_passed(result: dict) -> list[tuple[str, str, str | None, str]]:
         for check in summary["checks"]
         if check["outcome"] != "passed"
     ]
+
+
+def before_open(monkeypatch: pytest.MonkeyPatch, hook: Callable[[Path], None]) -> None:
+    """Call `hook(path)` at the moment between the drop folder's listing and the open of each
+    path (where another process may change the filesystem under the ingest): the ingest's own
+    open (dlt_pipelines.interactions.files.open_beneath) wrapped for the test."""
+    from dlt_pipelines.interactions import files
+
+    opened = files.open_beneath
+
+    def hooked(folder: Path, folder_fd: int, parts: tuple[str, ...]):
+        hook(folder.joinpath(*parts))
+        return opened(folder, folder_fd, parts)
+
+    monkeypatch.setattr(files, "open_beneath", hooked)
 
 
 def warehouse_rows(cfg: config.Config, sql: str) -> list[tuple]:

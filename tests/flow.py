@@ -1,9 +1,15 @@
-"""Follow the interactions file through our code: the files of ours the ingest runs in, in order.
+"""Follow the data through our code: the files of ours a stage runs in, in order.
 
 `python -m tests.flow ingest` (from the project root) runs the real `pipeline.ingest` of the
 interactions source over a small CSV (a config and a file as tests/test_interactions_ingest.py
 makes them: good rows and one row for the quarantine) in a temporary home, under sys.setprofile,
 and prints what it saw. `follow_ingest()` returns the same as a Flow (tests/test_flow.py).
+
+`python -m tests.flow train` runs the real `pipeline.train` (the [train] settings from the
+project's recomart.toml, passed down from there) on a small marts warehouse
+(tests/synthetic_marts.py) in a temporary home with its own MLflow store; `follow_train()`
+returns its Flow. Its files of ours are models_ml/ and feature_store/ (and recomart/pipeline.py);
+the ground is recomart_core/.
 
 The rules of the count:
 
@@ -28,6 +34,9 @@ the functions called in it, in order), visits per file, and the most visits of a
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
+import os
 import sys
 import tempfile
 import threading
@@ -35,10 +44,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import BaseModel
+
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 OURS = ("dlt_pipelines/", "recomart_core/", "recomart/pipeline.py")
 GROUND = ("recomart_core/", "dlt_pipelines/common.py", "dlt_pipelines/sql.py")
+TRAIN_OURS = ("models_ml/", "feature_store/", "recomart_core/", "recomart/pipeline.py")
+TRAIN_GROUND = ("recomart_core/",)
 CSV = (
     "user_id,item_id,rating,timestamp,event_type\n"
     "1,10,4.5,2026-05-01 10:00:00,view\n"
@@ -77,7 +90,14 @@ class Flow:
 class _Recorder:
     """A profile function keeping, per thread, the stays in our files."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        ours: tuple[str, ...] = OURS,
+        ground: tuple[str, ...] = GROUND,
+        carried: set[int] | None = None,
+    ) -> None:
+        self.ours, self.ground_files = ours, ground
+        self.carried = carried  # when given: only calls that are handed one of these objects
         self.by_thread: dict[int, list[Stay]] = {}  # by the thread's first call
         self.ground: Counter = Counter()
         self._names: dict[object, str | None] = {}
@@ -89,7 +109,7 @@ class _Recorder:
         if filename not in self._names:
             path = Path(filename)
             rel = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else ""
-            self._names[filename] = rel if rel.startswith(OURS) else None
+            self._names[filename] = rel if rel.startswith(self.ours) else None
         return self._names[filename]
 
     def __call__(self, frame, event: str, arg: object) -> None:
@@ -100,7 +120,9 @@ class _Recorder:
         if name is None:
             return
         with self._lock:
-            if name.startswith(GROUND):
+            if self.carried is not None and not self._handed(frame):
+                return
+            if name.startswith(self.ground_files):
                 self.ground[name] += 1
                 return
             key = getattr(self._local, "key", None)
@@ -112,6 +134,56 @@ class _Recorder:
             function = code.co_qualname
             if function not in stays[-1].functions:
                 stays[-1].functions.append(function)
+
+    def _handed(self, frame) -> bool:
+        """Whether the call's arguments include a carried object, or an object that holds one
+        as an attribute of its own (a run's state holding the [train] settings)."""
+        code = frame.f_code
+        count = code.co_argcount + code.co_kwonlyargcount
+        count += bool(code.co_flags & inspect.CO_VARARGS) + bool(
+            code.co_flags & inspect.CO_VARKEYWORDS
+        )
+        for name in code.co_varnames[:count]:
+            value = frame.f_locals.get(name)
+            values = value.values() if isinstance(value, dict) else (value,)
+            if isinstance(value, tuple):
+                values = value
+            for one in values:
+                if id(one) in self.carried:
+                    return True
+                held = getattr(one, "__dict__", None)
+                if isinstance(held, dict) and any(id(v) in self.carried for v in held.values()):
+                    return True
+        return False
+
+
+def settings_objects(cfg) -> set[int]:
+    """The ids of the Config and of every settings object in it (pydantic models, dataclasses,
+    their dicts and lists): what "the settings" are when they are followed."""
+    seen: dict[int, object] = {}
+
+    def walk(value: object) -> None:
+        if id(value) in seen:
+            return
+        if isinstance(value, BaseModel):
+            seen[id(value)] = value
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            seen[id(value)] = value
+            for item in dataclasses.fields(value):
+                walk(getattr(value, item.name))
+        elif isinstance(value, dict):
+            seen[id(value)] = value
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple) and value:
+            seen[id(value)] = value
+            for item in value:
+                walk(item)
+
+    walk(cfg)
+    return set(seen)
 
 
 def follow_ingest() -> Flow:
@@ -142,6 +214,43 @@ def follow_ingest() -> Flow:
     return Flow(list(recorder.by_thread.values()), recorder.ground)
 
 
+def follow_train() -> Flow:
+    """Run `pipeline.train(cfg)` on a small marts warehouse in a temporary home (the project's
+    recomart.toml, its own MLflow store), followed through our code; the Flow it took."""
+    if str(TESTS) not in sys.path:  # the test helpers that write marts
+        sys.path.insert(0, str(TESTS))
+    from conftest import config_for
+    from synthetic_marts import planted_interactions, write_marts
+
+    from recomart import pipeline
+
+    with tempfile.TemporaryDirectory(prefix="flow-") as tmp:
+        home = Path(tmp)
+        (home / "recomart.toml").write_text((ROOT / "recomart.toml").read_text())
+        cfg = config_for(home, home / "recomart.toml")
+        interactions, catalog = planted_interactions(
+            n_users=300, n_items=120, n_groups=4, n_interactions=8000, seed=5
+        )
+        write_marts(cfg.paths.warehouse, interactions, catalog)
+        recorder = _Recorder(TRAIN_OURS, TRAIN_GROUND, settings_objects(cfg))
+        here = os.getcwd()
+        os.chdir(home)  # anything written to the working directory stays in the home
+        threading.setprofile(recorder)
+        sys.setprofile(recorder)
+        try:
+            summary = pipeline.train(cfg)
+        finally:
+            sys.setprofile(None)
+            threading.setprofile(None)  # type: ignore[arg-type]
+            os.chdir(here)
+    if not summary.get("promotion", {}).get("promote"):
+        raise RuntimeError(f"the training did not promote its model: {summary.get('promotion')}")
+    return Flow(list(recorder.by_thread.values()), recorder.ground)
+
+
+FOLLOW = {"ingest": follow_ingest, "train": follow_train}
+
+
 def report(flow: Flow) -> str:
     """The stays, thread by thread, then visits per file, as text."""
     lines = []
@@ -164,9 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.flow", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("what", choices=["ingest"], help="the flow to follow")
-    parser.parse_args(argv)
-    print(report(follow_ingest()))
+    parser.add_argument("what", choices=sorted(FOLLOW), help="the flow to follow")
+    args = parser.parse_args(argv)
+    print(report(FOLLOW[args.what]()))
     return 0
 
 

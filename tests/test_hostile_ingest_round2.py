@@ -1,7 +1,7 @@
 """Hostile and careless input, round two (issue 26), ingestion: each test failed on the code before
-its fix. Real dlt pipeline, real DuckDB file; the filesystem is changed under the ingest at our
-own hook between listing a path and opening it (files.before_open), which stands for another
-process acting at that moment."""
+its fix. Real dlt pipeline, real DuckDB file; the filesystem is changed under the ingest between
+listing a path and opening it (conftest.before_open wraps the ingest's open), which stands for
+another process acting at that moment."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import before_open as hook_before_open
 from conftest import small_config, warehouse_rows, with_format
 
 from dlt_pipelines.catalog_pipeline import CatalogLoadError, load_catalog
@@ -112,7 +113,7 @@ def test_a_path_swapped_for_a_link_to_outside_after_listing_reads_nothing_of_it(
         swap()
         return digest
 
-    monkeypatch.setattr(ingest_files, "before_open", swap_on, raising=False)
+    hook_before_open(monkeypatch, swap_on)
     monkeypatch.setattr(ingest_files, "file_sha256", hashed_then_swapped, raising=False)
     (home / "in" / "b.csv").write_text(HEADER + _rows(2, start=10))
     cfg = with_format(home)

@@ -4,7 +4,7 @@ landing area, the warehouse or a log, and every regular file in it loads.
 Names are arbitrary text (newlines, control characters, quotes, any script); entries are regular
 files, symlinks to a file or a folder outside, symlink loops, dangling links, links within the
 folder, folders named *.csv, and entries swapped at the moment between the listing and the open
-(files.before_open, our own hook: it stands for another process acting then) between a regular
+(the test wraps the ingest's open: it stands for another process acting then) between a regular
 file and a link leading out. The outside file holds a marker that is looked for in every landed
 file, every text of the raw dataset and the captured log.
 """
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import before_open as hook_before_open
 from conftest import with_format
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from dlt_pipelines.interactions import files as ingest_files
 from dlt_pipelines.interactions_pipeline import load_interactions
 from recomart_core import logs
 
@@ -115,7 +115,7 @@ def test_no_byte_from_outside_the_folder_reaches_landing_warehouse_or_log(
             if path.name in swapped:
                 _swap(path, swapped[path.name], outside)
 
-        monkeypatch.setattr(ingest_files, "before_open", before_open, raising=False)
+        hook_before_open(monkeypatch, before_open)
         records: list[str] = []
         handler = logging.Handler(logging.DEBUG)
         formatter = logs.formatter()

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models_ml import selection
 from models_ml.families import learned
 from models_ml.selection import (
     FIRST_POINTS_FIRST,
@@ -277,3 +278,14 @@ def test_a_free_settings_other_value_rides_on_the_first_ones_fit() -> None:
     chosen = select(FOLDS, spaces, fit_and_score, 10, 0, search)
     assert [t["params"]["ease_zero_diagonal"] for t in chosen["trials"]] == [True, False]
     assert not chosen["skipped"] and chosen["elapsed_s"] == 4.5
+
+
+def test_the_seeded_sample_is_the_one_of_the_flat_names() -> None:
+    """Naming a family's keys `<family>.<key>` must not change which grid points the seeded search
+    draws: the default ALS space samples the points its flat names (before the tables) drew."""
+    flat = {"factors": [16, 64, 128], "regularization": [0.2, 5.0, 50.0], "alpha": [5.0, 40.0],
+            "weighting": ["linear", "bm25"], "recency_half_life_days": [0.0, 30.0]}  # fmt: skip
+    named = {("als." + k if k in ("factors", "regularization") else k): v for k, v in flat.items()}
+    before = selection.sample(flat, 8, 0)
+    after = selection.sample(named, 8, 0)
+    assert [{k.removeprefix("als."): v for k, v in p.items()} for p in after] == before

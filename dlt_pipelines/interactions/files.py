@@ -73,11 +73,6 @@ def _fit(name: str, limit: int = NAME_BYTES) -> str:
     return data[-limit:].decode("utf-8", "ignore") or "file"
 
 
-def before_open(path: Path) -> None:
-    """A test hook, called between listing a path and opening it (where the filesystem may
-    change under the ingest: tests swap entries here). Does nothing."""
-
-
 @dataclass
 class Listing:
     """The new files of a glob, and what each listed path held (display name -> sha256, or None
@@ -111,7 +106,6 @@ def new_files(
     try:
         for match in sorted(Path(p).absolute() for p in glob.glob(files_glob, recursive=True)):
             name = _display_name(match, home)
-            before_open(match)
             try:
                 opened = open_beneath(folder, folder_fd, _parts(match, written))
             except Refused as why:

@@ -57,6 +57,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -209,13 +210,41 @@ def shared_keys() -> tuple[str, ...]:
     return tuple(key for key in Train.model_fields if key not in (*NESTED, "family"))
 
 
-def build(train: Train, rating_max: float = RATING_MAX) -> Recommender:
-    """The recommender a [train] section describes (cfg.settings.train: family, its table
-    [train.<family>] and the shared keys), for the top of the rating scale ([ratings] max).
-    ConfigError for a wrong family or value (check)."""
+@dataclass(frozen=True)
+class Spec:
+    """The model a [train] section describes, resolved once: the family's class, its Settings
+    ([train.<family>]), the shared ModelSettings, and every value a search point may name at
+    [train]'s values (point_values: what a run logs as its params). new() builds one, unfitted;
+    the settings are frozen, so the recommenders of one Spec share them."""
+
+    cls: type[Recommender]
+    settings: BaseModel
+    common: ModelSettings
+    points: dict[str, Any]
+
+    @property
+    def family(self) -> str:
+        return self.cls.name
+
+    def new(self) -> Recommender:
+        return self.cls(self.settings, self.common)
+
+
+def spec(train: Train, rating_max: float = RATING_MAX) -> Spec:
+    """The Spec of a [train] section (cfg.settings.train: family, its table [train.<family>]
+    and the shared keys), for the top of the rating scale ([ratings] max). ConfigError for a
+    wrong family or value (check), before any work."""
     check(train)
     cls = REGISTRY[train.family]
-    return cls(cls.settings_from_train(train), ModelSettings.from_train(train, rating_max))
+    points = point_values(train)
+    return Spec(
+        cls, cls.settings_from_train(train), ModelSettings.from_train(train, rating_max), points
+    )
+
+
+def build(train: Train, rating_max: float = RATING_MAX) -> Recommender:
+    """The (unfitted) recommender a [train] section describes: spec(train, rating_max).new()."""
+    return spec(train, rating_max).new()
 
 
 def from_flat(**flat: Any) -> Recommender:
@@ -352,6 +381,7 @@ __all__ = [
     "Popularity",
     "Scorer",
     "Shape",
+    "Spec",
     "baselines",
     "build",
     "check",
@@ -377,6 +407,7 @@ __all__ = [
     "settings_of",
     "shared_inverses",
     "spd_inverse",
+    "spec",
     "spread",
     "titles",
     "with_point",
