@@ -45,7 +45,7 @@ catalog-api: $(STAMP) ## serve the generated catalog like the Fake Store API on 
 ingest: $(STAMP) ## dlt: interactions CSV + catalog API -> raw datasets in DuckDB
 	$(RECOMART) ingest
 
-transform: $(STAMP) ## dbt build: staging, cleaning, feature marts, snapshots, tests
+transform: $(STAMP) ## dbt build: staging, cleaning, feature marts and their history, tests
 	$(RECOMART) transform
 
 quality: $(STAMP) ## Soda v4 contracts: quality gate, reports/data_quality_report.json

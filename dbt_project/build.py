@@ -28,9 +28,10 @@ class DbtError(RuntimeError):
     """dbt reported a failure; its own log names the model or test."""
 
 
-def dbt_args(command: list[str], cfg: config.Config) -> list[str]:
-    """The dbt command line for `command`, pointed at our project, profile, target and vars."""
-    dbt_vars = dbt_variables(cfg)
+def dbt_args(command: list[str], cfg: config.Config, variables: dict | None = None) -> list[str]:
+    """The dbt command line for `command`, pointed at our project, profile, target and vars
+    (recomart.toml's, updated with `variables`: e.g. history_as_of, which only tests set)."""
+    dbt_vars = {**dbt_variables(cfg), **(variables or {})}
     project = str(config.DBT_PROJECT_DIR)
     return [
         *command,
@@ -100,15 +101,16 @@ def ends_with_parent() -> Callable[[], None] | None:
     return arm
 
 
-def run_dbt(command: list[str], cfg: config.Config) -> None:
-    """Run a dbt command against cfg.paths.warehouse; raise DbtError when it fails.
+def run_dbt(command: list[str], cfg: config.Config, variables: dict | None = None) -> None:
+    """Run a dbt command against cfg.paths.warehouse (dbt vars: dbt_args); raise DbtError when it
+    fails.
 
     dbt runs in its own process, as people run it: dbt-duckdb keeps its connection open for the
     life of the process, and the next stage (Soda, read-only) could not open the file beside it.
     On Linux the dbt process ends with ours (ends_with_parent): a killed stage leaves no dbt.
     """
     env = {**os.environ, "RECOMART_WAREHOUSE": str(cfg.paths.warehouse)}
-    args = [dbt_executable(), *dbt_args(command, cfg), "--no-use-colors"]
+    args = [dbt_executable(), *dbt_args(command, cfg, variables), "--no-use-colors"]
     with subprocess.Popen(
         args,
         env=env,
@@ -126,7 +128,7 @@ def run_dbt(command: list[str], cfg: config.Config) -> None:
 
 
 def run(cfg: config.Config) -> None:
-    """The transform stage: `dbt build` (staging, cleaning, marts, snapshots and their tests) in a
+    """The transform stage: `dbt build` (staging, cleaning, marts, their history and the tests) in a
     candidate copy of the warehouse (recomart_core.warehouse); the quality gate publishes it."""
     candidate = prepare_candidate(cfg)
     log.info("dbt build")
@@ -237,9 +239,9 @@ BUILD = ["build", "--exclude-resource-type", "unit_test"]  # what the pipeline r
 
 
 def build(cfg: config.Config) -> None:
-    """dbt build: models, snapshots and data tests, in dependency order. Unit tests check the SQL
-    against fixed inputs, not the data, so they run in the test suite (`unit_tests`), not on
-    every build: the way dbt recommends for production runs."""
+    """dbt build: models (the history's versions appended) and data tests, in dependency order.
+    Unit tests check the SQL against fixed inputs, not the data, so they run in the test suite
+    (`unit_tests`), not on every build: the way dbt recommends for production runs."""
     run_dbt(BUILD, cfg)
 
 

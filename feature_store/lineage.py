@@ -16,7 +16,8 @@ def lineage(
     feature_set: FeatureSet, dbt: DbtManifest, con: duckdb.DuckDBPyConnection
 ) -> dict[str, Any]:
     """{"name", "source", "nodes": [{"name", "type", "relation"}], "edges": [[parent, child]],
-    "sources", "loads": {source: [{"load_id", "status", "inserted_at"}]}, "exposures"}.
+    "sources", "loads": {source: [{"load_id", "status", "inserted_at"}]}, "exposures",
+    "history": the schema.view of its history (dbt_project/models/history/), or None}.
 
     A saved set's registered upstream names are followed into the dbt graph. con reads the
     warehouse (the dlt load tables).
@@ -27,9 +28,7 @@ def lineage(
     edges: list[list[str]] = []
     dbt_nodes = {**manifest["nodes"], **manifest["sources"]}
     by_name = {
-        n["name"]: uid
-        for uid, n in manifest["nodes"].items()
-        if n["resource_type"] in ("model", "snapshot")
+        n["name"]: uid for uid, n in manifest["nodes"].items() if n["resource_type"] == "model"
     }
     if feature_set.source == DBT:
         roots = [feature_set.extra["dbt_unique_id"]]
@@ -62,6 +61,7 @@ def lineage(
         "sources": [short(s) for s in sources],
         "loads": loads(manifest, sources, con),
         "exposures": list(feature_set.exposures),
+        "history": feature_set.history,
     }
 
 

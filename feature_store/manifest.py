@@ -1,7 +1,7 @@
 """The dbt half of the registry: feature sets are the dbt models whose YAML declares
 `config.meta.feature_store` (entity, join keys, owner).
 
-Their descriptions, columns, types, tags, snapshots, exposures and lineage come from dbt's
+Their descriptions, columns, types, tags, history, exposures and lineage come from dbt's
 `manifest.json` (and `catalog.json`, for column types, when `dbt docs generate` wrote one) in the
 dbt target folder. Nothing here opens a database.
 """
@@ -12,9 +12,11 @@ import json
 from functools import cached_property
 from pathlib import Path
 
+from feature_store.errors import FeatureStoreError
 from feature_store.sets import CURRENT, DBT, Column, FeatureSet
 
 META_KEY = "feature_store"  # config.meta key that marks a dbt model as a feature set
+HISTORY_OF = "history_of"  # config.meta key of a history view: the name of the set it records
 
 
 class DbtManifest:
@@ -56,24 +58,40 @@ class DbtManifest:
         }
 
     def feature_sets(self) -> dict[str, FeatureSet]:
+        nodes = self.feature_nodes()
         types = self.catalog_types()
-        return {name: self._feature_set(node, types) for name, node in self.feature_nodes().items()}
+        histories = self.history_nodes() if nodes else {}
+        return {
+            name: self._feature_set(node, types, histories.get(name))
+            for name, node in nodes.items()
+        }
 
-    def _snapshot_of(self, node_id: str) -> dict | None:
-        for child in self.manifest["child_map"].get(node_id, []):
-            node = self.manifest["nodes"].get(child)
-            if node and node["resource_type"] == "snapshot":
-                return node
-        return None
+    def history_nodes(self) -> dict[str, dict]:
+        """{feature set name: manifest node} of the history views, the models whose YAML declares
+        `config.meta.history_of: <set>` (dbt_project/models/history/); two for one set is a
+        FeatureStoreError."""
+        found: dict[str, dict] = {}
+        for node in self.manifest["nodes"].values():
+            of = node["config"].get("meta", {}).get(HISTORY_OF)
+            if node["resource_type"] != "model" or of is None:
+                continue
+            if of in found:
+                raise FeatureStoreError(
+                    f"two dbt models declare {HISTORY_OF}: {of}: {found[of]['name']} and"
+                    f" {node['name']}; keep one"
+                )
+            found[of] = node
+        return found
 
-    def _feature_set(self, node: dict, types: dict[str, dict[str, str]]) -> FeatureSet:
+    def _feature_set(
+        self, node: dict, types: dict[str, dict[str, str]], history: dict | None
+    ) -> FeatureSet:
         meta = node["config"]["meta"][META_KEY]
         catalog_types = types.get(node["unique_id"], {})
         columns = tuple(
             Column(name, catalog_types.get(name.lower(), col.get("data_type")), col["description"])
             for name, col in node["columns"].items()
         )
-        snapshot = self._snapshot_of(node["unique_id"])
         parents = self.manifest["parent_map"].get(node["unique_id"], [])
         chain = self.upstream_chain(node["unique_id"])
         return FeatureSet(
@@ -87,7 +105,7 @@ class DbtManifest:
             source=DBT,
             relation=f"{node['schema']}.{node['alias']}",
             versions=(CURRENT,),
-            snapshot=f"{snapshot['schema']}.{snapshot['alias']}" if snapshot else None,
+            history=f"{history['schema']}.{history['alias']}" if history else None,
             upstream=tuple(short(p) for p in parents),
             sources=tuple(short(n) for n in chain if n.startswith("source.")),
             exposures=tuple(

@@ -1,6 +1,6 @@
 """Reading feature values: current, by version, or as of a point in time, and joined into views.
 
-- a dbt-built set: its mart now, or as of a time the rows of its dbt snapshot valid then;
+- a dbt-built set: its mart now, or as of a time the versions of its history view valid then;
 - a saved set: its latest version, a named version, or the latest version saved by a time.
 Every read runs in one `registry.reading` connection (the warehouse read-only, the feature store
 file attached read-only) and closes it before returning.
@@ -19,7 +19,8 @@ from feature_store.errors import FeatureStoreError, check_name, check_version, q
 from feature_store.registry import saved_relation, table_name
 from feature_store.sets import CURRENT, DBT, FeatureSet
 
-SNAPSHOT_VALID = "dbt_valid_from <= ? and (dbt_valid_to is null or dbt_valid_to > ?)"
+# the versions of a history view (dbt_project/models/history/) valid at one time, bound twice
+HISTORY_VALID = "valid_from <= ? and (valid_to is null or ? < valid_to)"
 
 
 def resolve(name: Any, describe: Callable[[str], FeatureSet]) -> tuple[FeatureSet, list[str]]:
@@ -51,12 +52,13 @@ def relation_for(
             )
         if as_of is None:
             return quote(*feature_set.relation.split(".")), "true", []
-        if feature_set.snapshot is None:
+        if feature_set.history is None:
             raise FeatureStoreError(
-                f"{feature_set.name} has no dbt snapshot, so no history to read as of a time; "
-                "build the marts with --vars as_of for a point-in-time copy"
+                f"{feature_set.name} has no history (no dbt model declares history_of:"
+                f" {feature_set.name}), so nothing to read as of a time; build the marts with"
+                " --vars as_of for a point-in-time copy"
             )
-        return quote(*feature_set.snapshot.split(".")), SNAPSHOT_VALID, [as_of, as_of]
+        return quote(*feature_set.history.split(".")), HISTORY_VALID, [as_of, as_of]
     created = feature_set.extra["created_at"]
     if version is None and as_of is None:
         version = feature_set.versions[-1] if feature_set.versions else None

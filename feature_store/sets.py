@@ -31,7 +31,7 @@ class FeatureSet:
     source: str  # DBT (a mart) or SAVED (save_feature / register_feature)
     relation: str | None  # [catalog.]schema.table of the current data; None for metadata only
     versions: tuple[str, ...]
-    snapshot: str | None = None  # schema.table of the dbt snapshot (history), if any
+    history: str | None = None  # schema.view of its history (valid_from, valid_to), if any
     upstream: tuple[str, ...] = ()  # direct parents (dbt nodes or registered names)
     sources: tuple[str, ...] = ()  # the raw sources at the root of the lineage
     exposures: tuple[str, ...] = ()  # what consumes it (dbt exposures)

@@ -1,9 +1,10 @@
-"""A small feature store over the dbt project: the seed's interface on the marts and snapshots.
+"""A small feature store over the dbt project: the seed's interface on the marts and their history.
 
 The registry is the dbt manifest plus one metadata table:
 
 - feature sets built by dbt are the models whose YAML declares `config.meta.feature_store`
-  (feature_store.manifest); their history comes from the dbt snapshot built on each, if any;
+  (feature_store.manifest); the history of one is the dbt view that declares
+  `config.meta.history_of: <set>` (dbt_project/models/history/: valid_from, valid_to), if any;
 - feature sets computed outside dbt are registered with `register_feature` and saved with
   `save_feature` as versioned tables in the feature store's own DuckDB file (paths.feature_store,
   default `feature_store.duckdb` beside the warehouse), described by its `registry` table
@@ -18,7 +19,7 @@ identifiers, known to the manifest or the registry) before any SQL is written wi
     >>> fs = FeatureStore(config.load())   # at the top: a notebook, a script
     >>> [f.name for f in fs.list_features()]
     ['item_features', 'user_features', 'user_item_features']
-    >>> fs.get_feature("user_features", as_of="2026-10-01T00:00:00")   # from the snapshot
+    >>> fs.get_feature("user_features", as_of="2026-10-01T00:00:00")   # from its history
     >>> fs.create_feature_view(["user_item_features", "user_features.avg_rating"],
     ...                        join_key=["user_id", "item_id"])
     >>> fs.training_set(as_of="2026-10-01")   # what models_ml trains on
@@ -114,8 +115,9 @@ class FeatureStore:
         - no version, no as_of: the current values (the mart, or the latest saved version);
         - version: that saved version (dbt-built sets have only 'current');
         - as_of (a datetime or ISO string; naive means UTC): the values the store held then: for a
-          dbt-built set, the versions of its snapshot valid at that time (empty before the first
-          snapshot); for a saved set, the latest version saved by then.
+          dbt-built set, the versions of its history valid at that time, `valid_from <= as_of and
+          (valid_to is null or as_of < valid_to)` (empty before its first build); for a saved set,
+          the latest version saved by then.
         """
         feature_set, columns = retrieval.resolve(name, self.describe)
         with self._reading() as con:
@@ -254,8 +256,8 @@ class FeatureStore:
 
         Returns {"name", "source" ("dbt"/"saved"), "nodes": [{"name", "type", "relation"}],
         "edges": [[parent, child], ...], "sources": [...], "loads": {source: [{"load_id",
-        "status", "inserted_at"}]}, "exposures": [...]}. For a saved set, its registered upstream
-        names are followed into the dbt graph.
+        "status", "inserted_at"}]}, "exposures": [...], "history": its history view or None}. For a
+        saved set, its registered upstream names are followed into the dbt graph.
         """
         feature_set = self.describe(name)
         with self._reading() as con:

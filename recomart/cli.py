@@ -38,7 +38,7 @@ STAGES = {
     "generate": "write the embedded default data (interactions CSV, catalog, manifest)",
     "catalog-api": "serve the generated catalog in the Fake Store API's shape",
     "ingest": "dlt: interactions CSV and catalog API into the raw datasets",
-    "transform": "dbt build: staging, cleaning, feature marts, snapshots, tests",
+    "transform": "dbt build: staging, cleaning, feature marts and their history, tests",
     "quality": "Soda v4 contracts: the quality gate and its report",
     "train": "the [train] family from the marts vs the baselines, tracked in MLflow",
     "tune": "choose the model family and its parameters on validation folds of the training period",

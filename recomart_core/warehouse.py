@@ -1,10 +1,10 @@
 """Blue-green builds of the warehouse: dbt builds a candidate copy, the gate publishes it.
 
-dbt rebuilds every mart (and adds snapshot rows) before the quality gate can look at them. So the
+dbt rebuilds every mart (and appends feature history) before the quality gate can look at them. So the
 transform stage does not build in the live warehouse: it copies the live file to a candidate
 (`<name>.candidate.duckdb` beside it) and dbt builds there. The quality stage verifies the
 candidate; only when the gate passes does the candidate replace the live file, in one atomic
-rename. When the gate fails, the live warehouse (marts, snapshots, everything the model and the
+rename. When the gate fails, the live warehouse (marts, history, everything the model and the
 feature store read) stays exactly as it was, and the candidate stays beside it for inspection.
 
 The candidate also holds the raw tables as they were when it was copied. Publishing refuses when

@@ -157,14 +157,15 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def varchar_ids(warehouse: Path) -> None:
-    """Turn user_id and item_id into VARCHAR in every marts and snapshots table of warehouse, in
+    """Turn user_id and item_id into VARCHAR in every marts and history table of warehouse, in
     place: the marts as dbt builds them once ids are the shop's text (an integer id becomes its
-    decimal text)."""
+    decimal text). The history views follow their tables."""
     with duckdb.connect(str(warehouse)) as con:
         columns = con.execute(
             "select table_schema, table_name, column_name from information_schema.columns"
-            " where column_name in ('user_id', 'item_id')"
-            " and table_schema in ('marts', 'snapshots')"
+            " join information_schema.tables using (table_catalog, table_schema, table_name)"
+            " where column_name in ('user_id', 'item_id') and table_type = 'BASE TABLE'"
+            " and table_schema in ('marts', 'history')"
         ).fetchall()
         for schema, table, column in columns:
             con.execute(f'alter table "{schema}"."{table}" alter column "{column}" type varchar')
@@ -172,7 +173,7 @@ def varchar_ids(warehouse: Path) -> None:
 
 @pytest.fixture(scope="session")
 def varchar_run(pipeline_run: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A copy of the pipeline's home (config, warehouse, reports) whose marts and snapshots hold
+    """A copy of the pipeline's home (config, warehouse, reports) whose marts and history hold
     user_id and item_id as VARCHAR; its dbt target is the pipeline's."""
     source = pipeline_run["cfg"]
     home = tmp_path_factory.mktemp("varchar_home")

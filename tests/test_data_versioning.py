@@ -25,7 +25,7 @@ from recomart_core.versioning import dir_md5
 pytestmark = pytest.mark.e2e  # dvc, dlt, dbt, Soda and MLflow in child processes
 
 CODE = ("recomart_core", "dlt_pipelines", "soda_checks", "feature_store", "models_ml")
-DBT = ("dbt_project.yml", "macros", "models", "snapshots")
+DBT = ("dbt_project.yml", "macros", "models")
 NEW_FILE = "user_id,item_id,rating,timestamp,event_type\n" + "".join(
     f"{i % 40 + 1},{i % 30 + 1},5,2026-10-20 10:00:{i % 60:02d},purchase\n" for i in range(50)
 )

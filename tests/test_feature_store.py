@@ -64,9 +64,9 @@ def test_list_features_describes_the_marts_from_the_manifest(
         assert "interactions" in feature_set.upstream
         assert set(feature_set.sources) == {"raw_interactions.interactions", "raw_catalog.products"}
         assert "feature_store" in feature_set.exposures
-    assert listed["user_features"].snapshot == "snapshots.user_features_snapshot"
-    assert listed["item_features"].snapshot == "snapshots.item_features_snapshot"
-    assert listed["user_item_features"].snapshot is None
+    assert listed["user_features"].history == "history.user_features_history"
+    assert listed["item_features"].history == "history.item_features_history"
+    assert listed["user_item_features"].history is None
     assert "recommender_training" in listed["item_features"].exposures
     assert "recommendation_api" in listed["item_features"].exposures
 
@@ -201,6 +201,8 @@ def test_lineage_reaches_the_raw_sources_and_their_loads(
         assert node in names
     assert ["raw_interactions.interactions", "stg_interactions__events"] in lineage["edges"]
     assert ["interactions", "user_item_features"] in lineage["edges"]
+    assert lineage["history"] is None  # no history kept for pairs
+    assert store.lineage("user_features")["history"] == "history.user_features_history"
     for source in ("raw_interactions.interactions", "raw_catalog.products"):
         load_ids = _sql(pipeline_run, f"select distinct _dlt_load_id from {source} order by 1")[
             "_dlt_load_id"

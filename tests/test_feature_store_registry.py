@@ -1,7 +1,11 @@
 """The feature store's own registry (feature_store.registry), without a pipeline run: a
 store over an empty warehouse path, so only registered and saved sets exist. Regressions of the
 hostile-input review: metadata-only rows, immutable versions, names that end in a newline and
-versions that map to one table."""
+versions that map to one table. And the dbt half on a hand-written manifest: where a set's
+history is."""
+
+import json
+from datetime import datetime
 
 import duckdb
 import pandas as pd
@@ -9,6 +13,7 @@ import pytest
 
 from feature_store import FeatureStore
 from feature_store.errors import FeatureStoreError
+from feature_store.retrieval import relation_for
 
 FRAME = pd.DataFrame({"user_id": ["a", "b"], "score": [1.0, 2.0]})
 
@@ -75,3 +80,68 @@ def _tables(store: FeatureStore) -> list[str]:
             t
             for (t,) in con.execute("select table_name from duckdb_tables() order by 1").fetchall()
         ]
+
+
+# ------------------------------------------- the history of a dbt-built set, found in the manifest
+def _model(name: str, schema: str, meta: dict) -> dict:
+    return {
+        "unique_id": f"model.recomart.{name}",
+        "resource_type": "model",
+        "name": name,
+        "schema": schema,
+        "alias": name,
+        "description": f"One row per {name}.",
+        "original_file_path": f"models/{name}.sql",
+        "config": {"meta": meta, "tags": ["features"]},
+        "columns": {"user_id": {"data_type": "varchar", "description": "The user."}},
+    }
+
+
+def _manifest(tmp_path, *nodes: dict):
+    """A dbt target folder whose manifest.json holds `nodes` (no parents, no children)."""
+    target = tmp_path / "dbt_target"
+    target.mkdir()
+    manifest = {
+        "nodes": {node["unique_id"]: node for node in nodes},
+        "parent_map": {},
+        "child_map": {},
+        "sources": {},
+    }
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    return target
+
+
+SET_META = {"feature_store": {"entity": "user", "join_keys": ["user_id"]}}
+
+
+def test_a_set_reads_its_past_from_the_view_that_declares_history_of_it(tmp_path) -> None:
+    target = _manifest(
+        tmp_path,
+        _model("user_features", "marts", SET_META),
+        _model("other_features", "marts", SET_META),
+        _model("user_features_versions", "history", {"unique_key": "user_id"}),
+        _model("user_features_history", "history", {"history_of": "user_features"}),
+    )
+    store = FeatureStore(warehouse=tmp_path / "warehouse.duckdb", dbt_target=target)
+    users = store.describe("user_features")
+    assert users.history == "history.user_features_history"
+    assert store.describe("other_features").history is None
+    at = datetime(2026, 10, 1, 12)
+    relation, where, params = relation_for(users, None, at)
+    assert relation == '"history"."user_features_history"'
+    assert where == "valid_from <= ? and (valid_to is null or ? < valid_to)" and params == [at, at]
+    with pytest.raises(FeatureStoreError, match="other_features has no history"):
+        relation_for(store.describe("other_features"), None, at)
+    assert relation_for(users, None, None)[0] == '"marts"."user_features"'  # now: the mart
+
+
+def test_two_histories_of_one_set_are_refused(tmp_path) -> None:
+    target = _manifest(
+        tmp_path,
+        _model("user_features", "marts", SET_META),
+        _model("user_features_history", "history", {"history_of": "user_features"}),
+        _model("user_features_past", "history", {"history_of": "user_features"}),
+    )
+    store = FeatureStore(warehouse=tmp_path / "warehouse.duckdb", dbt_target=target)
+    with pytest.raises(FeatureStoreError, match="two dbt models declare history_of: user_features"):
+        store.list_features()

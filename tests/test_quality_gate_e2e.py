@@ -171,7 +171,7 @@ def _gate_job(tmp_path_factory: pytest.TempPathFactory, pipeline_run: dict) -> t
         row.update(user_id=str(int(row["user_id"]) + 100_000), rating="9")
     _write_csv(csv_path.with_name("late_export.csv"), rows, list(rows[0]))
     before = {
-        "marts": _table_digests(cfg.paths.warehouse, ("marts", "snapshots")),
+        "marts": _table_digests(cfg.paths.warehouse, ("marts", "history")),
         "mlflow": _file_digests(cfg.paths.mlflow),
         "models": _file_digests(cfg.paths.models),
         "train_metrics": (cfg.paths.reports / "train_metrics.json").read_bytes(),
@@ -241,8 +241,8 @@ def test_failed_gate_stops_the_run_and_keeps_marts_and_model(runs: dict) -> None
     assert "Data quality gate FAILED" in proc.stdout
     assert "training" not in {line.split(" - ")[1] for line in proc.stderr.splitlines()
                               if line.count(" - ") >= 3}  # fmt: skip
-    # the live warehouse still serves the marts and snapshots of the last verified build
-    assert _table_digests(cfg.paths.warehouse, ("marts", "snapshots")) == before["marts"]
+    # the live warehouse still serves the marts and history of the last verified build
+    assert _table_digests(cfg.paths.warehouse, ("marts", "history")) == before["marts"]
     # and the model: registry, artifacts and metrics untouched
     assert _file_digests(cfg.paths.mlflow) == before["mlflow"]
     assert _file_digests(cfg.paths.models) == before["models"]

@@ -1,6 +1,6 @@
 {#
     Schema names are exactly the custom schema of a folder (staging, intermediate, marts,
-    snapshots), not dbt's default "<target schema>_<custom schema>", because the other stages
+    history), not dbt's default "<target schema>_<custom schema>", because the other stages
     (Soda, training, serving) read fixed names such as marts.interactions.
     Nodes without a custom schema go to the target schema of the profile.
 #}
