@@ -153,7 +153,7 @@ def test_the_first_build_keeps_every_old_version(migrated: dict) -> None:
         assert (closed["valid_to"] == closed["dbt_valid_to"]).all(), mart
 
         # a version the snapshot left open stays open unless the mart differs from it now
-        tracked = [c for c in columns if c not in _untracked(migrated["manifest"], mart)]
+        tracked = [c for c in features if c not in _untracked(migrated["manifest"], mart)]
         mart_rows = tables[f"marts.{mart}"].set_index(key)
         open_ = found[found["dbt_valid_to"].isna()].set_index(key)
         common = open_.index.intersection(mart_rows.index)
