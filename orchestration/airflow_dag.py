@@ -11,8 +11,8 @@ project's virtual environment, never its Python code: Airflow lives in its own e
 - `ingest_interactions`: `recomart ingest --source interactions` (dlt; files loaded before are
   skipped by content hash, rows inserted only when their key is new, so a rerun adds nothing).
 - `ingest_catalog`: `recomart ingest --source catalog` (dlt rest_api, scd2 history).
-- `transform`: `recomart transform`: dbt build (models, the feature history, every test) in a candidate copy
-  of the warehouse.
+- `transform`: `recomart transform`: dbt build (models, the feature history, every test) in a
+  candidate copy of the warehouse.
 - `quality_gate`: `recomart quality`: the Soda v4 contracts. The gate passes: the candidate
   becomes the live warehouse. It fails: the task fails at once, without retries (a failed check is a
   verdict on the data, not a transient fault; the command says so with exit code 3, any other

@@ -1,7 +1,7 @@
 """Blue-green builds of the warehouse: dbt builds a candidate copy, the gate publishes it.
 
-dbt rebuilds every mart (and appends feature history) before the quality gate can look at them. So the
-transform stage does not build in the live warehouse: it copies the live file to a candidate
+dbt rebuilds every mart (and appends feature history) before the quality gate can look at them.
+So the transform stage does not build in the live warehouse: it copies the live file to a candidate
 (`<name>.candidate.duckdb` beside it) and dbt builds there. The quality stage verifies the
 candidate; only when the gate passes does the candidate replace the live file, in one atomic
 rename. When the gate fails, the live warehouse (marts, history, everything the model and the

@@ -2,8 +2,9 @@
 
 For each size the interactions are generated and ingested once (the project's own stages), and the
 raw warehouse is kept aside. Then, repeated on a fresh copy of it each time: `dbt build` as the
-pipeline runs it (models, the feature history, data tests), `dbt run` (models only), and the models' SQL, from
-dbt's run_results.json, executed in the same order by DuckDB alone (`create table/view ... as`).
+pipeline runs it (models, the feature history, data tests), `dbt run` (models only), and the
+models' SQL, from dbt's run_results.json, executed in the same order by DuckDB alone
+(`create table/view ... as`).
 The difference is dbt's overhead: start-up, parsing, tests, introspection. Medians go to
 reports/bench_transform.json and .md.
 """
