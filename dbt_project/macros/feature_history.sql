@@ -129,6 +129,38 @@
 
 
 {#
+    The select list of a version read from `source` (a relation alias): the mart's columns, its
+    row_hash, is_deleted false and `valid_from` (a SQL expression).
+#}
+{% macro version_columns(columns, source, valid_from) -%}
+        {%- for column in columns %}
+        {{ source }}.{{ adapter.quote(column.name) }},
+        {%- endfor %}
+        {{ source }}.row_hash,
+        false as is_deleted,
+        {{ valid_from }} as valid_from
+{%- endmacro %}
+
+
+{#
+    The select list of a tombstone of the key read from `source`: the key, every other column a
+    typed null, row_hash null, is_deleted true and `valid_from` (a SQL expression).
+#}
+{% macro tombstone_columns(columns, key, source, valid_from) -%}
+        {%- for column in columns %}
+        {% if column.name | lower == key | lower -%}
+            {{ source }}.{{ adapter.quote(column.name) }}
+        {%- else -%}
+            cast(null as {{ column.dtype }})
+        {%- endif %} as {{ adapter.quote(column.name) }},
+        {%- endfor %}
+        cast(null as {{ dbt.type_string() }}) as row_hash,
+        true as is_deleted,
+        {{ valid_from }} as valid_from
+{%- endmacro %}
+
+
+{#
     The versions of `mart` recorded so far, from the dbt snapshot of the code before (the first
     build only): every snapshot row a version from its dbt_valid_from; a version closed with no
     successor (its key left the mart) also gives a tombstone at its dbt_valid_to. Columns the
@@ -150,29 +182,22 @@ snapshot_rows as (
     from {{ snapshot }}
 ),
 
+snapshot_versions as (
+    select
+        snapshot_rows.*,
+        {{ row_hash(tracked, 'snapshot_rows') }} as row_hash
+    from snapshot_rows
+),
+
 seeded as (
     select
-        {%- for column in columns %}
-        snapshot_rows.{{ adapter.quote(column.name) }},
-        {%- endfor %}
-        {{ row_hash(tracked, 'snapshot_rows') }} as row_hash,
-        false as is_deleted,
-        snapshot_rows.snapshot_valid_from as valid_from
-    from snapshot_rows
+        {{- version_columns(columns, 'snapshot_versions', 'snapshot_versions.snapshot_valid_from') }}
+    from snapshot_versions
 
     union all
 
     select
-        {%- for column in columns %}
-        {% if column.name | lower == key | lower -%}
-            closed.{{ adapter.quote(column.name) }}
-        {%- else -%}
-            cast(null as {{ column.dtype }})
-        {%- endif %} as {{ adapter.quote(column.name) }},
-        {%- endfor %}
-        cast(null as {{ dbt.type_string() }}) as row_hash,
-        true as is_deleted,
-        closed.snapshot_valid_to as valid_from
+        {{- tombstone_columns(columns, key, 'closed', 'closed.snapshot_valid_to') }}
     from snapshot_rows as closed
     left join snapshot_rows as successor
         on
@@ -255,12 +280,7 @@ latest_versions as (
 
 changed as (
     select
-        {%- for column in columns %}
-        mart_rows.{{ adapter.quote(column.name) }},
-        {%- endfor %}
-        mart_rows.row_hash,
-        false as is_deleted,
-        {{ valid_from }} as valid_from
+        {{- version_columns(columns, 'mart_rows', valid_from) }}
     from mart_rows
     left join latest_versions
         on mart_rows.{{ adapter.quote(key) }} = latest_versions.{{ adapter.quote(key) }}
@@ -272,16 +292,7 @@ changed as (
 
 tombstones as (
     select
-        {%- for column in columns %}
-        {% if column.name | lower == key | lower -%}
-            latest_versions.{{ adapter.quote(column.name) }}
-        {%- else -%}
-            cast(null as {{ column.dtype }})
-        {%- endif %} as {{ adapter.quote(column.name) }},
-        {%- endfor %}
-        cast(null as {{ dbt.type_string() }}) as row_hash,
-        true as is_deleted,
-        {{ valid_from }} as valid_from
+        {{- tombstone_columns(columns, key, 'latest_versions', valid_from) }}
     from latest_versions
     left join mart_rows
         on latest_versions.{{ adapter.quote(key) }} = mart_rows.{{ adapter.quote(key) }}
@@ -300,12 +311,7 @@ final as (
 {%- else -%}
 final as (
     select
-        {%- for column in columns %}
-        mart_rows.{{ adapter.quote(column.name) }},
-        {%- endfor %}
-        mart_rows.row_hash,
-        false as is_deleted,
-        {{ valid_from }} as valid_from
+        {{- version_columns(columns, 'mart_rows', valid_from) }}
     from mart_rows
 )
 {%- endif %}
