@@ -1,0 +1,5 @@
+-- Versions of user_features, appended build after build (macros/feature_history.sql): never
+-- rebuilt, not even by --full-refresh (dbt_project.yml, models/history/versions/). What is compared
+-- and the key: ../_history__models.yml.
+
+{{ feature_versions(ref('user_features')) }}
