@@ -23,12 +23,18 @@ user_item_features as (
     select * from {{ ref('user_item_features') }}
 ),
 
+interaction_pairs as (
+    select count(*) as pair_count
+    from (select distinct user_id, item_id from interactions) as pairs
+),
+
 interaction_totals as (
     select
         count(*) as interaction_rows,
         count(rating) filter (where not is_rating_imputed) as observed_rating_rows,
-        count(distinct struct_pack(user_id, item_id)) as pair_count
+        max(interaction_pairs.pair_count) as pair_count
     from interactions
+    cross join interaction_pairs
 ),
 
 user_totals as (
