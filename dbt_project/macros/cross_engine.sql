@@ -49,8 +49,9 @@
 {%- endmacro %}
 
 {% macro spark__timestamp_from_load_id(load_id) -%}
-    {#- DuckDB's cast of a double to bigint rounds to the nearest integer; Spark's truncates -#}
-    timestamp_micros(cast(round(try_cast({{ load_id }} as double) * 1000000) as bigint))
+    {#- DuckDB's cast of a double to bigint rounds to the nearest integer, a tie to the even one;
+        Spark's truncates: bround rounds like DuckDB -#}
+    timestamp_micros(cast(bround(try_cast({{ load_id }} as double) * 1000000) as bigint))
 {%- endmacro %}
 
 
@@ -113,64 +114,40 @@
 
 {% macro spark__double_as_text(number) -%}
     {#-
-        Java writes the same shortest digits, in its own layout (`1.2345678E7`, `5.0E-4`, `NaN`,
-        `Infinity`). From its text: `digits` (leading zeros off; a decimal point after the first
-        `point` of them) and the sign; then DuckDB's layout.
+        Java's text of a double has the same shortest digits in its own layout (`1.2345678E7`,
+        `5.0E-4`, `1.0E16`; plain from 1e-3 to 1e7, where it is DuckDB's): from its mantissa
+        (`.0` dropped) and exponent, DuckDB's layout.
     -#}
     {%- set x = 'cast(' ~ number ~ ' as double)' -%}
     {%- set java = 'cast(abs(' ~ x ~ ') as string)' -%}
-    {%- set mantissa = "split_part(" ~ java ~ ", 'E', 1)" -%}
-    {%- set exponent = "coalesce(try_cast(split_part(" ~ java ~ ", 'E', 2) as int), 0)" -%}
-    {%- set all_digits = "replace(" ~ mantissa ~ ", '.', '')" -%}
-    {%- set significant = "trim(leading '0' from " ~ all_digits ~ ")" -%}
-    {%- set leading_zeros = "(length(" ~ all_digits ~ ") - length(" ~ significant ~ "))" -%}
-    {%- set raw_digits = "trim(trailing '0' from " ~ significant ~ ")" -%}
-    {%- set point = "(length(split_part(" ~ mantissa ~ ", '.', 1)) + " ~ exponent ~ " - " ~ leading_zeros ~ ")" -%}
-    {%- set sign = "case when cast(" ~ x ~ " as string) like '-%' then '-' else '' end" -%}
+    {%- set mantissa = "regexp_replace(split_part(" ~ java ~ ", 'E', 1), '\\\\.0$', '')" -%}
+    {%- set digits = "replace(" ~ mantissa ~ ", '.', '')" -%}
+    {%- set exponent = "try_cast(split_part(" ~ java ~ ", 'E', 2) as int)" -%}
     case
         when {{ x }} is null then null
         when isnan({{ x }}) then 'nan'
         when {{ x }} = cast('Infinity' as double) then 'inf'
         when {{ x }} = cast('-Infinity' as double) then '-inf'
-        when {{ x }} = 0 then concat({{ sign }}, '0.0')
-        when {{ point }} - 1 between -4 and 15 then concat(
-            {{ sign }},
+        else concat(
+            case when {{ x }} < 0 then '-' else '' end,
             case
-                when {{ point }} <= 0
-                    then concat('0.', repeat('0', -{{ point }}), {{ raw_digits }})
-                when {{ point }} >= length({{ raw_digits }})
-                    then concat({{ raw_digits }}, repeat('0', {{ point }} - length({{ raw_digits }})), '.0')
+                when {{ exponent }} is null then {{ java }}
+                when {{ exponent }} = -4 then concat('0.000', {{ digits }})
+                when {{ exponent }} between 7 and 15 then
+                    case
+                        when length({{ digits }}) > {{ exponent }} + 1 then concat(
+                            substr({{ digits }}, 1, {{ exponent }} + 1), '.',
+                            substr({{ digits }}, {{ exponent }} + 2)
+                        )
+                        else concat(rpad({{ digits }}, {{ exponent }} + 1, '0'), '.0')
+                    end
                 else concat(
-                    substr({{ raw_digits }}, 1, {{ point }}), '.', substr({{ raw_digits }}, {{ point }} + 1)
+                    {{ mantissa }}, 'e', case when {{ exponent }} < 0 then '-' else '+' end,
+                    lpad(cast(abs({{ exponent }}) as string), 2, '0')
                 )
             end
         )
-        else concat(
-            {{ sign }},
-            substr({{ raw_digits }}, 1, 1),
-            case when length({{ raw_digits }}) > 1 then concat('.', substr({{ raw_digits }}, 2)) else '' end,
-            'e',
-            case when {{ point }} - 1 < 0 then '-' else '+' end,
-            lpad(cast(abs({{ point }} - 1) as string), 2, '0')
-        )
     end
-{%- endmacro %}
-
-
-{#
-    A type for a timestamp with time zone in a literal cast (unit-test fixtures): DuckDB's
-    timestamptz; on Spark, timestamp (an instant, read in the session's UTC).
-#}
-{% macro type_timestamp_with_time_zone() -%}
-    {{ return(adapter.dispatch('type_timestamp_with_time_zone', 'recomart')()) }}
-{%- endmacro %}
-
-{% macro default__type_timestamp_with_time_zone() -%}
-    timestamptz
-{%- endmacro %}
-
-{% macro spark__type_timestamp_with_time_zone() -%}
-    timestamp
 {%- endmacro %}
 
 
