@@ -274,11 +274,20 @@ def repeat_behaviour(con: duckdb.DuckDBPyConnection) -> dict:
 BUILD = ["build", "--exclude-resource-type", "unit_test"]  # what the pipeline runs
 
 
+def register_lake(cfg: config.Config) -> None:
+    """Register the lake's Parquet folders (lake.export_raw) as Spark's raw tables: the
+    run-operation register_lake_sources (macros/lake.sql). The metastore keeps them for later
+    runs; run it again after each export (a table is created again over its folder)."""
+    run_dbt(["run-operation", "register_lake_sources"], cfg, SPARK)
+
+
 def build(cfg: config.Config, target: str = DUCKDB) -> None:
     """dbt build: models, snapshots and data tests, in dependency order. Unit tests check the SQL
     against fixed inputs, not the data, so they run in the test suite (`unit_tests`), not on
     every build: the way dbt recommends for production runs. Target SPARK builds on Spark from
-    the lake (lake.export_raw first), without the snapshots (SPARK_EXCLUDES)."""
+    the lake (lake.export_raw first; registered here), without the snapshots (SPARK_EXCLUDES)."""
+    if target == SPARK:
+        register_lake(cfg)
     run_dbt([*BUILD, *(SPARK_EXCLUDES if target == SPARK else [])], cfg, target)
 
 

@@ -153,6 +153,7 @@ def build_both(home: Path, cfg_file: Path, cfg: config.Config, spark_command: li
     exported = lake.export_raw(cfg.paths.warehouse, lake.lake_dir(cfg))
     assert exported[f"{s.RAW_INTERACTIONS_DATASET}.{s.RAW_INTERACTIONS_TABLE}"] > 0
     started = time.perf_counter()
+    build.register_lake(cfg)
     build.run_dbt(spark_command, cfg, target=build.SPARK)
     spark_s = time.perf_counter() - started
     log.warning(

@@ -1,13 +1,12 @@
 {#
-    The raw sources read from Parquet files ("the lake"), registered once per dbt run (the
-    project's on-run-start hook), when var('lake') is set: {"path": the lake folder, "tables":
+    The raw sources read from Parquet files ("the lake"), registered by
+    `dbt run-operation register_lake_sources` (build.register_lake) when var('lake') is set: {"path": the lake folder, "tables":
     ["raw_interactions.interactions", ...]}, each table the Parquet files of the folder
     <path>/<schema>/<table>/ (dbt_project/lake.py writes and lists them). Without the var it does
     nothing: on DuckDB the raw tables are then dlt's own, in the warehouse.
     Spark: an external table over each folder (`create table ... using parquet location`),
     dropped and created again on every run, so a table sees the files of this run only (dropping an
     external table leaves its files). DuckDB: a view over read_parquet of each folder.
-    Returns no SQL: the hook runs its statements itself.
 #}
 {% macro register_lake_sources() -%}
     {%- set lake = var('lake', none) -%}
