@@ -1,4 +1,9 @@
-"""Run dbt (build, docs) on the warehouse with the project's settings."""
+"""Run dbt (build, docs) on the warehouse with the project's settings.
+
+The engine is DuckDB (the warehouse file) unless a function is given `target=SPARK`: then the same
+project builds on Apache Spark (dbt-spark, in-process session; profiles.yml's `spark` target),
+reading the raw datasets from the lake (dbt_project/lake.py).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from dbt_project import lake
 from recomart_core import config
 from recomart_core import schema as s
 from recomart_core.warehouse import mart_rows, prepare_candidate, with_warehouse
@@ -28,17 +34,43 @@ class DbtError(RuntimeError):
     """dbt reported a failure; its own log names the model or test."""
 
 
-def dbt_args(command: list[str], cfg: config.Config, variables: dict | None = None) -> list[str]:
+DUCKDB = "duckdb"  # the warehouse file (profiles.yml's default target, `dev`)
+SPARK = "spark"  # Apache Spark through dbt-spark (profiles.yml's `spark` target)
+TARGETS = (DUCKDB, SPARK)
+# On Spark the feature history (models/history/, tag `history`) is left out for now: its SQL is
+# written for both engines, but its run on Spark is not checked yet (issue 28), and its valid_from
+# is each run's own time, so two engines' tables differ unless both get the same history_as_of.
+SPARK_EXCLUDES = ["--exclude", "tag:history"]
+
+
+def _check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise ValueError(f"dbt target must be one of {', '.join(TARGETS)}, got {target!r}")
+
+
+def dbt_args(
+    command: list[str], cfg: config.Config, target: str = DUCKDB, variables: dict | None = None
+) -> list[str]:
     """The dbt command line for `command`, pointed at our project, profile, target and vars
-    (recomart.toml's, updated with `variables`: e.g. history_as_of, which only tests set)."""
+    (recomart.toml's, updated with `variables`: e.g. history_as_of, which only tests set).
+    For SPARK: `--target spark`, the lake's tables in var `lake`, and the dbt output (manifest,
+    logs) in `spark` subfolders of the usual ones, so the two engines' runs do not mix."""
+    _check_target(target)
     dbt_vars = {**dbt_variables(cfg), **(variables or {})}
     project = str(config.DBT_PROJECT_DIR)
+    target_path, log_path = cfg.paths.dbt_target, cfg.paths.dbt_logs
+    target_args: list[str] = []
+    if target == SPARK:
+        dbt_vars["lake"] = lake.lake_var(lake.lake_dir(cfg))
+        target_path, log_path = target_path / SPARK, log_path / SPARK
+        target_args = ["--target", SPARK]
     return [
         *command,
         "--project-dir", project,
         "--profiles-dir", project,
-        "--target-path", str(cfg.paths.dbt_target),
-        "--log-path", str(cfg.paths.dbt_logs),
+        "--target-path", str(target_path),
+        "--log-path", str(log_path),
+        *target_args,
         "--vars", json.dumps(dbt_vars),
     ]  # fmt: skip
 
@@ -101,19 +133,30 @@ def ends_with_parent() -> Callable[[], None] | None:
     return arm
 
 
-def run_dbt(command: list[str], cfg: config.Config, variables: dict | None = None) -> None:
-    """Run a dbt command against cfg.paths.warehouse (dbt vars: dbt_args); raise DbtError when it
-    fails.
+def run_dbt(
+    command: list[str], cfg: config.Config, target: str = DUCKDB, variables: dict | None = None
+) -> None:
+    """Run a dbt command against cfg.paths.warehouse (or, target SPARK, against Spark, whose
+    warehouse and metastore are in lake.spark_dir(cfg)), with the dbt vars of dbt_args; raise
+    DbtError when it fails.
 
     dbt runs in its own process, as people run it: dbt-duckdb keeps its connection open for the
     life of the process, and the next stage (Soda, read-only) could not open the file beside it.
     On Linux the dbt process ends with ours (ends_with_parent): a killed stage leaves no dbt.
+    A Spark run starts its own JVM (dbt-spark's session) and works in the Spark folder, so
+    nothing Spark writes lands in the caller's working directory.
     """
     env = {**os.environ, "RECOMART_WAREHOUSE": str(cfg.paths.warehouse)}
-    args = [dbt_executable(), *dbt_args(command, cfg, variables), "--no-use-colors"]
+    args = [dbt_executable(), *dbt_args(command, cfg, target, variables), "--no-use-colors"]
+    cwd = None
+    if target == SPARK:
+        cwd = lake.spark_dir(cfg)
+        cwd.mkdir(parents=True, exist_ok=True)
+        env["RECOMART_SPARK_DIR"] = str(cwd)
     with subprocess.Popen(
         args,
         env=env,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -238,17 +281,28 @@ def repeat_behaviour(con: duckdb.DuckDBPyConnection) -> dict:
 BUILD = ["build", "--exclude-resource-type", "unit_test"]  # what the pipeline runs
 
 
-def build(cfg: config.Config) -> None:
+def register_lake(cfg: config.Config) -> None:
+    """Register the lake's Parquet folders (lake.export_raw) as Spark's raw tables: the
+    run-operation register_lake_sources (macros/lake.sql). The metastore keeps them for later
+    runs; run it again after each export (a table is created again over its folder)."""
+    run_dbt(["run-operation", "register_lake_sources"], cfg, SPARK)
+
+
+def build(cfg: config.Config, target: str = DUCKDB) -> None:
     """dbt build: models (the history's versions appended) and data tests, in dependency order.
     Unit tests check the SQL against fixed inputs, not the data, so they run in the test suite
-    (`unit_tests`), not on every build: the way dbt recommends for production runs."""
-    run_dbt(BUILD, cfg)
+    (`unit_tests`), not on every build: the way dbt recommends for production runs. Target SPARK
+    builds on Spark from the lake (lake.export_raw first; registered here), without the feature
+    history for now (SPARK_EXCLUDES)."""
+    if target == SPARK:
+        register_lake(cfg)
+    run_dbt([*BUILD, *(SPARK_EXCLUDES if target == SPARK else [])], cfg, target)
 
 
-def unit_tests(cfg: config.Config) -> None:
+def unit_tests(cfg: config.Config, target: str = DUCKDB) -> None:
     """dbt's unit tests (`dbt test --select test_type:unit`); the models' parents must exist in
-    cfg's warehouse (a built one: dbt reads their column types)."""
-    run_dbt(["test", "--select", "test_type:unit"], cfg)
+    cfg's warehouse (a built one: dbt reads their column types), or on Spark for SPARK."""
+    run_dbt(["test", "--select", "test_type:unit"], cfg, target)
 
 
 def docs(cfg: config.Config) -> None:

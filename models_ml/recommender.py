@@ -98,7 +98,8 @@ MODEL, BLEND, POPULAR = "model", "blend", "popular"
 class Scorer:
     """A fitted family as arrays: user_factors U (n_users x f, f may be 0), item_factors V
     (n_items x f), item_weights W (n_items x n_items, dense or CSR; None without one),
-    factor_scale (the weight of U . V), regularization (ALS's, for explain)."""
+    factor_scale (the weight of U . V), regularization (of the least-squares solve that gave U
+    and V, with which explain splits their score by the user's items; 0 where none did)."""
 
     family: str
     user_factors: np.ndarray

@@ -139,7 +139,7 @@ def _train_lines(cfg: config.Config) -> list[str]:
     k = cfg.settings.train.k
     names = [f"precision_at_{k}", f"recall_at_{k}", f"ndcg_at_{k}"]
     scored = metrics.get("n_eval_users", "?")
-    family = metrics.get("family", "als")
+    family = metrics.get("family", "als")  # reports written before families were named: ALS
     lines = [f"Model: {family} (holdout: {_holdout_text(metrics)}, {scored} users scored)"]
     evaluation = metrics.get("evaluation") or {}
     if evaluation.get("requested") == "auto":

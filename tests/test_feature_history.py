@@ -356,7 +356,9 @@ def replayed(history: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     def build_history(step: str, *flags: str) -> None:
         build.run_dbt(
-            ["build", "--select", "tag:history", *flags], cfg, {"history_as_of": REPLAY[step]}
+            ["build", "--select", "tag:history", *flags],
+            cfg,
+            variables={"history_as_of": REPLAY[step]},
         )
         states[step] = _read_history(warehouse)
 
@@ -507,7 +509,7 @@ def test_a_build_earlier_than_the_recorded_history_fails(
     with caplog.at_level(logging.INFO, logger="transformation"), pytest.raises(build.DbtError):
         build.run_dbt(
             ["build", "--select", "tag:history"], replayed["cfg"],
-            {"history_as_of": "2099-12-31T00:00:00"},
+            variables={"history_as_of": "2099-12-31T00:00:00"},
         )  # fmt: skip
     assert "valid_from must be after every recorded time" in caplog.text
     after = _read_history(replayed["cfg"].paths.warehouse)

@@ -16,7 +16,7 @@
 {% macro as_of_timestamp() -%}
     {%- if as_of_is_set() -%}
         {%- set literal = var('as_of') | string | trim | replace("'", "''") -%}
-        cast(cast('{{ literal }}' as timestamptz) as timestamp)
+        {{ utc_timestamp_literal(literal) }}
     {%- else -%}
         cast(null as timestamp)
     {%- endif -%}
@@ -34,4 +34,22 @@
     {%- else -%}
         true
     {%- endif -%}
+{%- endmacro %}
+
+
+{#
+    A timestamp literal (text, quotes already doubled) as a plain UTC timestamp: read as UTC
+    unless it carries its own offset. DuckDB: through timestamptz, in the session's UTC (profiles.yml);
+    Spark: its timestamp is an instant, read the same way in the session's UTC.
+#}
+{% macro utc_timestamp_literal(literal) -%}
+    {{ return(adapter.dispatch('utc_timestamp_literal', 'recomart')(literal)) }}
+{%- endmacro %}
+
+{% macro default__utc_timestamp_literal(literal) -%}
+    cast(cast('{{ literal }}' as timestamptz) as timestamp)
+{%- endmacro %}
+
+{% macro spark__utc_timestamp_literal(literal) -%}
+    cast('{{ literal }}' as timestamp)
 {%- endmacro %}

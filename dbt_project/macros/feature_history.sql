@@ -50,20 +50,13 @@
 
 
 {#
-    SQL text of one value as it enters a row hash: never null ('<null>'), and a double as a
-    decimal with 10 places first, so that DuckDB (1e+20) and Spark (1.0E20) write the same text.
-    Doubles too large for decimal(38, 10) keep the engine's own text (no shop has such values).
+    SQL text of one value as it enters a row hash: never null ('<null>'); a double as DuckDB writes
+    it on both engines (double_as_text, macros/cross_engine.sql: Spark's own text is `1.0E20` where
+    DuckDB's is `1e+20`), so a row hashes the same on DuckDB and Spark.
 #}
 {% macro hash_part(expression, column) -%}
     {%- if column.is_float() -%}
-        coalesce(
-            case
-                when abs({{ expression }}) < 1e27
-                    then cast(cast({{ expression }} as decimal(38, 10)) as {{ dbt.type_string() }})
-                else cast({{ expression }} as {{ dbt.type_string() }})
-            end,
-            '<null>'
-        )
+        coalesce({{ double_as_text(expression) }}, '<null>')
     {%- else -%}
         coalesce(cast({{ expression }} as {{ dbt.type_string() }}), '<null>')
     {%- endif -%}

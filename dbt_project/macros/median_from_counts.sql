@@ -7,8 +7,10 @@
     case
         when max({{ total }}) > 0
             then (
-                min({{ value }}) filter (where {{ at_most }} >= ({{ total }} + 1) // 2)
-                + min({{ value }}) filter (where {{ at_most }} >= {{ total }} // 2 + 1)
+                min({{ value }}) filter (
+                    where {{ at_most }} >= {{ integer_divide(total ~ ' + 1', 2) }}
+                )
+                + min({{ value }}) filter (where {{ at_most }} >= {{ integer_divide(total, 2) }} + 1)
             ) / 2.0
     end
 {%- endmacro %}

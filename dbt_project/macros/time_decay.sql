@@ -3,7 +3,7 @@
     positive when end_at is after start_at.
 #}
 {% macro days_between(start_at, end_at) -%}
-    (date_diff('microsecond', {{ start_at }}, {{ end_at }}) / 86400000000.0)
+    ({{ microseconds_between(start_at, end_at) }} / 86400000000.0)
 {%- endmacro %}
 
 

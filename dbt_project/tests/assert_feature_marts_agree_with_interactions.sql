@@ -26,9 +26,20 @@ user_item_features as (
 interaction_totals as (
     select
         count(*) as interaction_rows,
-        count(rating) filter (where not is_rating_imputed) as observed_rating_rows,
-        count(distinct struct_pack(user_id, item_id)) as pair_count
+        count(rating) filter (where not is_rating_imputed) as observed_rating_rows
     from interactions
+),
+
+interaction_pairs as (
+    select distinct
+        user_id,
+        item_id
+    from interactions
+),
+
+interaction_pair_totals as (
+    select count(*) as pair_count
+    from interaction_pairs
 ),
 
 user_totals as (
@@ -110,9 +121,9 @@ comparisons as (
 
     select
         'user_item_features rows' as invariant_name,
-        interaction_totals.pair_count as expected_value,
+        interaction_pair_totals.pair_count as expected_value,
         pair_totals.pair_count as actual_value
-    from interaction_totals
+    from interaction_pair_totals
     cross join pair_totals
 ),
 

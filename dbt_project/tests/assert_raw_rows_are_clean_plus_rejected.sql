@@ -23,7 +23,7 @@ raw_count as (
     select count(*) as raw_rows
     from raw_interactions
     -- the same cast as stg_interactions__events and the same cutoff macro as the models
-    where {{ is_within_as_of('cast("timestamp" as timestamp)') }}
+    where {{ is_within_as_of('cast(' ~ quoted_column('timestamp') ~ ' as timestamp)') }}
 ),
 
 clean_count as (

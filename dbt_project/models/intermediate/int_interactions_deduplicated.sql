@@ -88,8 +88,16 @@ transaction_lines as (
                     interaction_key
                 {%- endif %}
         ),
+        -- the partition of one_transaction, spelled out: Spark's window clause cannot extend one
         line_order as (
-            one_transaction
+            partition by
+                user_id, item_id, event_type, event_at, load_id,
+                case when copy_rank > 1 then interaction_key end,
+                {% if rule == 'sum' -%}
+                    transaction_id, case when transaction_id is null then interaction_key end
+                {%- else -%}
+                    interaction_key
+                {%- endif %}
             order by source_line desc, source_file desc, interaction_key desc
         )
 ),
@@ -167,9 +175,9 @@ single_rows as (
         interaction_key,
         user_id,
         item_id,
-        cast(null as varchar) as duplicate_of_interaction_key,
-        cast(null as varchar) as combined_into_interaction_key,
-        cast(null as varchar) as superseded_by_interaction_key,
+        cast(null as string) as duplicate_of_interaction_key,
+        cast(null as string) as combined_into_interaction_key,
+        cast(null as string) as superseded_by_interaction_key,
         transaction_id,
         event_type,
         rating,

@@ -52,13 +52,13 @@ final as (
                 then 'superseded by a later version'
             -- NaN and infinities ("inf", "NaN" or "1e999" in a file types as one; a huge quantity
             -- times a price overflows): no weight, price or value can be computed from them
-            when not isfinite(quantity)
+            when not {{ is_finite('quantity') }}
                 then 'quantity is not a finite number'
-            when not isfinite(unit_price)
+            when not {{ is_finite('unit_price') }}
                 then 'unit_price is not a finite number'
-            when not isfinite(value)
+            when not {{ is_finite('value') }}
                 then 'value is not a finite number'
-            when not isfinite(rating)
+            when not {{ is_finite('rating') }}
                 then 'rating is not a finite number'
             {% if var('returns') == 'drop' -%}
                 when event_type = 'return'

@@ -70,22 +70,8 @@ to_impute as (
 
 counts_before as (
     -- how often each value was observed strictly before the instant: for the item, and overall
-    select
-        to_impute.item_id,
-        to_impute.event_at,
-        to_impute.rating_value,
-        coalesce(item_counts.n_observed, 0) as n_item,
-        coalesce(global_counts.n_observed, 0) as n_global
-    from to_impute
-    asof left join item_counts
-        on
-            to_impute.item_id = item_counts.item_id
-            and to_impute.rating_value = item_counts.rating
-            and to_impute.event_at > item_counts.event_at
-    asof left join global_counts
-        on
-            to_impute.rating_value = global_counts.rating
-            and to_impute.event_at > global_counts.event_at
+    -- (DuckDB: ASOF joins; Spark has none: macros/cross_engine.sql)
+    {{ counts_before('to_impute', 'item_counts', 'global_counts') }}
 ),
 
 cumulative_counts as (
@@ -172,7 +158,7 @@ final as (
         imputed.event_at,
         cast(imputed.event_at as date) as event_date,
         cast(hour(imputed.event_at) as integer) as event_hour,
-        cast(isodow(imputed.event_at) as integer) as event_day_of_week,
+        cast({{ iso_day_of_week('imputed.event_at') }} as integer) as event_day_of_week,
         imputed.load_id
     from imputed
     inner join first_interactions

@@ -15,7 +15,7 @@ finite_prices as (
         item_id,
         price
     from products
-    where isfinite(price)
+    where {{ is_finite('price') }}
 ),
 
 interactions as (

@@ -21,16 +21,24 @@ category_interaction_counts as (
     group by user_id, category
 ),
 
+ranked_categories as (
+    select
+        user_id,
+        category,
+        -- most interactions first; a tie goes to the alphabetically first category
+        row_number() over (
+            partition by user_id
+            order by category_interaction_count desc, category asc
+        ) as category_rank
+    from category_interaction_counts
+),
+
 favourite_categories as (
     select
         user_id,
         category as favourite_category
-    from category_interaction_counts
-    -- most interactions first; a tie goes to the alphabetically first category
-    qualify row_number() over (
-        partition by user_id
-        order by category_interaction_count desc, category asc
-    ) = 1
+    from ranked_categories
+    where category_rank = 1
 ),
 
 user_aggregates as (

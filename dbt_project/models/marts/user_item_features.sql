@@ -79,32 +79,50 @@ user_day_counts as (
     group by user_id, event_day_of_week
 ),
 
-pair_hours as (
+ranked_pair_hours as (
     -- the pair's most frequent hour; a tie goes to the earliest hour
     select
         user_id,
         item_id,
-        event_hour as preferred_hour
+        event_hour,
+        row_number() over (
+            partition by user_id, item_id
+            order by count(*) desc, event_hour asc
+        ) as hour_rank
     from interactions
     group by user_id, item_id, event_hour
-    qualify row_number() over (
-        partition by user_id, item_id
-        order by count(*) desc, event_hour asc
-    ) = 1
 ),
 
-pair_days as (
+pair_hours as (
+    select
+        user_id,
+        item_id,
+        event_hour as preferred_hour
+    from ranked_pair_hours
+    where hour_rank = 1
+),
+
+ranked_pair_days as (
     -- the pair's most frequent ISO day of week; a tie goes to the lowest (Monday first)
     select
         user_id,
         item_id,
-        event_day_of_week as preferred_day_of_week
+        event_day_of_week,
+        row_number() over (
+            partition by user_id, item_id
+            order by count(*) desc, event_day_of_week asc
+        ) as day_rank
     from interactions
     group by user_id, item_id, event_day_of_week
-    qualify row_number() over (
-        partition by user_id, item_id
-        order by count(*) desc, event_day_of_week asc
-    ) = 1
+),
+
+pair_days as (
+    select
+        user_id,
+        item_id,
+        event_day_of_week as preferred_day_of_week
+    from ranked_pair_days
+    where day_rank = 1
 ),
 
 pair_aggregates as (

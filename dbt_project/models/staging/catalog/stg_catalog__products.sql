@@ -18,8 +18,8 @@ source as (
         where _dlt_valid_to is null
     {% else %}
         select
-            cast(null as varchar) as id,
-            cast(null as varchar) as _dlt_load_id,
+            cast(null as string) as id,
+            cast(null as string) as _dlt_load_id,
             cast(null as timestamp) as _dlt_valid_from
         where false
     {% endif %}
@@ -28,14 +28,14 @@ source as (
 final as (
     select
         -- ids
-        cast(id as varchar) as item_id,
+        cast(id as string) as item_id,
         _dlt_load_id as load_id,
 
         -- strings
-        trim({{ column_or_null('title', columns, 'varchar') }}) as title,
-        trim({{ column_or_null('description', columns, 'varchar') }}) as description,
-        nullif(lower(trim({{ column_or_null('category', columns, 'varchar') }})), '') as category,
-        {{ column_or_null('image', columns, 'varchar') }} as image_url,
+        trim({{ column_or_null('title', columns, 'string') }}) as title,
+        trim({{ column_or_null('description', columns, 'string') }}) as description,
+        nullif(lower(trim({{ column_or_null('category', columns, 'string') }})), '') as category,
+        {{ column_or_null('image', columns, 'string') }} as image_url,
 
         -- numerics
         {{ column_or_null('price', columns, 'double') }} as price,

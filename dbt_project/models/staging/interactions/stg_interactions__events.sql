@@ -9,15 +9,18 @@ final as (
         -- ids
         -- a raw row: its values and where it was read (a file may repeat a line; dlt skips a row
         -- only when an earlier load has the same values, so file and line tell repeats apart)
+        -- (every part as text: the doubles as DuckDB writes them, on either engine)
         md5(concat_ws(
-            '|', user_id, item_id, epoch_us("timestamp"),  -- noqa: RF06
-            coalesce(cast(rating as varchar), ''), coalesce(event_type, ''),
-            coalesce(cast(quantity as varchar), ''), coalesce(cast(unit_price as varchar), ''),
-            coalesce(cast(value as varchar), ''), coalesce(transaction_id, ''),
-            source_file, source_line
+            '|', cast(user_id as string), cast(item_id as string),
+            cast({{ epoch_microseconds(quoted_column('timestamp')) }} as string),
+            coalesce({{ double_as_text('rating') }}, ''), coalesce(event_type, ''),
+            coalesce({{ double_as_text('quantity') }}, ''),
+            coalesce({{ double_as_text('unit_price') }}, ''),
+            coalesce({{ double_as_text('value') }}, ''), coalesce(transaction_id, ''),
+            source_file, cast(source_line as string)
         )) as interaction_key,
-        cast(user_id as varchar) as user_id,
-        cast(item_id as varchar) as item_id,
+        cast(user_id as string) as user_id,
+        cast(item_id as string) as item_id,
         transaction_id,
 
         -- strings
@@ -42,11 +45,11 @@ final as (
         -- dlt stores the event time as a plain UTC timestamp (a time zone offset in the file was
         -- applied at ingest); the cast also takes a timestamp with time zone, in the session's
         -- UTC (profiles.yml)
-        cast("timestamp" as timestamp) as event_at,  -- noqa: RF06
+        cast({{ quoted_column('timestamp') }} as timestamp) as event_at,
         -- when the load that wrote the row started: dlt's load id is its Unix time in seconds
         -- (null if a load id is not a number); converted from epoch microseconds, so no time zone
         -- is involved
-        make_timestamp(cast(try_cast(_dlt_load_id as double) * 1000000 as bigint)) as loaded_at,
+        {{ timestamp_from_load_id('_dlt_load_id') }} as loaded_at,
 
         -- lineage
         source_file,

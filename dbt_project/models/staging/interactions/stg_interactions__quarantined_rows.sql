@@ -25,11 +25,11 @@ source as (
         from {{ quarantine_source }}
     {% else %}
         select
-            cast(null as varchar) as source_file,
+            cast(null as string) as source_file,
             cast(null as bigint) as source_line,
-            cast(null as varchar) as raw_line,
-            cast(null as varchar) as reason,
-            cast(null as varchar) as _dlt_load_id
+            cast(null as string) as raw_line,
+            cast(null as string) as reason,
+            cast(null as string) as _dlt_load_id
         where false
     {% endif %}
 ),
