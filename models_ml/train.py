@@ -36,7 +36,7 @@ from models_ml.baselines import (
 )
 from models_ml.data import LOAD_ID, SOURCE_TABLES, Marts, read_training_data
 from models_ml.evaluate import Scores, evaluate_cold, evaluate_many, rating_metrics
-from models_ml.matrix import RATING_MAX, matrix_hash
+from models_ml.matrix import matrix_hash
 from models_ml.pyfunc import log_pyfunc
 from models_ml.recommender import Recommender
 from models_ml.split import EvaluationSettings, Split, holdout
@@ -135,11 +135,6 @@ def repeat_policy(train: Train) -> dict[str, Any]:
         "repeat_weight": train.repeat_weight,
         "repeat_half_life_days": train.repeat_half_life_days,
     }
-
-
-def build_model(train: Train, rating_max: float = RATING_MAX) -> Recommender:
-    """The recommender of a [train] section and the top of the rating scale ([ratings] max)."""
-    return families.build(train, rating_max)
 
 
 def frame_hash(frame: pd.DataFrame) -> str:

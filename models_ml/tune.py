@@ -88,7 +88,6 @@ from models_ml.selection import (
 )
 from models_ml.split import LAST_DAYS, Split, holdout
 from models_ml.tracking import start_run, use_experiment
-from models_ml.train import build_model
 from recomart_core import config
 from recomart_core.schema import ITEM, USER
 from recomart_core.settings import Evaluation, Train
@@ -397,7 +396,7 @@ def run_tuning(cfg: config.Config, progress_bar: bool | None = None) -> dict[str
 
     def make(point: dict[str, Any]) -> Recommender:
         """A candidate's recommender; on a sample of users, its penalties rescaled to it."""
-        return build_model(with_point(train, rescale(point, factor)), rating_max)
+        return families.build(with_point(train, rescale(point, factor)), rating_max)
 
     fit_and_score = validation_ndcg(make, k, min_rating, catalog=marts.catalog, **eval_args)
     blend_scores = weighted_ndcg(make, k, min_rating, catalog=marts.catalog, **eval_args)

@@ -145,9 +145,12 @@ class _Recorder:
         )
         for name in code.co_varnames[:count]:
             value = frame.f_locals.get(name)
-            values = value.values() if isinstance(value, dict) else (value,)
-            if isinstance(value, tuple):
-                values = value
+            if isinstance(value, dict):  # **kwargs (or a dict argument): its values
+                values = list(value.values())
+            elif isinstance(value, tuple):  # *args
+                values = list(value)
+            else:
+                values = [value]
             for one in values:
                 if id(one) in self.carried:
                     return True

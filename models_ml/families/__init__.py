@@ -222,10 +222,6 @@ class Spec:
     common: ModelSettings
     points: dict[str, Any]
 
-    @property
-    def family(self) -> str:
-        return self.cls.name
-
     def new(self) -> Recommender:
         return self.cls(self.settings, self.common)
 
