@@ -6,7 +6,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-RECOMART := $(BIN)/recomart
+# ENGINE=spark (make demo ENGINE=spark): the pipeline on Apache Spark, recomart.toml [spark];
+# empty: recomart.toml's engine (duckdb unless it says otherwise)
+ENGINE ?=
+RECOMART := $(BIN)/recomart$(if $(ENGINE), --engine $(ENGINE))
+SPARK_STAMP := $(VENV)/.spark-stamp
+ENGINE_STAMP := $(if $(filter spark,$(ENGINE)),$(SPARK_STAMP),$(STAMP))
 
 # Nothing leaves the machine: every tool's telemetry off, for every target.
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
@@ -18,7 +23,7 @@ export DVC_NO_ANALYTICS := true
 export RECOMART_WAREHOUSE ?= $(CURDIR)/data/warehouse/recomart.duckdb
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo generate catalog-api ingest transform quality train docs docs-serve \
+.PHONY: help install spark-install demo generate catalog-api ingest transform quality train docs docs-serve \
         summary mlflow-ui bench-demo bench-own-data bench-ease bench-ingest bench-transform test test-fast lint format lock clean clean-all
 
 help: ## list every target
@@ -33,7 +38,24 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP) ## create .venv and install the project with pinned versions (constraints.txt)
 
-demo: $(STAMP) ## the whole pipeline on the embedded default data, then a summary
+# Spark needs Java 17, and MLlib's ALS OpenBLAS (without it, a slower Java fallback and a warning):
+# Debian packages, installed with apt-get when missing (sudo when not root).
+SPARK_DEBS := openjdk-17-jre-headless libopenblas0
+$(SPARK_STAMP): $(STAMP)
+	@missing=""; command -v java >/dev/null || missing="openjdk-17-jre-headless"; \
+	  dpkg -s libopenblas0 >/dev/null 2>&1 || missing="$$missing libopenblas0"; \
+	  if [ -n "$$missing" ]; then \
+	    sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    echo "apt-get install $$missing"; \
+	    $$sudo apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	  fi
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,spark]'
+	touch $(SPARK_STAMP)
+
+spark-install: $(SPARK_STAMP) ## the spark extra, Java 17 and OpenBLAS (apt-get) for ENGINE=spark
+
+demo: $(ENGINE_STAMP) ## the whole pipeline on the embedded default data, then a summary
 	$(RECOMART) demo
 
 generate: $(STAMP) ## write the default generated data (once; `recomart generate --force` rewrites it)
@@ -42,16 +64,16 @@ generate: $(STAMP) ## write the default generated data (once; `recomart generate
 catalog-api: $(STAMP) ## serve the generated catalog like the Fake Store API on 127.0.0.1:8088
 	$(RECOMART) catalog-api
 
-ingest: $(STAMP) ## dlt: interactions CSV + catalog API -> raw datasets in DuckDB
+ingest: $(ENGINE_STAMP) ## dlt: interactions CSV + catalog API -> raw datasets in DuckDB
 	$(RECOMART) ingest
 
-transform: $(STAMP) ## dbt build: staging, cleaning, feature marts and their history, tests
+transform: $(ENGINE_STAMP) ## dbt build: staging, cleaning, feature marts and their history, tests
 	$(RECOMART) transform
 
-quality: $(STAMP) ## Soda v4 contracts: quality gate, reports/data_quality_report.json
+quality: $(ENGINE_STAMP) ## Soda v4 contracts: quality gate, reports/data_quality_report.json
 	$(RECOMART) quality
 
-train: $(STAMP) ## train the [train] family (ALS by default) from the marts, gate vs popularity, MLflow
+train: $(ENGINE_STAMP) ## train the [train] family (ALS by default) from the marts, gate vs popularity, MLflow
 	$(RECOMART) train
 
 tune: $(STAMP) ## choose model family + parameters on validation folds -> reports/tuning.json

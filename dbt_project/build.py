@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from dbt_project import lake
-from recomart_core import config
+from recomart_core import config, engine
 from recomart_core import schema as s
 from recomart_core.warehouse import mart_rows, prepare_candidate, with_warehouse
 
@@ -61,7 +61,7 @@ def dbt_args(
     target_path, log_path = cfg.paths.dbt_target, cfg.paths.dbt_logs
     target_args: list[str] = []
     if target == SPARK:
-        dbt_vars["lake"] = lake.lake_var(lake.lake_dir(cfg))
+        dbt_vars["lake"] = lake.lake_var(cfg.paths.lake)
         target_path, log_path = target_path / SPARK, log_path / SPARK
         target_args = ["--target", SPARK]
     return [
@@ -137,7 +137,7 @@ def run_dbt(
     command: list[str], cfg: config.Config, target: str = DUCKDB, variables: dict | None = None
 ) -> None:
     """Run a dbt command against cfg.paths.warehouse (or, target SPARK, against Spark, whose
-    warehouse and metastore are in lake.spark_dir(cfg)), with the dbt vars of dbt_args; raise
+    warehouse and metastore are in [paths] spark), with the dbt vars of dbt_args; raise
     DbtError when it fails.
 
     dbt runs in its own process, as people run it: dbt-duckdb keeps its connection open for the
@@ -150,9 +150,8 @@ def run_dbt(
     args = [dbt_executable(), *dbt_args(command, cfg, target, variables), "--no-use-colors"]
     cwd = None
     if target == SPARK:
-        cwd = lake.spark_dir(cfg)
-        cwd.mkdir(parents=True, exist_ok=True)
-        env["RECOMART_SPARK_DIR"] = str(cwd)
+        cwd = cfg.paths.spark
+        env.update(engine.spark_environment(cfg))  # creates the folder
     with subprocess.Popen(
         args,
         env=env,

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import duckdb
 
-from recomart_core import config
 from recomart_core import schema as s
 
 RAW_DATASETS = (s.RAW_INTERACTIONS_DATASET, s.RAW_CATALOG_DATASET)
@@ -31,21 +30,6 @@ SPARK_SAFE_TYPES = {
     "HUGEINT": "bigint",
     "UHUGEINT": "bigint",
 }
-
-
-def data_dir(cfg: config.Config) -> Path:
-    """The home's data folder (where the warehouse, the lake and Spark's files live)."""
-    return cfg.paths.home / "data"
-
-
-def lake_dir(cfg: config.Config) -> Path:
-    """The lake: the raw datasets as Parquet, a folder per table."""
-    return data_dir(cfg) / "lake"
-
-
-def spark_dir(cfg: config.Config) -> Path:
-    """Spark's own files: its warehouse (the tables dbt builds) and the Derby metastore."""
-    return data_dir(cfg) / "spark"
 
 
 def _column_sql(name: str, data_type: str) -> str:

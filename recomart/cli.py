@@ -17,7 +17,7 @@ from recomart.bench.movielens import print_benchmark
 from recomart.demo import catalog_api, datagen
 from recomart.reproduce import ReproduceError, print_reproduction, reproduce
 from recomart_core import config, env, logs
-from recomart_core.settings import ConfigError
+from recomart_core.settings import ENGINES, ConfigError
 from recomart_core.warehouse import PublishError
 from serving.local import print_recommendations
 from serving.server import run as serve
@@ -54,6 +54,10 @@ STAGES = {
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recomart", description=__doc__)
+    parser.add_argument(
+        "--engine", choices=ENGINES,
+        help="run transform, quality gate and training on this engine (default: recomart.toml's)",
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in STAGES.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
@@ -161,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup_console()
     try:
         cfg = config.load()
+        if args.engine:
+            cfg = config.with_settings(cfg, engine=args.engine)
         families.check(cfg.settings.train)  # the [train.<family>] tables, validated by families
     except ConfigError as exc:  # a wrong setting: named, before any stage runs
         logging.getLogger("recomart").error("%s: configuration error: %s", args.command, exc)

@@ -35,6 +35,8 @@ class Paths:
     reports: Path
     raw: Path  # the landing area (append-only)
     features: Path  # the published marts as Parquet, written after the gate passes
+    lake: Path  # engine spark: the raw datasets as Parquet (dbt_project/lake.py)
+    spark: Path  # engine spark: Spark's warehouse, Derby metastore, spark-defaults.conf
     dbt_target: Path
     dbt_logs: Path
     feature_store: Path  # the feature store's own DuckDB file, never the warehouse

@@ -27,6 +27,7 @@ UNKNOWN_ITEM_POLICIES = ("reject", "keep")
 WEIGHT_BY = ("events", "quantity", "value")
 TRANSACTION_LINES = ("sum", "latest")
 TIME_OFFSET_UNITS = ("s", "ms")
+ENGINES = ("duckdb", "spark")  # where transform, gate and training run (README "Scaling out")
 MAX_DELIMITER_BYTES = 4  # DuckDB's read_csv takes delimiters of 1 to 4 bytes
 # The least parse_memory_limit: the ingest's parse of a file ran out of memory at 32MB (DuckDB's
 # CSV buffers alone take 16 MiB) and parsed 400,000 rows of 5 or 10 columns at 40MB
@@ -645,6 +646,25 @@ class Generator(_Section):
         return table
 
 
+class Spark(_Section):
+    """[spark]: the Spark the pipeline uses when engine = "spark" (recomart_core/engine.py)."""
+
+    master: str = "local[*]"  # local[N] | spark://host:7077 | yarn | k8s://...
+    driver_memory: str = "2g"  # the driver JVM's heap (spark.driver.memory)
+    shuffle_partitions: int = Field(4, ge=1, le=100_000)  # spark.sql.shuffle.partitions
+    conf: dict[str, str] = Field(default_factory=dict)  # any other Spark setting, as written
+
+    @field_validator("master")
+    @classmethod
+    def _master(cls, value: str) -> str:
+        if not re.fullmatch(r"local(\[(\*|\d+)(,\d+)?\])?|(spark|k8s|mesos)://\S+|yarn", value):
+            raise ValueError(
+                f"must be local, local[N], local[*], spark://host:port, yarn or k8s://..., got"
+                f" {value!r}"
+            )
+        return value
+
+
 class PathSettings(_Section):
     """[paths], relative to the project home."""
 
@@ -658,6 +678,8 @@ class PathSettings(_Section):
     reports: str = "reports"
     raw: str = "data/raw"  # the landing area: input as it arrived, append-only (DVC-versioned)
     features: str = "data/features"  # the published marts as Parquet, after the gate (DVC)
+    lake: str = "data/lake"  # engine spark: the raw datasets as Parquet, a folder per table
+    spark: str = "data/spark"  # engine spark: Spark's warehouse, metastore and spark-defaults.conf
     # the feature store's own DuckDB file (saved feature versions and their registry); None:
     # feature_store.duckdb beside the warehouse. Never the warehouse itself.
     feature_store: str | None = None
@@ -666,6 +688,7 @@ class PathSettings(_Section):
 class Settings(_Section):
     """The whole of recomart.toml, one typed section per table."""
 
+    engine: str = "duckdb"  # duckdb: one machine (the default) | spark: Apache Spark ([spark])
     paths: PathSettings = Field(default_factory=PathSettings)
     generator: dict[str, Any] | None = None  # absent: no demo data (a shop's own files)
     ingest: Ingest = Field(default_factory=Ingest)
@@ -674,6 +697,12 @@ class Settings(_Section):
     transform: Transform = Field(default_factory=Transform)
     train: Train = Field(default_factory=Train)
     serve: Serve = Field(default_factory=Serve)
+    spark: Spark = Field(default_factory=Spark)
+
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, value: str) -> str:
+        return _choice(value, ENGINES)
 
     @field_validator("generator")
     @classmethod

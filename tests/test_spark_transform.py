@@ -22,7 +22,7 @@ from conftest import config_for, run_stage, small_config
 
 from dbt_project import build, lake
 from recomart.demo import datagen
-from recomart_core import config
+from recomart_core import config, engine
 from recomart_core import schema as s
 from recomart_core.warehouse import candidate_path
 
@@ -84,7 +84,7 @@ def table_digest(con: duckdb.DuckDBPyConnection, relation: str) -> dict:
 def spark_relation(cfg: config.Config, table: str) -> str:
     """The Parquet files of a table Spark built: <warehouse>/<database>.db/<table>/."""
     database, name = table.split(".")
-    folder = lake.spark_dir(cfg) / "warehouse" / f"{database}.db" / name
+    folder = engine.spark_table_path(cfg, database, name)
     assert any(folder.glob("*.parquet")), f"Spark wrote no Parquet for {table} in {folder}"
     return f"read_parquet('{folder}/*.parquet')"
 
@@ -150,7 +150,7 @@ def build_both(home: Path, cfg_file: Path, cfg: config.Config, spark_command: li
     started = time.perf_counter()
     run_stage(home, cfg_file, "transform")
     duckdb_s = time.perf_counter() - started
-    exported = lake.export_raw(cfg.paths.warehouse, lake.lake_dir(cfg))
+    exported = lake.export_raw(cfg.paths.warehouse, cfg.paths.lake)
     assert exported[f"{s.RAW_INTERACTIONS_DATASET}.{s.RAW_INTERACTIONS_TABLE}"] > 0
     started = time.perf_counter()
     build.register_lake(cfg)
@@ -218,7 +218,7 @@ def test_spark_builds_the_marts_duckdb_builds_over_two_inputs(tmp_path: Path) ->
 
     # Spark kept its metastore and warehouse in the home's data folder, none in the working
     # directory
-    assert (lake.spark_dir(cfg) / "metastore_db").is_dir()
-    assert (lake.spark_dir(cfg) / "warehouse" / "marts.db").is_dir()
+    assert (cfg.paths.spark / "metastore_db").is_dir()
+    assert (cfg.paths.spark / "warehouse" / "marts.db").is_dir()
     for name, existed in in_working_directory.items():
         assert (Path.cwd() / name).exists() == existed, name
