@@ -24,7 +24,7 @@ export RECOMART_WAREHOUSE ?= $(CURDIR)/data/warehouse/recomart.duckdb
 
 .DEFAULT_GOAL := help
 .PHONY: help install spark-install demo generate catalog-api ingest transform quality train docs docs-serve \
-        summary mlflow-ui bench-demo bench-own-data bench-ease bench-ingest bench-transform test test-fast lint format lock clean clean-all
+        summary mlflow-ui bench-demo bench-own-data bench-ease bench-ingest bench-spark bench-transform test test-spark test-fast lint format lock clean clean-all
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -172,8 +172,14 @@ bench-demo: $(STAMP) ## benchmark: the whole pipeline at 100K, 1M, 10M rows and 
 bench-ease: $(STAMP) ## benchmark: EASE's Cholesky inverse (float64, float32) vs np.linalg.inv -> reports/
 	$(BIN)/python -m recomart.bench.ease --data $(SHARED_DATA)
 
+bench-spark: $(SPARK_STAMP) ## benchmark: the pipeline on DuckDB and on Spark per stage, 1M and 10M -> reports/
+	$(BIN)/python -m recomart.bench.spark --sizes 1m,10m
+
 bench-transform: $(STAMP) ## benchmark: dbt build vs the same SQL in DuckDB, 100K/1M/10M -> reports/
 	$(BIN)/python -m recomart.bench.transform --sizes 100000,1000000,10000000 --repeats 3
+
+test-spark: $(SPARK_STAMP) ## the whole pipeline on Spark local[2] vs DuckDB: a digest per mart and history table, twice
+	$(BIN)/python -m pytest -m spark -q
 
 # Two tiers: the fast one (pure logic, single stages on small files; two workers) and the
 # end-to-end one (marked e2e: whole pipelines through dbt, Soda and MLflow, in child processes).

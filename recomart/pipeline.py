@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import time
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from datetime import datetime
 from functools import partial
 
@@ -20,7 +20,7 @@ from models_ml.families import baselines, check
 from models_ml.train import run_training
 from models_ml.tune import SERVED, TooSmallToTune, run_tuning, served_baseline
 from recomart.demo import catalog_api, datagen
-from recomart_core import config
+from recomart_core import config, engine
 from recomart_core.logs import stage
 from recomart_core.settings import ConfigError, Generator
 from soda_checks import gate
@@ -244,24 +244,27 @@ def run_all(cfg: config.Config) -> None:
         del steps["tune"]  # the demo's [train] is already its tuned choice
     started = time.perf_counter()
     seconds: dict[str, float] = {}
-    for number, (name, step) in enumerate(steps.items(), start=1):  # progress: where, how long
-        log.info("step %d/%d: %s (%.0f s so far)", number, len(steps), name,
-                 time.perf_counter() - started)  # fmt: skip
-        t0 = time.perf_counter()
-        result = step(cfg)
-        if name == "tune" and result and result["best_params"]:  # train the choice; the
-            cfg = config.with_train(cfg, **result["best_params"])  # file stays as written
-            log.info("training the choice; `recomart tune --apply` keeps it in %s",
-                     config.config_path())  # fmt: skip
-        elif name == "tune" and result:  # the champion gate decides on [train] as written
-            why = result["refused"] or result["decision"]["why"]
-            log.info("the search chose nothing (%s): training [train] as written", why)
-        if name == "train":  # nothing promoted and no champion: the best baseline, served
-            serve_a_baseline(cfg, result)
-        seconds[name] = round(time.perf_counter() - t0, 3)
-        for source in ("interactions", "catalog") if name == "ingest" else ():
-            if source in result:
-                seconds[f"ingest {source}"] = round(result[source]["seconds"], 3)
+    with ExitStack() as spark:  # engine spark: one Spark session for the gate and the training
+        for number, (name, step) in enumerate(steps.items(), start=1):  # progress: where, how long
+            log.info("step %d/%d: %s (%.0f s so far)", number, len(steps), name,
+                     time.perf_counter() - started)  # fmt: skip
+            t0 = time.perf_counter()
+            if name == "quality gate" and engine.is_spark(cfg):  # after dbt's own Spark process
+                spark.enter_context(engine.spark_session(cfg))
+            result = step(cfg)
+            if name == "tune" and result and result["best_params"]:  # train the choice; the
+                cfg = config.with_train(cfg, **result["best_params"])  # file stays as written
+                log.info("training the choice; `recomart tune --apply` keeps it in %s",
+                         config.config_path())  # fmt: skip
+            elif name == "tune" and result:  # the champion gate decides on [train] as written
+                why = result["refused"] or result["decision"]["why"]
+                log.info("the search chose nothing (%s): training [train] as written", why)
+            if name == "train":  # nothing promoted and no champion: the best baseline, served
+                serve_a_baseline(cfg, result)
+            seconds[name] = round(time.perf_counter() - t0, 3)
+            for source in ("interactions", "catalog") if name == "ingest" else ():
+                if source in result:
+                    seconds[f"ingest {source}"] = round(result[source]["seconds"], 3)
     seconds["total"] = round(time.perf_counter() - started, 3)
     write_timings(cfg, seconds)
 

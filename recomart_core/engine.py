@@ -71,13 +71,18 @@ def spark_environment(cfg: Config) -> dict[str, str]:
 
 @contextmanager
 def spark_session(cfg: Config, app: str = "recomart") -> Iterator[SparkSession]:
-    """A Spark session with spark_conf(cfg), stopped when the block ends. It has no Hive
-    metastore of its own: Derby lets one JVM at a time open it, and dbt's process needs it, so
-    the gate and the training read dbt's tables as the Parquet folders they are
-    (spark_table_path)."""
+    """A Spark session with spark_conf(cfg), stopped when the block ends; inside another
+    spark_session block, that block's session (so the run's quality gate and training share one
+    JVM start), left to it to stop. It has no Hive metastore of its own: Derby lets one JVM at a
+    time open it, and dbt's process needs it, so the gate and the training read dbt's tables as
+    the Parquet folders they are (spark_table_path)."""
     os.environ.update(spark_environment(cfg))  # read when the JVM starts, like spark-submit
     from pyspark.sql import SparkSession
 
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        yield active
+        return
     session = SparkSession.builder.appName(app).getOrCreate()
     try:
         yield session
