@@ -44,6 +44,11 @@ exponential backoff: 1, 2, 4 minutes (`RECOMART_DAG_RETRY_DELAY_SECONDS`, double
 30 minutes), for what does go away: a warehouse held by a person's DuckDB shell, a catalog API
 that is down. The catalog load also retries each HTTP request itself (dlt, `.dlt/config.toml`).
 
+Engine: each task runs on the engine recomart.toml's `engine` names (DuckDB by default; "spark":
+dbt, the gate and training on Apache Spark, [spark] master, e.g. a cluster's); `RECOMART_DAG_ENGINE`
+(duckdb | spark) overrides it for the DAG's tasks (`recomart --engine`). On Spark, dbt's Derby
+metastore also takes one process at a time: the same one-slot pool covers it.
+
 Where: `RECOMART_BIN` (default: `<project>/.venv/bin/recomart`); the tasks inherit the environment
 of the Airflow process, so `RECOMART_HOME` and `RECOMART_CONFIG` choose the data the DAG works on
 (`make airflow-test` points them at a small generated dataset in data/airflow-test/).
@@ -64,6 +69,9 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RECOMART = os.environ.get("RECOMART_BIN", str(PROJECT_ROOT / ".venv" / "bin" / "recomart"))
+# the engine every task runs on, when not recomart.toml's (recomart --engine duckdb | spark)
+ENGINE = os.environ.get("RECOMART_DAG_ENGINE")
+COMMAND = [RECOMART, *(["--engine", ENGINE] if ENGINE else [])]
 WAREHOUSE_POOL = "recomart_warehouse"
 RETRY_DELAY_VARIABLE = "RECOMART_DAG_RETRY_DELAY_SECONDS"
 # `recomart quality` exits with this code when the gate's verdict is "failed"
@@ -94,7 +102,7 @@ def recomart(task_id: str, *args: str, pool: str | None = WAREHOUSE_POOL) -> Bas
     """A task that runs `recomart <args>`; a non-zero exit fails it (and it retries)."""
     return BashOperator(
         task_id=task_id,
-        bash_command=shlex.join([RECOMART, *args]),
+        bash_command=shlex.join([*COMMAND, *args]),
         env=TELEMETRY_OFF,
         append_env=True,  # keep RECOMART_HOME, RECOMART_CONFIG, PATH of the Airflow process
         cwd=str(PROJECT_ROOT),
@@ -120,7 +128,7 @@ with DAG(
     @task(task_id="quality_gate", pool=WAREHOUSE_POOL)
     def quality_gate() -> None:
         """`recomart quality`; a failed gate fails the task without retries, stopping the rest."""
-        command = [RECOMART, "quality"]
+        command = [*COMMAND, "quality"]
         print("running", shlex.join(command), flush=True)
         code = subprocess.run(
             command, cwd=PROJECT_ROOT, env={**os.environ, **TELEMETRY_OFF}
