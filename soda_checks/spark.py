@@ -108,9 +108,7 @@ def register(session: SparkSession, cfg: config.Config) -> list[str]:
         session.sql(f"create database if not exists `{schema}` location {location}")
     for name, folder in tables.items():
         session.sql(f"drop table if exists {_quoted(name)}")  # external: its files stay
-        session.sql(
-            f"create table {_quoted(name)} using parquet location {_literal(str(folder))}"
-        )
+        session.sql(f"create table {_quoted(name)} using parquet location {_literal(str(folder))}")
     for name, sql in views:
         session.sql(f"create or replace view {_quoted(name)} as {sql}")
     registered = [*tables, *(name for name, _ in views)]

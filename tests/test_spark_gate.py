@@ -38,7 +38,7 @@ pytestmark = [
         importlib.util.find_spec("pyspark") is None
         or importlib.util.find_spec("dbt.adapters.spark") is None
         or importlib.util.find_spec("soda_sparkdf") is None,
-        reason="pyspark, dbt-spark and soda-sparkdf are not installed: pip install -e '.[dev,spark]'",
+        reason="pyspark, dbt-spark or soda-sparkdf is missing: pip install -e '.[dev,spark]'",
     ),
     pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java 17 (no `java`)"),
 ]
@@ -142,7 +142,8 @@ def test_spark_gate_gives_duckdbs_results_and_exports_the_same_marts(
     on_spark = runs[-1]
 
     assert on_spark["warehouse"] == str(cfg.paths.spark / "warehouse")
-    assert set(on_spark["datasets"]) == set(on_duckdb["datasets"]) and len(on_duckdb["datasets"]) == 6
+    assert set(on_spark["datasets"]) == set(on_duckdb["datasets"])
+    assert len(on_duckdb["datasets"]) == 6
     assert on_spark["gate_passed"] and on_duckdb["gate_passed"]
     assert_same_results(on_spark, on_duckdb)
     # the input exercises the checks: the raw defects warn (so a score below 100), the schema
@@ -165,14 +166,14 @@ def test_spark_gate_gives_duckdbs_results_and_exports_the_same_marts(
 
 def add_off_scale_ratings(cfg: config.Config, candidate: Path, tmp_path: Path) -> tuple[Path, int]:
     """The same defect on both sides: a tenth more raw interactions (copies of the first rows by
-    source line) whose rating is OFF_SCALE, in a copy of DuckDB's candidate warehouse (returned)
+    file and line) whose rating is OFF_SCALE, in a copy of DuckDB's candidate warehouse (returned)
     and as one more Parquet file of the lake's table (DEFECT_FILE). Returns (copy, rows added)."""
     copy = tmp_path / "defect.duckdb"
     shutil.copy(candidate, copy)
     folder = cfg.paths.lake / s.RAW_INTERACTIONS_DATASET / s.RAW_INTERACTIONS_TABLE
     rows_sql = (
         "select * replace ({rating} as rating) from {table}"
-        " order by source_line, _dlt_id limit (select count(*) // 10 from {table})"
+        " order by source_file, source_line limit (select count(*) // 10 from {table})"
     )
     with duckdb.connect(str(copy)) as con:
         con.execute(f"insert into {RAW} " + rows_sql.format(rating=OFF_SCALE, table=RAW))
