@@ -15,7 +15,7 @@ from dbt_project import build as transform
 from dlt_pipelines.catalog.helpers import CatalogLoadError
 from dlt_pipelines.catalog_pipeline import catalog_settings, load_catalog
 from dlt_pipelines.interactions_pipeline import load_interactions
-from feature_store.export import export_marts
+from feature_store.export import published_marts
 from models_ml.families import baselines, check
 from models_ml.train import run_training
 from models_ml.tune import SERVED, TooSmallToTune, run_tuning, served_baseline
@@ -145,9 +145,10 @@ def transform_stage(cfg: config.Config) -> None:
 def quality(cfg: config.Config) -> dict:
     """The quality gate (soda_checks/gate.py): raises QualityGateError before anything trains.
     When it passes, the published marts are exported as Parquet to [paths] features (what DVC
-    versions, feature_store.export)."""
+    versions, feature_store.export): the live warehouse's, or on Spark the tables dbt-spark
+    wrote."""
     result = gate.run(cfg)
-    rows = export_marts(cfg.paths.warehouse, cfg.paths.features)
+    rows = published_marts(cfg)
     logging.getLogger("quality").info(
         "Exported %d marts (%s rows) to %s", len(rows), f"{sum(rows.values()):,}",
         cfg.paths.features,

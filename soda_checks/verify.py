@@ -1,6 +1,12 @@
 """Invoking Soda v4: which contracts apply, the variables that carry recomart.toml into them, and
 verifying each one with Soda Core's Python API against a warehouse, read-only.
 
+Two data sources, one set of contracts: datasource.yml is the DuckDB warehouse file,
+datasource_spark.yml the Spark session of this process (the gate registers the tables there,
+soda_checks/spark.py). Both are named `recomart`, and Spark's tables have the DuckDB schema and
+table names, so every contract's dataset (recomart/<schema>/<table>) and SQL name the same
+relations on both engines.
+
 Soda reads two things from the process environment: datasource.yml's ${env.RECOMART_WAREHOUSE}
 (the file to check) and its telemetry switch. Both are set only for the duration of a
 verify_all call (soda_environment) and restored after it.
@@ -21,7 +27,9 @@ from typing import Any
 from recomart_core import config, schema
 from recomart_core.config import SODA_DIR
 
-DATASOURCE_FILE = SODA_DIR / "datasource.yml"
+DATASOURCE_FILE = SODA_DIR / "datasource.yml"  # DuckDB: the warehouse file
+SPARK_DATASOURCE_FILE = SODA_DIR / "datasource_spark.yml"  # Spark: this process's active session
+DATASOURCE_FILES = (DATASOURCE_FILE.name, SPARK_DATASOURCE_FILE.name)  # not contracts
 WAREHOUSE_ENV = "RECOMART_WAREHOUSE"  # datasource.yml reads the warehouse path from it
 TELEMETRY_ENV = "SODA_CORE_TELEMETRY_ENABLED"  # Soda reads it when it sets up its telemetry
 CATALOG_CONTRACTS = ("raw_products.yml",)  # skipped when there is no catalog
@@ -50,7 +58,7 @@ class Verified:
 def contract_files(directory: Path = SODA_DIR, cfg: config.Config | None = None) -> list[Path]:
     """Every contract in `directory`: its *.yml files except the data source configuration; with
     `cfg`, only those that apply (no catalog contract when [catalog] source = "none")."""
-    contracts = sorted(p for p in directory.glob("*.yml") if p.name != DATASOURCE_FILE.name)
+    contracts = sorted(p for p in directory.glob("*.yml") if p.name not in DATASOURCE_FILES)
     if cfg is not None and cfg.settings.catalog.source == "none":
         contracts = [p for p in contracts if p.name not in CATALOG_CONTRACTS]
     return contracts
@@ -77,23 +85,31 @@ def _sql_list(values: list[str]) -> str:
 
 
 def verify_all(
-    contracts: list[Path], warehouse: Path, variables: dict[str, str] | None = None
+    contracts: list[Path],
+    warehouse: Path,
+    variables: dict[str, str] | None = None,
+    data_source: Path = DATASOURCE_FILE,
 ) -> list[Verified]:
-    """Verify each contract file against `warehouse` (read-only) with `variables`, in order.
-    The process environment is as it was when this returns; Soda's per-check console tables
-    stay out of the log (the report holds every result)."""
+    """Verify each contract file against `warehouse` (read-only) with `variables`, in order,
+    through `data_source` (SPARK_DATASOURCE_FILE: the active Spark session, where the tables
+    must be registered; `warehouse` is then only named). The process environment is as it was
+    when this returns; Soda's per-check console tables stay out of the log (the report holds
+    every result)."""
     with soda_environment(warehouse), _soda_logs_at(logging.WARNING):
-        return [_verify(Path(path), variables) for path in contracts]
+        return [_verify(Path(path), variables, data_source) for path in contracts]
 
 
-def _verify(contract: Path, variables: dict[str, str] | None = None) -> Verified:
-    """Verify one contract file against the warehouse that ${env.RECOMART_WAREHOUSE} names
-    (verify_all sets it); a contract Soda raised on is one error and no check."""
+def _verify(
+    contract: Path, variables: dict[str, str] | None = None, data_source: Path = DATASOURCE_FILE
+) -> Verified:
+    """Verify one contract file through `data_source` (DuckDB's reads the warehouse that
+    ${env.RECOMART_WAREHOUSE} names: verify_all sets it); a contract Soda raised on is one
+    error and no check."""
     from soda_core.contracts import verify_contract_locally  # telemetry off: soda_environment
 
     try:
         session = verify_contract_locally(
-            data_source_file_path=str(DATASOURCE_FILE),
+            data_source_file_path=str(data_source),
             contract_file_path=str(contract),
             variables=variables,
         )
