@@ -155,13 +155,14 @@ def write_recommendations_spark(
     recommended: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> int:
     """write_recommendations' rows (the same SELECT, run by an in-memory DuckDB over Arrow)
-    written by `spark` as Parquet into `folder` (replaced: module doc); generated_at is a
-    TIMESTAMP_NTZ (naive UTC, as DuckDB's). Row count."""
+    written by `spark` as Parquet into `folder` (replaced: module doc); generated_at becomes a
+    Spark timestamp (an instant: the naive UTC time read in the session's time zone, UTC under
+    recomart_core.engine). Row count."""
     tables = recommendations_tables(model, k, items, recommended)
     params = [model_name, str(model_version), run_id, datetime.now(UTC).replace(tzinfo=None)]
     with duckdb.connect() as con:
         for name, table in tables.items():
             con.register(f"batch_{name}", table)
-        rows = con.execute(_rows_sql(tables), params).to_arrow_table()
+        rows = con.sql(_rows_sql(tables), params=params).to_arrow_table()
     spark.createDataFrame(rows).write.mode("overwrite").parquet(str(folder))
     return rows.num_rows
