@@ -30,7 +30,10 @@ differ:
   popularity's NDCG);
 - solver and start: implicit runs a few conjugate-gradient steps per row from factors drawn with
   its random_state; MLlib solves each row exactly (Cholesky) from its own random start (seed);
-  rows and columns without a cell get zero factors in both (MLlib returns no factors for them).
+- MLlib returns no factors for a row or column without a cell: they are zeros here (cold items
+  are then imputed from their catalog groups, as after implicit's fit);
+- the package keeps [train.als] regularization beside the factors (explain's least squares
+  splits a score with it, as for implicit's factors), not regParam;
 - rank = factors, maxIter = iterations; an iteration solves the items, then the users, so the
   users' factors are the exact least-squares answer to the items' (what tests check).
 """

@@ -48,6 +48,7 @@ from models_ml.baselines import (
 )
 from models_ml.data import LOAD_ID, SOURCE_TABLES, Marts, read_training_data
 from models_ml.evaluate import Scores, evaluate_cold, evaluate_many, rating_metrics
+from models_ml.families.als import ALS
 from models_ml.matrix import matrix_hash
 from models_ml.pyfunc import log_pyfunc
 from models_ml.recommender import Recommender
@@ -503,7 +504,7 @@ def fit_engine(cfg: config.Config, job: TrainingRun) -> Iterator[None]:
     with ExitStack() as stack:
         with job.timings.phase("spark_session"):
             job.spark = stack.enter_context(engine.spark_session(cfg, "recomart-train"))
-        if job.train.family == families.REGISTRY["als"].name:
+        if job.train.family == ALS.name:  # the family MLlib can fit
             checkpoints = cfg.paths.spark / CHECKPOINT_FOLDER
             job.backend = stack.enter_context(mllib.fitting_on(job.spark, checkpoints))
         else:

@@ -207,3 +207,15 @@ def test_the_api_loads_the_package_and_serves_the_batch_table_lists(
         assert rows["rank"].tolist() == list(range(1, len(listed) + 1))
         assert rows["item_id"].tolist() == listed
         assert rows["title"].notna().all()
+
+
+def test_another_family_fits_on_the_driver_from_the_spark_marts(
+    trained: dict, homes: Homes
+) -> None:
+    ease = run_training(config.with_train(homes.spark, family="ease"))
+    assert ease["engine"] == engine.SPARK and ease["family"] == "ease"
+    for key in ("n_interactions", "n_train_rows", "n_test_rows"):  # the same marts, holdout
+        assert ease["sizes"][key] == trained["sizes"][key], key
+    run = MlflowClient(ease["tracking_uri"]).get_run(ease["run_id"])
+    assert run.data.tags["fit_backend"] == mllib.DRIVER
+    assert not any(key.startswith("mllib_") for key in run.data.params)
