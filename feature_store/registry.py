@@ -57,17 +57,61 @@ def saved_relation(table: str) -> str:
 
 
 @contextmanager
-def reading(warehouse: Path | None, store_file: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
+def reading(
+    warehouse: Path | None, store_file: Path | None, spark_tables: Path | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the warehouse (in memory when there is none) with the feature
-    store file attached read-only as STORE_CATALOG when it exists; closed on exit."""
+    store file attached read-only as STORE_CATALOG when it exists; closed on exit.
+    spark_tables (engine = "spark"): the glob of the table folders dbt built on Spark,
+    <...>/*.db/* (recomart_core.engine.spark_table_path(cfg, "*", "*")): each is a view
+    <schema>.<table> in the in-memory connection (spark_views), the warehouse left out."""
     target = str(warehouse) if warehouse is not None and warehouse.exists() else ":memory:"
+    if spark_tables is not None:
+        target = ":memory:"
     con = duckdb.connect(target, read_only=target != ":memory:")
     try:
+        if spark_tables is not None:
+            spark_views(con, spark_tables)
         if store_file is not None and store_file.exists():
             con.execute(f"attach '{_literal(store_file)}' as {STORE_CATALOG} (read_only)")
         yield con
     finally:
         con.close()
+
+
+def spark_table_folders(spark_tables: Path) -> dict[str, Path]:
+    """{"<schema>.<table>": folder} of every table folder matching the glob spark_tables
+    (<warehouse>/*.db/*) that holds Parquet files (Spark's tables; views have no folder)."""
+    root = Path(spark_tables.anchor)
+    found = {}
+    for folder in sorted(root.glob(str(spark_tables.relative_to(root)))):
+        if folder.is_dir() and next(folder.rglob("*.parquet"), None) is not None:
+            found[f"{folder.parent.name.removesuffix('.db')}.{folder.name}"] = folder
+    return found
+
+
+def spark_views(con: duckdb.DuckDBPyConnection, spark_tables: Path) -> dict[str, Path]:
+    """In con (in memory; its TimeZone set to UTC): a view <schema>.<table> over the Parquet
+    files of each of spark_table_folders(spark_tables), Hive partition folders read back as
+    columns; Spark's timestamps (instants, TIMESTAMP WITH TIME ZONE to DuckDB) as naive UTC
+    TIMESTAMPs, the type the DuckDB engine's marts have. Returns the folders."""
+    con.execute("set TimeZone = 'UTC'")
+    folders = spark_table_folders(spark_tables)
+    for name, folder in folders.items():
+        schema, table = name.split(".")
+        files = f"read_parquet('{_literal(folder)}/**/*.parquet', hive_partitioning = true)"
+        columns = con.execute(f"describe select * from {files}").fetchall()
+        select = ", ".join(
+            f"{_column(column)}::timestamp as {_column(column)}"
+            if kind == "TIMESTAMP WITH TIME ZONE"
+            else _column(column)
+            for column, kind, *_ in columns
+        )
+        con.execute(f"create schema if not exists {quote(schema)}")
+        con.execute(
+            f"create or replace view {quote(schema, table)} as select {select} from {files}"
+        )
+    return folders
 
 
 def _check_table_free(con: duckdb.DuckDBPyConnection, name: str, version: str, table: str) -> None:
@@ -95,6 +139,11 @@ def _check_table_free(con: duckdb.DuckDBPyConnection, name: str, version: str, t
 def _text(value: object) -> str | None:
     """A nullable text column's value: None for NULL (None or NaN, as pandas reads it)."""
     return value if isinstance(value, str) else None
+
+
+def _column(name: str) -> str:
+    """A column name as a quoted identifier (any text: the Parquet file's own names)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _literal(path: Path) -> str:

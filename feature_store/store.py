@@ -41,7 +41,10 @@ from feature_store.manifest import DbtManifest
 from feature_store.registry import MetadataStore, reading
 from feature_store.sets import FeatureSet
 from feature_store.training import TrainingSet
-from recomart_core import config
+from recomart_core import config, engine
+from recomart_core.schema import INTERACTIONS_MART, ITEM_FEATURES, MARTS_SCHEMA
+
+MARTS_READ = (INTERACTIONS_MART, ITEM_FEATURES)  # the marts training_set reads
 
 
 class FeatureStore:
@@ -52,6 +55,12 @@ class FeatureStore:
     override them; with `warehouse` alone and no cfg there are no dbt-built sets (no manifest)
     unless dbt_target is given, and the feature store file is the one beside the warehouse.
     Neither cfg nor warehouse: TypeError.
+
+    Engine "spark" (cfg.settings.engine, no explicit warehouse): the marts are the Parquet
+    folders dbt built on Spark (recomart_core.engine.spark_table_path); reads see each as a view
+    <schema>.<table> of an in-memory DuckDB connection (feature_store.registry.spark_views), so
+    the API, the point-in-time rules and the codes are the DuckDB engine's. Only tables have
+    folders: a dbt view on Spark (e.g. a history's valid_to view) is not readable this way.
     """
 
     def __init__(
@@ -74,13 +83,30 @@ class FeatureStore:
         )
         self.dbt = DbtManifest(self.dbt_target)
         self.metadata = MetadataStore(self.store_file)
+        on_spark = cfg is not None and warehouse is None and engine.is_spark(cfg)
+        # the glob <paths.spark>/warehouse/*.db/* of Spark's table folders (engine spark)
+        self.spark_tables = engine.spark_table_path(cfg, "*", "*") if on_spark else None
+        self._spark_marts = (
+            [engine.spark_table_path(cfg, MARTS_SCHEMA, t) for t in MARTS_READ] if on_spark else []
+        )
 
     @property
     def manifest(self) -> dict:
         return self.dbt.manifest
 
     def _reading(self):
-        return reading(self.warehouse, self.store_file)
+        return reading(self.warehouse, self.store_file, self.spark_tables)
+
+    def _marts_reading(self):
+        """A read connection to the marts only (no feature store file); on Spark,
+        FileNotFoundError when the marts' folders are missing."""
+        missing = [folder for folder in self._spark_marts if not folder.is_dir()]
+        if missing:
+            raise FileNotFoundError(
+                f"Spark marts not found: {', '.join(map(str, missing))} (run the pipeline's"
+                " transform on Spark first)"
+            )
+        return reading(self.warehouse, None, self.spark_tables)
 
     # -- metadata -------------------------------------------------------------------------------
 
@@ -154,16 +180,16 @@ class FeatureStore:
         """What the recommender trains on, point in time: the clean interactions with event_at
         <= as_of (all when None) and the catalog's item attributes, ids as int64 codes with their
         shop ids beside (feature_store.training). Needs no dbt manifest."""
-        if not self.warehouse.is_file():
+        if self.spark_tables is None and not self.warehouse.is_file():
             raise FileNotFoundError(
                 f"warehouse not found: {self.warehouse} (run the pipeline first)"
             )
-        with reading(self.warehouse, None) as con:  # the marts only
+        with self._marts_reading() as con:  # the marts only
             return training.training_set(con, as_of)
 
     def item_attributes(self) -> pd.DataFrame:
         """item_id (the shop's id, text), title, category, price of every catalog product."""
-        with reading(self.warehouse, None) as con:
+        with self._marts_reading() as con:
             return training.item_attributes(con)
 
     # -- registry and saved features (the feature store file only) -------------------------------

@@ -7,12 +7,21 @@ training set brought from the feature store (the ones the model package carries)
 short read-write transaction after training (replace the whole table; one insert from Arrow), so
 the warehouse is never held open while a model fits and readers see the old table or the new one,
 never a mix.
+
+Engine "spark": the same rows (write_recommendations_spark) written by training's Spark session as
+Parquet into the folder Spark's warehouse gives the table recommendations.user_recommendations,
+recomart_core.engine.spark_table_path(cfg, "recommendations", "user_recommendations") =
+<paths.spark>/warehouse/recommendations.db/user_recommendations/ (Spark's overwrite: the folder is
+replaced; a reader during the write may find it empty, never a mix). Spark (and dbt) read it as a
+table through `create table if not exists recommendations.user_recommendations using parquet
+location '<folder>'`, or spark.read.parquet(folder); DuckDB with read_parquet('<folder>/*.parquet').
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -29,6 +38,9 @@ from recomart_core.schema import (
     TITLE,
     USER_RECOMMENDATIONS,
 )
+
+if TYPE_CHECKING:  # pyspark only on engine spark
+    from pyspark.sql import SparkSession
 
 RANK = "rank"
 SCORE = "score"
@@ -76,6 +88,27 @@ def recommendations_tables(
     }
 
 
+def _rows_sql(tables: dict[str, pa.Table]) -> str:
+    """The table's rows as one SELECT over recommendations_tables registered as batch_<name>;
+    parameters: model_name, model_version, run_id, generated_at (naive UTC)."""
+    present = set(tables["attributes"].column_names)
+    columns = ", ".join(
+        f"a.{c}::{kind} as {c}" if c in present else f"null::{kind} as {c}"
+        for c, kind in zip(ATTRIBUTES, ("varchar", "varchar", "double"), strict=True)
+    )
+    return f"""
+        select u.name as user_id, r.rank::integer as rank, i.name as item_id,
+               r.score::double as score, {columns},
+               ?::varchar as model_name, ?::varchar as model_version,
+               ?::varchar as run_id, ?::timestamp as generated_at
+        from batch_recs as r
+        join batch_users as u on u.code = r.user_code
+        join batch_items as i on i.code = r.item_code
+        left join batch_attributes as a on a.{ITEM} = i.name
+        order by user_id, rank
+    """
+
+
 def write_recommendations(
     warehouse: str | Path,
     model: Recommender,
@@ -91,33 +124,14 @@ def write_recommendations(
     items: the item attributes keyed by shop item id (models_ml.package.shop_items);
     recommended: as recommendations_tables takes it. Row count."""
     tables = recommendations_tables(model, k, items, recommended)
-    present = set(tables["attributes"].column_names)
-    columns = ", ".join(
-        f"a.{c}::{kind} as {c}" if c in present else f"null::{kind} as {c}"
-        for c, kind in zip(ATTRIBUTES, ("varchar", "varchar", "double"), strict=True)
-    )
-    generated_at = datetime.now(UTC).replace(tzinfo=None)
+    params = [model_name, str(model_version), run_id, datetime.now(UTC).replace(tzinfo=None)]
     with duckdb.connect(str(warehouse)) as con:
         for name, table in tables.items():
             con.register(f"batch_{name}", table)
         con.execute("begin transaction")
         try:
             con.execute(f"create schema if not exists {RECOMMENDATIONS_SCHEMA}")
-            con.execute(
-                f"""
-                create or replace table {TABLE} as
-                select u.name as user_id, r.rank::integer as rank, i.name as item_id,
-                       r.score::double as score, {columns},
-                       ?::varchar as model_name, ?::varchar as model_version,
-                       ?::varchar as run_id, ?::timestamp as generated_at
-                from batch_recs as r
-                join batch_users as u on u.code = r.user_code
-                join batch_items as i on i.code = r.item_code
-                left join batch_attributes as a on a.{ITEM} = i.name
-                order by user_id, rank
-                """,
-                [model_name, str(model_version), run_id, generated_at],
-            )
+            con.execute(f"create or replace table {TABLE} as {_rows_sql(tables)}", params)
             rows = con.execute(f"select count(*) from {TABLE}").fetchone()[0]
             con.execute("commit")
         except Exception:
@@ -127,3 +141,28 @@ def write_recommendations(
             for name in tables:
                 con.unregister(f"batch_{name}")
     return rows
+
+
+def write_recommendations_spark(
+    spark: SparkSession,
+    folder: str | Path,
+    model: Recommender,
+    k: int,
+    model_name: str,
+    model_version: str,
+    run_id: str,
+    items: pd.DataFrame | None = None,
+    recommended: tuple[np.ndarray, np.ndarray] | None = None,
+) -> int:
+    """write_recommendations' rows (the same SELECT, run by an in-memory DuckDB over Arrow)
+    written by `spark` as Parquet into `folder` (replaced: module doc); generated_at becomes a
+    Spark timestamp (an instant: the naive UTC time read in the session's time zone, UTC under
+    recomart_core.engine). Row count."""
+    tables = recommendations_tables(model, k, items, recommended)
+    params = [model_name, str(model_version), run_id, datetime.now(UTC).replace(tzinfo=None)]
+    with duckdb.connect() as con:
+        for name, table in tables.items():
+            con.register(f"batch_{name}", table)
+        rows = con.sql(_rows_sql(tables), params=params).to_arrow_table()
+    spark.createDataFrame(rows).write.mode("overwrite").parquet(str(folder))
+    return rows.num_rows

@@ -10,6 +10,16 @@ the model and the baselines may recommend again, which test items count as relev
 champion's refit is scored on; the report, the run's params and tags say which (repeat_policy).
 
 Settings are the typed [train] section (cfg.settings.train, recomart_core.settings.Train).
+
+Engine "spark" (cfg.settings.engine): the training set is read from the marts dbt built on Spark
+(the feature store over their Parquet folders), one Spark session (recomart_core.engine) is open
+for the run, and the als family's factors are fitted by Spark MLlib in it (models_ml.mllib: the
+same confidence matrix; every ALS fit of the run, the champion's refit included); the other
+families fit on the driver as on DuckDB (logged, tag fit_backend=driver): their fits are numpy
+and implicit code with no MLlib counterpart. Evaluation, baselines, gate, MLflow, registry and
+the package are the same code; the run is tagged engine=spark and fit_backend=mllib with MLlib's
+params (mllib_*); batch recommendations go to Spark's warehouse as Parquet
+(models_ml.batch.write_recommendations_spark, recommendations_spark_path), not to the DuckDB file.
 """
 
 from __future__ import annotations
@@ -18,6 +28,8 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +40,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from feature_store import FeatureStore
-from models_ml import batch, families, package, plots, registry
+from models_ml import batch, families, mllib, package, plots, registry
 from models_ml.baselines import (
     PopularityRecommender,
     RecentPopularityRecommender,
@@ -36,12 +48,13 @@ from models_ml.baselines import (
 )
 from models_ml.data import LOAD_ID, SOURCE_TABLES, Marts, read_training_data
 from models_ml.evaluate import Scores, evaluate_cold, evaluate_many, rating_metrics
+from models_ml.families.als import ALS
 from models_ml.matrix import matrix_hash
 from models_ml.pyfunc import log_pyfunc
 from models_ml.recommender import Recommender
 from models_ml.split import EvaluationSettings, Split, holdout
 from models_ml.tracking import start_run, tracking_uri, use_experiment
-from recomart_core import config
+from recomart_core import config, engine
 from recomart_core.schema import EVENT, EVENT_TYPES, ITEM, RATING, TIME, USER
 from recomart_core.settings import NESTED, Train
 from recomart_core.timing import Timings
@@ -52,6 +65,7 @@ REPORT_FILE = "train_metrics.json"  # <paths.reports>/train_metrics.json
 SETTINGS_ARTIFACT = "train_settings.json"  # the run's [train] section
 DATA_TAG_PREFIX = "data_"  # data_features_md5, data_git_commit, data_dvc_lock_sha256
 PYFUNC_NAME = "recommender"  # name of the logged pyfunc model
+CHECKPOINT_FOLDER = "checkpoints"  # engine spark: <paths.spark>/checkpoints, MLlib ALS's
 MODEL = "model"  # the trained family's key beside the baselines
 # the gate compares the model with each; "repeat" only when [train] repeatable_events lets items
 # come back (with nothing repeatable it would be popularity again, at the cost of a third pass)
@@ -393,6 +407,10 @@ class TrainingRun:
     experiment_id: str = ""
     client: MlflowClient | None = None
     run_id: str = ""
+    engine_name: str = engine.DUCKDB  # cfg.settings.engine
+    spark: Any = None  # engine spark: the run's SparkSession (fit_engine)
+    backend: mllib.Backend | None = None  # engine spark, family als: MLlib's fits
+    recommendations_path: Path | None = None  # engine spark: where batch recommendations go
 
     @property
     def k(self) -> int:
@@ -437,7 +455,10 @@ def run_training(cfg: config.Config) -> dict[str, Any]:
     started = time.perf_counter()
     train = cfg.settings.train
     # the settings, resolved once: a wrong [train.<family>] value fails here, before any work
-    job = TrainingRun(cfg.paths, train, families.spec(train, cfg.settings.ratings.max))
+    job = TrainingRun(
+        cfg.paths, train, families.spec(train, cfg.settings.ratings.max),
+        engine_name=cfg.settings.engine,
+    )  # fmt: skip
     with job.timings.phase("read"):  # read-only, closed before anything fits
         marts = read_training_data(FeatureStore(cfg))
     with job.timings.phase("holdout"):
@@ -446,11 +467,12 @@ def run_training(cfg: config.Config) -> dict[str, Any]:
             train.repeatable_events,
         )  # fmt: skip
     run = _start_mlflow(job)
-    with run:  # ends the run, failed or not
+    with run, fit_engine(cfg, job):  # ends the run (and the Spark session), failed or not
         job.run_id = run.info.run_id
         _log_settings(job)
         version = _log_data_version(job)
         outcome = _fit(job, marts, split)
+        _log_backend(job)
         with job.timings.phase("log_evaluation"):
             _log_evaluation(outcome, marts.latest_load_id, job.k)
         log.info("Comparing with the champion")
@@ -462,6 +484,57 @@ def run_training(cfg: config.Config) -> dict[str, Any]:
         _finish_mlflow(job, decision, candidate)
     job.timings.close(started)
     return _write_report(job, outcome, version, decision, candidate, rows_written)
+
+
+def recommendations_spark_path(cfg: config.Config) -> Path:
+    """Engine spark: the folder of the batch recommendations table in Spark's warehouse
+    (models_ml.batch: recommendations.user_recommendations as Parquet)."""
+    return engine.spark_table_path(cfg, *batch.TABLE.split("."))
+
+
+@contextmanager
+def fit_engine(cfg: config.Config, job: TrainingRun) -> Iterator[None]:
+    """Engine duckdb: nothing. Engine spark: one Spark session for the block (job.spark: it
+    writes the batch recommendations) and, for the als family, MLlib fitting ALS in it
+    (job.backend, models_ml.mllib.fitting_on); another family fits on the driver, as logged."""
+    if not engine.is_spark(cfg):
+        yield
+        return
+    job.recommendations_path = recommendations_spark_path(cfg)
+    with ExitStack() as stack:
+        with job.timings.phase("spark_session"):
+            job.spark = stack.enter_context(engine.spark_session(cfg, "recomart-train"))
+        if job.train.family == ALS.name:  # the family MLlib can fit
+            checkpoints = cfg.paths.spark / CHECKPOINT_FOLDER
+            job.backend = stack.enter_context(mllib.fitting_on(job.spark, checkpoints))
+        else:
+            log.warning(
+                "engine spark: the %s family has no Spark MLlib fit; it fits on the driver"
+                " (this process) from the Spark marts, as on DuckDB",
+                job.train.family,
+            )
+        yield
+
+
+def mllib_params(fit: dict[str, Any]) -> dict[str, Any]:
+    """MLflow params of an MLlib ALS fit (models_ml.mllib.Backend.fits): mllib_<param>."""
+    keys = ("rank", "maxIter", "regParam", "alpha", "implicitPrefs", "seed", "nonnegative")
+    keys += ("numUserBlocks", "numItemBlocks")
+    return {f"mllib_{key}": fit[key] for key in keys if key in fit}
+
+
+def _log_backend(job: TrainingRun) -> None:
+    """Engine spark: the tags engine, fit_backend (mllib or driver) and, after an MLlib fit, its
+    params (mllib_params) and tags mllib_uid, spark_version."""
+    if job.engine_name != engine.SPARK:
+        return
+    fits = job.backend.fits if job.backend is not None else []
+    mlflow.set_tags(
+        {"engine": job.engine_name, "fit_backend": mllib.BACKEND if fits else mllib.DRIVER}
+    )
+    if fits:
+        mlflow.log_params(mllib_params(fits[0]))
+        mlflow.set_tags({"mllib_uid": fits[0]["uid"], "spark_version": fits[0]["spark_version"]})
 
 
 def _start_mlflow(job: TrainingRun) -> Any:
@@ -580,6 +653,12 @@ def _promote_or_discard(
         registry.promote(job.client, train.model_name, candidate.version)
         package.install(candidate.directory, job.paths.models)
     with timings.phase("write_recommendations"):
+        if job.spark is not None:
+            return batch.write_recommendations_spark(
+                job.spark, job.recommendations_path, served.model, job.k, train.model_name,
+                candidate.version, job.run_id, items=package.shop_items(served.model, catalog),
+                recommended=(served.recs, served.scores),
+            )  # fmt: skip
         return batch.write_recommendations(
             job.paths.warehouse, served.model, job.k, train.model_name, candidate.version,
             job.run_id, items=package.shop_items(served.model, catalog),
@@ -634,6 +713,11 @@ def _write_report(
         "model_version": candidate.version,
         "recommendations_table": batch.TABLE if rows_written is not None else None,
         "recommendations_rows": rows_written,
+        **(
+            {"engine": job.engine_name, "recommendations_path": str(job.recommendations_path)}
+            if job.engine_name == engine.SPARK
+            else {}
+        ),
         "timings": job.timings,
         "model_dir": str(package.local_dir(paths.models)),  # the champion's copy
         "model_uri": candidate.uri,

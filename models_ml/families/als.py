@@ -1,4 +1,7 @@
-"""The als family: implicit's Alternating Least Squares on the confidence matrix."""
+"""The als family: Alternating Least Squares on the confidence matrix: implicit's, or Spark
+MLlib's inside a models_ml.mllib.fitting_on block (engine = "spark": training opens one). One
+family either way: the same settings, matrix, Scorer, package and serving; models_ml.mllib says
+how MLlib's confidence and regularisation compare with implicit's."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 
+from models_ml import mllib
 from models_ml.families.cost import Shape, als_seconds, factor_scoring
 from models_ml.families.kinds import FactorModel
 from models_ml.recommender import Scorer
@@ -87,7 +91,16 @@ class ALS(FactorModel):
     )
 
     def fit_scorer(self, user_items: csr_matrix, popularity: np.ndarray) -> Scorer:
-        return fit_als(user_items, self.settings, self.common.seed)
+        """implicit's ALS (fit_als), or MLlib's inside a models_ml.mllib.fitting_on block."""
+        backend = mllib.active()
+        if backend is None:
+            return fit_als(user_items, self.settings, self.common.seed)
+        s = self.settings
+        users, items = mllib.fit_als(
+            backend, user_items, s.factors, s.iterations, s.regularization,
+            self.common.weighting.alpha, self.common.seed,
+        )  # fmt: skip
+        return Scorer("als", users, items, regularization=s.regularization)
 
     @classmethod
     def cost_terms(cls, shape: Shape, settings: ALSSettings, shared: bool) -> tuple[float, ...]:
