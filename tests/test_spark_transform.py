@@ -1,11 +1,15 @@
-"""The dbt project on Apache Spark gives the marts DuckDB gives, for the same input, twice.
+"""The dbt project on Apache Spark gives the tables and history DuckDB gives, for the same input.
 
-Small generated data goes through the pipeline's own ingest and transform (DuckDB); the raw
-datasets are exported to the lake as Parquet (dbt_project/lake.py) and the same dbt project builds
-on Spark (dbt-spark session, `--target spark`) from them. Every intermediate table and every mart is
-compared by a digest of its rows (sorted; doubles to 9 significant digits; timestamps in UTC), read
-by DuckDB from both sides (Spark's tables are Parquet folders). Then a second ingest adds new rows
-and both engines build again. dbt's data tests and unit tests run on Spark too (first round).
+Small generated data goes through the pipeline's own ingest, with engine spark: dlt loads the
+DuckDB warehouse, then copies the raw datasets to the lake as Parquet with its filesystem
+destination (dlt_pipelines/lake_pipeline.py). The pipeline's transform builds on DuckDB from the
+warehouse, and the same dbt project builds on Spark (dbt-spark session, `--target spark`) from the
+lake. Every intermediate table, every mart and the feature history (the versions tables and the
+history views, both engines given the same var history_as_of in a round) is compared by a digest
+of its rows (sorted; doubles to 9 significant digits; timestamps in UTC), read by DuckDB from both
+sides (Spark's tables are Parquet folders; its views are run by Spark over them). Then a second
+ingest adds new rows and both engines build again: the history gets its second versions. dbt's
+data tests and unit tests run on Spark too (first round).
 """
 
 from __future__ import annotations
@@ -178,15 +182,15 @@ SECOND_ROUND = ["run"]
 
 
 def build_both(cfg: config.Config, spark_command: list[str], history_as_of: str) -> None:
-    """The pipeline's transform (DuckDB: its candidate warehouse), the lake export, then
-    `spark_command` on Spark (raises DbtError when a model or test fails), both with var
+    """The pipeline's transform on DuckDB (its candidate warehouse), then `spark_command` on Spark
+    from the lake the ingest wrote (raises DbtError when a model or test fails), both with var
     history_as_of; logs the seconds."""
     variables = {"history_as_of": history_as_of}
     started = time.perf_counter()
     build.run(cfg, variables=variables)
     duckdb_s = time.perf_counter() - started
-    exported = lake.export_raw(cfg.paths.warehouse, cfg.paths.lake)
-    assert exported[f"{s.RAW_INTERACTIONS_DATASET}.{s.RAW_INTERACTIONS_TABLE}"] > 0
+    interactions = f"{s.RAW_INTERACTIONS_DATASET}.{s.RAW_INTERACTIONS_TABLE}"
+    assert interactions in lake.lake_var(cfg.paths.lake)["tables"]
     started = time.perf_counter()
     build.register_lake(cfg)
     build.run_dbt(spark_command, cfg, target=build.SPARK, variables=variables)
@@ -252,8 +256,9 @@ def add_new_rows(cfg: config.Config, home: Path) -> None:
 def test_spark_builds_the_marts_duckdb_builds_over_two_inputs(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    cfg_file = small_config(home)
+    cfg_file = small_config(home, engine='"spark"')  # ingest copies to the lake
     cfg = config_for(home, cfg_file)
+    assert engine.is_spark(cfg)
     in_working_directory = {name: (Path.cwd() / name).exists() for name in SPARK_LITTER}
     run_stage(home, cfg_file, "generate")
     run_stage(home, cfg_file, "ingest")
