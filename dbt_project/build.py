@@ -37,10 +37,6 @@ class DbtError(RuntimeError):
 DUCKDB = "duckdb"  # the warehouse file (profiles.yml's default target, `dev`)
 SPARK = "spark"  # Apache Spark through dbt-spark (profiles.yml's `spark` target)
 TARGETS = (DUCKDB, SPARK)
-# On Spark the feature history (models/history/, tag `history`) is left out for now: its SQL is
-# written for both engines, but its run on Spark is not checked yet (issue 28), and its valid_from
-# is each run's own time, so two engines' tables differ unless both get the same history_as_of.
-SPARK_EXCLUDES = ["--exclude", "tag:history"]
 
 
 def _check_target(target: str) -> None:
@@ -169,12 +165,13 @@ def run_dbt(
         )
 
 
-def run(cfg: config.Config) -> None:
+def run(cfg: config.Config, variables: dict | None = None) -> None:
     """The transform stage: `dbt build` (staging, cleaning, marts, their history and the tests) in a
-    candidate copy of the warehouse (recomart_core.warehouse); the quality gate publishes it."""
+    candidate copy of the warehouse (recomart_core.warehouse); the quality gate publishes it.
+    `variables`: extra dbt vars (dbt_args), e.g. a test's history_as_of."""
     candidate = prepare_candidate(cfg)
     log.info("dbt build")
-    build(with_warehouse(cfg, candidate))
+    build(with_warehouse(cfg, candidate), variables=variables)
     transaction_lines = cfg.settings.ingest.interactions.transaction_lines
     write_summary(candidate, cfg.paths.reports / SUMMARY_FILE, transaction_lines)
 
@@ -281,21 +278,22 @@ BUILD = ["build", "--exclude-resource-type", "unit_test"]  # what the pipeline r
 
 
 def register_lake(cfg: config.Config) -> None:
-    """Register the lake's Parquet folders (lake.export_raw) as Spark's raw tables: the
-    run-operation register_lake_sources (macros/lake.sql). The metastore keeps them for later
-    runs; run it again after each export (a table is created again over its folder)."""
+    """Register the lake's Parquet folders (written by the ingest on engine spark:
+    dlt_pipelines/lake_pipeline.py) as Spark's raw tables: the run-operation
+    register_lake_sources (macros/lake.sql). The metastore keeps them for later runs; run it again
+    after each ingest (a table is created again over its folder, so it sees the new files)."""
     run_dbt(["run-operation", "register_lake_sources"], cfg, SPARK)
 
 
-def build(cfg: config.Config, target: str = DUCKDB) -> None:
-    """dbt build: models (the history's versions appended) and data tests, in dependency order.
-    Unit tests check the SQL against fixed inputs, not the data, so they run in the test suite
-    (`unit_tests`), not on every build: the way dbt recommends for production runs. Target SPARK
-    builds on Spark from the lake (lake.export_raw first; registered here), without the feature
-    history for now (SPARK_EXCLUDES)."""
+def build(cfg: config.Config, target: str = DUCKDB, variables: dict | None = None) -> None:
+    """dbt build: models (the history's versions appended) and data tests, in dependency order,
+    with the extra dbt vars `variables` (dbt_args). Unit tests check the SQL against fixed inputs,
+    not the data, so they run in the test suite (`unit_tests`), not on every build: the way dbt
+    recommends for production runs. Target SPARK builds on Spark from the lake (the feature
+    history included), registering the lake's tables first."""
     if target == SPARK:
         register_lake(cfg)
-    run_dbt([*BUILD, *(SPARK_EXCLUDES if target == SPARK else [])], cfg, target)
+    run_dbt(BUILD, cfg, target, variables)
 
 
 def unit_tests(cfg: config.Config, target: str = DUCKDB) -> None:

@@ -15,6 +15,7 @@ from dbt_project import build as transform
 from dlt_pipelines.catalog.helpers import CatalogLoadError
 from dlt_pipelines.catalog_pipeline import catalog_settings, load_catalog
 from dlt_pipelines.interactions_pipeline import load_interactions
+from dlt_pipelines.lake_pipeline import replicate_to_lake
 from feature_store.export import published_marts
 from models_ml.families import baselines, check
 from models_ml.train import run_training
@@ -59,7 +60,9 @@ def generate(cfg: config.Config, force: bool = False) -> dict:
 def ingest(
     cfg: config.Config, source: str = "all", files: str | None = None, since: datetime | None = None
 ) -> dict:
-    """dlt: interaction files and/or the product catalog into the raw datasets.
+    """dlt: interaction files and/or the product catalog into the raw datasets (the DuckDB
+    warehouse: landing, quarantine, each file once). On engine spark, then what they loaded and
+    the lake lacks into the lake (dlt_pipelines/lake_pipeline.py; result["lake"]: rows per table).
 
     Raises IngestError after loading everything else when a file could not be loaded.
     """
@@ -84,6 +87,8 @@ def ingest(
             catalog["products"], catalog["base_url"], catalog["load_id"],
         )  # fmt: skip
         result["catalog"] = {**catalog, "seconds": time.perf_counter() - started}
+    if engine.is_spark(cfg):  # what did load goes to the lake, even when a file failed
+        result["lake"] = replicate_to_lake(cfg)
     failed = [f for f in result.get("interactions", {}).get("files", []) if f["error"]]
     if failed:
         raise IngestError("; ".join(f["error"] for f in failed))
@@ -137,8 +142,12 @@ def _ingest_interactions(cfg: config.Config, files: str | None, since: datetime 
 
 @stage("transformation")
 def transform_stage(cfg: config.Config) -> None:
-    """dbt build into a candidate copy of the warehouse (dbt_project/build.py)."""
-    transform.run(cfg)
+    """dbt build into a candidate copy of the warehouse (dbt_project/build.py); on engine spark,
+    dbt build on Spark from the lake that ingest wrote (transform.build, target spark)."""
+    if engine.is_spark(cfg):
+        transform.build(cfg, target=transform.SPARK)
+    else:
+        transform.run(cfg)
 
 
 @stage("quality")

@@ -7,7 +7,7 @@ DuckDB warehouse's names, so the same contracts and SQL run on both engines:
 
 - every table dbt built: <paths.spark>/warehouse/<schema>.db/<table>/ as `<schema>.<table>`
   (marts.interactions, ...);
-- every raw table of the lake (dbt_project/lake.py): <lake>/<dataset>/<table>/ as
+- every raw table of the lake (dlt_pipelines/lake_pipeline.py): <lake>/<dataset>/<table>/ as
   `<dataset>.<table>` (raw_interactions.interactions, raw_catalog._dlt_loads, ...), the same
   files dbt's build read;
 - every view dbt built (staging.stg_catalog__products, ...), created again from the SQL dbt
@@ -28,7 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbt_project import build, lake
+from dbt_project import build
+from dlt_pipelines.lake_pipeline import lake_tables
 from recomart_core import config, engine
 from recomart_core.schema import MARTS_SCHEMA
 
@@ -96,9 +97,8 @@ def register(session: SparkSession, cfg: config.Config) -> list[str]:
         raise FileNotFoundError(
             f"No Spark marts in {warehouse}: load, export the lake and build on Spark first"
         )
-    lake_folder = cfg.paths.lake
-    for name in lake.lake_tables(lake_folder):
-        tables.setdefault(name, lake_folder.joinpath(*name.split(".")))
+    for name, folder in lake_tables(cfg.paths.lake).items():  # the warehouse's names
+        tables.setdefault(name, cfg.paths.lake / folder)
     views = _dbt_views(cfg, set(tables))
     for name, definition in SHIMS.items():
         session.sql(f"create or replace temporary function {name}{definition}")
@@ -145,7 +145,7 @@ def _dbt_views(cfg: config.Config, available: set[str]) -> list[tuple[str, str]]
             if all(relation.get(dep) in known for dep in node["depends_on"]["nodes"])
         ]
         if not ready:
-            break  # the rest read a relation Spark's build did not write (history, excluded)
+            break  # the rest read a relation Spark's build did not write
         for key in sorted(ready):
             found.append((relation[key], pending.pop(key)["compiled_code"]))
             known.add(relation[key])

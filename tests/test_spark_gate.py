@@ -23,7 +23,8 @@ import duckdb
 import pytest
 from conftest import config_for, run_stage, small_config
 
-from dbt_project import build, lake
+from dbt_project import build
+from dlt_pipelines.lake_pipeline import replicate_to_lake
 from feature_store.export import export_marts
 from recomart_core import config, engine
 from recomart_core import schema as s
@@ -66,9 +67,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
     run_stage(home, duckdb_file, "transform")
     on_duckdb, on_spark = config_for(home, duckdb_file), config_for(home, spark_file)
     assert engine.is_spark(on_spark) and not engine.is_spark(on_duckdb)
-    lake.export_raw(on_duckdb.paths.warehouse, on_duckdb.paths.lake)
+    replicate_to_lake(on_duckdb)  # the lake, as the ingest on engine spark writes it
     build.register_lake(on_spark)
-    build.run_dbt(["run", *build.SPARK_EXCLUDES], on_spark, target=build.SPARK)
+    build.run_dbt(["run"], on_spark, target=build.SPARK)
     return {
         "home": home,
         "spark_file": spark_file,
@@ -177,7 +178,7 @@ def add_off_scale_ratings(cfg: config.Config, candidate: Path, tmp_path: Path) -
     )
     with duckdb.connect(str(copy)) as con:
         con.execute(f"insert into {RAW} " + rows_sql.format(rating=OFF_SCALE, table=RAW))
-    lake_table = f"read_parquet('{folder}/{lake.PART_FILE}')"
+    lake_table = f"read_parquet('{folder}/*.parquet')"
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
         select = rows_sql.format(rating=OFF_SCALE, table=lake_table)

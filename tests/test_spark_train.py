@@ -24,7 +24,8 @@ from conftest import config_for, run_stage, small_config
 from mlflow.tracking import MlflowClient
 from scipy.sparse import csr_matrix
 
-from dbt_project import build, lake
+from dbt_project import build
+from dlt_pipelines.lake_pipeline import replicate_to_lake
 from feature_store import FeatureStore
 from models_ml import batch, mllib, package
 from models_ml.families.als import fit_als
@@ -68,7 +69,7 @@ def homes(tmp_path_factory: pytest.TempPathFactory) -> Homes:
     run_stage(home, cfg_file, "generate")
     run_stage(home, cfg_file, "ingest")
     run_stage(home, cfg_file, "transform")  # DuckDB's marts, in the candidate warehouse
-    lake.export_raw(cfg.paths.warehouse, cfg.paths.lake)
+    replicate_to_lake(cfg)  # the lake, as the ingest on engine spark writes it
     build.build(cfg, target=build.SPARK)  # one dbt build on Spark for the module
     return Homes(cfg, config.with_settings(cfg, engine=engine.SPARK))
 

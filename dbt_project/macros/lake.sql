@@ -1,19 +1,22 @@
 {#
     The raw sources read from Parquet files ("the lake"), registered by
-    `dbt run-operation register_lake_sources` (build.register_lake) when var('lake') is set: {"path": the lake folder, "tables":
-    ["raw_interactions.interactions", ...]}, each table the Parquet files of the folder
-    <path>/<schema>/<table>/ (dbt_project/lake.py writes and lists them). Without the var it does
-    nothing: on DuckDB the raw tables are then dlt's own, in the warehouse.
+    `dbt run-operation register_lake_sources` (build.register_lake) when var('lake') is set:
+    {"path": the lake folder, "tables": {"raw_interactions.interactions":
+    "raw_interactions/interactions", ...}}, each table the Parquet files of its folder under <path>
+    (dlt's filesystem destination writes them, a file per load: dlt_pipelines/lake_pipeline.py;
+    dbt_project/lake.py lists them; the warehouse's _dlt_loads is in folder ingest_loads). Without the
+    var it does nothing: on DuckDB the raw tables are then dlt's own, in the warehouse.
     Spark: an external table over each folder (`create table ... using parquet location`),
-    dropped and created again on every run, so a table sees the files of this run only (dropping an
-    external table leaves its files). DuckDB: a view over read_parquet of each folder.
+    dropped and created again on every run, so a table sees the files there now (dropping an
+    external table leaves its files). DuckDB: a view over read_parquet of each folder. Both take
+    the union of the files' columns (a column a later load added is null in earlier files).
 #}
 {% macro register_lake_sources() -%}
     {%- set lake = var('lake', none) -%}
     {%- if execute and lake -%}
-        {%- for table in lake['tables'] -%}
+        {%- for table, table_folder in lake['tables'].items() -%}
             {%- set schema, identifier = table.split('.') -%}
-            {%- set folder = (lake['path'] ~ '/' ~ schema ~ '/' ~ identifier) | replace("'", "''") -%}
+            {%- set folder = (lake['path'] ~ '/' ~ table_folder) | replace("'", "''") -%}
             {%- do adapter.dispatch('register_lake_table', 'recomart')(schema, identifier, folder) -%}
         {%- endfor -%}
     {%- endif -%}
@@ -23,7 +26,7 @@
     {%- do run_query('create schema if not exists ' ~ adapter.quote(schema)) -%}
     {%- do run_query(
         'create or replace view ' ~ adapter.quote(schema) ~ '.' ~ adapter.quote(identifier)
-        ~ " as select * from read_parquet('" ~ folder ~ "/*.parquet')"
+        ~ " as select * from read_parquet('" ~ folder ~ "/*.parquet', union_by_name = true)"
     ) -%}
 {%- endmacro %}
 
@@ -31,5 +34,8 @@
     {%- set table = adapter.quote(schema) ~ '.' ~ adapter.quote(identifier) -%}
     {%- do run_query('create database if not exists ' ~ adapter.quote(schema)) -%}
     {%- do run_query('drop table if exists ' ~ table) -%}
-    {%- do run_query('create table ' ~ table ~ " using parquet location '" ~ folder ~ "'") -%}
+    {%- do run_query(
+        'create table ' ~ table ~ " using parquet options (mergeSchema 'true') location '"
+        ~ folder ~ "'"
+    ) -%}
 {%- endmacro %}
