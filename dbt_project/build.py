@@ -285,6 +285,18 @@ def register_lake(cfg: config.Config) -> None:
     run_dbt(["run-operation", "register_lake_sources"], cfg, SPARK)
 
 
+def register_tables(cfg: config.Config, tables: dict[str, Path]) -> None:
+    """Register Parquet folders the pipeline wrote on Spark ({"schema.table": folder}, e.g. the
+    training's batch recommendations) as external tables in dbt's Spark metastore: the
+    run-operation register_parquet_tables (macros/lake.sql)."""
+    folders = {table: str(Path(folder).resolve()) for table, folder in tables.items()}
+    run_dbt(
+        ["run-operation", "register_parquet_tables", "--args", json.dumps({"tables": folders})],
+        cfg,
+        SPARK,
+    )
+
+
 def build(cfg: config.Config, target: str = DUCKDB, variables: dict | None = None) -> None:
     """dbt build: models (the history's versions appended) and data tests, in dependency order,
     with the extra dbt vars `variables` (dbt_args). Unit tests check the SQL against fixed inputs,

@@ -10,6 +10,7 @@ import time
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 
 from dbt_project import build as transform
 from dlt_pipelines.catalog.helpers import CatalogLoadError
@@ -169,8 +170,16 @@ def quality(cfg: config.Config) -> dict:
 def train(cfg: config.Config) -> dict:
     """The [train] family from the marts, evaluated against the baselines, tracked in MLflow."""
 
-    logging.getLogger("training").info("Training")
-    return run_training(cfg)  # a wrong [train.<family>] value fails first, before any work
+    log = logging.getLogger("training")
+    log.info("Training")
+    summary = run_training(cfg)  # a wrong [train.<family>] value fails first, before any work
+    if summary.get("recommendations_path") and summary["recommendations_rows"] is not None:
+        # engine spark: the batch recommendations' Parquet becomes a table of dbt's metastore
+        transform.register_tables(
+            cfg, {summary["recommendations_table"]: Path(summary["recommendations_path"])}
+        )
+        log.info("registered %s on Spark", summary["recommendations_table"])
+    return summary
 
 
 @stage("training")

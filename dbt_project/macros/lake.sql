@@ -39,3 +39,20 @@
         ~ folder ~ "'"
     ) -%}
 {%- endmacro %}
+
+{#
+    Tables the pipeline writes itself as Parquet on Spark (the training's batch recommendations),
+    registered where dbt and Spark SQL find them: `dbt run-operation register_parquet_tables --args
+    '{"tables": {"recommendations.user_recommendations": "<absolute folder>"}}'`
+    (build.register_tables), the same external table as a lake table's.
+#}
+{% macro register_parquet_tables(tables) -%}
+    {%- if execute -%}
+        {%- for table, folder in tables.items() -%}
+            {%- set schema, identifier = table.split('.') -%}
+            {%- do adapter.dispatch('register_lake_table', 'recomart')(
+                schema, identifier, folder | replace("'", "''")
+            ) -%}
+        {%- endfor -%}
+    {%- endif -%}
+{%- endmacro %}
