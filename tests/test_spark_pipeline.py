@@ -3,8 +3,8 @@
 Two homes get the same small generated data; `recomart --engine duckdb demo` runs in one and
 `recomart --engine spark demo` in the other (ingest, the lake, dbt on Spark, the Soda gate on
 Spark, MLlib ALS), each in its own process as a user runs it. Every mart and every feature history
-table is compared by a digest of its rows (tests/test_spark_transform.py's table_digest; a
-history's valid_from, each run's own clock, as the run's rank). Then a second file of interactions
+table is compared by a digest of its rows (tests/test_spark_transform.py's table_digest; a column
+holding a run's own clock, a load id or a history's valid_from, as the run's rank). Then a second file of interactions
 arrives in both drop folders and both run again. On Spark the model is fitted by MLlib and beats
 the popularity baseline on the holdout.
 """
@@ -51,10 +51,22 @@ def demo(home: Path, cfg_file: Path, engine_name: str) -> None:
                     f"{proc.stderr[-6000:]}")  # fmt: skip
 
 
-def ranked(relation: str) -> str:
-    """A history table with valid_from as the rank of its run (the runs' clocks differ)."""
-    rank = "dense_rank() over (order by valid_from)"
-    return f"(select * replace ({rank} as valid_from) from {relation})"
+RUN_COLUMNS = {  # columns that hold each run's own clock: compared as the run's rank
+    s.INTERACTIONS_MART: "load_id",  # the dlt load that brought the row (its start time)
+    s.REJECTED_MART: "load_id",
+    **dict.fromkeys(HISTORY, "valid_from"),  # the build that recorded the version
+}
+
+
+def ranked(table: str, relation: str) -> str:
+    """relation, with the table's RUN_COLUMNS column as the rank of its run: the two homes
+    ingest and build at their own times, so their load ids and valid_from differ, not their
+    order."""
+    column = RUN_COLUMNS.get(table)
+    if column is None:
+        return relation
+    rank = f"dense_rank() over (order by {column})"
+    return f"(select * replace ({rank} as {column}) from {relation})"
 
 
 def duckdb_digests(cfg: config.Config) -> dict[str, dict]:
@@ -62,8 +74,8 @@ def duckdb_digests(cfg: config.Config) -> dict[str, dict]:
     with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
         con.execute("set TimeZone = 'UTC'")
         return {
-            **{m: table_digest(con, f"{s.MARTS_SCHEMA}.{m}") for m in MARTS},
-            **{h: table_digest(con, ranked(f"{HISTORY_SCHEMA}.{h}")) for h in HISTORY},
+            **{m: table_digest(con, ranked(m, f"{s.MARTS_SCHEMA}.{m}")) for m in MARTS},
+            **{h: table_digest(con, ranked(h, f"{HISTORY_SCHEMA}.{h}")) for h in HISTORY},
         }
 
 
@@ -78,8 +90,8 @@ def spark_digests(cfg: config.Config) -> dict[str, dict]:
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
         return {
-            **{m: table_digest(con, files(s.MARTS_SCHEMA, m)) for m in MARTS},
-            **{h: table_digest(con, ranked(files(HISTORY_SCHEMA, h))) for h in HISTORY},
+            **{m: table_digest(con, ranked(m, files(s.MARTS_SCHEMA, m))) for m in MARTS},
+            **{h: table_digest(con, ranked(h, files(HISTORY_SCHEMA, h))) for h in HISTORY},
         }
 
 
