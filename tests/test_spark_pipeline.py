@@ -4,9 +4,9 @@ Two homes get the same small generated data; `recomart --engine duckdb demo` run
 `recomart --engine spark demo` in the other (ingest, the lake, dbt on Spark, the Soda gate on
 Spark, MLlib ALS), each in its own process as a user runs it. Every mart and every feature history
 table is compared by a digest of its rows (tests/test_spark_transform.py's table_digest; a column
-holding a run's own clock, a load id or a history's valid_from, as the run's rank). Then a second file of interactions
-arrives in both drop folders and both run again. On Spark the model is fitted by MLlib and beats
-the popularity baseline on the holdout.
+holding a run's own clock, a load id or a history's valid_from, as the run's rank). Then a second
+file of interactions arrives in both drop folders and both run again. On Spark the model is fitted
+by MLlib and beats the popularity baseline on the holdout.
 """
 
 from __future__ import annotations
