@@ -23,6 +23,7 @@ import pandas as pd
 
 from feature_store.errors import FeatureStoreError, check_name, check_version, quote
 from feature_store.sets import SAVED, Column, FeatureSet
+from recomart_core.engine import spark_tables
 
 STORE_CATALOG = "feature_store"  # the attach name of the feature store file in a reading query
 STORE_SCHEMA = "main"
@@ -58,20 +59,20 @@ def saved_relation(table: str) -> str:
 
 @contextmanager
 def reading(
-    warehouse: Path | None, store_file: Path | None, spark_tables: Path | None = None
+    warehouse: Path | None, store_file: Path | None, spark_warehouse: Path | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the warehouse (in memory when there is none) with the feature
     store file attached read-only as STORE_CATALOG when it exists; closed on exit.
-    spark_tables (engine = "spark"): the glob of the table folders dbt built on Spark,
-    <...>/*.db/* (recomart_core.engine.spark_table_path(cfg, "*", "*")): each is a view
-    <schema>.<table> in the in-memory connection (spark_views), the warehouse left out."""
+    spark_warehouse (engine = "spark"): Spark's warehouse folder (recomart_core.engine
+    .spark_warehouse): each table dbt built there is a view <schema>.<table> in the in-memory
+    connection (spark_views), the warehouse left out."""
     target = str(warehouse) if warehouse is not None and warehouse.exists() else ":memory:"
-    if spark_tables is not None:
+    if spark_warehouse is not None:
         target = ":memory:"
     con = duckdb.connect(target, read_only=target != ":memory:")
     try:
-        if spark_tables is not None:
-            spark_views(con, spark_tables)
+        if spark_warehouse is not None:
+            spark_views(con, spark_warehouse)
         if store_file is not None and store_file.exists():
             con.execute(f"attach '{_literal(store_file)}' as {STORE_CATALOG} (read_only)")
         yield con
@@ -79,24 +80,14 @@ def reading(
         con.close()
 
 
-def spark_table_folders(spark_tables: Path) -> dict[str, Path]:
-    """{"<schema>.<table>": folder} of every table folder matching the glob spark_tables
-    (<warehouse>/*.db/*) that holds Parquet files (Spark's tables; views have no folder)."""
-    root = Path(spark_tables.anchor)
-    found = {}
-    for folder in sorted(root.glob(str(spark_tables.relative_to(root)))):
-        if folder.is_dir() and next(folder.rglob("*.parquet"), None) is not None:
-            found[f"{folder.parent.name.removesuffix('.db')}.{folder.name}"] = folder
-    return found
-
-
-def spark_views(con: duckdb.DuckDBPyConnection, spark_tables: Path) -> dict[str, Path]:
+def spark_views(con: duckdb.DuckDBPyConnection, spark_warehouse: Path) -> dict[str, Path]:
     """In con (in memory; its TimeZone set to UTC): a view <schema>.<table> over the Parquet
-    files of each of spark_table_folders(spark_tables), Hive partition folders read back as
-    columns; Spark's timestamps (instants, TIMESTAMP WITH TIME ZONE to DuckDB) as naive UTC
-    TIMESTAMPs, the type the DuckDB engine's marts have. Returns the folders."""
+    files of each of recomart_core.engine.spark_tables(spark_warehouse), Hive partition
+    folders read back as columns; Spark's timestamps (instants, TIMESTAMP WITH TIME ZONE to
+    DuckDB) as naive UTC TIMESTAMPs, the type the DuckDB engine's marts have. Returns the
+    folders."""
     con.execute("set TimeZone = 'UTC'")
-    folders = spark_table_folders(spark_tables)
+    folders = spark_tables(spark_warehouse)
     for name, folder in folders.items():
         schema, table = name.split(".")
         files = f"read_parquet('{_literal(folder)}/**/*.parquet', hive_partitioning = true)"

@@ -84,8 +84,8 @@ class FeatureStore:
         self.dbt = DbtManifest(self.dbt_target)
         self.metadata = MetadataStore(self.store_file)
         on_spark = cfg is not None and warehouse is None and engine.is_spark(cfg)
-        # the glob <paths.spark>/warehouse/*.db/* of Spark's table folders (engine spark)
-        self.spark_tables = engine.spark_table_path(cfg, "*", "*") if on_spark else None
+        # Spark's warehouse folder, whose tables the reads see as views (engine spark)
+        self.spark_tables = engine.spark_warehouse(cfg) if on_spark else None
         self._spark_marts = (
             [engine.spark_table_path(cfg, MARTS_SCHEMA, t) for t in MARTS_READ] if on_spark else []
         )

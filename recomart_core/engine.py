@@ -44,7 +44,7 @@ def spark_conf(cfg: Config) -> dict[str, str]:
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-        "spark.sql.warehouse.dir": str(folder / "warehouse"),
+        "spark.sql.warehouse.dir": str(spark_warehouse(cfg)),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={folder}",
         **spark.conf,
     }
@@ -90,6 +90,21 @@ def spark_session(cfg: Config, app: str = "recomart") -> Iterator[SparkSession]:
         session.stop()
 
 
+def spark_warehouse(cfg: Config) -> Path:
+    """Spark's warehouse folder, where dbt-spark writes its tables: <paths.spark>/warehouse."""
+    return cfg.paths.spark / "warehouse"
+
+
 def spark_table_path(cfg: Config, schema: str, table: str) -> Path:
-    """The folder of a table dbt built on Spark: <paths.spark>/warehouse/<schema>.db/<table>."""
-    return cfg.paths.spark / "warehouse" / f"{schema}.db" / table
+    """The folder of a table dbt built on Spark: <warehouse>/<schema>.db/<table>."""
+    return spark_warehouse(cfg) / f"{schema}.db" / table
+
+
+def spark_tables(warehouse: Path) -> dict[str, Path]:
+    """{"<schema>.<table>": folder} of every table folder of a Spark warehouse folder
+    (<warehouse>/<schema>.db/<table>/) that holds Parquet files, sorted (views have no folder)."""
+    return {
+        f"{folder.parent.name.removesuffix('.db')}.{folder.name}": folder
+        for folder in sorted(warehouse.glob("*.db/*"))
+        if folder.is_dir() and next(folder.rglob("*.parquet"), None) is not None
+    }

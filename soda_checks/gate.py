@@ -69,7 +69,7 @@ def run(cfg: config.Config) -> dict:
     """
     on_spark = engine.is_spark(cfg)
     candidate = None if on_spark else pending_candidate(cfg)
-    where = spark_gate.warehouse_folder(cfg) if on_spark else candidate or cfg.paths.warehouse
+    where = engine.spark_warehouse(cfg) if on_spark else candidate or cfg.paths.warehouse
     log.info("Verifying the Soda contracts on %s", where)
     result = run_quality(cfg, warehouse=candidate)
     print(render_table(result), flush=True)
@@ -109,7 +109,7 @@ def run_quality(
             raise ValueError("the Spark gate reads Spark's tables: it takes no warehouse file")
         started = time.perf_counter()
         run_at = datetime.now(UTC)
-        warehouse = spark_gate.warehouse_folder(cfg)
+        warehouse = engine.spark_warehouse(cfg)
         with spark_gate.contract_session(cfg) as session:
             load_ids = spark_gate.load_ids(session, RAW_DATASETS, MAX_LOAD_IDS)
             verified = verify_all(paths, warehouse, variables, SPARK_DATASOURCE_FILE)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dbt_project import build
@@ -55,11 +54,6 @@ SESSION_CONF = {
 CATALOG_FOLDER = "gate_catalog"  # <paths.spark>/gate_catalog: the gate's databases (empty)
 
 
-def warehouse_folder(cfg: config.Config) -> Path:
-    """Where dbt-spark writes its tables (one <schema>.db folder per schema)."""
-    return Path(engine.spark_conf(cfg)["spark.sql.warehouse.dir"])
-
-
 @contextmanager
 def contract_session(cfg: config.Config) -> Iterator[SparkSession]:
     """This process's Spark session (stopped after) with every relation of the module docstring
@@ -86,13 +80,8 @@ def register(session: SparkSession, cfg: config.Config) -> list[str]:
     table, every view dbt built whose inputs are registered, and SHIMS. Returns the registered
     relations, "<schema>.<name>", in order. Raises FileNotFoundError without a Spark marts
     folder (dbt has not built on Spark)."""
-    warehouse = warehouse_folder(cfg)
-    tables = {
-        f"{schema.name.removesuffix('.db')}.{folder.name}": folder
-        for schema in sorted(warehouse.glob("*.db"))
-        for folder in sorted(schema.iterdir())
-        if folder.is_dir() and any(folder.rglob("*.parquet"))
-    }
+    warehouse = engine.spark_warehouse(cfg)
+    tables = engine.spark_tables(warehouse)
     if not any(name.startswith(f"{MARTS_SCHEMA}.") for name in tables):
         raise FileNotFoundError(
             f"No Spark marts in {warehouse}: load, export the lake and build on Spark first"

@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import config_for, run_stage, small_config
+from test_spark_transform import pytestmark as spark_marks
 
 from dbt_project import build
 from dlt_pipelines.lake_pipeline import replicate_to_lake
@@ -32,16 +33,12 @@ from recomart_core.warehouse import candidate_path
 from soda_checks import gate
 from soda_checks.report import REPORT_NAME
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.spark,
+pytestmark = [  # test_spark_transform's (e2e, spark, pyspark, dbt-spark, Java), and Soda's
+    *spark_marks,
     pytest.mark.skipif(
-        importlib.util.find_spec("pyspark") is None
-        or importlib.util.find_spec("dbt.adapters.spark") is None
-        or importlib.util.find_spec("soda_sparkdf") is None,
-        reason="pyspark, dbt-spark or soda-sparkdf is missing: pip install -e '.[dev,spark]'",
+        importlib.util.find_spec("soda_sparkdf") is None,
+        reason="soda-sparkdf is not installed: pip install -e '.[dev,spark]'",
     ),
-    pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java 17 (no `java`)"),
 ]
 
 SIZES = {"n_users": 120, "n_items": 60, "n_interactions": 2000}  # the default 1 % of defects

@@ -11,8 +11,6 @@ regularisation regParam * n_u): factors from implicit's fit do not solve them.
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import pytest
 from conftest import config_for, run_stage, small_config
 from mlflow.tracking import MlflowClient
 from scipy.sparse import csr_matrix
+from test_spark_transform import pytestmark as spark_marks
 
 from dbt_project import build
 from dlt_pipelines.lake_pipeline import replicate_to_lake
@@ -35,16 +34,7 @@ from recomart_core import schema as s
 from recomart_core.warehouse import candidate_path
 from serving.loader import RegistrySource
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.spark,
-    pytest.mark.skipif(
-        importlib.util.find_spec("pyspark") is None
-        or importlib.util.find_spec("dbt.adapters.spark") is None,
-        reason="pyspark and dbt-spark are not installed: pip install -e '.[dev,spark]'",
-    ),
-    pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java 17 (no `java`)"),
-]
+pytestmark = spark_marks  # e2e, spark, skipped without pyspark, dbt-spark or Java
 
 SIZES = {"n_users": 300, "n_items": 120, "n_interactions": 5000}  # a few thousand rows
 FACTORS = 8  # [train.als] factors here: not the project's 16, so the mapping to rank shows
