@@ -33,6 +33,7 @@ import dlt
 import duckdb
 import pyarrow as pa
 
+from dlt_pipelines.sql import identifier
 from recomart_core import env
 from recomart_core import schema as s
 from recomart_core.config import Config
@@ -66,15 +67,15 @@ SPARK_SAFE_TYPES = {
 }
 
 
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def column_sql(name: str, data_type: str) -> str:
     """The select-list entry of a column: cast to SPARK_SAFE_TYPES' type when Spark cannot read
     its DuckDB type, else the column as it is."""
     target = SPARK_SAFE_TYPES.get(data_type.upper())
-    return f"cast({quote(name)} as {target}) as {quote(name)}" if target else quote(name)
+    return (
+        f"cast({identifier(name)} as {target}) as {identifier(name)}"
+        if target
+        else identifier(name)
+    )
 
 
 def lake_bucket_url(cfg: Config) -> str:
@@ -111,7 +112,7 @@ def stored_dispositions(con: duckdb.DuckDBPyConnection, dataset: str) -> dict[st
     """{table: write disposition} from the newest schema dlt stored in `dataset`'s _dlt_version
     (a nested table inherits its parent's); tables without one are `append`, dlt's default."""
     row = con.execute(
-        f"select schema from {quote(dataset)}._dlt_version order by inserted_at desc limit 1"
+        f"select schema from {identifier(dataset)}._dlt_version order by inserted_at desc limit 1"
     ).fetchone()
     tables = json.loads(row[0])["tables"] if row else {}
 
@@ -127,7 +128,7 @@ def stored_dispositions(con: duckdb.DuckDBPyConnection, dataset: str) -> dict[st
 def newest_completed_load(con: duckdb.DuckDBPyConnection, dataset: str) -> str | None:
     """The newest load id of `dataset` that dlt completed (status 0 in its _dlt_loads), or None."""
     return con.execute(
-        f"select max(load_id) from {quote(dataset)}._dlt_loads where status = 0"
+        f"select max(load_id) from {identifier(dataset)}._dlt_loads where status = 0"
     ).fetchone()[0]
 
 
@@ -151,11 +152,11 @@ def table_resource(
     `copied` up to `newest` (append), or the whole table (replace). Records `newest` as copied."""
     select, disposition, has_load_id = spec
     incremental = disposition == APPEND and has_load_id
-    sql = f"select {', '.join(select)} from {quote(dataset)}.{quote(table)}"
+    sql = f"select {', '.join(select)} from {identifier(dataset)}.{identifier(table)}"
     params: list = []
     if incremental:
         sql += (
-            f" where {LOAD_ID} in (select load_id from {quote(dataset)}._dlt_loads"
+            f" where {LOAD_ID} in (select load_id from {identifier(dataset)}._dlt_loads"
             " where status = 0 and load_id > ? and load_id <= ?)"
         )
         params = [copied or "", newest]

@@ -1,4 +1,4 @@
-"""SQL pieces both sources use: string literals and the shop id macro (DuckDB)."""
+"""SQL pieces the pipelines use: string literals, identifiers and the shop id macro (DuckDB)."""
 
 # An id as the shop wrote it. A decimal point followed by zeros only ('17850.0', as float-typed
 # exports write ids) is dropped; the check runs only on rows with a decimal point.
@@ -15,3 +15,8 @@ end
 def quote(text: str) -> str:
     """A SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def identifier(name: str) -> str:
+    """A quoted SQL identifier (a column or table name)."""
+    return '"' + name.replace('"', '""') + '"'
