@@ -38,6 +38,7 @@ from recomart_core.schema import (
     DEFAULT_EVENT,
     EVENT,
     ITEM,
+    PURCHASE,
     QUANTITY,
     RATING,
     RETURN_EVENT,
@@ -258,6 +259,23 @@ def excluded_pairs(interactions: pd.DataFrame, repeatable: Sequence[str] = ()) -
         return interactions
     keep = ~_events(interactions).isin(allowed).to_numpy()
     return interactions if keep.all() else interactions.loc[keep]
+
+
+def last_purchases(interactions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(user ids, item ids, seconds since the epoch of the pair's last purchase) of the pairs
+    with a purchase row: what the rules' exclude_bought reads (models_ml.rules). Empty arrays
+    without event types or times (nothing is known to be bought)."""
+    empty = np.zeros(0, dtype=np.int64)
+    if EVENT not in interactions or TIME not in interactions or interactions.empty:
+        return empty, empty, np.zeros(0)
+    bought = interactions.loc[interactions[EVENT] == PURCHASE, [USER, ITEM, TIME]]
+    last = bought.groupby([USER, ITEM], sort=True)[TIME].max()
+    seconds = pd.to_datetime(last).astype("datetime64[ns]").to_numpy().astype(np.int64) / 1e9
+    return (
+        last.index.get_level_values(0).to_numpy(dtype=np.int64),
+        last.index.get_level_values(1).to_numpy(dtype=np.int64),
+        seconds,
+    )
 
 
 def repeat_scores(

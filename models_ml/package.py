@@ -7,7 +7,9 @@ A model package is one directory:
     ids.npz          id maps, vocabularies (the shop's ids), cold-start arrays
     repeats.npz      the repeat policy's users x items CSRs: excluded pairs (structure only)
                      and repeat scores ([train] repeatable_events; absent before format 5:
-                     every stored cell of user_items excluded, nothing repeats)
+                     every stored cell of user_items excluded, nothing repeats), and the
+                     last purchase of each bought pair in seconds (the rules' exclude_bought;
+                     absent in packages saved before it: nothing known to be bought)
     params.json      {"format_version": 6, "family", "common" (the shared settings),
                      "settings" (the family's own), "implicit_version"}; formats 3-5 held
                      {"format_version", "params" (flat), "implicit_version"}, still read
@@ -73,7 +75,7 @@ def save_recommender(model: Recommender, directory: str | Path) -> Path:
     save_scorer(state.scorer, directory / MODEL_FILE)
     save_npz(directory / USER_ITEMS_FILE, state.user_items)
     np.savez(directory / IDS_FILE, **state.arrays)
-    save_repeats(state.excluded, state.repeats, directory / REPEATS_FILE)
+    save_repeats(state.excluded, state.repeats, directory / REPEATS_FILE, state.purchases)
     meta = {
         "format_version": FORMAT_VERSION,
         **state.params,  # family, common, settings (Recommender.params)
@@ -170,12 +172,23 @@ def load_scorer(directory: Path, params: dict[str, Any]) -> Scorer:
         )
 
 
-def save_repeats(excluded: csr_matrix, repeats: csr_matrix, path: Path) -> None:
-    """One .npz: the excluded pairs' CSR structure (their values are all True) and the repeat
-    scores' CSR parts, both users x items."""
+def save_repeats(
+    excluded: csr_matrix, repeats: csr_matrix, path: Path, purchases: csr_matrix | None = None
+) -> None:
+    """One .npz: the excluded pairs' CSR structure (their values are all True), the repeat
+    scores' and the last purchases' (seconds) CSR parts, all users x items."""
     excluded, repeats = csr_matrix(excluded), csr_matrix(repeats)
+    bought = {}
+    if purchases is not None:
+        purchases = csr_matrix(purchases)
+        bought = {
+            "purchase_indptr": purchases.indptr,
+            "purchase_indices": purchases.indices,
+            "purchase_data": purchases.data,
+        }
     np.savez(
         path,
+        **bought,
         shape=np.array(excluded.shape),
         excluded_indptr=excluded.indptr,
         excluded_indices=excluded.indices,
@@ -185,11 +198,12 @@ def save_repeats(excluded: csr_matrix, repeats: csr_matrix, path: Path) -> None:
     )
 
 
-def load_repeats(path: Path) -> tuple[csr_matrix | None, csr_matrix | None]:
-    """(excluded, repeats) as save_repeats wrote them; (None, None) for a package without the
-    file (saved before format 5: the recommender then excludes what it excluded then)."""
+def load_repeats(path: Path) -> tuple[csr_matrix | None, ...]:
+    """(excluded, repeats, purchases) as save_repeats wrote them; None for what a package
+    lacks (no file before format 5: the recommender then excludes what it excluded then; no
+    purchases before the rules: nothing is known to be bought)."""
     if not path.is_file():
-        return None, None
+        return None, None, None
     with _reading(path), np.load(path, allow_pickle=False) as saved:
         shape = tuple(saved["shape"])
         indices = saved["excluded_indices"]
@@ -199,7 +213,13 @@ def load_repeats(path: Path) -> tuple[csr_matrix | None, csr_matrix | None]:
         repeats = csr_matrix(
             (saved["repeat_data"], saved["repeat_indices"], saved["repeat_indptr"]), shape=shape
         )
-    return excluded, repeats
+        purchases = None
+        if "purchase_data" in saved.files:
+            purchases = csr_matrix(
+                (saved["purchase_data"], saved["purchase_indices"], saved["purchase_indptr"]),
+                shape=shape,
+            )
+    return excluded, repeats, purchases
 
 
 def load_recommender(directory: str | Path) -> Recommender:
@@ -213,9 +233,9 @@ def load_recommender(directory: str | Path) -> Recommender:
         arrays = {name: ids[name] for name in ids.files}
     with _reading(directory / USER_ITEMS_FILE):
         user_items = csr_matrix(load_npz(directory / USER_ITEMS_FILE))
-    excluded, repeats = load_repeats(directory / REPEATS_FILE)
+    excluded, repeats, purchases = load_repeats(directory / REPEATS_FILE)
     return families.load_state(
-        RecommenderState(scorer, user_items, arrays, params, excluded, repeats)
+        RecommenderState(scorer, user_items, arrays, params, excluded, repeats, purchases)
     )
 
 

@@ -75,6 +75,7 @@ from models_ml.matrix import (
     confidence_matrix,
     default_event_weights,
     excluded_pairs,
+    last_purchases,
     pair_keys,
     pair_matrix,
     repeat_scores,
@@ -241,6 +242,7 @@ class RecommenderState:
     params: dict[str, Any]
     excluded: csr_matrix | None = None
     repeats: csr_matrix | None = None
+    purchases: csr_matrix | None = None  # last purchase per pair, seconds (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -258,6 +260,7 @@ class Prepared:
     relative: np.ndarray  # blend: w * within-category popularity of each rec item (float32)
     rec_categories: np.ndarray  # the category code of each rec item
     categories: csr_matrix  # items x categories one-hot (category shares of a user's items)
+    popularity: np.ndarray  # recent popularity of each rec item (float64; 0: none)
 
 
 class Recommender(abc.ABC):
@@ -454,6 +457,7 @@ class Recommender(abc.ABC):
             self.repeat_half_life_days,
         )
         self._repeats = pair_matrix(users_r, items_r, repeat, self._users, self._items)
+        self._purchases = pair_matrix(*last_purchases(interactions), self._users, self._items)
         self._set_item_attributes(catalog)
         self._is_warm = np.diff(user_items.tocsc().indptr) > 0
         half_life = self._popularity_half_life()
@@ -592,6 +596,93 @@ class Recommender(abc.ABC):
         scores[unknown, :n_popular] = self._popular_scores[:n_popular]
         return item_ids, scores
 
+    def score_rows(
+        self, user_ids: Sequence[int] | np.ndarray, exclude_known: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every recommendable item's score for these user codes: (paths, float32 scores of
+        shape (n_users, len(rec_item_codes)), -inf where an item may not be listed). The
+        scores whose top k recommend_batch lists, over all items, so that rules
+        (models_ml.rules) can filter, boost and re-rank them: the family's scores (model path),
+        the few-interactions blend (blend path), recent popularity (unknown users; 0 for items
+        without any), each blended with the repeat scores when repeat_weight > 0 (the
+        blend of _rank_candidates over every item: an item outside the path's top k has no
+        repeat term, so the top k is the same). exclude_known as in recommend_batch."""
+        self._fitted()
+        user_ids = _codes(user_ids)
+        rows = self._users.index(user_ids)
+        paths = self.user_paths(user_ids)
+        prep = self._prepared()
+        out = np.empty((len(rows), len(prep.rec)), dtype=np.float32)
+        for path, scores_of in ((MODEL, self._scores), (BLEND, self._blend_scores)):
+            chosen = np.flatnonzero(paths == path)
+            if not len(chosen):
+                continue
+            scores = scores_of(rows[chosen], prep)
+            if exclude_known:
+                excluded = self._excluded_columns(rows[chosen], prep).tocoo()
+                scores[excluded.row, excluded.col] = -np.inf
+            if self.repeat_weight > 0:
+                scores = self._dense_repeat_blend(rows[chosen], prep, scores)
+            out[chosen] = scores
+        out[paths == POPULAR] = prep.popularity.astype(np.float32)
+        return paths, out
+
+    def _dense_repeat_blend(
+        self, rows: np.ndarray, prep: Prepared, scores: np.ndarray
+    ) -> np.ndarray:
+        """(1 - w) * s / |s_u| + w * repeat terms over every item (s_u: the best finite s of
+        the row), -inf kept: _rank_candidates' blend, dense."""
+        w = self.repeat_weight
+        finite = np.where(np.isfinite(scores), scores, -np.inf)
+        best = finite.max(axis=1, initial=-np.inf)
+        scale = np.where(np.isfinite(best) & (best != 0), np.abs(best), 1.0)
+        blend = ((1 - w) / scale)[:, None] * scores.astype(np.float64)
+        blend += w * self._repeat_terms(rows, prep).toarray()
+        blend[~np.isfinite(scores)] = -np.inf
+        return blend.astype(np.float32)
+
+    @property
+    def rec_item_codes(self) -> np.ndarray:
+        """The item codes of score_rows' columns (the recommendable items)."""
+        return self._prepared().rec_codes
+
+    @property
+    def rec_item_vectors(self) -> np.ndarray:
+        """score_rows' columns' item factors (items x factors; 0 columns for a family without
+        factors): what diversity by similarity compares."""
+        return self._prepared().vectors
+
+    @property
+    def rec_popularity(self) -> np.ndarray:
+        """Recent popularity of score_rows' columns (0: none): the rules' fallback order."""
+        return self._prepared().popularity
+
+    def excluded_columns(self, user_ids: Sequence[int] | np.ndarray) -> csr_matrix:
+        """(n_users, len(rec_item_codes)) CSR: what exclude_known leaves out for each user
+        (nothing for unknown users)."""
+        rows = self._users.index(_codes(user_ids))
+        prep = self._prepared()
+        known = np.flatnonzero(rows != UNKNOWN)
+        part = self._excluded_columns(rows[known], prep).tocoo()
+        return csr_matrix(
+            (part.data, (known[part.row], part.col)), shape=(len(rows), len(prep.rec))
+        )
+
+    def purchase_times(self, user_ids: Sequence[int] | np.ndarray) -> csr_matrix:
+        """(n_users, len(rec_item_codes)) CSR: seconds since the epoch of each user's last
+        purchase of each item (only bought pairs stored; nothing for unknown users or a
+        package saved without purchases)."""
+        rows = self._users.index(_codes(user_ids))
+        prep = self._prepared()
+        safe = np.where(rows == UNKNOWN, 0, rows)
+        bought = self._purchases[safe].tocoo()
+        columns = prep.column[bought.col]
+        keep = (columns >= 0) & (rows[bought.row] != UNKNOWN)
+        return csr_matrix(
+            (bought.data[keep], (bought.row[keep], columns[keep])),
+            shape=(len(rows), len(prep.rec)),
+        )
+
     def with_repeat_weight(self, weight: float) -> Recommender:
         """A copy of this fitted recommender that differs only in repeat_weight: it shares the
         fitted arrays and the prepared scoring arrays (none depend on the weight), so building
@@ -652,6 +743,7 @@ class Recommender(abc.ABC):
                 categories=coldstart.category_onehot(
                     self._category_codes, len(self._category_names)
                 ),
+                popularity=popularity[rec],
             )
         return self._prep
 
@@ -801,6 +893,20 @@ class Recommender(abc.ABC):
         names = self.items.decode(codes[0][kept])
         return list(zip(names.tolist(), scores[0][kept].tolist(), strict=True))
 
+    def similarity_row(self, item_id: str) -> np.ndarray:
+        """float64 similarity of item_id (shop id) to each of score_rows' columns, -inf for
+        itself and for the items the family's similarity leaves out (all of them when the item
+        has no neighbours); KeyError for an unknown item."""
+        row = self._item_row(item_id)
+        prep = self._prepared()
+        cosine = self._similarity(row, prep)
+        if cosine is None:
+            return np.full(len(prep.rec), -np.inf)
+        cosine = np.array(cosine, dtype=np.float64)
+        if prep.column[row] >= 0:
+            cosine[prep.column[row]] = -np.inf
+        return cosine
+
     def similar_items(self, item_id: str, n: int = 10) -> list[tuple[str, float]]:
         """The n recommendable items (shop ids) closest to item_id, best first, by the family's
         item similarity (similarity_text says which; items it leaves out are not listed), ties
@@ -923,8 +1029,9 @@ class Recommender(abc.ABC):
             **self._item_vocab.to_arrays("item_vocab"),
         }
         return RecommenderState(
-            self._model, self._user_items, arrays, self.params(), self._excluded, self._repeats
-        )
+            self._model, self._user_items, arrays, self.params(), self._excluded, self._repeats,
+            self._purchases,
+        )  # fmt: skip
 
     def restore(self, state: RecommenderState) -> Recommender:
         """This recommender with the fitted arrays of a state() (models_ml.families.load_state
@@ -942,6 +1049,9 @@ class Recommender(abc.ABC):
         shape = recommender._user_items.shape
         recommender._repeats = csr_matrix(
             state.repeats if state.repeats is not None else shape, dtype=np.float64
+        )
+        recommender._purchases = csr_matrix(
+            state.purchases if state.purchases is not None else shape, dtype=np.float64
         )
         recommender._users = IdMap(arrays["user_ids"])
         recommender._items = IdMap(arrays["item_ids"])

@@ -591,6 +591,8 @@ class Serve(_Section):
     max_connections_per_client: int = Field(64, ge=1, le=100_000)
     # an idle keep-alive connection is closed after this (at most 10 minutes)
     timeout_keep_alive: float = Field(5.0, gt=0, le=600)
+    # the rule sets file (models_ml.rules), relative to the project home; absent: no rules
+    rules: str = "rules.toml"
 
     @model_validator(mode="after")
     def _precomputed(self) -> Serve:

@@ -1,13 +1,14 @@
 """The FastAPI application: create_app(cfg) -> app. Routes read holder.current once per request.
 
-GET  /recommendations/{user_id}?k=10&exclude_known=true&explain=false
+POST /recommendations                  {"user_id", "n", "surface", filters, pins, ...}: rules
+GET  /recommendations/{user_id}?k=10&exclude_known=true&explain=false&surface=home
 POST /recommendations/batch            {"user_ids": [...], "k": 10, "exclude_known": true}
 
 exclude_known=true leaves out what [train] repeatable_events excludes (the model's own rule,
 models_ml.matrix.excluded_pairs): every item the user had, or with repeatable event types the
 items the user had with another type or returned; explain=true adds the repeat part of a
 score when the model blends repeat scores (repeat_weight > 0).
-GET  /items/{item_id}/similar?k=10
+GET  /items/{item_id}/similar?k=10&surface=product    PATCH /items/{item_id} {"in_stock": false}
 GET  /model    GET /health    GET /metrics    POST /admin/reload    GET /docs (OpenAPI)
 
 Bad input answers 422 (FastAPI's validation detail plus a one-line `message`), an unknown item
@@ -34,6 +35,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from models_ml.rules import RuleSet, load_rule_set
 from recomart_core import config
 from serving.dependencies import protection
 from serving.guard import Guard
@@ -52,12 +54,15 @@ def create_app(
     cfg: config.Config,
     settings: ServeSettings | None = None,
     holder: ModelHolder | None = None,
+    rule_set: RuleSet | None = None,
 ) -> FastAPI:
     """The API over cfg's registry: [train] k is the default list length, settings (default:
     cfg's [serve] and the environment's API key) its bounds. A given holder is used as is
     (tests, benchmarks); otherwise one over cfg's registry, loaded at start-up."""
     settings = settings or ServeSettings.from_config(cfg.settings.serve)
     holder = holder or ModelHolder(RegistrySource(cfg), settings)
+    # the shop's rules (models_ml.rules): [serve] rules under the home, read once at start
+    rule_set = rule_set or load_rule_set(cfg.paths.home / settings.rules)
     default_k = min(cfg.settings.train.k, settings.max_k)
     metrics = Metrics()
     app = FastAPI(
@@ -74,6 +79,7 @@ def create_app(
     app.state.settings = settings
     app.state.holder = holder
     app.state.metrics = metrics
+    app.state.rule_set = rule_set
     app.state.explaining = asyncio.Semaphore(EXPLAIN_SLOTS)
     app.state.batching = asyncio.Semaphore(BATCH_SLOTS)
 

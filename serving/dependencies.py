@@ -5,6 +5,7 @@ sets it: app.state.holder, settings, metrics, explaining, batching):
 - Served: the model serving this request, read once from the holder (503 while there is none,
   telling to run `make train`);
 - Settings: the [serve] settings the app was built with; AppMetrics: its Prometheus counters;
+- Rules: the rule set (models_ml.rules.RuleSet) read from [serve] rules at start;
 - ExplainSlots, BatchSlots: the semaphores bounding explanations and batches in worker threads;
 - require_key: the API-key check (401), on every data route when a key is set (the Guard
   refused a wrong key already: this documents it in the OpenAPI schema).
@@ -18,6 +19,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader
 
+from models_ml.rules import RuleSet
 from serving.guard import key_ok
 from serving.holder import ModelHolder
 from serving.metrics import Metrics
@@ -35,6 +37,10 @@ async def get_settings(request: Request) -> ServeSettings:
 
 async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
+
+
+async def get_rule_set(request: Request) -> RuleSet:
+    return request.app.state.rule_set
 
 
 async def explain_slots(request: Request) -> asyncio.Semaphore:
@@ -68,6 +74,7 @@ Holder = Annotated[ModelHolder, Depends(get_holder)]
 Served = Annotated[ServingModel, Depends(served_model)]
 Settings = Annotated[ServeSettings, Depends(get_settings)]
 AppMetrics = Annotated[Metrics, Depends(get_metrics)]
+Rules = Annotated[RuleSet, Depends(get_rule_set)]
 ExplainSlots = Annotated[asyncio.Semaphore, Depends(explain_slots)]
 BatchSlots = Annotated[asyncio.Semaphore, Depends(batch_slots)]
 

@@ -33,6 +33,8 @@ class ModelHolder:
         self.not_ready_reason = "the model is loading"
         self.last_error: str | None = None
         self.reloads = 0
+        # stock changes (PATCH /items/{id}) since start: applied to every model loaded later
+        self.stock: dict[str, bool] = {}
         self._lock = threading.Lock()  # one check/load at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -64,6 +66,9 @@ class ModelHolder:
                 if self.current is None:
                     self.not_ready_reason = self.last_error
                 return False
+            for item_id, in_stock in self.stock.items():
+                if model.can_list(item_id):
+                    model.table.set_stock(item_id, in_stock)
             self.current = model  # the swap
             gc.collect()  # the old model's cycles, now, not during a request
             gc.freeze()
@@ -75,6 +80,15 @@ class ModelHolder:
                 time.perf_counter() - started,
             )  # fmt: skip
             return True
+
+    def set_stock(self, item_id: str, in_stock: bool) -> None:
+        """Record a stock change and apply it to the model being served (under the lock: a
+        model loading now gets it too)."""
+        with self._lock:
+            self.stock[item_id] = in_stock
+            current = self.current
+            if current is not None and current.can_list(item_id):
+                current.table.set_stock(item_id, in_stock)
 
     def start_polling(self) -> None:
         if self.settings.poll_seconds > 0 and self._thread is None:

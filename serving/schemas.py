@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from models_ml.rules import Rules
 from recomart_core.schema import ID_MAX_LENGTH, ID_PATTERN, ID_RULES  # noqa: F401 (the API's)
 
 # ids are the shop's own (SKUs, UUIDs, e-mail hashes): text, 1..256 characters, no control
@@ -32,9 +33,21 @@ class Driver(Item):
     contribution: float = Field(description="this item's share of the model's score")
 
 
+Reason = Literal["model", "boosted", "pinned", "fallback"]
+
+
 class RankedItem(Item):
     rank: int = Field(description="1 = best")
-    score: float = Field(description="comparable within one list only")
+    score: float = Field(
+        description="comparable within one list only (after boosts; a fallback item's recent"
+        " popularity)"
+    )
+    reason: Reason = Field(
+        "model",
+        description="why it is listed: model (the model's score), boosted (a boost raised"
+        " it), pinned (a pin put it here), fallback (the rules left the list short: a popular"
+        " item that obeys them)",
+    )
 
 
 class RepeatPart(BaseModel):
@@ -72,9 +85,28 @@ class Recommendations(BaseModel):
     items: list[Recommendation]
 
 
+class RuleSetInfo(BaseModel):
+    name: str = Field(description="the rule set's name (rules.toml)")
+    version: str = Field(description="the version the file declares")
+    digest: str = Field(description="sha256 of the file, first 12 hex digits ('' without one)")
+    surface: str = Field(description="whose defaults applied: home, product, basket, email, ...")
+
+
 class RecommendationsResponse(Recommendations):
     k: int
     exclude_known: bool = Field(description=EXCLUDE_KNOWN)
+    model_version: str
+    rule_set: RuleSetInfo
+
+
+class StockUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    in_stock: bool = Field(description="false: no list shows it where in_stock is filtered on")
+
+
+class StockAnswer(BaseModel):
+    item_id: str
+    in_stock: bool
     model_version: str
 
 
@@ -89,6 +121,7 @@ class SimilarResponse(BaseModel):
     item_id: str
     k: int
     model_version: str
+    rule_set: RuleSetInfo
     similarity: str = Field(description="what the served model's family measures as closeness")
     items: list[RankedItem]
 
@@ -138,5 +171,40 @@ def batch_request_model(max_k: int, max_batch: int, default_k: int) -> type[Base
             Field(description=f"1..{max_batch} user ids"),
         ),
         k=(Annotated[int, Field(ge=1, le=max_k)], default_k),
+        exclude_known=(bool, Field(True, description=EXCLUDE_KNOWN)),
+    )
+
+
+def recommend_request_model(max_k: int, default_k: int) -> type[BaseModel]:
+    """POST /recommendations body: who, how many, where, and any rule of models_ml.rules.Rules
+    (a field the body sets replaces the surface's default; the others keep it)."""
+    return create_model(
+        "RecommendRequest",
+        __base__=Rules,
+        user_id=(
+            Id | None,
+            Field(None, description="the shop's user id (unknown: the cold-start list)"),
+        ),
+        session_id=(
+            Id | None,
+            Field(
+                None,
+                description="an anonymous visitor's session id, when there is no user_id"
+                " (served the cold-start list)",
+            ),
+        ),
+        n=(Annotated[int, Field(ge=1, le=max_k)], Field(default_k, description="list length")),
+        surface=(
+            str | None,
+            Field(
+                None,
+                description="the rule set surface whose defaults apply (null: its default_surface)",
+                examples=["home"],
+            ),
+        ),
+        context_item_ids=(
+            Annotated[list[Id], Field(max_length=100)],
+            Field([], description="the product page's or basket's items: never listed"),
+        ),
         exclude_known=(bool, Field(True, description=EXCLUDE_KNOWN)),
     )

@@ -35,6 +35,7 @@ class ServeSettings:
     max_head_bytes: int = DEFAULTS.max_head_bytes
     max_connections: int = DEFAULTS.max_connections
     max_connections_per_client: int = DEFAULTS.max_connections_per_client
+    rules: str = DEFAULTS.rules  # the rule sets file, relative to the project home
     api_key: str | None = None
 
     @classmethod

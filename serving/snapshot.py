@@ -15,7 +15,8 @@ Above precompute_max_users users, a list is scored per request by the model itse
 (Recommender.prepare), so a request costs one user's scores (x_u @ W + U[u] . V[j] over the
 items) and a partial sort, nothing O(n_users). Similar items the same way.
 
-A ServingModel is never changed after construction: the holder swaps whole objects.
+A ServingModel is never changed after construction, but for its items' stock (table.in_stock,
+PATCH /items/{id} through the holder): the holder swaps whole objects.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models_ml import rules as engine
 from models_ml.ids import UNKNOWN
 from models_ml.ranking import PAD_ITEM
 from models_ml.recommender import BLEND, MODEL, POPULAR, Recommender
+from models_ml.rules import ItemTable, Ranked, Rules
 from recomart_core.schema import CATEGORY, ITEM, PRICE, TITLE
 
 STRATEGY_TEXT = {
@@ -99,6 +102,16 @@ class ServingModel:
         for code, path in enumerate(PATHS):
             self._paths[paths == path] = code
         del paths
+        rec_codes = model.rec_item_codes
+        # the rules' view of the items (models_ml.rules): attributes by score column
+        self.table = ItemTable(
+            model.items.decode(rec_codes).tolist(),
+            items,
+            vectors=model.rec_item_vectors,
+            categories=[self._meta[code]["category"] for code in rec_codes.tolist()],
+        )
+        self._rec_codes = rec_codes
+        self._popularity = model.rec_popularity
         pop_ids, pop_scores = model.recommend_batch([UNKNOWN], max_k)
         self._popular = _pairs(pop_ids[0], pop_scores[0])
         self._lists: dict[bool, tuple[np.ndarray, np.ndarray]] | None = None
@@ -127,6 +140,10 @@ class ServingModel:
     def has_item(self, item_id: str) -> bool:
         return item_id in self._item_codes
 
+    def can_list(self, item_id: str) -> bool:
+        """True for an item the model may recommend (a column of the rules' item table)."""
+        return item_id in self.table.column
+
     def item(self, item_id: str) -> dict[str, Any]:
         """{item_id, title, category, price} of a known item."""
         return dict(self._meta[self._item_codes[item_id]])
@@ -154,7 +171,7 @@ class ServingModel:
                 pairs = _pairs(ids[0], scores[0])
         items = []
         for rank, (code, score) in enumerate(pairs, start=1):
-            entry = {"rank": rank, "score": score, **self._meta[code]}
+            entry = {"rank": rank, "score": score, "reason": MODEL, **self._meta[code]}
             if explain:
                 entry.update(self._explain(user_id, entry["item_id"], strategy))
             items.append(entry)
@@ -166,6 +183,63 @@ class ServingModel:
             "strategy_description": self._descriptions[strategy],
             "items": items,
         }
+
+    def recommend_with_rules(
+        self,
+        user_id: str,
+        k: int,
+        rules: Rules,
+        exclude_known: bool = True,
+        now: float | None = None,
+    ) -> dict[str, Any]:
+        """user_id's top k under rules (models_ml.rules): recommend's answer, every item with
+        its reason (model, boosted, pinned, fallback). Scores every recommendable item for
+        the user (Recommender.score_rows), then the rules; now: seconds since the epoch (the
+        exclude_bought window's end)."""
+        row = self.user_row(user_id)
+        code = self._user_codes[row] if row >= 0 else UNKNOWN
+        paths, scores = self.model.score_rows([code], exclude_known)
+        bought = None
+        if rules.exclude_bought != "never" and row >= 0:
+            bought = self.model.purchase_times([code])
+        ranked = engine.rank(
+            scores, self.table, rules, k, popularity=self._popularity, bought=bought, now=now
+        )[0]
+        strategy = str(paths[0])
+        items = self._listed(ranked)
+        return {
+            "user_id": user_id,
+            "strategy": strategy,
+            "family": self.family,
+            "cold_start": strategy in (BLEND, POPULAR),
+            "strategy_description": self._descriptions[strategy],
+            "items": items,
+        }
+
+    def similar_with_rules(self, item_id: str, k: int, rules: Rules) -> list[dict[str, Any]]:
+        """similar under rules: the family's similarity as the score, the rest as
+        recommend_with_rules (items the similarity leaves out can come as fallbacks);
+        KeyError if the item is unknown."""
+        similarity = self.model.similarity_row(item_id)
+        listable = np.ones((1, self.table.n), dtype=bool)
+        own = self.table.column.get(item_id)
+        if own is not None:
+            listable[0, own] = False
+        ranked = engine.rank(
+            similarity[None, :].astype(np.float32), self.table, rules, k,
+            popularity=self._popularity, listable=listable,
+        )[0]  # fmt: skip
+        return self._listed(ranked)
+
+    def _listed(self, ranked: Ranked) -> list[dict[str, Any]]:
+        """A rules engine list as the API's items: rank, score, reason and the metadata."""
+        codes = self._rec_codes[ranked.columns].tolist()
+        return [
+            {"rank": position, "score": score, "reason": reason, **self._meta[code]}
+            for position, (code, score, reason) in enumerate(
+                zip(codes, ranked.scores.tolist(), ranked.reasons, strict=True), start=1
+            )
+        ]
 
     def _explain(self, user_id: str, item_id: str, strategy: str) -> dict[str, Any]:
         if strategy == POPULAR:
@@ -185,7 +259,7 @@ class ServingModel:
         KeyError if unknown."""
         pairs = self.model.similar_items(item_id, k)
         return [
-            {"rank": rank, "score": score, **self.item(item)}
+            {"rank": rank, "score": score, "reason": MODEL, **self.item(item)}
             for rank, (item, score) in enumerate(pairs, start=1)
         ]
 

@@ -5,7 +5,9 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Query, Response
+from fastapi.exceptions import RequestValidationError
 
+from models_ml.rules import Rules, RuleSet, UnknownAttribute
 from serving import schemas
 from serving.settings import API_KEY_HEADER, ServeSettings
 
@@ -36,3 +38,28 @@ def json_response(body: dict[str, Any]) -> Response:
     the hot paths (the declared response_model still documents it, and the schema fuzz test
     checks every response against it)."""
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+SURFACE_QUERY = Query(
+    description="the rule set surface whose rules apply (home, product, basket, email, ...;"
+    " default: the rule set's default_surface)"
+)
+
+
+def rules_for(rule_set: RuleSet, surface: str | None, own: Rules | None = None) -> Rules:
+    """The surface's rules (own's explicitly set fields over them); an unknown surface is a
+    validation error (422) naming the surfaces there are."""
+    try:
+        base = rule_set.surface(surface)
+    except KeyError as exc:
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("surface",), "msg": exc.args[0]}]
+        ) from None
+    return base if own is None else own.over(base)
+
+
+def unknown_attribute(exc: UnknownAttribute) -> RequestValidationError:
+    """A filter on an attribute the catalog lacks, as a 422."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("filters", "attributes"), "msg": str(exc)}]
+    )

@@ -1,6 +1,12 @@
-"""GET /recommendations/{user_id}?k=10&exclude_known=true&explain=false: a user's top k
-(the cold-start list for unknown users); POST /recommendations/batch {"user_ids": [...], "k":
-10, "exclude_known": true}: the same for up to max_batch users in one call.
+"""POST /recommendations {"user_id", "n", "surface", "context_item_ids", filters, exclusions,
+pins, boosts, diversity, ...}: a user's top n under the rule set's surface defaults and the
+request's own rules (models_ml.rules); GET /recommendations/{user_id}?k=10&surface=...: the
+shortcut (the surface's rules alone; explain=true adds each item's drivers); POST
+/recommendations/batch {"user_ids": [...], "k": 10, "exclude_known": true}: up to max_batch
+users in one call (the default surface's rules).
+
+Without rules (an empty surface, the default) a list is the precomputed lookup; with rules the
+user's scores over every item are computed and the rules applied (a few milliseconds at most).
 
 exclude_known=true leaves out what [train] repeatable_events excludes (the model's own rule,
 models_ml.matrix.excluded_pairs); explain=true adds each item's drivers (and the repeat part of
@@ -8,15 +14,26 @@ its score when the model blends repeat scores), for k up to max_explain_k, EXPLA
 time in worker threads; a batch is scored in a worker thread, BATCH_SLOTS at a time.
 """
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
+from models_ml.rules import Rules, UnknownAttribute
 from serving import schemas
 from serving.dependencies import BatchSlots, ExplainSlots, Served, Settings
-from serving.routes.common import ID_PATH, PROBLEMS, json_response, list_length
+from serving.dependencies import Rules as RuleSetDep
+from serving.routes.common import (
+    ID_PATH,
+    PROBLEMS,
+    SURFACE_QUERY,
+    json_response,
+    list_length,
+    rules_for,
+    unknown_attribute,
+)
 from serving.settings import ServeSettings
 from serving.snapshot import ServingModel
 
@@ -34,6 +51,34 @@ def router(settings: ServeSettings, default_k: int) -> APIRouter:
     routes = APIRouter()
     K = list_length(settings.max_k)
     BatchRequest = schemas.batch_request_model(settings.max_k, settings.max_batch, default_k)
+    RecommendRequest = schemas.recommend_request_model(settings.max_k, default_k)
+
+    @routes.post(
+        "/recommendations",
+        response_model=schemas.RecommendationsResponse,
+        responses=BATCH_PROBLEMS,
+        summary="a user's (or visitor's) top n under business rules: filters, exclusions,"
+        " pins, boosts, diversity",
+    )
+    async def recommend_with_rules(
+        served: Served,
+        rule_set: RuleSetDep,
+        body: RecommendRequest,  # type: ignore[valid-type]
+    ) -> Response:
+        rules = rules_for(rule_set, body.surface, body)
+        if body.context_item_ids:
+            rules = rules.model_copy(
+                update={"exclude_item_ids": [*rules.exclude_item_ids, *body.context_item_ids]}
+            )
+        who = body.user_id or body.session_id or ""
+        out = answer(served, who, body.n, body.exclude_known, rules)
+        out.update(
+            k=body.n,
+            exclude_known=body.exclude_known,
+            model_version=served.info.version,
+            rule_set=rule_set.describe(body.surface),
+        )
+        return json_response(out)
 
     @routes.get(
         "/recommendations/{user_id}",
@@ -45,12 +90,17 @@ def router(settings: ServeSettings, default_k: int) -> APIRouter:
         served: Served,
         serve: Settings,
         explaining: ExplainSlots,
+        rule_set: RuleSetDep,
         user_id: Annotated[str, Path(**ID_PATH)],
         k: K = default_k,
         exclude_known: Annotated[bool, Query(description=schemas.EXCLUDE_KNOWN)] = True,
         explain: bool = False,
+        surface: Annotated[str | None, SURFACE_QUERY] = None,
     ) -> Response:
-        if explain:  # explanations solve a small system per item: off the event loop, bounded
+        rules = rules_for(rule_set, surface)
+        if not rules.empty:
+            out = answer(served, user_id, k, exclude_known, rules)
+        elif explain:  # explanations solve a small system per item: off the event loop, bounded
             if k > serve.max_explain_k:  # a validation error like any other (422)
                 msg = f"explain=true allows k up to {serve.max_explain_k} (got {k})"
                 raise RequestValidationError(
@@ -60,7 +110,12 @@ def router(settings: ServeSettings, default_k: int) -> APIRouter:
                 out = await run_in_threadpool(served.recommend, user_id, k, exclude_known, True)
         else:
             out = served.recommend(user_id, k, exclude_known)
-        out.update(k=k, exclude_known=exclude_known, model_version=served.info.version)
+        out.update(
+            k=k,
+            exclude_known=exclude_known,
+            model_version=served.info.version,
+            rule_set=rule_set.describe(surface),
+        )
         return json_response(out)
 
     @routes.post(
@@ -69,12 +124,18 @@ def router(settings: ServeSettings, default_k: int) -> APIRouter:
         responses=BATCH_PROBLEMS,
         summary=f"top k for up to {settings.max_batch} users in one call",
     )
-    async def batch(served: Served, batching: BatchSlots, body: BatchRequest) -> Response:  # type: ignore[valid-type]
+    async def batch(
+        served: Served,
+        batching: BatchSlots,
+        rule_set: RuleSetDep,
+        body: BatchRequest,  # type: ignore[valid-type]
+    ) -> Response:
         # up to max_batch lists, each a matrix product above precompute_max_users: off the
         # event loop (which keeps answering), at most BATCH_SLOTS at once
+        rules = rule_set.surface(None)
         async with batching:
             results = await run_in_threadpool(
-                recommend_all, served, body.user_ids, body.k, body.exclude_known
+                recommend_all, served, body.user_ids, body.k, body.exclude_known, rules
             )
         return json_response(
             {
@@ -89,7 +150,20 @@ def router(settings: ServeSettings, default_k: int) -> APIRouter:
 
 
 def recommend_all(
-    served: ServingModel, user_ids: list[str], k: int, exclude_known: bool
+    served: ServingModel, user_ids: list[str], k: int, exclude_known: bool, rules: Rules
 ) -> list[dict[str, Any]]:
-    """Each user's top k, in the order of user_ids (in a worker thread)."""
-    return [served.recommend(u, k, exclude_known) for u in user_ids]
+    """Each user's top k under rules, in the order of user_ids (in a worker thread)."""
+    return [answer(served, u, k, exclude_known, rules) for u in user_ids]
+
+
+def answer(
+    served: ServingModel, user_id: str, k: int, exclude_known: bool, rules: Rules
+) -> dict[str, Any]:
+    """The model's list (no rules) or the rules engine's; a filter on an attribute the
+    catalog lacks is a 422."""
+    if rules.empty:
+        return served.recommend(user_id, k, exclude_known)
+    try:
+        return served.recommend_with_rules(user_id, k, rules, exclude_known, now=time.time())
+    except UnknownAttribute as exc:
+        raise unknown_attribute(exc) from None
