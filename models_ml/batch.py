@@ -28,8 +28,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from models_ml.ranking import PAD_ITEM
+from models_ml import rules as engine
+from models_ml.ranking import PAD_ITEM, PAD_SCORE, chunk_rows
 from models_ml.recommender import Recommender
+from models_ml.rules import ItemTable
+from recomart_core.rulesets import NO_RULES, Rules
 from recomart_core.schema import (
     CATEGORY,
     ITEM,
@@ -48,18 +51,57 @@ ATTRIBUTES = (TITLE, CATEGORY, PRICE)
 TABLE = f"{RECOMMENDATIONS_SCHEMA}.{USER_RECOMMENDATIONS}"
 
 
+def ruled_recommendations(
+    model: Recommender,
+    k: int,
+    rules: Rules,
+    items: pd.DataFrame | None = None,
+    now: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """recommend_batch(model.user_ids, k) under rules (models_ml.rules, the engine the API
+    uses): every user's scores over every item, a chunk of users at a time, then the rules;
+    items: the attributes (shop ids) the filters read; now: seconds since the epoch (the
+    exclude_bought window's end; default: now)."""
+    codes = model.user_ids
+    rec_codes = model.rec_item_codes
+    table = ItemTable(
+        model.items.decode(rec_codes).tolist(), items, vectors=model.rec_item_vectors,
+        categories=model.item_categories[np.searchsorted(model.item_ids, rec_codes)],
+    )  # fmt: skip
+    now = datetime.now(UTC).timestamp() if now is None else now
+    out_items = np.full((len(codes), k), PAD_ITEM, dtype=np.int64)
+    out_scores = np.full((len(codes), k), PAD_SCORE, dtype=np.float32)
+    step = chunk_rows(len(rec_codes))
+    for start in range(0, len(codes), step):
+        part = codes[start : start + step]
+        _, scores = model.score_rows(part)
+        bought = model.purchase_times(part) if rules.exclude_bought != "never" else None
+        lists = engine.rank(
+            scores, table, rules, k, popularity=model.rec_popularity, bought=bought, now=now
+        )
+        for offset, ranked in enumerate(lists):
+            out_items[start + offset, : len(ranked)] = rec_codes[ranked.columns]
+            out_scores[start + offset, : len(ranked)] = ranked.scores
+    return out_items, out_scores
+
+
 def recommendations_tables(
     model: Recommender,
     k: int,
     items: pd.DataFrame | None = None,
     recommended: tuple[np.ndarray, np.ndarray] | None = None,
+    rules: Rules = NO_RULES,
 ) -> dict[str, pa.Table]:
     """Arrow tables for one insert: `recs` (user_code, rank, item_code, score: top-k of every
     user the model knows, what [train] repeatable_events excludes left out, no padding),
     `users` and `items` (code, name: the shop ids) and `attributes` (item_id and title,
     category, price where items has them).
-    recommended: model.recommend_batch(model.user_ids, k) when the caller has it already."""
+    recommended: model.recommend_batch(model.user_ids, k) when the caller has it already;
+    rules: the rule set's default surface (models_ml.rules): when it has any, the lists are
+    ruled_recommendations' (recommended is not used)."""
     codes = model.user_ids
+    if not rules.empty:
+        recommended = ruled_recommendations(model, k, rules, items)
     item_codes, scores = recommended or model.recommend_batch(codes, k, exclude_known=True)
     kept = item_codes.ravel() != PAD_ITEM
     recs = pa.table(
@@ -118,12 +160,13 @@ def write_recommendations(
     run_id: str,
     items: pd.DataFrame | None = None,
     recommended: tuple[np.ndarray, np.ndarray] | None = None,
+    rules: Rules = NO_RULES,
 ) -> int:
     """Replace recommendations.user_recommendations with the top-k of every user the model
     knows, in one transaction (one insert from Arrow; ids and attributes joined by DuckDB);
     items: the item attributes keyed by shop item id (models_ml.package.shop_items);
-    recommended: as recommendations_tables takes it. Row count."""
-    tables = recommendations_tables(model, k, items, recommended)
+    recommended, rules: as recommendations_tables takes them. Row count."""
+    tables = recommendations_tables(model, k, items, recommended, rules)
     params = [model_name, str(model_version), run_id, datetime.now(UTC).replace(tzinfo=None)]
     with duckdb.connect(str(warehouse)) as con:
         for name, table in tables.items():
@@ -153,12 +196,13 @@ def write_recommendations_spark(
     run_id: str,
     items: pd.DataFrame | None = None,
     recommended: tuple[np.ndarray, np.ndarray] | None = None,
+    rules: Rules = NO_RULES,
 ) -> int:
     """write_recommendations' rows (the same SELECT, run by an in-memory DuckDB over Arrow)
     written by `spark` as Parquet into `folder` (replaced: module doc); generated_at becomes a
     Spark timestamp (an instant: the naive UTC time read in the session's time zone, UTC under
     recomart_core.engine). Row count."""
-    tables = recommendations_tables(model, k, items, recommended)
+    tables = recommendations_tables(model, k, items, recommended, rules)
     params = [model_name, str(model_version), run_id, datetime.now(UTC).replace(tzinfo=None)]
     with duckdb.connect() as con:
         for name, table in tables.items():

@@ -55,6 +55,7 @@ from models_ml.recommender import Recommender
 from models_ml.split import EvaluationSettings, Split, holdout
 from models_ml.tracking import start_run, tracking_uri, use_experiment
 from recomart_core import config, engine
+from recomart_core.rulesets import NO_RULE_SET, RuleSet, load_rule_set
 from recomart_core.schema import EVENT, EVENT_TYPES, ITEM, RATING, TIME, USER
 from recomart_core.settings import NESTED, Train
 from recomart_core.timing import Timings
@@ -411,6 +412,8 @@ class TrainingRun:
     spark: Any = None  # engine spark: the run's SparkSession (fit_engine)
     backend: mllib.Backend | None = None  # engine spark, family als: MLlib's fits
     recommendations_path: Path | None = None  # engine spark: where batch recommendations go
+    # the rule set's default surface: the batch recommendations obey it (models_ml.rules)
+    rules: RuleSet = NO_RULE_SET
 
     @property
     def k(self) -> int:
@@ -458,6 +461,7 @@ def run_training(cfg: config.Config) -> dict[str, Any]:
     job = TrainingRun(
         cfg.paths, train, families.spec(train, cfg.settings.ratings.max),
         engine_name=cfg.settings.engine,
+        rules=load_rule_set(cfg.paths.home / cfg.settings.serve.rules),
     )  # fmt: skip
     with job.timings.phase("read"):  # read-only, closed before anything fits
         marts = read_training_data(FeatureStore(cfg))
@@ -553,6 +557,8 @@ def _log_settings(job: TrainingRun) -> None:
     with job.timings.phase("mlflow_setup"):
         mlflow.log_params(hyperparameters(job.train, job.spec.points))
         mlflow.set_tags({"warehouse": str(job.paths.warehouse), "family": job.train.family})
+        rules = job.rules.describe(None)  # the batch recommendations' rules
+        mlflow.set_tags({f"rule_set_{key}": value for key, value in rules.items()})
         mlflow.log_dict(job.train.model_dump(mode="json"), SETTINGS_ARTIFACT)
 
 
@@ -657,12 +663,12 @@ def _promote_or_discard(
             return batch.write_recommendations_spark(
                 job.spark, job.recommendations_path, served.model, job.k, train.model_name,
                 candidate.version, job.run_id, items=package.shop_items(served.model, catalog),
-                recommended=(served.recs, served.scores),
+                recommended=(served.recs, served.scores), rules=job.rules.surface(None),
             )  # fmt: skip
         return batch.write_recommendations(
             job.paths.warehouse, served.model, job.k, train.model_name, candidate.version,
             job.run_id, items=package.shop_items(served.model, catalog),
-            recommended=(served.recs, served.scores),
+            recommended=(served.recs, served.scores), rules=job.rules.surface(None),
         )  # fmt: skip
 
 

@@ -35,8 +35,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from models_ml.rules import RuleSet, load_rule_set
 from recomart_core import config
+from recomart_core.rulesets import RuleSet, load_rule_set
 from serving.dependencies import protection
 from serving.guard import Guard
 from serving.holder import ModelHolder

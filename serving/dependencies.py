@@ -19,7 +19,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader
 
-from models_ml.rules import RuleSet
+from recomart_core.rulesets import RuleSet
 from serving.guard import key_ok
 from serving.holder import ModelHolder
 from serving.metrics import Metrics

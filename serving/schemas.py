@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from models_ml.rules import Rules
+from recomart_core.rulesets import Rules
 from recomart_core.schema import ID_MAX_LENGTH, ID_PATTERN, ID_RULES  # noqa: F401 (the API's)
 
 # ids are the shop's own (SKUs, UUIDs, e-mail hashes): text, 1..256 characters, no control

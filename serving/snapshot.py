@@ -32,7 +32,8 @@ from models_ml import rules as engine
 from models_ml.ids import UNKNOWN
 from models_ml.ranking import PAD_ITEM
 from models_ml.recommender import BLEND, MODEL, POPULAR, Recommender
-from models_ml.rules import ItemTable, Ranked, Rules
+from models_ml.rules import ItemTable, Ranked
+from recomart_core.rulesets import Rules
 from recomart_core.schema import CATEGORY, ITEM, PRICE, TITLE
 
 STRATEGY_TEXT = {

@@ -178,13 +178,72 @@ def golden() -> dict[str, Any]:
     return json.loads(GOLDEN_FILE.read_text())
 
 
+# Float32 sums differ in their last bits between CPUs (the order of a BLAS kernel's
+# additions): a second machine kind gave scores 1e-5 to 6e-5 away from the golden ones, and
+# lists that swap items whose scores are that close. Values are compared within TOLERANCE and
+# names only outside such near ties; the lists' hashes are exact on the machine that wrote the
+# file, and elsewhere the verbatim lists (within TOLERANCE) and the metrics over every user
+# (within 1e-9, ranks only) carry the pin.
+TOLERANCE = 2e-4
+
+
 def assert_same(got: dict[str, Any], expected: dict[str, Any], case: str) -> None:
-    """Equal after a JSON round trip; the metrics within 1e-9."""
-    expected = dict(expected)
+    """Equal after a JSON round trip but for float32's last bits (TOLERANCE, near ties); the
+    metrics within 1e-9."""
+    got, expected = json.loads(json.dumps(got)), json.loads(json.dumps(expected))
     metrics, expected_metrics = got.pop("metrics"), expected.pop("metrics")
     for name, value in expected_metrics.items():
         assert metrics[name] == pytest.approx(value, abs=1e-9, rel=0), (case, name)
-    assert json.loads(json.dumps(got)) == expected, case
+    if got["lists"] != expected["lists"]:  # another machine: the verbatim lists
+        for entry in [*got["lists"].values(), *expected["lists"].values()]:
+            entry.pop("ids_sha256"), entry.pop("scores_sha256")
+    for part in got:
+        assert close(got[part], expected[part]), (case, part, got[part], expected[part])
+
+
+def close(got: Any, expected: Any) -> bool:
+    """got == expected, numbers within TOLERANCE, and ranked lists ({"ids", "scores"} or
+    [[name, score], ...]) equal but for the order of near-tied items and the last near tie."""
+    if isinstance(expected, dict):
+        if set(got) != set(expected):
+            return False
+        if {"ids", "scores"} <= set(expected):
+            pairs = [list(p) for p in zip(expected["ids"], expected["scores"], strict=True)]
+            mine = [list(p) for p in zip(got["ids"], got["scores"], strict=True)]
+            rest = {k: v for k, v in expected.items() if k not in ("ids", "scores")}
+            return ranked_close(mine, pairs) and close({k: got[k] for k in rest}, rest)
+        return all(close(got[k], expected[k]) for k in expected)
+    if isinstance(expected, list):
+        if expected and all(_is_pair(e) for e in expected) and all(_is_pair(g) for g in got):
+            return ranked_close(got, expected)
+        return len(got) == len(expected) and all(
+            close(g, e) for g, e in zip(got, expected, strict=True)
+        )
+    if isinstance(expected, float) or isinstance(got, float):
+        return abs(got - expected) <= TOLERANCE
+    return got == expected
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and isinstance(value[1], int | float)
+
+
+def ranked_close(got: list, expected: list) -> bool:
+    """Two ranked [name, score] lists: the same length, scores within TOLERANCE position by
+    position, and the same names within each run of near-tied scores (the last run may hold
+    other names: an item tied with one just outside the list)."""
+    if len(got) != len(expected):
+        return False
+    if any(abs(g[1] - e[1]) > TOLERANCE for g, e in zip(got, expected, strict=True)):
+        return False
+    start = 0
+    for end in range(1, len(expected) + 1):
+        if end == len(expected) or abs(expected[end][1] - expected[end - 1][1]) > TOLERANCE:
+            same = {g[0] for g in got[start:end]} == {e[0] for e in expected[start:end]}
+            if not same and end != len(expected):
+                return False
+            start = end
+    return True
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -202,7 +261,11 @@ def test_a_package_of_the_time_loads_and_gives_the_pinned_lists(family, data, go
     users = users_of(split)
     expected = golden[key(family, PACKAGE_WEIGHT)]["lists"]
     for exclude in (True, False):
-        assert lists(model, users, exclude) == expected[str(exclude)], (family, exclude)
+        got = lists(model, users, exclude)
+        if got != expected[str(exclude)]:  # another machine's float32 sums: near the values
+            got.pop("ids_sha256"), got.pop("scores_sha256")
+            wanted = {k: v for k, v in expected[str(exclude)].items() if "sha256" not in k}
+            assert close(got, wanted), (family, exclude)
 
 
 def write() -> None:

@@ -15,18 +15,17 @@ from synthetic_marts import planted_interactions
 from models_ml import families, package
 from models_ml.matrix import excluded_pairs
 from models_ml.recommender import Recommender
-from models_ml.rules import (
+from models_ml.rules import ItemTable, rank
+from recomart_core.rulesets import (
     NO_RULES,
     Boost,
     Diversity,
     Filters,
-    ItemTable,
     Pin,
     Rules,
     RuleSet,
     RuleSetError,
     load_rule_set,
-    rank,
 )
 from recomart_core.schema import CATEGORY, EVENT, ITEM, PRICE, TIME, USER
 

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from models_ml import package
-from models_ml.rules import load_rule_set
 from recomart_core import config
+from recomart_core.rulesets import load_rule_set
 from serving.app import create_app
 from serving.settings import ServeSettings
 

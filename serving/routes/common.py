@@ -7,7 +7,8 @@ import orjson
 from fastapi import Query, Response
 from fastapi.exceptions import RequestValidationError
 
-from models_ml.rules import Rules, RuleSet, UnknownAttribute
+from models_ml.rules import UnknownAttribute
+from recomart_core.rulesets import Rules, RuleSet
 from serving import schemas
 from serving.settings import API_KEY_HEADER, ServeSettings
 

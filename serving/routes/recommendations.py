@@ -21,7 +21,8 @@ from fastapi import APIRouter, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
-from models_ml.rules import Rules, UnknownAttribute
+from models_ml.rules import UnknownAttribute
+from recomart_core.rulesets import Rules
 from serving import schemas
 from serving.dependencies import BatchSlots, ExplainSlots, Served, Settings
 from serving.dependencies import Rules as RuleSetDep
