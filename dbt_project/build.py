@@ -24,6 +24,7 @@ import duckdb
 from dbt_project import lake
 from recomart_core import config, engine
 from recomart_core import schema as s
+from recomart_core.rulesets import load_rule_set
 from recomart_core.warehouse import mart_rows, prepare_candidate, with_warehouse
 
 log = logging.getLogger("transformation")
@@ -86,6 +87,10 @@ def dbt_variables(cfg: config.Config) -> dict:
         "catalog_source": settings.catalog.source,
         "unknown_items": settings.catalog.unknown_item_policy,
         "not_products": settings.catalog.not_products,
+        # the rule set's default surface, for the batch recommendations' test (batch_rules)
+        "batch_rules": load_rule_set(cfg.paths.home / settings.serve.rules)
+        .surface(None)
+        .model_dump(mode="json"),
     }
     if settings.transform.as_of:
         dbt_vars["as_of"] = settings.transform.as_of
@@ -274,7 +279,9 @@ def repeat_behaviour(con: duckdb.DuckDBPyConnection) -> dict:
     }
 
 
-BUILD = ["build", "--exclude-resource-type", "unit_test"]  # what the pipeline runs
+# what the pipeline runs: not the unit tests (unit_tests), nor the check of training's batch
+# recommendations (tag batch_rules: training runs it, batch_rules_test)
+BUILD = ["build", "--exclude-resource-type", "unit_test", "--exclude", "tag:batch_rules"]
 
 
 def register_lake(cfg: config.Config) -> None:
@@ -306,6 +313,12 @@ def build(cfg: config.Config, target: str = DUCKDB, variables: dict | None = Non
     if target == SPARK:
         register_lake(cfg)
     run_dbt(BUILD, cfg, target, variables)
+
+
+def batch_rules_test(cfg: config.Config) -> None:
+    """`dbt test --select tag:batch_rules`: the batch recommendations obey the rule set's default
+    surface (tests/assert_batch_recommendations_obey_rules.sql); DbtError when one does not."""
+    run_dbt(["test", "--select", "tag:batch_rules"], cfg)
 
 
 def unit_tests(cfg: config.Config, target: str = DUCKDB) -> None:

@@ -67,6 +67,7 @@ def ruled_recommendations(
     table = ItemTable(
         model.items.decode(rec_codes).tolist(), items, vectors=model.rec_item_vectors,
         categories=model.item_categories[np.searchsorted(model.item_ids, rec_codes)],
+        popularity=model.rec_popularity,
     )  # fmt: skip
     now = datetime.now(UTC).timestamp() if now is None else now
     out_items = np.full((len(codes), k), PAD_ITEM, dtype=np.int64)
@@ -76,9 +77,7 @@ def ruled_recommendations(
         part = codes[start : start + step]
         _, scores = model.score_rows(part)
         bought = model.purchase_times(part) if rules.exclude_bought != "never" else None
-        lists = engine.rank(
-            scores, table, rules, k, popularity=model.rec_popularity, bought=bought, now=now
-        )
+        lists = engine.rank(scores, table, rules, k, bought=bought, now=now)
         for offset, ranked in enumerate(lists):
             out_items[start + offset, : len(ranked)] = rec_codes[ranked.columns]
             out_scores[start + offset, : len(ranked)] = ranked.scores

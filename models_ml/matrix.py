@@ -269,8 +269,8 @@ def last_purchases(interactions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, 
     if EVENT not in interactions or TIME not in interactions or interactions.empty:
         return empty, empty, np.zeros(0)
     bought = interactions.loc[interactions[EVENT] == PURCHASE, [USER, ITEM, TIME]]
-    last = bought.groupby([USER, ITEM], sort=True)[TIME].max()
-    seconds = pd.to_datetime(last).astype("datetime64[ns]").to_numpy().astype(np.int64) / 1e9
+    last = pd.to_datetime(bought.groupby([USER, ITEM], sort=True)[TIME].max(), utc=True)
+    seconds = (last - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
     return (
         last.index.get_level_values(0).to_numpy(dtype=np.int64),
         last.index.get_level_values(1).to_numpy(dtype=np.int64),

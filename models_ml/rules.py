@@ -60,10 +60,13 @@ class ItemTable:
         attributes: pd.DataFrame | None = None,
         vectors: np.ndarray | None = None,
         categories: Sequence[str] | None = None,
+        popularity: np.ndarray | None = None,
     ) -> None:
         """item_ids: the shop ids of the score columns; attributes: rows keyed by ITEM (any
         columns; IN_STOCK read as bool, missing = in stock); categories: each column's category
-        where attributes has none (the model's); vectors: each column's item factors (MMR)."""
+        where attributes has none (the model's); vectors: each column's item factors (MMR);
+        popularity: each column's recent popularity, the fallback's order (default: none,
+        the column order)."""
         self.item_ids = np.asarray(item_ids, dtype=object)
         self.n = len(self.item_ids)
         self.column = {item: i for i, item in enumerate(self.item_ids.tolist())}
@@ -87,10 +90,14 @@ class ItemTable:
             else:
                 codes, uniques = pd.factorize(column.astype(object).where(column.notna(), None))
                 self._coded[name] = (codes.astype(np.int32), pd.Index(uniques))
-        self.category_codes = (
-            self._coded[CATEGORY][0] if CATEGORY in self._coded else np.full(self.n, -1, np.int32)
+        # each column's category as a code into categories (-1: none)
+        self.category_codes, self.categories = self._coded.get(
+            CATEGORY, (np.full(self.n, -1, np.int32), pd.Index([], dtype=object))
         )
         self.vectors = self._unit(vectors)
+        self.popularity = np.zeros(self.n) if popularity is None else np.asarray(popularity)
+        # the fallback's order, best first (ties: the lower column), sorted once
+        self.fallback_order = np.lexsort((np.arange(self.n), -self.popularity))
         self._masks: dict[tuple[str, int], np.ndarray] = {}
 
     @staticmethod
@@ -198,7 +205,6 @@ def rank(
     rules: Rules,
     n: int,
     *,
-    popularity: np.ndarray,
     bought: csr_matrix | None = None,
     now: float | None = None,
     listable: np.ndarray | None = None,
@@ -206,8 +212,8 @@ def rank(
     """Each row's list of up to n items under the rules (module docstring).
 
     scores: (rows, table.n) float32, -inf where the model's repeat policy (or the family)
-    leaves an item out: such an item is never listed, not even as a fallback; popularity:
-    (table.n,) the fallback order; bought: (rows, table.n) CSR of each row's last purchase
+    leaves an item out: such an item is never listed, not even as a fallback (in the
+    order of table.popularity); bought: (rows, table.n) CSR of each row's last purchase
     times (seconds), read when exclude_bought is not "never"; now: seconds since the epoch
     (the window's end); listable: (rows, table.n) bool, what may be listed at all before
     the rules (default: the finite scores; /similar lists any item but the query's, the items
@@ -226,14 +232,13 @@ def rank(
     boosted = multiplier != 1
     if boosted.any():
         usable = np.where(usable >= 0, usable * multiplier, usable / multiplier)
-    order = np.lexsort((np.arange(table.n), -popularity))  # the fallback order, best first
     out = []
     for row in range(len(usable)):
         base = np.isfinite(scores[row]) if listable is None else listable[row]
         hard = allowed & base  # what may be listed at all
         if blocked is not None:
             hard[blocked.col[blocked.row == row]] = False
-        out.append(_rank_row(usable[row], hard, boosted, order, popularity, table, rules, n))
+        out.append(_rank_row(usable[row], hard, boosted, table, rules, n))
     return out
 
 
@@ -254,8 +259,6 @@ def _rank_row(
     usable: np.ndarray,
     hard: np.ndarray,
     boosted: np.ndarray,
-    fallback_order: np.ndarray,
-    popularity: np.ndarray,
     table: ItemTable,
     rules: Rules,
     n: int,
@@ -308,14 +311,15 @@ def _rank_row(
         reasons = [BOOSTED if boosted[c] else MODEL for c in chosen]
     if len(chosen) < room and rules.fill_from_popular:
         taken = set(chosen) | seen
-        for column in fallback_order[hard[fallback_order]].tolist():
+        order = table.fallback_order
+        for column in order[hard[order]].tolist():
             if len(chosen) >= room:
                 break
             if column in taken or not fits(column):
                 continue
             take(column)
             chosen.append(column)
-            chosen_scores.append(float(popularity[column]))
+            chosen_scores.append(float(table.popularity[column]))
             reasons.append(FALLBACK)
     columns, out_scores, out_reasons = list(chosen), list(chosen_scores), list(reasons)
     for position, column in pinned:  # in position order: earlier pins never move later ones

@@ -24,6 +24,7 @@ from models_ml.tune import SERVED, TooSmallToTune, run_tuning, served_baseline
 from recomart.demo import catalog_api, datagen
 from recomart_core import config, engine
 from recomart_core.logs import stage
+from recomart_core.rulesets import load_rule_set
 from recomart_core.settings import ConfigError, Generator
 from soda_checks import gate
 
@@ -179,6 +180,13 @@ def train(cfg: config.Config) -> dict:
             cfg, {summary["recommendations_table"]: Path(summary["recommendations_path"])}
         )
         log.info("registered %s on Spark", summary["recommendations_table"])
+    rules = load_rule_set(cfg.paths.home / cfg.settings.serve.rules)
+    if summary["recommendations_rows"] is not None and not rules.surface(None).empty:
+        if summary.get("recommendations_path"):
+            log.info("the batch recommendations' rules test runs on DuckDB only (engine spark)")
+        else:  # the lists obey the default surface's rules: checked by dbt, as written
+            transform.batch_rules_test(cfg)
+            log.info("batch recommendations obey rule set %s %s", rules.name, rules.version)
     return summary
 
 

@@ -110,9 +110,9 @@ class ServingModel:
             items,
             vectors=model.rec_item_vectors,
             categories=[self._meta[code]["category"] for code in rec_codes.tolist()],
+            popularity=model.rec_popularity,
         )
         self._rec_codes = rec_codes
-        self._popularity = model.rec_popularity
         pop_ids, pop_scores = model.recommend_batch([UNKNOWN], max_k)
         self._popular = _pairs(pop_ids[0], pop_scores[0])
         self._lists: dict[bool, tuple[np.ndarray, np.ndarray]] | None = None
@@ -203,9 +203,7 @@ class ServingModel:
         bought = None
         if rules.exclude_bought != "never" and row >= 0:
             bought = self.model.purchase_times([code])
-        ranked = engine.rank(
-            scores, self.table, rules, k, popularity=self._popularity, bought=bought, now=now
-        )[0]
+        ranked = engine.rank(scores, self.table, rules, k, bought=bought, now=now)[0]
         strategy = str(paths[0])
         items = self._listed(ranked)
         return {
@@ -228,7 +226,7 @@ class ServingModel:
             listable[0, own] = False
         ranked = engine.rank(
             similarity[None, :].astype(np.float32), self.table, rules, k,
-            popularity=self._popularity, listable=listable,
+            listable=listable,
         )[0]  # fmt: skip
         return self._listed(ranked)
 

@@ -44,8 +44,9 @@ def world() -> dict:
     model = families.from_flat(**SMALL, event_weights=WEIGHTS).fit(interactions, catalog)
     shop = catalog.assign(**{ITEM: catalog[ITEM].astype(str)})
     table = ItemTable(
-        model.items.decode(model.rec_item_codes).tolist(), shop, vectors=model.rec_item_vectors
-    )
+        model.items.decode(model.rec_item_codes).tolist(), shop, vectors=model.rec_item_vectors,
+        popularity=model.rec_popularity,
+    )  # fmt: skip
     return {"interactions": interactions, "catalog": shop, "model": model, "table": table}
 
 
@@ -62,8 +63,10 @@ def test_without_rules_the_list_is_the_models_own(world, family, repeat_weight) 
     users = np.concatenate([model.user_ids[:60], [10**9]])  # and one unknown user
     expected, expected_scores = model.recommend_batch(users, K)
     _, scores = model.score_rows(users)
-    table = ItemTable(model.items.decode(model.rec_item_codes).tolist())
-    lists = rank(scores, table, NO_RULES, K, popularity=model.rec_popularity)
+    table = ItemTable(
+        model.items.decode(model.rec_item_codes).tolist(), popularity=model.rec_popularity
+    )
+    lists = rank(scores, table, NO_RULES, K)
     for row, ranked in enumerate(lists):
         got = model.rec_item_codes[ranked.columns]
         np.testing.assert_allclose(ranked.scores, expected_scores[row], rtol=1e-5)
@@ -159,7 +162,7 @@ def test_no_list_breaks_a_rule(world, facts, data) -> None:
     code = model.users.code(user)
     _, scores = model.score_rows([code])
     ranked = rank(
-        scores, table, rules, n, popularity=model.rec_popularity,
+        scores, table, rules, n,
         bought=model.purchase_times([code]), now=now,
     )[0]  # fmt: skip
     listed = table.item_ids[ranked.columns].tolist()
@@ -228,16 +231,14 @@ def test_exclude_bought_window_counts_back_from_now(world) -> None:
 
     def first(window: float, now: float) -> str:
         rules = Rules(exclude_bought="window", bought_window_days=window, pins=pin)
-        ranked = rank(
-            scores, table, rules, 5, popularity=model.rec_popularity, bought=times, now=now
-        )[0]
+        ranked = rank(scores, table, rules, 5, bought=times, now=now)[0]
         return str(table.item_ids[ranked.columns[0]])
 
     ten_days_later = newest + 10 * 86400
     assert first(30, ten_days_later) != newest_item  # bought 10 days before now: left out
     assert first(5, ten_days_later) == newest_item  # outside a 5-day window: may come back
     always = Rules(exclude_bought="always", pins=pin)
-    ranked = rank(scores, table, always, 5, popularity=model.rec_popularity, bought=times)[0]
+    ranked = rank(scores, table, always, 5, bought=times)[0]
     assert newest_item not in table.item_ids[ranked.columns].tolist()
 
 

@@ -41,6 +41,7 @@ import numpy as np
 
 from recomart.bench import loadgen
 from recomart_core import config
+from recomart_core.rulesets import Boost, Diversity, Filters, Pin, Rules, load_rule_set
 
 TARGET_P99_MS_HTTP = 5.0
 TARGET_P99_MS_IN_PROCESS = 0.5
@@ -48,6 +49,7 @@ TARGET_P99_MS_IN_PROCESS = 0.5
 TARGET_P99_MS_HTTP_SCORED = 10.0
 TARGET_START_SECONDS = 30.0
 TARGET_RSS_GB = 4.0
+TARGET_RULES_ADDED_P99_MS = 2.0  # issue 29: rules add at most 2 ms p99 at 50,000 items
 SYNTHETIC_DIR = Path("data") / "bench" / "serve"  # under the project home
 PATHS = ("model", "blend", "popular")  # known users, few interactions, unknown users
 UNKNOWN_SHARE = 0.1
@@ -81,6 +83,40 @@ def _time_calls(served, users: list[str], k: int) -> np.ndarray:
     for i, u in enumerate(users):
         t = time.perf_counter_ns()
         served.recommend(u, k)
+        ms[i] = (time.perf_counter_ns() - t) / 1e6
+    return ms
+
+
+def _rule_requests(served) -> dict[str, Rules]:
+    """The rules the benchmark times: every surface of the project's rule set (rules.toml) that
+    has rules, and one request with all kinds at once (two categories, a price cap, 20 excluded
+    items, a pin, a boost, at most 3 per category)."""
+    rule_set = load_rule_set(config.PROJECT_ROOT / "rules.toml")
+    out = {f"surface {name}": rules for name, rules in rule_set.surfaces.items() if not rules.empty}
+    table = served.table
+    counts = np.bincount(table.category_codes[table.category_codes >= 0])
+    names = [str(table.categories[c]) for c in np.argsort(-counts)[:2]]
+    items = table.item_ids[:21].tolist()
+    out["a request with every kind of rule"] = Rules(
+        filters=Filters(categories=names or None, price_max=200.0),
+        exclude_item_ids=items[1:],
+        exclude_bought="always",
+        pins=[Pin(item_id=items[0], position=3)],
+        boosts=[Boost(when=Filters(price_max=20.0), multiplier=1.5)],
+        diversity=Diversity(max_per_category=3),
+    )
+    return out
+
+
+def _time_rules(served, users: list[str], k: int, rules: Rules) -> np.ndarray:
+    """Milliseconds of served.recommend_with_rules(user, k, rules) per user (after a warm-up)."""
+    now = time.time()
+    for u in users[:200]:
+        served.recommend_with_rules(u, k, rules, now=now)
+    ms = np.empty(len(users))
+    for i, u in enumerate(users):
+        t = time.perf_counter_ns()
+        served.recommend_with_rules(u, k, rules, now=now)
         ms[i] = (time.perf_counter_ns() - t) / 1e6
     return ms
 
@@ -125,6 +161,12 @@ def in_process(cfg: config.Config, calls: int, k: int) -> tuple[dict, np.ndarray
         for path, ids in _users_by_path(served, min(calls, 2000)).items()
         if ids
     }
+    n_rules = min(calls, 2000)
+    rules = {
+        name: _percentiles(_time_rules(served, users[:n_rules], k, request))
+        for name, request in _rule_requests(served).items()
+    }
+    plain = _percentiles(ms[:n_rules])
     n_model = min(calls, 2000)
     model_ms = np.empty(n_model)
     for i, u in enumerate(users[:n_model]):
@@ -141,6 +183,9 @@ def in_process(cfg: config.Config, calls: int, k: int) -> tuple[dict, np.ndarray
         "k": k,
         "serving_recommend": _percentiles(ms),
         "serving_recommend_by_path": by_path,
+        # the rules engine (models_ml.rules) on the same users, beside the plain path's first
+        # n_rules calls: what rules add to a request
+        "rules": {"plain": plain, **rules},
         "model_recommend_items_for_comparison": _percentiles(model_ms),
         "target_p99_ms": TARGET_P99_MS_IN_PROCESS,
     }
@@ -311,6 +356,29 @@ def markdown(figures: dict) -> str:
         + f"Model load in the benchmark's process (download, read, build): "
         f"{ip['load_seconds']} s.",
         "",
+    ]
+    rules = ip.get("rules") or {}
+    if rules:
+        plain = rules["plain"]
+        lines += [
+            f"### Business rules (models_ml.rules), {ip['n_items']:,} items",
+            "",
+            "The same users with and without rules (every item scored for the user, then the"
+            " rules): what rules add to a request, p99 against the plain path's p99"
+            f" (target: at most {TARGET_RULES_ADDED_P99_MS:g} ms more).",
+            "",
+            "| rules | calls | p50 ms | p99 ms | added p99 ms |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, p in rules.items():
+            added = round(p["p99_ms"] - plain["p99_ms"], 3)
+            label = "none (the plain path)" if name == "plain" else name
+            lines.append(
+                f"| {label} | {p['calls']} | {p['p50_ms']} | {p['p99_ms']} | "
+                f"{'' if name == 'plain' else added} |"
+            )
+        lines.append("")
+    lines += [
         "## HTTP on loopback (GET /recommendations/{user_id}?k=10, fixed rate)",
         "",
         "| target rps | connections | seconds | requests | achieved rps | errors | p50 ms | "
