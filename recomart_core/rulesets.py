@@ -85,7 +85,7 @@ class Diversity(_Rule):
 
 class Rules(_Rule):
     """Everything a list must obey. In a request, the fields it sets replace the surface's
-    defaults (Rules.over); the others keep them."""
+    defaults (Rules.over; filters and diversity field by field); the others keep them."""
 
     filters: Filters = Field(NO_FILTERS, description="which items may be listed")
     exclude_item_ids: list[Id] = Field(
@@ -107,9 +107,16 @@ class Rules(_Rule):
     )
 
     def over(self, base: Rules) -> Rules:
-        """base with the fields this one set explicitly replacing base's."""
+        """base with the fields this one set explicitly replacing base's; within filters and
+        diversity, field by field (a request's categories keep the surface's in_stock)."""
         chosen = self.model_fields_set & set(Rules.model_fields)  # a request's own fields too
-        return base.model_copy(update={name: getattr(self, name) for name in chosen})
+        update = {}
+        for name in chosen:
+            value = getattr(self, name)
+            if name in ("filters", "diversity"):
+                value = _overlay(value, getattr(base, name))
+            update[name] = value
+        return base.model_copy(update=update)
 
     @property
     def empty(self) -> bool:
@@ -125,6 +132,11 @@ class Rules(_Rule):
 
 
 NO_RULES = Rules()
+
+
+def _overlay(mine: _Rule, base: _Rule) -> _Rule:
+    """base with the fields mine set explicitly."""
+    return base.model_copy(update={name: getattr(mine, name) for name in mine.model_fields_set})
 
 
 class RuleSet(_Rule):

@@ -271,6 +271,11 @@ def test_rule_set_file_surfaces_and_errors(tmp_path) -> None:
     # a request's own fields replace the surface's, the others stay
     mine = Rules(exclude_item_ids=["a"]).over(rule_set.surface("home"))
     assert (mine.exclude_item_ids, mine.exclude_bought) == (["a"], "always")
+    # filters and diversity field by field: the request's price cap keeps the surface's stock
+    basket = Rules(filters=Filters(in_stock=True), diversity=Diversity(max_per_category=2))
+    mine = Rules(filters=Filters(price_max=50), diversity=Diversity(mmr_weight=0.5)).over(basket)
+    assert (mine.filters.in_stock, mine.filters.price_max) == (True, 50)
+    assert (mine.diversity.max_per_category, mine.diversity.mmr_weight) == (2, 0.5)
     with pytest.raises(KeyError, match=r"unknown surface 'email'.*home, product"):
         rule_set.surface("email")
     path.write_text('name = "shop"\nversion = "3"\n[surfaces.home]\nexclude_bougt = "always"\n')
