@@ -40,7 +40,9 @@ class Filters(_Rule):
     price_min: float | None = Field(None, description="lowest price (inclusive)", examples=[5])
     price_max: float | None = Field(None, description="highest price (inclusive)", examples=[80])
     in_stock: bool = Field(
-        False, description="true: only items in stock (the catalog's or PATCH /items/{id})"
+        False,
+        description="true: only items in stock (the catalog's or PATCH /items/{id})",
+        examples=[True],
     )
     attributes: dict[str, list[Value]] = Field(
         {},
@@ -57,18 +59,26 @@ NO_FILTERS = Filters()
 
 
 class Boost(_Rule):
-    when: Filters = Field(description="the items the multiplier applies to")
-    multiplier: float = Field(gt=0, le=1_000, description="score x this (>1 raises, <1 lowers)")
+    when: Filters = Field(
+        description="the items the multiplier applies to", examples=[{"categories": ["Sale"]}]
+    )
+    multiplier: float = Field(
+        gt=0, le=1_000, description="score x this (>1 raises, <1 lowers)", examples=[1.5]
+    )
 
 
 class Pin(_Rule):
-    item_id: Id = Field(**ID_RULES, description="the shop's item id")
-    position: int = Field(ge=1, le=MAX_LIST, description="1 = first")
+    item_id: Id = Field(**ID_RULES, description="the shop's item id", examples=["sku-1"])
+    position: int = Field(ge=1, le=MAX_LIST, description="1 = first", examples=[1])
 
 
 class Diversity(_Rule):
     max_per_category: int | None = Field(
-        None, ge=1, le=MAX_LIST, description="at most this many items of one category"
+        None,
+        ge=1,
+        le=MAX_LIST,
+        description="at most this many items of one category",
+        examples=[3],
     )
     mmr_weight: float | None = Field(
         None,
@@ -76,6 +86,7 @@ class Diversity(_Rule):
         le=1,
         description="maximal marginal relevance: the weight of relevance against novelty"
         " (1: scores only, 0: novelty only); null: off",
+        examples=[0.7],
     )
 
     @property
@@ -87,7 +98,11 @@ class Rules(_Rule):
     """Everything a list must obey. In a request, the fields it sets replace the surface's
     defaults (Rules.over; filters and diversity field by field); the others keep them."""
 
-    filters: Filters = Field(NO_FILTERS, description="which items may be listed")
+    filters: Filters = Field(
+        NO_FILTERS,
+        description="which items may be listed",
+        examples=[{"categories": ["Books"], "price_max": 80, "in_stock": True}],
+    )
     exclude_item_ids: list[Id] = Field(
         [], max_length=MAX_LIST, description="never these items", examples=[["sku-1"]]
     )
@@ -95,15 +110,30 @@ class Rules(_Rule):
         "never",
         description="leave out items the user bought: never, always, or within"
         " bought_window_days before now",
+        examples=["window"],
     )
-    bought_window_days: float = Field(30.0, gt=0, le=36_500)
-    pins: list[Pin] = Field([], max_length=MAX_LIST, description="items at fixed positions")
+    bought_window_days: float = Field(
+        30.0, gt=0, le=36_500, description="exclude_bought = window: days", examples=[30]
+    )
+    pins: list[Pin] = Field(
+        [],
+        max_length=MAX_LIST,
+        description="items at fixed positions",
+        examples=[[{"item_id": "sku-1", "position": 1}]],
+    )
     boosts: list[Boost] = Field(
-        [], max_length=100, description="multipliers where a condition holds"
+        [],
+        max_length=100,
+        description="multipliers where a condition holds",
+        examples=[[{"when": {"categories": ["Sale"]}, "multiplier": 1.5}]],
     )
-    diversity: Diversity = Field(Diversity(), description="category caps and/or MMR")
+    diversity: Diversity = Field(
+        Diversity(), description="category caps and/or MMR", examples=[{"max_per_category": 3}]
+    )
     fill_from_popular: bool = Field(
-        True, description="fill a list the rules left short with popular items (flagged)"
+        True,
+        description="fill a list the rules left short with popular items (flagged)",
+        examples=[True],
     )
 
     def over(self, base: Rules) -> Rules:

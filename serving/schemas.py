@@ -171,7 +171,7 @@ def batch_request_model(max_k: int, max_batch: int, default_k: int) -> type[Base
             Field(description=f"1..{max_batch} user ids"),
         ),
         k=(Annotated[int, Field(ge=1, le=max_k)], default_k),
-        exclude_known=(bool, Field(True, description=EXCLUDE_KNOWN)),
+        exclude_known=(bool, Field(True, description=EXCLUDE_KNOWN, examples=[True])),
     )
 
 
@@ -183,7 +183,11 @@ def recommend_request_model(max_k: int, default_k: int) -> type[BaseModel]:
         __base__=Rules,
         user_id=(
             Id | None,
-            Field(None, description="the shop's user id (unknown: the cold-start list)"),
+            Field(
+                None,
+                description="the shop's user id (unknown: the cold-start list)",
+                examples=["42"],
+            ),
         ),
         session_id=(
             Id | None,
@@ -191,9 +195,13 @@ def recommend_request_model(max_k: int, default_k: int) -> type[BaseModel]:
                 None,
                 description="an anonymous visitor's session id, when there is no user_id"
                 " (served the cold-start list)",
+                examples=["s-81f2"],
             ),
         ),
-        n=(Annotated[int, Field(ge=1, le=max_k)], Field(default_k, description="list length")),
+        n=(
+            Annotated[int, Field(ge=1, le=max_k)],
+            Field(default_k, description=f"list length, 1..{max_k}", examples=[10]),
+        ),
         surface=(
             str | None,
             Field(
@@ -204,7 +212,11 @@ def recommend_request_model(max_k: int, default_k: int) -> type[BaseModel]:
         ),
         context_item_ids=(
             Annotated[list[Id], Field(max_length=100)],
-            Field([], description="the product page's or basket's items: never listed"),
+            Field(
+                [],
+                description="the product page's or basket's items: never listed",
+                examples=[["sku-9"]],
+            ),
         ),
-        exclude_known=(bool, Field(True, description=EXCLUDE_KNOWN)),
+        exclude_known=(bool, Field(True, description=EXCLUDE_KNOWN, examples=[True])),
     )

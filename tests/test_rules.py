@@ -283,3 +283,33 @@ def test_rule_set_file_surfaces_and_errors(tmp_path) -> None:
         load_rule_set(path)
     assert load_rule_set(tmp_path / "absent.toml").name == "none"
     assert RuleSet(name="x", version="1").surface(None).empty
+
+
+def test_the_openapi_schema_documents_every_rule_field_with_an_example() -> None:
+    from recomart_core import config
+    from serving.app import create_app
+
+    spec = create_app(config.load()).openapi()
+    body = spec["paths"]["/recommendations"]["post"]["requestBody"]["content"]
+    root = body["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    schemas = spec["components"]["schemas"]
+    seen, todo, missing = set(), [root], []
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        for field, prop in schemas[name]["properties"].items():
+            if not prop.get("description") or "examples" not in prop:
+                missing.append(f"{name}.{field}")
+            refs = [v for k, v in _walk(prop) if k == "$ref"]
+            todo += [r.rsplit("/", 1)[1] for r in refs if r.rsplit("/", 1)[1] not in seen]
+    assert not missing, missing
+
+
+def _walk(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key, value
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
