@@ -87,12 +87,28 @@ from models_ml.ranking import (
     for_chunks,
     top_k_dense,
 )
-from recomart_core.schema import CATEGORY, EVENT_TYPES, ITEM, PRICE, TIME, USER
+from recomart_core.schema import (
+    CATEGORY,
+    EVENT_TYPES,
+    ITEM,
+    PRICE,
+    PURCHASE,
+    RETURN_EVENT,
+    TIME,
+    USER,
+)
 from recomart_core.settings import ColdStart, Train
 
 DENSE_CHUNK = 4096  # users scored densely at a time on the blend path
 # the paths that serve a user (user_paths), what the API calls its strategy
 MODEL, BLEND, POPULAR = "model", "blend", "popular"
+# how score_history folded fresh events into a user's scores (the API's fold_in)
+SOLVED, ROW, ROW_AND_SOLVED, MEAN_FACTORS = (
+    "solved",
+    "row",
+    "row and solved",
+    "mean of item factors",
+)
 
 
 @dataclass
@@ -306,6 +322,7 @@ class Recommender(abc.ABC):
         self._prep: Prepared | None = None
         self._neighbours: tuple[np.ndarray, np.ndarray] | None = None
         self._ranking: np.ndarray | None = None
+        self._gram: np.ndarray | None = None  # V'V of the fold-in's solve, built on first use
 
     # ---------------------------------------------------------------- settings
     @property
@@ -409,6 +426,12 @@ class Recommender(abc.ABC):
         """The family's score of (user, item) and its split over the user's items (matrix
         columns, {} when it does not split)."""
 
+    def _fold_in(self, row: csr_matrix, prep: Prepared) -> tuple[np.ndarray, str] | None:
+        """float32 scores over the recommendable items of one confidence row (1 x items, the
+        training row plus fresh events) and how they were had (SOLVED, ROW, ...); None: the
+        family cannot fold in (its path's scores serve). None here."""
+        return None
+
     def _recommendable(self) -> np.ndarray:
         """Items the model may list: trained items, plus cold catalog items if enabled."""
         return self._is_warm | self.cold_start.cold_items
@@ -472,6 +495,7 @@ class Recommender(abc.ABC):
             self._impute_cold(model)
         self._model = model
         self._prep, self._neighbours, self._ranking = None, None, None
+        self._gram = None
         return self
 
     def _by_column(self) -> np.ndarray:
@@ -682,6 +706,102 @@ class Recommender(abc.ABC):
             (bought.data[keep], (bought.row[keep], columns[keep])),
             shape=(len(rows), len(prep.rec)),
         )
+
+    def event_confidence(self, event_types: Sequence[str] | np.ndarray) -> np.ndarray:
+        """float64 confidence of fresh events (one per event type, e.g. "view"): alpha *
+        event_weights[type], what a newest interaction row adds to its cell (rating, amount and
+        recency at their neutral 1; a BM25-weighted model gets the linear value). 0 for a type
+        without a weight."""
+        weights = pd.Series(dict(self.common.weighting.event_weights), dtype=np.float64)
+        per_event = pd.Series(np.asarray(event_types, dtype=object)).map(weights).fillna(0.0)
+        return self.common.weighting.alpha * per_event.to_numpy(dtype=np.float64)
+
+    def excluded_events(self, event_types: Sequence[str] | np.ndarray) -> np.ndarray:
+        """bool per fresh event: its item is known for exclude_known, by the repeat policy's
+        rule (models_ml.matrix.excluded_pairs: a type that is not repeatable, a return) and a
+        purchase always (what the user just bought is not offered again at once)."""
+        allowed = [e for e in self.repeatable_events if e not in (RETURN_EVENT, PURCHASE)]
+        return ~np.isin(np.asarray(event_types, dtype=object), np.asarray(allowed, dtype=object))
+
+    def history_row(
+        self, user_id: int, item_ids: Sequence[int] | np.ndarray, weights: np.ndarray
+    ) -> csr_matrix:
+        """1 x items float32 CSR: the training row of user code user_id (none for an unknown
+        user) plus weights summed into the cells of item codes item_ids (codes the model does
+        not know are left out); cells that sum to 0 (bought and returned) are dropped."""
+        self._fitted()
+        n_items = len(self._items)
+        rows = self._users.index(_codes([user_id]))
+        base = (
+            self._user_items[rows[0]]
+            if rows[0] != UNKNOWN
+            else csr_matrix((1, n_items), dtype=np.float32)
+        )
+        columns = self._items.index(_codes(item_ids))
+        known = columns != UNKNOWN
+        fresh = csr_matrix(
+            (
+                np.asarray(weights, dtype=np.float64)[known],
+                (np.zeros(int(known.sum())), columns[known]),
+            ),
+            shape=(1, n_items),
+        )
+        row = csr_matrix(base + fresh, dtype=np.float32)
+        row.sum_duplicates()
+        row.eliminate_zeros()
+        return row
+
+    def score_history(
+        self,
+        user_id: int,
+        item_ids: Sequence[int] | np.ndarray,
+        weights: np.ndarray,
+        exclude_ids: Sequence[int] | np.ndarray = (),
+        exclude_known: bool = True,
+    ) -> tuple[np.ndarray, str | None]:
+        """One user's scores over score_rows' columns from their history plus fresh events,
+        without retraining: (float32 scores, how), how one of SOLVED (factors re-solved by
+        least squares from the row: ALS), ROW (x_u @ W of the row: EASE, item-kNN), ROW_AND_SOLVED
+        (the hybrid), MEAN_FACTORS (the mean factors of the user's items: BPR cannot fold in),
+        or None (a family without a fold-in, the popularity baseline: its path's scores).
+
+        user_id: a user code (UNKNOWN or any code without factors: a visitor, from the events
+        alone); item_ids, weights: the events' item codes and confidences (event_confidence).
+        exclude_known leaves out the user's excluded training pairs and exclude_ids (the item
+        codes of fresh events the repeat policy excludes, e.g. purchases), -inf. No repeat blend
+        (repeat_weight) on folded-in scores."""
+        prep = self._prepared()
+        row = self.history_row(user_id, item_ids, weights)
+        folded = self._fold_in(row, prep) if row.nnz else None
+        if folded is None:
+            _, scores = self.score_rows([user_id], exclude_known)
+            scores, how = scores[0], None
+        else:
+            scores, how = folded
+            scores = np.array(scores, dtype=np.float32).ravel()
+            if exclude_known:
+                scores[self.excluded_columns([user_id]).indices] = -np.inf
+        if exclude_known and len(exclude_ids):
+            columns = self._items.index(_codes(exclude_ids))
+            columns = prep.column[columns[columns != UNKNOWN]]
+            scores[columns[columns >= 0]] = -np.inf
+        return scores, how
+
+    def _solved_factors(self, row: csr_matrix) -> np.ndarray:
+        """The user factors least squares gives for one confidence row with the item factors V
+        fixed, implicit's ALS user step solved exactly (its recalculate_user):
+        (V'V + reg I + V' (C_u - I) V) x = V' C_u p_u, C_u the row's |confidences|, p_u 1 where
+        a confidence is positive (a negative one, a return, weighs without preferring)."""
+        model = self._model
+        vectors = model.item_factors.astype(np.float64)
+        if self._gram is None:
+            self._gram = vectors.T @ vectors
+        chosen = vectors[row.indices]
+        confidence = row.data.astype(np.float64)
+        system = self._gram + model.regularization * np.eye(vectors.shape[1])
+        system += chosen.T @ ((np.abs(confidence) - 1.0)[:, None] * chosen)
+        rhs = chosen.T @ np.maximum(confidence, 0.0)
+        return np.linalg.solve(system, rhs)
 
     def with_repeat_weight(self, weight: float) -> Recommender:
         """A copy of this fitted recommender that differs only in repeat_weight: it shares the
@@ -1039,6 +1159,7 @@ class Recommender(abc.ABC):
         recommender = self
         arrays = state.arrays
         recommender._model = state.scorer
+        recommender._gram = None
         recommender._user_items = csr_matrix(state.user_items)
         if state.excluded is None:  # saved before the repeat policy: what it excluded then
             excluded = recommender._user_items.astype(bool)
