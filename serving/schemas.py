@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from models_ml.rules import Rules
 from recomart_core.schema import ID_MAX_LENGTH, ID_PATTERN, ID_RULES  # noqa: F401 (the API's)
@@ -152,6 +160,18 @@ class Event(BaseModel):
     position: Annotated[int, Field(ge=1, le=10_000)] | None = Field(
         None, description="the item's rank in that list, 1 = first", examples=[3]
     )
+
+    @field_validator("timestamp")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        """The time in UTC (the spool's); a value UTC cannot hold (year 9999 at +23:59) is
+        refused."""
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the timestamp is out of range in UTC") from None
 
     @model_validator(mode="after")
     def _someone(self) -> Event:
