@@ -712,9 +712,10 @@ class Recommender(abc.ABC):
         event_weights[type], what a newest interaction row adds to its cell (rating, amount and
         recency at their neutral 1; a BM25-weighted model gets the linear value). 0 for a type
         without a weight."""
-        weights = pd.Series(dict(self.common.weighting.event_weights), dtype=np.float64)
-        per_event = pd.Series(np.asarray(event_types, dtype=object)).map(weights).fillna(0.0)
-        return self.common.weighting.alpha * per_event.to_numpy(dtype=np.float64)
+        weights = self.common.weighting.event_weights
+        types, inverse = np.unique(np.asarray(event_types, dtype=str), return_inverse=True)
+        per_type = np.array([float(weights.get(t, 0.0)) for t in types.tolist()])  # a few types
+        return self.common.weighting.alpha * per_type[inverse.ravel()]
 
     def excluded_events(self, event_types: Sequence[str] | np.ndarray) -> np.ndarray:
         """bool per fresh event: its item is known for exclude_known, by the repeat policy's
@@ -730,26 +731,28 @@ class Recommender(abc.ABC):
         user) plus weights summed into the cells of item codes item_ids (codes the model does
         not know are left out); cells that sum to 0 (bought and returned) are dropped."""
         self._fitted()
-        n_items = len(self._items)
-        rows = self._users.index(_codes([user_id]))
-        base = (
-            self._user_items[rows[0]]
-            if rows[0] != UNKNOWN
-            else csr_matrix((1, n_items), dtype=np.float32)
-        )
+        row = self._users.index(_codes([user_id]))[0]
+        if row != UNKNOWN:
+            start, end = self._user_items.indptr[row], self._user_items.indptr[row + 1]
+            base_columns = self._user_items.indices[start:end]
+            base_values = self._user_items.data[start:end].astype(np.float64)
+        else:
+            base_columns, base_values = np.zeros(0, dtype=np.int64), np.zeros(0)
         columns = self._items.index(_codes(item_ids))
         known = columns != UNKNOWN
-        fresh = csr_matrix(
-            (
-                np.asarray(weights, dtype=np.float64)[known],
-                (np.zeros(int(known.sum())), columns[known]),
-            ),
-            shape=(1, n_items),
+        cells, inverse = np.unique(
+            np.concatenate([base_columns, columns[known]]), return_inverse=True
         )
-        row = csr_matrix(base + fresh, dtype=np.float32)
-        row.sum_duplicates()
-        row.eliminate_zeros()
-        return row
+        values = np.bincount(
+            inverse.ravel(),
+            weights=np.concatenate([base_values, np.asarray(weights, dtype=np.float64)[known]]),
+            minlength=len(cells),
+        )
+        kept = values != 0  # bought and returned: as if unobserved
+        return csr_matrix(
+            (values[kept].astype(np.float32), cells[kept], [0, int(kept.sum())]),
+            shape=(1, len(self._items)),
+        )
 
     def score_history(
         self,
@@ -779,13 +782,25 @@ class Recommender(abc.ABC):
         else:
             scores, how = folded
             scores = np.array(scores, dtype=np.float32).ravel()
-            if exclude_known:
-                scores[self.excluded_columns([user_id]).indices] = -np.inf
+            row = self._users.index(_codes([user_id]))[0]
+            if exclude_known and row != UNKNOWN:  # the user's excluded training pairs
+                excluded = self._excluded
+                columns = prep.column[
+                    excluded.indices[excluded.indptr[row] : excluded.indptr[row + 1]]
+                ]
+                scores[columns[columns >= 0]] = -np.inf
         if exclude_known and len(exclude_ids):
             columns = self._items.index(_codes(exclude_ids))
             columns = prep.column[columns[columns != UNKNOWN]]
             scores[columns[columns >= 0]] = -np.inf
         return scores, how
+
+    def _factor_gram(self) -> np.ndarray:
+        """V'V (float64) of the fold-in's least squares, built once (prepare builds it)."""
+        if self._gram is None:
+            vectors = self._model.item_factors.astype(np.float64)
+            self._gram = vectors.T @ vectors
+        return self._gram
 
     def _solved_factors(self, row: csr_matrix) -> np.ndarray:
         """The user factors least squares gives for one confidence row with the item factors V
@@ -793,12 +808,9 @@ class Recommender(abc.ABC):
         (V'V + reg I + V' (C_u - I) V) x = V' C_u p_u, C_u the row's |confidences|, p_u 1 where
         a confidence is positive (a negative one, a return, weighs without preferring)."""
         model = self._model
-        vectors = model.item_factors.astype(np.float64)
-        if self._gram is None:
-            self._gram = vectors.T @ vectors
-        chosen = vectors[row.indices]
+        chosen = model.item_factors[row.indices].astype(np.float64)
         confidence = row.data.astype(np.float64)
-        system = self._gram + model.regularization * np.eye(vectors.shape[1])
+        system = self._factor_gram() + model.regularization * np.eye(chosen.shape[1])
         system += chosen.T @ ((np.abs(confidence) - 1.0)[:, None] * chosen)
         rhs = chosen.T @ np.maximum(confidence, 0.0)
         return np.linalg.solve(system, rhs)
@@ -821,6 +833,8 @@ class Recommender(abc.ABC):
         load, so no request pays for it)."""
         self._prepared()
         self._prepare_extra()
+        if self._model.has_factors:  # the fold-in's V'V (score_history)
+            self._factor_gram()
 
     def _scores(self, rows: np.ndarray, prep: Prepared) -> np.ndarray:
         """Dense float32 scores (len(rows) x recommendable items): (x_u @ W)[j] + factor_scale *

@@ -104,6 +104,10 @@ def test_fresh_purchases_are_left_out_and_returns_weigh_negative(data) -> None:
     model = fitted(data, "ease")
     user = model_users(model, 1)[0]
     scores, _ = model.score_history(user, [], [])
+    assert np.isneginf(scores[model.excluded_columns([user]).indices]).all()  # training items
+    solved, _ = fitted(data, "als").score_history(user, [10**6], [1.0])  # an unknown item
+    known = fitted(data, "als").excluded_columns([user]).indices
+    assert len(known) and np.isneginf(solved[known]).all()
     best = model.rec_item_codes[np.argsort(-scores, kind="stable")[:3]]
     repeating = families.from_flat(
         **SMALL, family="ease", event_weights=WEIGHTS, repeatable_events=["view", "purchase"]
