@@ -863,8 +863,14 @@ class Recommender(abc.ABC):
             rec_categories = self._category_codes[rec]
             relative = coldstart.within_category_popularity(popularity[rec], rec_categories)
             weights = self._model.item_weights
-            if weights is not None:
-                weights = csr_matrix(weights[:, rec]) if issparse(weights) else weights[:, rec]
+            if issparse(weights):
+                weights = csr_matrix(weights[:, rec])
+            elif weights is not None:
+                if len(rec) < weights.shape[1]:
+                    weights = weights[:, rec]  # Fortran order
+                # C order: a sparse row times a Fortran-ordered W copies W first (EASE, 5,000
+                # items: 130 ms a request instead of 0.02 ms); no copy when it is C already
+                weights = np.ascontiguousarray(weights)
             self._prep = Prepared(
                 rec=rec,
                 rec_codes=self._items.ids[rec],
