@@ -2,7 +2,8 @@
 accepted event a line of a .jsonl file once the app stops, a full queue a 503 that accepts
 none) and folded into the user's next list without retraining: a visitor's views of one
 category's items turn the popular list into that category's, a known user's purchase leaves
-their list. A small model fitted here, served through the real ModelHolder and app."""
+their list; fuzzed events and the lists that fold them in are never a 500 and match the
+OpenAPI schema. A small model fitted here, served through the real ModelHolder and app."""
 
 from __future__ import annotations
 
@@ -10,8 +11,16 @@ from pathlib import Path
 
 import orjson
 import pytest
+import schemathesis
 from conftest import config_for, small_config
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from synthetic_marts import planted_interactions
 
 from models_ml import families
@@ -185,3 +194,42 @@ def test_a_full_queue_answers_503_and_loses_nothing_accepted(tmp_path, served) -
         # a refused request was not folded in either
         assert app.state.holder.fresh.get("u1").item_ids == ("7",) * accepted
     assert len(spooled(cfg.paths.events)) == accepted
+
+
+def test_fuzzed_events_and_the_lists_that_fold_them_in_match_the_schema(tmp_path, served) -> None:
+    app, cfg = app_for(tmp_path, served, max_batch=5)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
+    seen: dict[int, int] = {}
+    with TestClient(app):
+        events = schema["/events"]["POST"]
+        for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+
+            @given(case=events.as_strategy(generation_mode=mode))
+            @settings(
+                max_examples=40, deadline=None, database=None, derandomize=True,
+                suppress_health_check=list(HealthCheck),
+            )  # fmt: skip
+            def fuzz(case) -> None:
+                response = case.call()
+                seen[response.status_code] = seen.get(response.status_code, 0) + 1
+                case.validate_response(response, checks=checks)
+
+            fuzz()
+        # every id with fresh events gets a list that matches the schema
+        fresh = app.state.holder.fresh
+        ids = list(fresh._events)[:20]
+        assert ids
+        listing = schema["/recommendations/{user_id}"]["GET"]
+        for who in ids:
+            case = listing.Case(path_parameters={"user_id": who}, query={"k": 5})
+            response = case.call()
+            case.validate_response(response, checks=checks)
+            assert response.json()["fresh_events"] == len(fresh.get(who))
+    assert seen.get(202) and seen.get(422)
+    assert len(spooled(cfg.paths.events)) >= seen[202]
