@@ -32,6 +32,15 @@ training items; catalog items without interactions get factors or rows and colum
 from catalog similarity (category, price band) where the family allows (_impute_cold).
 Lists shorter than k are padded with item code -1 (shop id None) and score -inf.
 
+Fresh events without retraining (score_history; the API's POST /events): a user's training row
+plus the events' confidences (event_confidence: alpha * the event type's weight) is scored by the
+family's _fold_in hook: FactorModel re-solves the user's factors by ALS's least-squares user
+step with V fixed, (V'V + reg I + V'(C_u - I)V) x = V'C_u p_u (exact for ALS: its own
+regularization and confidences), ItemItemModel takes x_u @ W of the row (exact), the hybrid
+both, BPR the mean factors of the user's items (it has no closed-form user step), the
+popularity baseline nothing (its scores do not depend on the user). An unknown user (a visitor)
+is folded in from the events alone. excluded_events says which events make their item known.
+
 Repeat behaviour ([train] repeatable_events, repeat_half_life_days, repeat_weight; the rule in
 models_ml.matrix): exclude_known leaves out the excluded pairs (an item the user had with an
 event type that is not repeatable, or returned; with none repeatable, every item the user had).
