@@ -7,6 +7,7 @@ OpenAPI schema. A small model fitted here, served through the real ModelHolder a
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import orjson
@@ -233,3 +234,23 @@ def test_fuzzed_events_and_the_lists_that_fold_them_in_match_the_schema(tmp_path
             assert response.json()["fresh_events"] == len(fresh.get(who))
     assert seen.get(202) and seen.get(422)
     assert len(spooled(cfg.paths.events)) >= seen[202]
+
+
+def test_fresh_events_survive_a_model_swap(tmp_path, served) -> None:
+    cfg = config_for(tmp_path, small_config(tmp_path))
+    settings = ServeSettings(poll_seconds=0)
+    source = Handed(served)
+    holder = ModelHolder(source, settings)
+    app = create_app(cfg, settings, holder)
+    event = {"session_id": "s-swap", "item_id": served.table.item_ids[0], "event_type": "view"}
+    with TestClient(app) as client:
+        assert client.post("/events", json=[event, event]).status_code == 202
+        before = client.get("/recommendations/s-swap").json()
+        source.served = ServingModel(
+            served.model.with_repeat_weight(0.0), None, dataclasses.replace(INFO, version="2")
+        )
+        assert holder.refresh()  # the swap
+        after = client.get("/recommendations/s-swap").json()
+    assert (before["model_version"], after["model_version"]) == ("1", "2")
+    assert after["fresh_events"] == 2 and after["fold_in"] == "solved"
+    assert [i["item_id"] for i in after["items"]] == [i["item_id"] for i in before["items"]]
