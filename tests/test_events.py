@@ -30,7 +30,7 @@ from serving.app import create_app
 from serving.holder import ModelHolder
 from serving.settings import ServeSettings
 from serving.snapshot import ModelInfo, ServingModel
-from serving.spool import DONE_SUFFIX, FIELDS, OPEN_SUFFIX, Spool
+from serving.spool import DONE_SUFFIX, FIELDS, OPEN_SUFFIX, Spool, SpoolFull, wait_written
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
@@ -254,3 +254,23 @@ def test_fresh_events_survive_a_model_swap(tmp_path, served) -> None:
     assert (before["model_version"], after["model_version"]) == ("1", "2")
     assert after["fresh_events"] == 2 and after["fold_in"] == "solved"
     assert [i["item_id"] for i in after["items"]] == [i["item_id"] for i in before["items"]]
+
+
+def test_the_spool_rotates_and_keeps_the_order(tmp_path) -> None:
+    spool = Spool(tmp_path / "events", rotate_bytes=300)
+    sent = [
+        {"user_id": f"u{n}", "item_id": "7", "event_type": "view", "timestamp": "t"}
+        for n in range(12)
+    ]
+    for event in sent:
+        spool.put([event])
+        assert wait_written(spool, int(event["user_id"][1:]) + 1)  # one round each
+    spool.close()
+    assert len(spool.files) > 2 and spool.path is None
+    names = sorted(path.name for path in (tmp_path / "events").iterdir())
+    assert names == sorted(path.name for path in spool.files)  # nothing left .open
+    assert [line["user_id"] for line in spooled(tmp_path / "events")] == [
+        e["user_id"] for e in sent
+    ]
+    with pytest.raises(SpoolFull):  # closed: refused, never dropped silently
+        spool.put([sent[0]])
