@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, HTTPException, Request
 
 from serving import schemas
 from serving.dependencies import Holder
-from serving.routes.recommendations import BATCH_PROBLEMS
+from serving.routes.common import BODY_PROBLEMS
 from serving.settings import ServeSettings
 from serving.spool import SpoolFull
 
@@ -30,7 +30,7 @@ def router(settings: ServeSettings) -> APIRouter:
         status_code=202,
         response_model=schemas.EventsAccepted,
         responses={
-            **BATCH_PROBLEMS,  # 400, 408, 413: the body's; 401: the key
+            **BODY_PROBLEMS,  # 400, 408, 413: the body's; 401: the key
             503: {
                 "model": schemas.Problem,
                 "description": "the spool's queue is full: nothing accepted, retry",

@@ -30,6 +30,7 @@ from serving.dependencies import BatchSlots, ExplainSlots, Holder, Served, Setti
 from serving.dependencies import Rules as RuleSetDep
 from serving.fresh import FreshEvents
 from serving.routes.common import (
+    BODY_PROBLEMS,
     ID_PATH,
     PROBLEMS,
     SURFACE_QUERY,
@@ -40,13 +41,6 @@ from serving.routes.common import (
 )
 from serving.settings import ServeSettings
 from serving.snapshot import ServingModel
-
-BATCH_PROBLEMS = {
-    **PROBLEMS,
-    400: {"model": schemas.Problem, "description": "the body is not readable JSON"},
-    408: {"model": schemas.Problem, "description": "the body came too slowly"},
-    413: {"model": schemas.Problem, "description": "the body is over max_body_bytes"},
-}
 
 
 def router(settings: ServeSettings, default_k: int) -> APIRouter:
@@ -60,7 +54,7 @@ def router(settings: ServeSettings, default_k: int) -> APIRouter:
     @routes.post(
         "/recommendations",
         response_model=schemas.RecommendationsResponse,
-        responses=BATCH_PROBLEMS,
+        responses=BODY_PROBLEMS,
         summary="a user's (or visitor's) top n under business rules: filters, exclusions,"
         " pins, boosts, diversity",
     )
@@ -128,7 +122,7 @@ def router(settings: ServeSettings, default_k: int) -> APIRouter:
     @routes.post(
         "/recommendations/batch",
         response_model=schemas.BatchResponse,
-        responses=BATCH_PROBLEMS,
+        responses=BODY_PROBLEMS,
         summary=f"top k for up to {settings.max_batch} users in one call",
     )
     async def batch(
