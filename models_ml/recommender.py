@@ -32,6 +32,15 @@ training items; catalog items without interactions get factors or rows and colum
 from catalog similarity (category, price band) where the family allows (_impute_cold).
 Lists shorter than k are padded with item code -1 (shop id None) and score -inf.
 
+Fresh events without retraining (score_history; the API's POST /events): a user's training row
+plus the events' confidences (event_confidence: alpha * the event type's weight) is scored by the
+family's _fold_in hook: FactorModel re-solves the user's factors by ALS's least-squares user
+step with V fixed, (V'V + reg I + V'(C_u - I)V) x = V'C_u p_u (exact for ALS: its own
+regularization and confidences), ItemItemModel takes x_u @ W of the row (exact), the hybrid
+both, BPR the mean factors of the user's items (it has no closed-form user step), the
+popularity baseline nothing (its scores do not depend on the user). An unknown user (a visitor)
+is folded in from the events alone. excluded_events says which events make their item known.
+
 Repeat behaviour ([train] repeatable_events, repeat_half_life_days, repeat_weight; the rule in
 models_ml.matrix): exclude_known leaves out the excluded pairs (an item the user had with an
 event type that is not repeatable, or returned; with none repeatable, every item the user had).
@@ -87,12 +96,28 @@ from models_ml.ranking import (
     for_chunks,
     top_k_dense,
 )
-from recomart_core.schema import CATEGORY, EVENT_TYPES, ITEM, PRICE, TIME, USER
+from recomart_core.schema import (
+    CATEGORY,
+    EVENT_TYPES,
+    ITEM,
+    PRICE,
+    PURCHASE,
+    RETURN_EVENT,
+    TIME,
+    USER,
+)
 from recomart_core.settings import ColdStart, Train
 
 DENSE_CHUNK = 4096  # users scored densely at a time on the blend path
 # the paths that serve a user (user_paths), what the API calls its strategy
 MODEL, BLEND, POPULAR = "model", "blend", "popular"
+# how score_history folded fresh events into a user's scores (the API's fold_in)
+SOLVED, ROW, ROW_AND_SOLVED, MEAN_FACTORS = (
+    "solved",
+    "row",
+    "row and solved",
+    "mean of item factors",
+)
 
 
 @dataclass
@@ -306,6 +331,7 @@ class Recommender(abc.ABC):
         self._prep: Prepared | None = None
         self._neighbours: tuple[np.ndarray, np.ndarray] | None = None
         self._ranking: np.ndarray | None = None
+        self._gram: np.ndarray | None = None  # V'V of the fold-in's solve, built on first use
 
     # ---------------------------------------------------------------- settings
     @property
@@ -409,6 +435,12 @@ class Recommender(abc.ABC):
         """The family's score of (user, item) and its split over the user's items (matrix
         columns, {} when it does not split)."""
 
+    def _fold_in(self, row: csr_matrix, prep: Prepared) -> tuple[np.ndarray, str] | None:
+        """float32 scores over the recommendable items of one confidence row (1 x items, the
+        training row plus fresh events) and how they were had (SOLVED, ROW, ...); None: the
+        family cannot fold in (its path's scores serve). None here."""
+        return None
+
     def _recommendable(self) -> np.ndarray:
         """Items the model may list: trained items, plus cold catalog items if enabled."""
         return self._is_warm | self.cold_start.cold_items
@@ -472,6 +504,7 @@ class Recommender(abc.ABC):
             self._impute_cold(model)
         self._model = model
         self._prep, self._neighbours, self._ranking = None, None, None
+        self._gram = None
         return self
 
     def _by_column(self) -> np.ndarray:
@@ -683,6 +716,114 @@ class Recommender(abc.ABC):
             shape=(len(rows), len(prep.rec)),
         )
 
+    def event_confidence(self, event_types: Sequence[str] | np.ndarray) -> np.ndarray:
+        """float64 confidence of fresh events (one per event type, e.g. "view"): alpha *
+        event_weights[type], what a newest interaction row adds to its cell (rating, amount and
+        recency at their neutral 1; a BM25-weighted model gets the linear value). 0 for a type
+        without a weight."""
+        weights = self.common.weighting.event_weights
+        types, inverse = np.unique(np.asarray(event_types, dtype=str), return_inverse=True)
+        per_type = np.array([float(weights.get(t, 0.0)) for t in types.tolist()])  # a few types
+        return self.common.weighting.alpha * per_type[inverse.ravel()]
+
+    def excluded_events(self, event_types: Sequence[str] | np.ndarray) -> np.ndarray:
+        """bool per fresh event: its item is known for exclude_known, by the repeat policy's
+        rule (models_ml.matrix.excluded_pairs: a type that is not repeatable, a return) and a
+        purchase always (what the user just bought is not offered again at once)."""
+        allowed = [e for e in self.repeatable_events if e not in (RETURN_EVENT, PURCHASE)]
+        return ~np.isin(np.asarray(event_types, dtype=object), np.asarray(allowed, dtype=object))
+
+    def history_row(
+        self, user_id: int, item_ids: Sequence[int] | np.ndarray, weights: np.ndarray
+    ) -> csr_matrix:
+        """1 x items float32 CSR: the training row of user code user_id (none for an unknown
+        user) plus weights summed into the cells of item codes item_ids (codes the model does
+        not know are left out); cells that sum to 0 (bought and returned) are dropped."""
+        self._fitted()
+        row = self._users.index(_codes([user_id]))[0]
+        if row != UNKNOWN:
+            start, end = self._user_items.indptr[row], self._user_items.indptr[row + 1]
+            base_columns = self._user_items.indices[start:end]
+            base_values = self._user_items.data[start:end].astype(np.float64)
+        else:
+            base_columns, base_values = np.zeros(0, dtype=np.int64), np.zeros(0)
+        columns = self._items.index(_codes(item_ids))
+        known = columns != UNKNOWN
+        cells, inverse = np.unique(
+            np.concatenate([base_columns, columns[known]]), return_inverse=True
+        )
+        values = np.bincount(
+            inverse.ravel(),
+            weights=np.concatenate([base_values, np.asarray(weights, dtype=np.float64)[known]]),
+            minlength=len(cells),
+        )
+        kept = values != 0  # bought and returned: as if unobserved
+        return csr_matrix(
+            (values[kept].astype(np.float32), cells[kept], [0, int(kept.sum())]),
+            shape=(1, len(self._items)),
+        )
+
+    def score_history(
+        self,
+        user_id: int,
+        item_ids: Sequence[int] | np.ndarray,
+        weights: np.ndarray,
+        exclude_ids: Sequence[int] | np.ndarray = (),
+        exclude_known: bool = True,
+    ) -> tuple[np.ndarray, str | None]:
+        """One user's scores over score_rows' columns from their history plus fresh events,
+        without retraining: (float32 scores, how), how one of SOLVED (factors re-solved by
+        least squares from the row: ALS), ROW (x_u @ W of the row: EASE, item-kNN), ROW_AND_SOLVED
+        (the hybrid), MEAN_FACTORS (the mean factors of the user's items: BPR cannot fold in),
+        or None (a family without a fold-in, the popularity baseline: its path's scores).
+
+        user_id: a user code (UNKNOWN or any code without factors: a visitor, from the events
+        alone); item_ids, weights: the events' item codes and confidences (event_confidence).
+        exclude_known leaves out the user's excluded training pairs and exclude_ids (the item
+        codes of fresh events the repeat policy excludes, e.g. purchases), -inf. No repeat blend
+        (repeat_weight) on folded-in scores."""
+        prep = self._prepared()
+        row = self.history_row(user_id, item_ids, weights)
+        folded = self._fold_in(row, prep) if row.nnz else None
+        if folded is None:
+            _, scores = self.score_rows([user_id], exclude_known)
+            scores, how = scores[0], None
+        else:
+            scores, how = folded
+            scores = np.array(scores, dtype=np.float32).ravel()
+            row = self._users.index(_codes([user_id]))[0]
+            if exclude_known and row != UNKNOWN:  # the user's excluded training pairs
+                excluded = self._excluded
+                columns = prep.column[
+                    excluded.indices[excluded.indptr[row] : excluded.indptr[row + 1]]
+                ]
+                scores[columns[columns >= 0]] = -np.inf
+        if exclude_known and len(exclude_ids):
+            columns = self._items.index(_codes(exclude_ids))
+            columns = prep.column[columns[columns != UNKNOWN]]
+            scores[columns[columns >= 0]] = -np.inf
+        return scores, how
+
+    def _factor_gram(self) -> np.ndarray:
+        """V'V (float64) of the fold-in's least squares, built once (prepare builds it)."""
+        if self._gram is None:
+            vectors = self._model.item_factors.astype(np.float64)
+            self._gram = vectors.T @ vectors
+        return self._gram
+
+    def _solved_factors(self, row: csr_matrix) -> np.ndarray:
+        """The user factors least squares gives for one confidence row with the item factors V
+        fixed, implicit's ALS user step solved exactly (its recalculate_user):
+        (V'V + reg I + V' (C_u - I) V) x = V' C_u p_u, C_u the row's |confidences|, p_u 1 where
+        a confidence is positive (a negative one, a return, weighs without preferring)."""
+        model = self._model
+        chosen = model.item_factors[row.indices].astype(np.float64)
+        confidence = row.data.astype(np.float64)
+        system = self._factor_gram() + model.regularization * np.eye(chosen.shape[1])
+        system += chosen.T @ ((np.abs(confidence) - 1.0)[:, None] * chosen)
+        rhs = chosen.T @ np.maximum(confidence, 0.0)
+        return np.linalg.solve(system, rhs)
+
     def with_repeat_weight(self, weight: float) -> Recommender:
         """A copy of this fitted recommender that differs only in repeat_weight: it shares the
         fitted arrays and the prepared scoring arrays (none depend on the weight), so building
@@ -701,6 +842,8 @@ class Recommender(abc.ABC):
         load, so no request pays for it)."""
         self._prepared()
         self._prepare_extra()
+        if self._model.has_factors:  # the fold-in's V'V (score_history)
+            self._factor_gram()
 
     def _scores(self, rows: np.ndarray, prep: Prepared) -> np.ndarray:
         """Dense float32 scores (len(rows) x recommendable items): (x_u @ W)[j] + factor_scale *
@@ -729,8 +872,14 @@ class Recommender(abc.ABC):
             rec_categories = self._category_codes[rec]
             relative = coldstart.within_category_popularity(popularity[rec], rec_categories)
             weights = self._model.item_weights
-            if weights is not None:
-                weights = csr_matrix(weights[:, rec]) if issparse(weights) else weights[:, rec]
+            if issparse(weights):
+                weights = csr_matrix(weights[:, rec])
+            elif weights is not None:
+                if len(rec) < weights.shape[1]:
+                    weights = weights[:, rec]  # Fortran order
+                # C order: a sparse row times a Fortran-ordered W copies W first (EASE, 5,000
+                # items: 130 ms a request instead of 0.02 ms); no copy when it is C already
+                weights = np.ascontiguousarray(weights)
             self._prep = Prepared(
                 rec=rec,
                 rec_codes=self._items.ids[rec],
@@ -1039,6 +1188,7 @@ class Recommender(abc.ABC):
         recommender = self
         arrays = state.arrays
         recommender._model = state.scorer
+        recommender._gram = None
         recommender._user_items = csr_matrix(state.user_items)
         if state.excluded is None:  # saved before the repeat policy: what it excluded then
             excluded = recommender._user_items.astype(bool)

@@ -37,6 +37,7 @@ class Paths:
     features: Path  # the published marts as Parquet, written after the gate passes
     lake: Path  # engine spark: the raw datasets as Parquet (dbt_project/lake.py)
     spark: Path  # engine spark: Spark's warehouse, Derby metastore, spark-defaults.conf
+    events: Path  # POST /events' spool files (serving.spool), for the warehouse's ingest
     dbt_target: Path
     dbt_logs: Path
     feature_store: Path  # the feature store's own DuckDB file, never the warehouse

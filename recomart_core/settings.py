@@ -593,6 +593,14 @@ class Serve(_Section):
     timeout_keep_alive: float = Field(5.0, gt=0, le=600)
     # the rule sets file (models_ml.rules), relative to the project home; absent: no rules
     rules: str = "rules.toml"
+    # POST /events (serving.spool): requests waiting for the disk at most (beyond: 503), and
+    # the size above which a spool file is closed (renamed .jsonl) and a new one opened
+    events_queue: int = Field(1024, ge=1, le=1_000_000)
+    events_rotate_bytes: int = Field(64 * 1024**2, ge=1024, le=1024**4)
+    # fresh events kept in memory and folded into recommendations: the last this many per
+    # user or session, for at most this many ids (the least recently active forgotten first)
+    fresh_events_per_user: int = Field(200, ge=1, le=10_000)
+    fresh_users: int = Field(100_000, ge=1, le=10_000_000)
 
     @model_validator(mode="after")
     def _precomputed(self) -> Serve:
@@ -682,6 +690,7 @@ class PathSettings(_Section):
     features: str = "data/features"  # the published marts as Parquet, after the gate (DVC)
     lake: str = "data/lake"  # engine spark: the raw datasets as Parquet, a folder per table
     spark: str = "data/spark"  # engine spark: Spark's warehouse, metastore and spark-defaults.conf
+    events: str = "data/events"  # POST /events' spool files, one JSON event a line (serving.spool)
     # the feature store's own DuckDB file (saved feature versions and their registry); None:
     # feature_store.duckdb beside the warehouse. Never the warehouse itself.
     feature_store: str | None = None

@@ -3,6 +3,8 @@
 POST /recommendations                  {"user_id", "n", "surface", filters, pins, ...}: rules
 GET  /recommendations/{user_id}?k=10&exclude_known=true&explain=false&surface=home
 POST /recommendations/batch            {"user_ids": [...], "k": 10, "exclude_known": true}
+POST /events                           {"user_id" | "session_id", "item_id", "event_type", ...}
+                                       or a list: spooled to disk, folded into the next lists
 
 exclude_known=true leaves out what [train] repeatable_events excludes (the model's own rule,
 models_ml.matrix.excluded_pairs): every item the user had, or with repeatable event types the
@@ -42,9 +44,10 @@ from serving.guard import Guard
 from serving.holder import ModelHolder
 from serving.loader import RegistrySource
 from serving.metrics import Metrics
-from serving.routes import admin, health, model, recommendations, similar
+from serving.routes import admin, events, health, model, recommendations, similar
 from serving.routes.common import reload_text
 from serving.settings import API_KEY_ENV, API_KEY_HEADER, ServeSettings
+from serving.spool import Spool
 
 EXPLAIN_SLOTS = 2  # explanations computed at once (each in a worker thread)
 BATCH_SLOTS = 2  # batch requests scored at once (each in a worker thread)
@@ -55,15 +58,20 @@ def create_app(
     settings: ServeSettings | None = None,
     holder: ModelHolder | None = None,
     rule_set: RuleSet | None = None,
+    spool: Spool | None = None,
 ) -> FastAPI:
     """The API over cfg's registry: [train] k is the default list length, settings (default:
     cfg's [serve] and the environment's API key) its bounds. A given holder is used as is
-    (tests, benchmarks); otherwise one over cfg's registry, loaded at start-up."""
+    (tests, benchmarks); otherwise one over cfg's registry, loaded at start-up. POST /events
+    writes to spool (default: one in cfg's [paths] events), closed when the app stops."""
     settings = settings or ServeSettings.from_config(cfg.settings.serve)
     holder = holder or ModelHolder(RegistrySource(cfg), settings)
     # the shop's rules (models_ml.rules): [serve] rules under the home, read once at start
     rule_set = rule_set or load_rule_set(cfg.paths.home / settings.rules)
     default_k = min(cfg.settings.train.k, settings.max_k)
+    spool = spool or Spool(
+        cfg.paths.events, settings.events_queue, rotate_bytes=settings.events_rotate_bytes
+    )
     metrics = Metrics()
     app = FastAPI(
         title="RecoMart recommendations",
@@ -80,6 +88,7 @@ def create_app(
     app.state.holder = holder
     app.state.metrics = metrics
     app.state.rule_set = rule_set
+    app.state.spool = spool
     app.state.explaining = asyncio.Semaphore(EXPLAIN_SLOTS)
     app.state.batching = asyncio.Semaphore(BATCH_SLOTS)
 
@@ -90,6 +99,7 @@ def create_app(
     protected = protection(settings)  # the API key on every data route, when one is set
     app.include_router(recommendations.router(settings, default_k), dependencies=protected)
     app.include_router(similar.router(settings, default_k), dependencies=protected)
+    app.include_router(events.router(settings), dependencies=protected)
     app.include_router(model.router, dependencies=protected)
     app.include_router(health.router)  # open
     app.include_router(admin.router, dependencies=protected)
@@ -99,7 +109,7 @@ def create_app(
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     """Load the champion (unless the holder has a model already), then poll for new ones until
-    the app stops."""
+    the app stops; then close the event spool (its last file renamed .jsonl)."""
     holder: ModelHolder = app.state.holder
     if holder.current is None:
         await run_in_threadpool(holder.refresh)
@@ -110,6 +120,7 @@ async def lifespan(app: FastAPI):
     holder.start_polling()
     yield
     holder.stop()
+    await run_in_threadpool(app.state.spool.close)
 
 
 async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

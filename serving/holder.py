@@ -4,6 +4,12 @@ Requests read `holder.current` once and use that ServingModel to the end, so a s
 changes a model under a request in flight. A swap is one attribute assignment of a fully built
 ServingModel (atomic under the GIL); the old one is freed when its last request finishes.
 
+Fresh events (POST /events) live here, beside the model: FreshEvents keeps each user's (or
+session's) events since start by shop ids, and a request folds them into whatever model serves
+it (ServingModel.recommend_with_rules), so they survive a swap: the new model re-applies them
+on its first request. Until the spool's ingest exists (a follow-up) a new model never holds
+them, so none is dropped at a swap.
+
 New champions are picked up by polling: a daemon thread asks the registry every poll_seconds
 which version holds the alias (one small SQLite query) and loads it when it changed. POST
 /admin/reload runs the same check at once. A failed check or load keeps the current model.
@@ -16,6 +22,7 @@ import logging
 import threading
 import time
 
+from serving.fresh import FreshEvents
 from serving.loader import NoChampion, RegistrySource
 from serving.settings import ServeSettings
 from serving.snapshot import ServingModel
@@ -29,6 +36,8 @@ class ModelHolder:
     def __init__(self, source: RegistrySource, settings: ServeSettings) -> None:
         self.source = source
         self.settings = settings
+        # events since start per user or session id (POST /events): folded in per request
+        self.fresh = FreshEvents(settings.fresh_events_per_user, settings.fresh_users)
         self.current: ServingModel | None = None
         self.not_ready_reason = "the model is loading"
         self.last_error: str | None = None

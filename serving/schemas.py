@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from recomart_core.rulesets import Rules
 from recomart_core.schema import ID_MAX_LENGTH, ID_PATTERN, ID_RULES  # noqa: F401 (the API's)
@@ -71,6 +80,16 @@ class Recommendation(RankedItem):
     )
 
 
+FoldIn = Literal["solved", "row", "row and solved", "mean of item factors"]
+FOLD_IN = (
+    "how the user's events since training were folded into the scores (null: none were):"
+    " solved (ALS: the user's factors re-solved by least squares from their history plus the"
+    " events), row (EASE, item-kNN: x_u @ W of the updated history), row and solved (the"
+    " hybrid: both parts), mean of item factors (BPR cannot fold in: the mean of the factors"
+    " of the user's items)"
+)
+
+
 class Recommendations(BaseModel):
     user_id: str
     strategy: Strategy = Field(
@@ -82,6 +101,10 @@ class Recommendations(BaseModel):
     )
     cold_start: bool = Field(description="true when the user has no or little history")
     strategy_description: str
+    fold_in: FoldIn | None = Field(None, description=FOLD_IN)
+    fresh_events: int = Field(
+        0, description="the user's events since start (POST /events) the list reflects"
+    )
     items: list[Recommendation]
 
 
@@ -97,6 +120,77 @@ class RecommendationsResponse(Recommendations):
     exclude_known: bool = Field(description=EXCLUDE_KNOWN)
     model_version: str
     rule_set: RuleSetInfo
+
+
+EventType = Literal["view", "add_to_cart", "purchase", "return"]
+
+
+class Event(BaseModel):
+    """One thing a user or visitor did to an item (POST /events), in our event names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: Id | None = Field(
+        None,
+        description="the shop's user id (one of user_id and session_id is required)",
+        examples=["u-1042"],
+    )
+    session_id: Id | None = Field(
+        None,
+        description="an anonymous visitor's session id, when there is no user_id (its events"
+        " make the visitor's list, asked for with the same id)",
+        examples=["s-7f3a9c"],
+    )
+    item_id: Id = Field(description="the shop's item id", examples=["sku-2231"])
+    event_type: EventType = Field(
+        description="our names: view, add_to_cart, purchase (never offered again at once),"
+        " return (weighs against the item)",
+        examples=["view"],
+    )
+    timestamp: AwareDatetime | None = Field(
+        None,
+        description="when it happened, ISO-8601 with a time zone (default: when received)",
+        examples=["2026-12-07T22:15:00Z"],
+    )
+    request_id: Annotated[str, Field(max_length=256)] | None = Field(
+        None,
+        description="the recommendations request the item was listed by, if any (attribution)",
+        examples=["req-5b1e"],
+    )
+    position: Annotated[int, Field(ge=1, le=10_000)] | None = Field(
+        None, description="the item's rank in that list, 1 = first", examples=[3]
+    )
+
+    @field_validator("timestamp")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        """The time in UTC (the spool's); a value UTC cannot hold (year 9999 at +23:59) is
+        refused."""
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the timestamp is out of range in UTC") from None
+
+    @model_validator(mode="after")
+    def _someone(self) -> Event:
+        if self.user_id is None and self.session_id is None:
+            raise ValueError("one of user_id and session_id is required")
+        return self
+
+    @property
+    def who(self) -> str:
+        """Whose list the event changes: user_id, else session_id."""
+        return self.user_id or self.session_id or ""
+
+    def at(self, received: datetime) -> datetime:
+        """When it happened: timestamp, else the time received."""
+        return self.timestamp or received
+
+
+class EventsAccepted(BaseModel):
+    accepted: int = Field(description="events written to the spool and folded in", examples=[1])
 
 
 class StockUpdate(BaseModel):
@@ -175,6 +269,11 @@ def batch_request_model(max_k: int, max_batch: int, default_k: int) -> type[Base
     )
 
 
+def events_request_model(max_batch: int) -> type:
+    """POST /events body: one event or a list of 1..max_batch."""
+    return Event | Annotated[list[Event], Field(min_length=1, max_length=max_batch)]
+
+
 def recommend_request_model(max_k: int, default_k: int) -> type[BaseModel]:
     """POST /recommendations body: who, how many, where, and any rule of models_ml.rules.Rules
     (a field the body sets replaces the surface's default; the others keep it)."""
@@ -194,7 +293,7 @@ def recommend_request_model(max_k: int, default_k: int) -> type[BaseModel]:
             Field(
                 None,
                 description="an anonymous visitor's session id, when there is no user_id"
-                " (served the cold-start list)",
+                " (served the cold-start list, or from its events: POST /events)",
                 examples=["s-81f2"],
             ),
         ),

@@ -36,6 +36,11 @@ class ServeSettings:
     max_connections: int = DEFAULTS.max_connections
     max_connections_per_client: int = DEFAULTS.max_connections_per_client
     rules: str = DEFAULTS.rules  # the rule sets file, relative to the project home
+    # POST /events: the spool's queue and rotation, the fresh events kept (serving.spool, holder)
+    events_queue: int = DEFAULTS.events_queue
+    events_rotate_bytes: int = DEFAULTS.events_rotate_bytes
+    fresh_events_per_user: int = DEFAULTS.fresh_events_per_user
+    fresh_users: int = DEFAULTS.fresh_users
     api_key: str | None = None
 
     @classmethod

@@ -15,6 +15,13 @@ Above precompute_max_users users, a list is scored per request by the model itse
 (Recommender.prepare), so a request costs one user's scores (x_u @ W + U[u] . V[j] over the
 items) and a partial sort, nothing O(n_users). Similar items the same way.
 
+A user with fresh events (POST /events, serving.holder.FreshEvents) is served through the rules
+path with their scores folded in from their history plus those events
+(Recommender.score_history: ALS's factors re-solved, EASE's / item-kNN's x_u @ W of the updated
+row, BPR's mean of item factors), a visitor's from the events alone: one user's scores and the
+rules, never a retraining. Their purchases and what the repeat policy excludes are known for
+exclude_known; their purchases count for exclude_bought.
+
 A ServingModel is never changed after construction, but for its items' stock (table.in_stock,
 PATCH /items/{id} through the holder): the holder swaps whole objects.
 """
@@ -27,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import csr_matrix
 
 from models_ml import rules as engine
 from models_ml.ids import UNKNOWN
@@ -34,7 +42,8 @@ from models_ml.ranking import PAD_ITEM
 from models_ml.recommender import BLEND, MODEL, POPULAR, Recommender
 from models_ml.rules import ItemTable, Ranked
 from recomart_core.rulesets import Rules
-from recomart_core.schema import CATEGORY, ITEM, PRICE, TITLE
+from recomart_core.schema import CATEGORY, ITEM, PRICE, PURCHASE, TITLE
+from serving.fresh import Fresh
 
 STRATEGY_TEXT = {
     MODEL: "{description}",  # the family's own words (Recommender.description)
@@ -42,6 +51,7 @@ STRATEGY_TEXT = {
     POPULAR: "cold start, no history: recent popularity (time-decayed interaction counts)",
 }
 REPEAT_TEXT = ", blended with the user's own items that may come back (repeat_weight {w:g})"
+FOLD_TEXT = "; {n} events since training folded in ({how})"
 EXPLAIN_DRIVERS = 3  # driving items listed per recommendation when explain=true
 
 
@@ -182,6 +192,8 @@ class ServingModel:
             "family": self.family,
             "cold_start": strategy in (BLEND, POPULAR),
             "strategy_description": self._descriptions[strategy],
+            "fold_in": None,
+            "fresh_events": 0,
             "items": items,
         }
 
@@ -192,13 +204,17 @@ class ServingModel:
         rules: Rules,
         exclude_known: bool = True,
         now: float | None = None,
+        fresh: Fresh | None = None,
     ) -> dict[str, Any]:
         """user_id's top k under rules (models_ml.rules): recommend's answer, every item with
         its reason (model, boosted, pinned, fallback). Scores every recommendable item for
         the user (Recommender.score_rows), then the rules; now: seconds since the epoch (the
-        exclude_bought window's end)."""
+        exclude_bought window's end); fresh: the user's events since start (POST /events),
+        folded into the scores (the module docstring; fold_in says how)."""
         row = self.user_row(user_id)
         code = self._user_codes[row] if row >= 0 else UNKNOWN
+        if fresh is not None and len(fresh):
+            return self._folded(user_id, code, k, rules, exclude_known, now, fresh)
         paths, scores = self.model.score_rows([code], exclude_known)
         bought = None
         if rules.exclude_bought != "never" and row >= 0:
@@ -212,8 +228,72 @@ class ServingModel:
             "family": self.family,
             "cold_start": strategy in (BLEND, POPULAR),
             "strategy_description": self._descriptions[strategy],
+            "fold_in": None,
+            "fresh_events": 0,
             "items": items,
         }
+
+    def _folded(
+        self,
+        user_id: str,
+        code: int,
+        k: int,
+        rules: Rules,
+        exclude_known: bool,
+        now: float | None,
+        fresh: Fresh,
+    ) -> dict[str, Any]:
+        """recommend_with_rules for a user with fresh events: their history plus the events
+        scored by Recommender.score_history, the rules over that."""
+        model = self.model
+        items = model.items.encode(list(fresh.item_ids))
+        types = np.asarray(fresh.event_types, dtype=object)
+        scores, how = model.score_history(
+            code, items, model.event_confidence(types),
+            exclude_ids=items[model.excluded_events(types)], exclude_known=exclude_known,
+        )  # fmt: skip
+        bought = None
+        if rules.exclude_bought != "never":
+            bought = self._bought(code, items, types, np.asarray(fresh.times))
+        ranked = engine.rank(scores[None, :], self.table, rules, k, bought=bought, now=now)[0]
+        path = str(model.user_paths([code])[0])
+        strategy = MODEL if how is not None else path
+        description = self._descriptions[strategy]
+        if how is not None:
+            description += FOLD_TEXT.format(n=len(fresh), how=how)
+        return {
+            "user_id": user_id,
+            "strategy": strategy,
+            "family": self.family,
+            "cold_start": path in (BLEND, POPULAR),
+            "strategy_description": description,
+            "fold_in": how,
+            "fresh_events": len(fresh),
+            "items": self._listed(ranked),
+        }
+
+    def _bought(
+        self, code: int, items: np.ndarray, types: np.ndarray, times: np.ndarray
+    ) -> csr_matrix:
+        """(1 x score columns) last purchase times: the training ones and the fresh
+        purchases, the later of the two per item."""
+        trained = self.model.purchase_times([code])
+        chosen = (types == PURCHASE) & (items != UNKNOWN)
+        columns = self._rec_column(items[chosen])
+        keep = columns >= 0
+        fresh = csr_matrix(
+            (times[chosen][keep], (np.zeros(int(keep.sum()), dtype=np.int64), columns[keep])),
+            shape=trained.shape,
+        )
+        return csr_matrix(trained.maximum(fresh))
+
+    def _rec_column(self, item_codes: np.ndarray) -> np.ndarray:
+        """The score column of each item code (-1: not recommendable)."""
+        position = np.searchsorted(self._rec_codes, item_codes)
+        inside = position < len(self._rec_codes)
+        found = np.zeros(len(item_codes), dtype=bool)
+        found[inside] = self._rec_codes[position[inside]] == item_codes[inside]
+        return np.where(found, position, -1)
 
     def similar_with_rules(self, item_id: str, k: int, rules: Rules) -> list[dict[str, Any]]:
         """similar under rules: the family's similarity as the score, the rest as

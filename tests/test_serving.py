@@ -277,7 +277,7 @@ def test_openapi_schema_fuzzed_never_a_500(cfg) -> None:
     app = create_app(cfg, NO_POLL, holder)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 7
+    assert len(operations) == 10
     checks = [
         not_a_server_error,
         status_code_conformance,

@@ -11,7 +11,7 @@ from scipy.sparse import csr_matrix
 
 from models_ml.families.cost import RATE, Shape, factor_scoring
 from models_ml.families.kinds import FactorModel
-from models_ml.recommender import Scorer
+from models_ml.recommender import MEAN_FACTORS, Prepared, Scorer
 from recomart_core.settings import MAX_FACTORS, MAX_ITERATIONS
 
 
@@ -70,3 +70,13 @@ class BPR(FactorModel):
         model = self._model
         score = model.user_factors[user_row] @ model.item_factors[item_row]
         return 0.0 + model.factor_scale * float(score), {}
+
+    def _fold_in(self, row: csr_matrix, prep: Prepared) -> tuple[np.ndarray, str] | None:
+        """BPR has no closed-form user step: the user's factors are the mean of the factors of
+        the items with a positive confidence (the bias column's 1 kept), MEAN_FACTORS."""
+        liked = row.indices[row.data > 0]
+        if not len(liked):
+            return None
+        factors = self._model.item_factors[liked].mean(axis=0)
+        factors[-1] = 1.0  # U's last column meets V's item bias
+        return self._model.factor_scale * (prep.vectors @ factors.astype(np.float32)), MEAN_FACTORS

@@ -8,7 +8,7 @@ import numpy as np
 from scipy.sparse import issparse
 
 from models_ml.ranking import top_k, top_k_of
-from models_ml.recommender import Prepared, Recommender
+from models_ml.recommender import ROW, ROW_AND_SOLVED, SOLVED, Prepared, Recommender
 
 
 class FactorModel(Recommender):
@@ -29,6 +29,11 @@ class FactorModel(Recommender):
 
     def _top(self, rows, prep, k, exclude):
         return top_k(prep.vectors, self._model.user_factors[rows], k, exclude)
+
+    def _fold_in(self, row, prep: Prepared) -> tuple[np.ndarray, str]:
+        """U . V with the user's factors re-solved from the row (least squares: ALS's step)."""
+        factors = self._solved_factors(row).astype(np.float32)
+        return self._model.factor_scale * (prep.vectors @ factors), SOLVED
 
     def _similarity(self, row: int, prep: Prepared) -> np.ndarray | None:
         vectors, norms = self._neighbour_vectors()
@@ -60,3 +65,12 @@ class ItemItemModel(Recommender):
 
     def _contributions(self, user_row: int, item_row: int) -> tuple[float, dict[int, float]]:
         return self._weight_part(user_row, item_row)
+
+    def _fold_in(self, row, prep: Prepared) -> tuple[np.ndarray, str]:
+        """x_u @ W of the row, plus the factor part (the hybrid's) with re-solved factors."""
+        history = row @ prep.weights
+        scores = np.asarray(history.toarray() if issparse(history) else history).ravel()
+        if not self._model.has_factors:
+            return scores, ROW
+        factors = self._solved_factors(row).astype(np.float32)
+        return scores + self._model.factor_scale * (prep.vectors @ factors), ROW_AND_SOLVED

@@ -3,6 +3,7 @@ order):
 
 - recommendations.py: GET /recommendations/{user_id}, POST /recommendations/batch;
 - similar.py: GET /items/{item_id}/similar;
+- events.py: POST /events (the spool, serving.spool, and the fresh events, serving.fresh);
 - model.py: GET /model;
 - health.py: GET /health, GET /metrics (open, never behind the key);
 - admin.py: POST /admin/reload.

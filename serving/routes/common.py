@@ -20,6 +20,13 @@ PROBLEMS = {
     401: {"model": schemas.Problem, "description": f"{API_KEY_HEADER} missing or wrong"},
     503: {"model": schemas.Problem, "description": "no model loaded yet: run `make train`"},
 }
+# the routes that read a body (serving.guard refuses it before the route: 408, 413)
+BODY_PROBLEMS = {
+    **PROBLEMS,
+    400: {"model": schemas.Problem, "description": "the body is not readable JSON"},
+    408: {"model": schemas.Problem, "description": "the body came too slowly"},
+    413: {"model": schemas.Problem, "description": "the body is over max_body_bytes"},
+}
 
 
 def list_length(max_k: int) -> Any:

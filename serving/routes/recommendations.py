@@ -7,6 +7,9 @@ users in one call (the default surface's rules).
 
 Without rules (an empty surface, the default) a list is the precomputed lookup; with rules the
 user's scores over every item are computed and the rules applied (a few milliseconds at most).
+A user (or session) with events since start (POST /events) always takes the rules path, their
+events folded into their scores (serving.snapshot; the answer's fold_in says how); explain is
+not given for such a list.
 
 exclude_known=true leaves out what [train] repeatable_events excludes (the model's own rule,
 models_ml.matrix.excluded_pairs); explain=true adds each item's drivers (and the repeat part of
@@ -24,9 +27,11 @@ from fastapi.exceptions import RequestValidationError
 from models_ml.rules import UnknownAttribute
 from recomart_core.rulesets import Rules
 from serving import schemas
-from serving.dependencies import BatchSlots, ExplainSlots, Served, Settings
+from serving.dependencies import BatchSlots, ExplainSlots, Holder, Served, Settings
 from serving.dependencies import Rules as RuleSetDep
+from serving.fresh import FreshEvents
 from serving.routes.common import (
+    BODY_PROBLEMS,
     ID_PATH,
     PROBLEMS,
     SURFACE_QUERY,
@@ -37,13 +42,6 @@ from serving.routes.common import (
 )
 from serving.settings import ServeSettings
 from serving.snapshot import ServingModel
-
-BATCH_PROBLEMS = {
-    **PROBLEMS,
-    400: {"model": schemas.Problem, "description": "the body is not readable JSON"},
-    408: {"model": schemas.Problem, "description": "the body came too slowly"},
-    413: {"model": schemas.Problem, "description": "the body is over max_body_bytes"},
-}
 
 
 def router(settings: ServeSettings, default_k: int) -> APIRouter:
@@ -57,12 +55,13 @@ def router(settings: ServeSettings, default_k: int) -> APIRouter:
     @routes.post(
         "/recommendations",
         response_model=schemas.RecommendationsResponse,
-        responses=BATCH_PROBLEMS,
+        responses=BODY_PROBLEMS,
         summary="a user's (or visitor's) top n under business rules: filters, exclusions,"
         " pins, boosts, diversity",
     )
     async def recommend_with_rules(
         served: Served,
+        holder: Holder,
         rule_set: RuleSetDep,
         body: RecommendRequest,  # type: ignore[valid-type]
     ) -> Response:
@@ -72,7 +71,7 @@ def router(settings: ServeSettings, default_k: int) -> APIRouter:
                 update={"exclude_item_ids": [*rules.exclude_item_ids, *body.context_item_ids]}
             )
         who = body.user_id or body.session_id or ""
-        out = answer(served, who, body.n, body.exclude_known, rules)
+        out = answer(served, who, body.n, body.exclude_known, rules, holder.fresh)
         out.update(
             k=body.n,
             exclude_known=body.exclude_known,
@@ -89,6 +88,7 @@ def router(settings: ServeSettings, default_k: int) -> APIRouter:
     )
     async def recommendations(
         served: Served,
+        holder: Holder,
         serve: Settings,
         explaining: ExplainSlots,
         rule_set: RuleSetDep,
@@ -99,8 +99,9 @@ def router(settings: ServeSettings, default_k: int) -> APIRouter:
         surface: Annotated[str | None, SURFACE_QUERY] = None,
     ) -> Response:
         rules = rules_for(rule_set, surface)
-        if not rules.empty:
-            out = answer(served, user_id, k, exclude_known, rules)
+        fresh = holder.fresh.get(user_id)
+        if not rules.empty or fresh is not None:
+            out = answer(served, user_id, k, exclude_known, rules, holder.fresh)
         elif explain:  # explanations solve a small system per item: off the event loop, bounded
             if k > serve.max_explain_k:  # a validation error like any other (422)
                 msg = f"explain=true allows k up to {serve.max_explain_k} (got {k})"
@@ -122,11 +123,12 @@ def router(settings: ServeSettings, default_k: int) -> APIRouter:
     @routes.post(
         "/recommendations/batch",
         response_model=schemas.BatchResponse,
-        responses=BATCH_PROBLEMS,
+        responses=BODY_PROBLEMS,
         summary=f"top k for up to {settings.max_batch} users in one call",
     )
     async def batch(
         served: Served,
+        holder: Holder,
         batching: BatchSlots,
         rule_set: RuleSetDep,
         body: BatchRequest,  # type: ignore[valid-type]
@@ -136,8 +138,9 @@ def router(settings: ServeSettings, default_k: int) -> APIRouter:
         rules = rule_set.surface(None)
         async with batching:
             results = await run_in_threadpool(
-                recommend_all, served, body.user_ids, body.k, body.exclude_known, rules
-            )
+                recommend_all, served, body.user_ids, body.k, body.exclude_known, rules,
+                holder.fresh,
+            )  # fmt: skip
         return json_response(
             {
                 "k": body.k,
@@ -151,20 +154,34 @@ def router(settings: ServeSettings, default_k: int) -> APIRouter:
 
 
 def recommend_all(
-    served: ServingModel, user_ids: list[str], k: int, exclude_known: bool, rules: Rules
+    served: ServingModel,
+    user_ids: list[str],
+    k: int,
+    exclude_known: bool,
+    rules: Rules,
+    fresh: FreshEvents | None = None,
 ) -> list[dict[str, Any]]:
     """Each user's top k under rules, in the order of user_ids (in a worker thread)."""
-    return [answer(served, u, k, exclude_known, rules) for u in user_ids]
+    return [answer(served, u, k, exclude_known, rules, fresh) for u in user_ids]
 
 
 def answer(
-    served: ServingModel, user_id: str, k: int, exclude_known: bool, rules: Rules
+    served: ServingModel,
+    user_id: str,
+    k: int,
+    exclude_known: bool,
+    rules: Rules,
+    fresh: FreshEvents | None = None,
 ) -> dict[str, Any]:
-    """The model's list (no rules) or the rules engine's; a filter on an attribute the
-    catalog lacks is a 422."""
-    if rules.empty:
+    """The model's list (no rules, no fresh events) or the rules engine's over the user's
+    scores, their fresh events folded in; a filter on an attribute the catalog lacks is a
+    422."""
+    events = fresh.get(user_id) if fresh is not None else None
+    if rules.empty and events is None:
         return served.recommend(user_id, k, exclude_known)
     try:
-        return served.recommend_with_rules(user_id, k, rules, exclude_known, now=time.time())
+        return served.recommend_with_rules(
+            user_id, k, rules, exclude_known, now=time.time(), fresh=events
+        )
     except UnknownAttribute as exc:
         raise unknown_attribute(exc) from None

@@ -12,6 +12,7 @@ from serving import schemas
 from serving.dependencies import Holder, Served
 from serving.dependencies import Rules as RuleSetDep
 from serving.routes.common import (
+    BODY_PROBLEMS,
     ID_PATH,
     PROBLEMS,
     SURFACE_QUERY,
@@ -66,7 +67,7 @@ def router(settings: ServeSettings, default_k: int) -> APIRouter:
     @routes.patch(
         "/items/{item_id}",
         response_model=schemas.StockAnswer,
-        responses={**PROBLEMS, **UNKNOWN_ITEM},
+        responses={**BODY_PROBLEMS, **UNKNOWN_ITEM},  # a body: 400, 408, 413 too
         summary="change an item's stock now: lists filtered on in_stock leave it out at once",
     )
     async def patch_item(
