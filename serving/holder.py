@@ -113,3 +113,20 @@ class ModelHolder:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.source.close()
+
+
+class FixedSource:
+    """A model source for ModelHolder that hands over one ServingModel, no registry: for
+    serving a model built in process (benchmarks, tests)."""
+
+    def __init__(self, served: ServingModel) -> None:
+        self.served = served
+
+    def champion_version(self) -> str:
+        return self.served.info.version
+
+    def load(self, version: str, max_k: int, precompute_max_users: int) -> ServingModel:
+        return self.served
+
+    def close(self) -> None:
+        return None

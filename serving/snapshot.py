@@ -186,16 +186,7 @@ class ServingModel:
             if explain:
                 entry.update(self._explain(user_id, entry["item_id"], strategy))
             items.append(entry)
-        return {
-            "user_id": user_id,
-            "strategy": strategy,
-            "family": self.family,
-            "cold_start": strategy in (BLEND, POPULAR),
-            "strategy_description": self._descriptions[strategy],
-            "fold_in": None,
-            "fresh_events": 0,
-            "items": items,
-        }
+        return self._answer(user_id, strategy, items)
 
     def recommend_with_rules(
         self,
@@ -222,16 +213,7 @@ class ServingModel:
         ranked = engine.rank(scores, self.table, rules, k, bought=bought, now=now)[0]
         strategy = str(paths[0])
         items = self._listed(ranked)
-        return {
-            "user_id": user_id,
-            "strategy": strategy,
-            "family": self.family,
-            "cold_start": strategy in (BLEND, POPULAR),
-            "strategy_description": self._descriptions[strategy],
-            "fold_in": None,
-            "fresh_events": 0,
-            "items": items,
-        }
+        return self._answer(user_id, strategy, items)
 
     def _folded(
         self,
@@ -261,15 +243,31 @@ class ServingModel:
         description = self._descriptions[strategy]
         if how is not None:
             description += FOLD_TEXT.format(n=len(fresh), how=how)
+        return self._answer(
+            user_id, strategy, self._listed(ranked), path, description, how, len(fresh)
+        )
+
+    def _answer(
+        self,
+        user_id: str,
+        strategy: str,
+        items: list[dict[str, Any]],
+        path: str | None = None,
+        description: str | None = None,
+        fold_in: str | None = None,
+        fresh_events: int = 0,
+    ) -> dict[str, Any]:
+        """The answer's body (schemas.Recommendations): path (default: the strategy) says
+        whether the user is a cold start."""
         return {
             "user_id": user_id,
             "strategy": strategy,
             "family": self.family,
-            "cold_start": path in (BLEND, POPULAR),
-            "strategy_description": description,
-            "fold_in": how,
-            "fresh_events": len(fresh),
-            "items": self._listed(ranked),
+            "cold_start": (path or strategy) in (BLEND, POPULAR),
+            "strategy_description": description or self._descriptions[strategy],
+            "fold_in": fold_in,
+            "fresh_events": fresh_events,
+            "items": items,
         }
 
     def _bought(

@@ -13,12 +13,25 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from recomart_core import config, env
 from recomart_core.env import PROJECT_ROOT
 
 env.prepare()  # every tool's telemetry off for the whole session
 
+# what the API's schema fuzz checks on every answer (tests/test_serving.py, test_events.py)
+SCHEMA_CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 SMALL = {"n_users": 400, "n_items": 150, "n_interactions": 12000}
 
 

@@ -31,17 +31,11 @@ import numpy as np
 import orjson
 import pytest
 import schemathesis
-from conftest import config_for, with_code_under_test
+from conftest import SCHEMA_CHECKS, config_for, with_code_under_test
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from mlflow.tracking import MlflowClient
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 from synthetic_marts import SHOP_USERS, shop_world, write_marts
 
 from models_ml import package
@@ -278,12 +272,7 @@ def test_openapi_schema_fuzzed_never_a_500(cfg) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 10
-    checks = [
-        not_a_server_error,
-        status_code_conformance,
-        content_type_conformance,
-        response_schema_conformance,
-    ]
+    checks = SCHEMA_CHECKS
     seen: dict[int, int] = {}
     for operation in operations:
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):

@@ -47,7 +47,7 @@ from models_ml.recommender import Recommender
 from recomart.bench import synthetic_model
 from recomart_core.schema import ITEM
 from serving.app import create_app
-from serving.holder import ModelHolder
+from serving.holder import FixedSource, ModelHolder
 from serving.server import uvicorn_config
 from serving.settings import API_KEY_HEADER, ServeSettings
 from serving.snapshot import ModelInfo, ServingModel
@@ -71,22 +71,6 @@ def fitted() -> tuple[Recommender, object]:
     return model, catalog.assign(**{ITEM: model.items.decode(catalog[ITEM])})
 
 
-class Handed:
-    """A model source for ModelHolder that hands over one ServingModel (no registry)."""
-
-    def __init__(self, served: ServingModel) -> None:
-        self.served = served
-
-    def champion_version(self) -> str:
-        return self.served.info.version
-
-    def load(self, version: str, max_k: int, precompute_max_users: int) -> ServingModel:
-        return self.served
-
-    def close(self) -> None:
-        pass
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -98,7 +82,7 @@ def serving(tmp_path: Path, served: ServingModel, **limits) -> Iterator[int]:
     """A real uvicorn with the production configuration on 127.0.0.1; yields its port."""
     cfg = config_for(tmp_path, small_config(tmp_path))
     settings = ServeSettings(poll_seconds=0, host="127.0.0.1", port=_free_port(), **limits)
-    holder = ModelHolder(Handed(served), settings)
+    holder = ModelHolder(FixedSource(served), settings)
     server = uvicorn.Server(uvicorn_config(create_app(cfg, settings, holder), settings, False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

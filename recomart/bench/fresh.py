@@ -27,7 +27,7 @@ from recomart_core import config
 from recomart_core.rulesets import load_rule_set
 from recomart_core.schema import ITEM
 from serving.app import create_app
-from serving.holder import ModelHolder
+from serving.holder import FixedSource, ModelHolder
 from serving.settings import ServeSettings
 from serving.snapshot import ModelInfo, ServingModel
 from serving.spool import Spool
@@ -36,22 +36,6 @@ INFO = ModelInfo(name="bench", version="1", alias="champion", run_id=None, train
                  data_cutoff=None, holdout_cutoff=None)  # fmt: skip
 K = 10
 ONE_RULE = {"exclude_item_ids": ["-"]}  # a rule that changes nothing: the rules path
-
-
-class Handed:
-    """A model source for ModelHolder that hands over one ServingModel (no registry)."""
-
-    def __init__(self, served: ServingModel) -> None:
-        self.served = served
-
-    def champion_version(self) -> str:
-        return self.served.info.version
-
-    def load(self, version: str, max_k: int, precompute_max_users: int) -> ServingModel:
-        return self.served
-
-    def close(self) -> None:
-        pass
 
 
 def timed(client: TestClient, requests: list[tuple[str, str, dict]]) -> np.ndarray:
@@ -82,7 +66,7 @@ def run(args: argparse.Namespace) -> None:
         fit = time.perf_counter() - started
         home = Path(tempfile.mkdtemp(prefix="bench-fresh-"))
         settings = ServeSettings(poll_seconds=0)
-        holder = ModelHolder(Handed(served), settings)
+        holder = ModelHolder(FixedSource(served), settings)
         rule_set = load_rule_set(config.PROJECT_ROOT / "rules.toml")  # home: no rules
         app = create_app(config.load(), settings, holder, rule_set, Spool(home / "events"))
         chosen = rng.choice(served.user_ids, args.requests, replace=False)
