@@ -206,14 +206,49 @@ class ServingModel:
         code = self._user_codes[row] if row >= 0 else UNKNOWN
         if fresh is not None and len(fresh):
             return self._folded(user_id, code, k, rules, exclude_known, now, fresh)
-        paths, scores = self.model.score_rows([code], exclude_known)
         bought = None
         if rules.exclude_bought != "never" and row >= 0:
             bought = self.model.purchase_times([code])
-        ranked = engine.rank(scores, self.table, rules, k, bought=bought, now=now)[0]
-        strategy = str(paths[0])
-        items = self._listed(ranked)
-        return self._answer(user_id, strategy, items)
+        ranked = self._from_precomputed(row, code, k, rules, exclude_known, bought, now)
+        if ranked is None:  # every item scored for the user
+            paths, scores = self.model.score_rows([code], exclude_known)
+            ranked = engine.rank(scores, self.table, rules, k, bought=bought, now=now)[0]
+            strategy = str(paths[0])
+        else:
+            strategy = POPULAR if row < 0 else PATHS[self._paths[row]]
+        return self._answer(user_id, strategy, self._listed(ranked))
+
+    def _from_precomputed(
+        self, row: int, code: int, k: int, rules: Rules, exclude_known: bool, bought, now
+    ) -> Ranked | None:
+        """The rules over the user's precomputed top-max_k list alone (the cold-start list for
+        an unknown user): the list scoring every item would give whenever the rules fill k from
+        it, since that list is the head of every item in the same order and the rules pick in
+        that order. None (score every item) when lists are not precomputed, when a boost or
+        maximal marginal relevance can reorder beyond the head, when a pin may need the score
+        of an item outside it, or when the head runs out."""
+        if self._lists is None or rules.boosts or rules.pins:
+            return None
+        if rules.diversity.mmr_weight is not None:
+            return None
+        if row < 0:
+            codes = np.array([c for c, _ in self._popular], dtype=np.int64)
+            values = np.array([v for _, v in self._popular], dtype=np.float32)
+        else:
+            ids, scores = self._lists[exclude_known]
+            kept = ids[row] != PAD_ITEM
+            codes, values = ids[row][kept], scores[row][kept]
+        head = np.full((1, self.table.n), -np.inf, dtype=np.float32)
+        columns = self._rec_column(codes)
+        head[0, columns[columns >= 0]] = values[columns >= 0]
+        listable = np.ones((1, self.table.n), dtype=bool)  # pins: all but what exclude_known
+        if row >= 0 and exclude_known:  # leaves out
+            listable[0, self.model.excluded_columns([code]).indices] = False
+        own = rules.model_copy(update={"fill_from_popular": False})
+        ranked = engine.rank(
+            head, self.table, own, k, bought=bought, now=now, listable=listable
+        )[0]  # fmt: skip
+        return ranked if len(ranked) == k else None
 
     def _folded(
         self,

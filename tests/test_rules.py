@@ -313,3 +313,55 @@ def _walk(node):
     elif isinstance(node, list):
         for value in node:
             yield from _walk(value)
+
+
+@settings(
+    max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_rules_over_the_precomputed_lists_give_what_scoring_every_item_gives(
+    served_pair, data
+) -> None:
+    precomputed, scored = served_pair
+    users = [*precomputed.user_ids[:40].tolist(), "somebody new"]
+    items = precomputed.table.item_ids.tolist()
+    user, n, rules, out_of_stock = data.draw(requests(items, users))
+    for served in served_pair:
+        served.table.reset_stock()
+        for item in out_of_stock:
+            served.table.set_stock(item, False)
+    now = 1.8e9
+    fast = precomputed.recommend_with_rules(user, n, rules, now=now)
+    full = scored.recommend_with_rules(user, n, rules, now=now)
+    assert [(i["item_id"], i["reason"]) for i in fast["items"]] == [
+        (i["item_id"], i["reason"]) for i in full["items"]
+    ]
+    np.testing.assert_allclose(
+        [i["score"] for i in fast["items"]], [i["score"] for i in full["items"]], rtol=1e-5
+    )
+    assert fast["strategy"] == full["strategy"]
+
+
+@pytest.fixture(scope="module")
+def served_pair(world):
+    from serving.snapshot import ModelInfo, ServingModel
+
+    info = ModelInfo("m", "1", "champion", None, None, None, None)
+    model, catalog = world["model"], world["catalog"]
+    return (
+        # lists of 20 precomputed (of 90 items): rules often run out of them
+        ServingModel(model, catalog, info, max_k=20, precompute_max_users=10**6),
+        ServingModel(model, catalog, info, max_k=20, precompute_max_users=0),
+    )
+
+
+def test_light_rules_are_answered_from_the_precomputed_list(served_pair) -> None:
+    precomputed, _ = served_pair
+    precomputed.table.reset_stock()
+    user = precomputed.user_ids[0]
+    row = precomputed.user_row(user)
+    code = precomputed.model.users.code(user)
+    light = Rules(exclude_item_ids=["1", "2"], diversity=Diversity(max_per_category=5))
+    assert precomputed._from_precomputed(row, code, 10, light, True, None, None) is not None
+    boosted = Rules(boosts=[Boost(when=Filters(price_max=10.0), multiplier=2.0)])
+    assert precomputed._from_precomputed(row, code, 10, boosted, True, None, None) is None
