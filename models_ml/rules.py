@@ -208,6 +208,7 @@ def rank(
     bought: csr_matrix | None = None,
     now: float | None = None,
     listable: np.ndarray | None = None,
+    head: bool = False,
 ) -> list[Ranked]:
     """Each row's list of up to n items under the rules (module docstring).
 
@@ -217,7 +218,9 @@ def rank(
     times (seconds), read when exclude_bought is not "never"; now: seconds since the epoch
     (the window's end); listable: (rows, table.n) bool, what may be listed at all before
     the rules (default: the finite scores; /similar lists any item but the query's, the items
-    its similarity leaves out as fallbacks)."""
+    its similarity leaves out as fallbacks); head: the finite scores are only the head of
+    the row's ranking (a precomputed top list): MMR then answers only when its candidates lie
+    within the head, else with an empty list (the caller scores every item)."""
     scores = np.atleast_2d(scores)
     allowed = table.mask(rules.filters).copy()
     excluded = table.columns_of(rules.exclude_item_ids)
@@ -238,7 +241,7 @@ def rank(
         hard = allowed & base  # what may be listed at all
         if blocked is not None:
             hard[blocked.col[blocked.row == row]] = False
-        out.append(_rank_row(usable[row], hard, boosted, table, rules, n))
+        out.append(_rank_row(usable[row], hard, boosted, table, rules, n, head))
     return out
 
 
@@ -262,8 +265,11 @@ def _rank_row(
     table: ItemTable,
     rules: Rules,
     n: int,
+    head: bool = False,
 ) -> Ranked:
     cap = rules.diversity.max_per_category
+    mmr_on_head = head and rules.diversity.mmr_weight is not None
+    nothing = Ranked(np.zeros(0, dtype=np.int64), np.zeros(0), [])
     per_category: dict[int, int] = {}
     cats = table.category_codes
 
@@ -296,11 +302,15 @@ def _rank_row(
             finite[list(seen)] = False
         candidates = np.flatnonzero(finite)
         depth = min(len(candidates), 4 * n + 16)
+        if mmr_on_head and depth < 4 * n + 16:
+            return nothing  # MMR's candidates reach beyond the head
         while True:
             top = _best(usable, candidates, depth)
             picked = _pick(top, usable, room, table, rules, fits, take, chosen)
             if len(chosen) >= room or depth >= len(candidates):
                 break
+            if mmr_on_head:
+                return nothing  # a deeper MMR pass would reach beyond the head
             chosen.clear()
             per_category.clear()
             for _, column in pinned:

@@ -224,12 +224,11 @@ class ServingModel:
         """The rules over the user's precomputed top-max_k list alone (the cold-start list for
         an unknown user): the list scoring every item would give whenever the rules fill k from
         it, since that list is the head of every item in the same order and the rules pick in
-        that order. None (score every item) when lists are not precomputed, when a boost or
-        maximal marginal relevance can reorder beyond the head, when a pin may need the score
-        of an item outside it, or when the head runs out."""
+        that order (maximal marginal relevance too, when its candidates lie within the head:
+        models_ml.rules.rank's head). None (score every item) when lists are not precomputed,
+        when a boost can reorder beyond the head, when a pin may need the score of an item
+        outside it, or when the head runs out."""
         if self._lists is None or rules.boosts or rules.pins:
-            return None
-        if rules.diversity.mmr_weight is not None:
             return None
         if row < 0:
             codes = np.array([c for c, _ in self._popular], dtype=np.int64)
@@ -238,15 +237,15 @@ class ServingModel:
             ids, scores = self._lists[exclude_known]
             kept = ids[row] != PAD_ITEM
             codes, values = ids[row][kept], scores[row][kept]
-        head = np.full((1, self.table.n), -np.inf, dtype=np.float32)
+        top = np.full((1, self.table.n), -np.inf, dtype=np.float32)
         columns = self._rec_column(codes)
-        head[0, columns[columns >= 0]] = values[columns >= 0]
+        top[0, columns[columns >= 0]] = values[columns >= 0]
         listable = np.ones((1, self.table.n), dtype=bool)  # pins: all but what exclude_known
         if row >= 0 and exclude_known:  # leaves out
             listable[0, self.model.excluded_columns([code]).indices] = False
         own = rules.model_copy(update={"fill_from_popular": False})
         ranked = engine.rank(
-            head, self.table, own, k, bought=bought, now=now, listable=listable
+            top, self.table, own, k, bought=bought, now=now, listable=listable, head=True
         )[0]  # fmt: skip
         return ranked if len(ranked) == k else None
 

@@ -316,7 +316,7 @@ def _walk(node):
 
 
 @settings(
-    max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=1_000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_rules_over_the_precomputed_lists_give_what_scoring_every_item_gives(
@@ -349,9 +349,10 @@ def served_pair(world):
     info = ModelInfo("m", "1", "champion", None, None, None, None)
     model, catalog = world["model"], world["catalog"]
     return (
-        # lists of 20 precomputed (of 90 items): rules often run out of them
-        ServingModel(model, catalog, info, max_k=20, precompute_max_users=10**6),
-        ServingModel(model, catalog, info, max_k=20, precompute_max_users=0),
+        # lists of 60 precomputed (of 90 items): rules often run out of them, and MMR's
+        # candidates (4 n + 16) fit in them for n up to 11
+        ServingModel(model, catalog, info, max_k=60, precompute_max_users=10**6),
+        ServingModel(model, catalog, info, max_k=60, precompute_max_users=0),
     )
 
 
@@ -363,5 +364,7 @@ def test_light_rules_are_answered_from_the_precomputed_list(served_pair) -> None
     code = precomputed.model.users.code(user)
     light = Rules(exclude_item_ids=["1", "2"], diversity=Diversity(max_per_category=5))
     assert precomputed._from_precomputed(row, code, 10, light, True, None, None) is not None
+    varied = Rules(diversity=Diversity(mmr_weight=0.5))  # 4 x 10 + 16 = 56 candidates of 60
+    assert precomputed._from_precomputed(row, code, 10, varied, True, None, None) is not None
     boosted = Rules(boosts=[Boost(when=Filters(price_max=10.0), multiplier=2.0)])
     assert precomputed._from_precomputed(row, code, 10, boosted, True, None, None) is None
