@@ -225,10 +225,11 @@ def rank(
     allowed = table.mask(rules.filters).copy()
     excluded = table.columns_of(rules.exclude_item_ids)
     allowed[excluded] = False
-    blocked = _bought(rules, bought, now, scores.shape)
+    blocked = _bought(rules, bought, now)
     usable = np.where(allowed[None, :], scores, -np.inf).astype(np.float32, copy=False)
     if blocked is not None:
-        usable[blocked.row, blocked.col] = -np.inf
+        pairs = blocked.tocoo()
+        usable[pairs.row, pairs.col] = -np.inf
     multiplier = np.ones(table.n, dtype=np.float32)
     for boost in rules.boosts:
         multiplier[table.mask(boost.when)] *= np.float32(boost.multiplier)
@@ -239,23 +240,24 @@ def rank(
     for row in range(len(usable)):
         base = np.isfinite(scores[row]) if listable is None else listable[row]
         hard = allowed & base  # what may be listed at all
-        if blocked is not None:
-            hard[blocked.col[blocked.row == row]] = False
+        if blocked is not None:  # this row's blocked columns: a slice of the CSR
+            hard[blocked.indices[blocked.indptr[row] : blocked.indptr[row + 1]]] = False
         out.append(_rank_row(usable[row], hard, boosted, table, rules, n, head))
     return out
 
 
-def _bought(rules: Rules, bought: csr_matrix | None, now: float | None, shape: tuple[int, int]):
-    """The (row, column) pairs exclude_bought leaves out, as a COO matrix (None: none)."""
+def _bought(rules: Rules, bought: csr_matrix | None, now: float | None) -> csr_matrix | None:
+    """The (row, column) pairs exclude_bought leaves out, as the stored cells of a CSR matrix
+    (None: none)."""
     if rules.exclude_bought == "never" or bought is None or bought.nnz == 0:
         return None
-    coo = bought.tocoo()
+    blocked = csr_matrix(bought, copy=True)
     if rules.exclude_bought == "window":
         if now is None:
             raise ValueError("exclude_bought = window needs the time now")
-        keep = coo.data >= now - rules.bought_window_days * DAY_SECONDS
-        coo = csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=shape).tocoo()
-    return coo
+        blocked.data = blocked.data >= now - rules.bought_window_days * DAY_SECONDS
+        blocked.eliminate_zeros()
+    return blocked
 
 
 def _rank_row(
@@ -306,7 +308,7 @@ def _rank_row(
             return nothing  # MMR's candidates reach beyond the head
         while True:
             top = _best(usable, candidates, depth)
-            picked = _pick(top, usable, room, table, rules, fits, take, chosen)
+            _pick(top, usable, room, table, rules, fits, take, chosen)
             if len(chosen) >= room or depth >= len(candidates):
                 break
             if mmr_on_head:
@@ -316,7 +318,6 @@ def _rank_row(
             for _, column in pinned:
                 take(column)
             depth = min(len(candidates), depth * 4)
-        del picked
         chosen_scores = [float(usable[c]) for c in chosen]
         reasons = [BOOSTED if boosted[c] else MODEL for c in chosen]
     if len(chosen) < room and rules.fill_from_popular:
@@ -349,9 +350,9 @@ def _best(usable: np.ndarray, candidates: np.ndarray, depth: int) -> np.ndarray:
     return candidates[np.lexsort((candidates, -usable[candidates]))]
 
 
-def _pick(top, usable, room, table, rules, fits, take, chosen) -> int:
+def _pick(top, usable, room, table, rules, fits, take, chosen) -> None:
     """Fill chosen (in place) from top, best first, under the category cap, or by maximal
-    marginal relevance when mmr_weight is set; the number picked."""
+    marginal relevance when mmr_weight is set."""
     w = rules.diversity.mmr_weight
     if w is None:
         for column in top.tolist():
@@ -360,7 +361,7 @@ def _pick(top, usable, room, table, rules, fits, take, chosen) -> int:
             if fits(column):
                 take(column)
                 chosen.append(column)
-        return len(chosen)
+        return
     values = usable[top].astype(np.float64)
     low, high = values.min(initial=0.0), values.max(initial=0.0)
     relevance = (values - low) / (high - low) if high > low else np.ones(len(values))
@@ -384,4 +385,3 @@ def _pick(top, usable, room, table, rules, fits, take, chosen) -> int:
         else:
             sim = (cats == cats[best]).astype(np.float64)
         similarity = np.maximum(similarity, sim)
-    return len(chosen)

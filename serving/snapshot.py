@@ -125,6 +125,8 @@ class ServingModel:
         self._rec_codes = rec_codes
         pop_ids, pop_scores = model.recommend_batch([UNKNOWN], max_k)
         self._popular = _pairs(pop_ids[0], pop_scores[0])
+        kept = pop_ids[0] != PAD_ITEM  # the same list as arrays (the rules' head)
+        self._popular_arrays = (pop_ids[0][kept], pop_scores[0][kept])
         self._lists: dict[bool, tuple[np.ndarray, np.ndarray]] | None = None
         if self.n_users <= precompute_max_users:
             self._lists = {
@@ -231,8 +233,7 @@ class ServingModel:
         if self._lists is None or rules.boosts or rules.pins:
             return None
         if row < 0:
-            codes = np.array([c for c, _ in self._popular], dtype=np.int64)
-            values = np.array([v for _, v in self._popular], dtype=np.float32)
+            codes, values = self._popular_arrays
         else:
             ids, scores = self._lists[exclude_known]
             kept = ids[row] != PAD_ITEM
